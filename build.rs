@@ -1,0 +1,148 @@
+//! Build-time checks of configuration the code relies on, so a broken deploy fails at
+//! `cargo build` with a clear message instead of at 3 a.m. in a cron trigger.
+
+use std::fs;
+use std::path::Path;
+
+/// Names of settings that are secrets: they must come from `wrangler secret`, never `[vars]`.
+const SECRETS: &[&str] = &[
+    "SUPABASE_JWT_SECRET",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "MASTER_KEYS",
+    "SNAPSHOT_MASTER_SECRET",
+    "DOWNLOAD_SIGNING_KEY",
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=wrangler.toml");
+    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=src/config.rs");
+    let mut errors = Vec::new();
+    check_wrangler(&mut errors);
+    check_migrations(&mut errors);
+    if !errors.is_empty() {
+        for e in &errors {
+            println!("cargo:warning={e}");
+        }
+        panic!(
+            "configuration checks failed:\n  - {}",
+            errors.join("\n  - ")
+        );
+    }
+}
+
+fn check_wrangler(errors: &mut Vec<String>) {
+    let text = match fs::read_to_string("wrangler.toml") {
+        Ok(t) => t,
+        Err(e) => return errors.push(format!("wrangler.toml: {e}")),
+    };
+    let doc: toml::Table = match text.parse() {
+        Ok(d) => d,
+        Err(e) => return errors.push(format!("wrangler.toml does not parse: {e}")),
+    };
+    let buckets = doc.get("r2_buckets").and_then(|b| b.as_array());
+    let has_snapshots = buckets.is_some_and(|bs| {
+        bs.iter()
+            .any(|b| b.get("binding").and_then(|v| v.as_str()) == Some("SNAPSHOTS"))
+    });
+    if !has_snapshots {
+        errors.push("wrangler.toml: an [[r2_buckets]] binding named SNAPSHOTS is required".into());
+    }
+    if let Some(vars) = doc.get("vars").and_then(|v| v.as_table()) {
+        for name in vars.keys() {
+            if SECRETS.contains(&name.as_str()) {
+                errors.push(format!("wrangler.toml: {name} is a secret; use `wrangler secret put {name}`, not [vars]"));
+            }
+        }
+    }
+    let crons: Vec<&str> = doc
+        .get("triggers")
+        .and_then(|t| t.get("crons"))
+        .and_then(|c| c.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for cron in &crons {
+        if let Err(e) = check_cron(cron) {
+            errors.push(format!("wrangler.toml: cron \"{cron}\": {e}"));
+        }
+    }
+    let config = fs::read_to_string("src/config.rs").unwrap_or_default();
+    let default_cron = config
+        .lines()
+        .find(|l| l.contains("pub const DEFAULT_BACKUP_CRON"))
+        .and_then(|l| l.split('"').nth(1));
+    match default_cron {
+        Some(c) if crons.contains(&c) => {}
+        Some(c) => errors.push(format!(
+            "wrangler.toml: no cron trigger matches the backup schedule \"{c}\" in src/config.rs"
+        )),
+        None => errors.push("src/config.rs: DEFAULT_BACKUP_CRON not found".into()),
+    }
+}
+
+/// Five fields, each `*`, a number, a range, a list or a step, within the field's bounds.
+fn check_cron(expr: &str) -> Result<(), String> {
+    const BOUNDS: [(&str, u32, u32); 5] = [
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day of month", 1, 31),
+        ("month", 1, 12),
+        ("day of week", 0, 7),
+    ];
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != BOUNDS.len() {
+        return Err(format!("expected 5 fields, found {}", fields.len()));
+    }
+    for (field, (name, lo, hi)) in fields.iter().zip(BOUNDS) {
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (part, None),
+            };
+            if let Some(step) = step {
+                match step.parse::<u32>() {
+                    Ok(s) if s >= 1 && s <= hi => {}
+                    _ => return Err(format!("{name}: bad step \"{step}\"")),
+                }
+            }
+            if range == "*" {
+                continue;
+            }
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            let parse = |v: &str| v.parse::<u32>().ok().filter(|n| (lo..=hi).contains(n));
+            match (parse(a), parse(b)) {
+                (Some(a), Some(b)) if a <= b => {}
+                _ => return Err(format!("{name}: \"{range}\" is not within {lo}-{hi}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `NNNN_snake_name.sql`, numbered 0001, 0002, ... with no gaps or duplicates.
+fn check_migrations(errors: &mut Vec<String>) {
+    let dir = Path::new("migrations");
+    let mut names: Vec<String> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) => return errors.push(format!("migrations/: {e}")),
+    };
+    names.sort();
+    for (i, name) in names.iter().enumerate() {
+        let expected = format!("{:04}_", i + 1);
+        let stem_ok = name
+            .strip_suffix(".sql")
+            .and_then(|s| s.strip_prefix(&expected))
+            .is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+        if !stem_ok {
+            errors.push(format!("migrations/{name}: expected a name like {expected}snake_case.sql (sequential, no gaps)"));
+        }
+    }
+}

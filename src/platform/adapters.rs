@@ -1,0 +1,101 @@
+//! Port implementations over the Workers runtime.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use std::time::Duration;
+use worker::{Bucket, Delay, Fetch, Headers, Request, RequestInit};
+
+use crate::ports::{
+    Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, Rng, StoreError,
+    TransportError,
+};
+
+pub struct FetchHttp;
+
+#[async_trait(?Send)]
+impl HttpClient for FetchHttp {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let err = |e: worker::Error| TransportError(e.to_string());
+        let headers = Headers::new();
+        for (name, value) in &request.headers {
+            headers.append(name, value).map_err(err)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(match request.method {
+            Method::Get => worker::Method::Get,
+            Method::Post => worker::Method::Post,
+            Method::Patch => worker::Method::Patch,
+            Method::Delete => worker::Method::Delete,
+        })
+        .with_headers(headers);
+        if let Some(body) = request.body {
+            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        }
+        let req = Request::new_with_init(&request.url, &init).map_err(err)?;
+        let mut response = Fetch::Request(req).send().await.map_err(err)?;
+        let body = response.bytes().await.map_err(err)?;
+        Ok(HttpResponse {
+            status: response.status_code(),
+            headers: response.headers().entries().collect(),
+            body,
+        })
+    }
+}
+
+pub struct R2Store(pub Bucket);
+
+#[async_trait(?Send)]
+impl ObjectStore for R2Store {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.0
+            .put(key, bytes)
+            .execute()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let object = self
+            .0
+            .get(key)
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        let Some(object) = object else {
+            return Ok(None);
+        };
+        let Some(body) = object.body() else {
+            return Ok(None);
+        };
+        body.bytes()
+            .await
+            .map(Some)
+            .map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+pub struct WorkerClock;
+
+#[async_trait(?Send)]
+impl Clock for WorkerClock {
+    fn now(&self) -> DateTime<Utc> {
+        let millis = worker::Date::now().as_millis() as i64;
+        Utc.timestamp_millis_opt(millis)
+            .single()
+            .unwrap_or_default()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        Delay::from(duration).await;
+    }
+}
+
+pub struct SystemRng;
+
+impl Rng for SystemRng {
+    fn fill(&self, buf: &mut [u8]) {
+        // crypto.getRandomValues; failure here means the runtime is broken, not a recoverable state.
+        getrandom::getrandom(buf).expect("crypto.getRandomValues is available in workerd");
+    }
+}

@@ -1,0 +1,167 @@
+//! The wasm adapter: Workers entry points and the port implementations over `worker::`.
+//! Nothing here decides anything; it converts types and hands over to the core.
+
+mod adapters;
+
+use std::rc::Rc;
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+
+use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::config::Config;
+use crate::ids::RequestId;
+use crate::ports::{Clock, Method, Rng};
+use crate::services::audit::RequestMeta;
+use crate::services::{backups, scheduler, Deps};
+use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock};
+
+/// Everything a request or job needs, owned so background work can outlive the response.
+struct Runtime {
+    config: Config,
+    http: FetchHttp,
+    store: R2Store,
+    clock: WorkerClock,
+    rng: SystemRng,
+}
+
+impl Runtime {
+    fn load(env: &Env) -> Result<Runtime, String> {
+        let lookup = |name: &str| {
+            env.secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| env.var(name).map(|v| v.to_string()))
+                .ok()
+        };
+        let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+        let bucket = env
+            .bucket("SNAPSHOTS")
+            .map_err(|_| "R2 binding SNAPSHOTS missing".to_string())?;
+        Ok(Runtime {
+            config,
+            http: FetchHttp,
+            store: R2Store(bucket),
+            clock: WorkerClock,
+            rng: SystemRng,
+        })
+    }
+
+    fn deps(&self) -> Deps<'_> {
+        Deps {
+            config: &self.config,
+            http: &self.http,
+            store: &self.store,
+            clock: &self.clock,
+            rng: &self.rng,
+        }
+    }
+}
+
+fn log_line(value: serde_json::Value) {
+    worker::console_log!("{}", value);
+}
+
+fn to_worker(response: ApiResponse) -> worker::Result<Response> {
+    let mut out = Response::from_bytes(response.body)?.with_status(response.status);
+    let headers = out.headers_mut();
+    for (name, value) in &response.headers {
+        headers.set(name, value)?;
+    }
+    Ok(out)
+}
+
+/// An opaque 500 for failures before the core could run (the detail goes to the log).
+fn unavailable(detail: &str) -> worker::Result<Response> {
+    log_line(serde_json::json!({"level": "error", "event": "startup", "error": detail}));
+    let body =
+        serde_json::json!({"error": {"code": "internal_error", "message": "internal error"}});
+    Ok(Response::from_json(&body)?.with_status(500))
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let runtime = match Runtime::load(&env) {
+        Ok(r) => Rc::new(r),
+        Err(e) => return unavailable(&e),
+    };
+    let started = runtime.clock.now();
+    let url = req.url()?;
+    let declared_len = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    // Refuse oversized bodies before reading them.
+    let body = if declared_len > MAX_BODY_BYTES {
+        vec![0; MAX_BODY_BYTES + 1]
+    } else {
+        req.bytes().await.unwrap_or_default()
+    };
+    let request = ApiRequest {
+        method: Method::parse(req.method().as_ref()),
+        path: url.path().to_string(),
+        query: url.query().unwrap_or("").to_string(),
+        headers: req.headers().entries().collect(),
+        body,
+    };
+    let handled = crate::api::handle(&runtime.deps(), request).await;
+    let status = handled.response.status;
+    let request_id = handled
+        .response
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-request-id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    log_line(serde_json::json!({
+        "level": if status >= 500 { "error" } else { "info" },
+        "request_id": request_id,
+        "route": handled.route,
+        "status": status,
+        "latency_ms": (runtime.clock.now() - started).num_milliseconds(),
+        "actor": handled.actor,
+        "error": handled.internal_error,
+    }));
+    if let Some(job) = handled.job {
+        let runtime = runtime.clone();
+        ctx.wait_until(async move {
+            if let Err(e) = backups::run(&runtime.deps(), &job).await {
+                log_line(serde_json::json!({"level": "warn", "event": "backup.error", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}));
+            }
+        });
+    }
+    to_worker(handled.response)
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let runtime = match Runtime::load(&env) {
+        Ok(r) => r,
+        Err(e) => {
+            log_line(serde_json::json!({"level": "error", "event": "scheduled", "error": e}));
+            return;
+        }
+    };
+    let meta = RequestMeta {
+        request_id: RequestId::generate(&runtime.rng as &dyn Rng).to_string(),
+        source_ip: None,
+    };
+    let cron = event.cron();
+    if cron != runtime.config.backup_cron {
+        log_line(
+            serde_json::json!({"level": "warn", "event": "scheduled", "cron": cron, "error": "no job for this schedule"}),
+        );
+        return;
+    }
+    match scheduler::run_backups(&runtime.deps(), &meta).await {
+        Ok(report) => log_line(
+            serde_json::json!({"level": "info", "event": "scheduled.backups", "request_id": meta.request_id, "started": report.started, "skipped_running": report.skipped_running, "failed": report.failed}),
+        ),
+        Err(e) => log_line(
+            serde_json::json!({"level": "error", "event": "scheduled.backups", "request_id": meta.request_id, "error": e.to_string()}),
+        ),
+    }
+}

@@ -1,0 +1,107 @@
+//! Ports: the only ways the core reaches the outside world.
+//!
+//! The wasm adapter (`platform`) implements them over Workers APIs; unit tests use the in-memory
+//! fakes in `crate::testing`. Keeping time and randomness here makes crypto and pacing deterministic
+//! under test.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Wall-clock time and waiting.
+#[async_trait(?Send)]
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+    async fn sleep(&self, duration: Duration);
+}
+
+/// Cryptographically secure randomness.
+pub trait Rng {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// HTTP method subset the core uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// An outbound HTTP request.
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// An inbound HTTP response, fully buffered.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Case-insensitive header lookup (first value).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Transport failure (no HTTP status was received).
+#[derive(Debug, thiserror::Error)]
+#[error("transport error: {0}")]
+pub struct TransportError(pub String);
+
+/// Outbound HTTP.
+#[async_trait(?Send)]
+pub trait HttpClient {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// Object storage failure.
+#[derive(Debug, thiserror::Error)]
+#[error("object store error: {0}")]
+pub struct StoreError(pub String);
+
+/// Object storage (R2 in production).
+#[async_trait(?Send)]
+pub trait ObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}

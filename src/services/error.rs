@@ -1,0 +1,65 @@
+//! Use-case errors: each variant is something the edge can show a caller as a stable code.
+//! `Internal` carries detail for the log only.
+
+use crate::db::DbError;
+use crate::okta::OktaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("Okta rejected the credential: {0}")]
+    OktaRejected(String),
+    #[error("Okta could not be reached")]
+    OktaUnavailable,
+    #[error("download link is invalid or expired")]
+    LinkDenied,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Forbidden => ServiceError::Forbidden,
+            DbError::Conflict => ServiceError::Conflict {
+                code: "conflict",
+                message: "the request conflicts with the current state",
+            },
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<OktaError> for ServiceError {
+    fn from(e: OktaError) -> Self {
+        match e {
+            OktaError::Unauthorized { .. } | OktaError::Forbidden { .. } => {
+                ServiceError::OktaRejected(e.to_string())
+            }
+            OktaError::GaveUp { .. } => ServiceError::OktaUnavailable,
+            other => ServiceError::OktaRejected(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `manifest.json`: what a snapshot contains and the hashes that let anyone verify it. It is
+//! written last, so its presence marks a finished snapshot; its own SHA-256 is recorded in the
+//! database row.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::resource::ResourceType;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Secrets Okta never returns through its API; a restore has to ask for them again.
+pub const NOT_RESTORABLE: &[&str] = &[
+    "user passwords and recovery answers",
+    "app client secrets and SWA shared passwords",
+    "event/inline hook authentication header values",
+    "identity provider client secrets",
+];
+
+pub const WORKFLOWS_NOTE: &str =
+    "Okta Workflows has no public management API; flows are not included in this backup.";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub resource: ResourceType,
+    pub key: String,
+    pub count: u64,
+    pub plaintext_bytes: u64,
+    pub sealed_bytes: u64,
+    pub plaintext_sha256: String,
+    pub sealed_sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub backup_id: String,
+    pub team_id: String,
+    pub connection_id: String,
+    pub org_domain: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// How objects are sealed (see docs/snapshot-format.md).
+    pub sealing: String,
+    pub objects: Vec<ObjectEntry>,
+    pub not_restorable: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Manifest {
+    /// Canonical bytes: fixed field order, no whitespace.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest serializes")
+    }
+
+    pub fn object(&self, resource: ResourceType) -> Option<&ObjectEntry> {
+        self.objects.iter().find(|o| o.resource == resource)
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_answer() {
+        // FIPS 180-2 "abc".
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests over HTTP against the real local stack: wrangler dev (workerd + local R2),
+//! PostgREST 12 over PostgreSQL with the Supabase roles and RLS, and the Okta emulator.
+//! scripts/test.sh starts the stack and runs these with `--features stack-tests`.
+
+mod support;
+
+mod backup_flow;
+mod edge;
+mod schedule;
+mod tenancy;

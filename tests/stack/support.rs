@@ -1,0 +1,286 @@
+//! Test support: talks to the running local stack (started by scripts/test.sh) over HTTP and psql.
+
+use butterfly::auth::jwt::{sign_hs256, Claims};
+use serde_json::Value;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run these tests through scripts/test.sh"))
+}
+
+pub fn worker() -> String {
+    env("BF_WORKER_URL")
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON (HTTP {}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP call; non-2xx statuses are returned, not raised.
+pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(120));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A Supabase auth user with a personal team, and a JWT for it.
+pub struct User {
+    pub id: String,
+    pub jwt: String,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+pub fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            &env("BF_DB"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn jwt_for(sub: &str, role: &str, exp: i64) -> String {
+    let claims = Claims {
+        sub: sub.into(),
+        exp,
+        iat: now(),
+        nbf: None,
+        aud: "authenticated".into(),
+        role: role.into(),
+        email: None,
+        iss: None,
+    };
+    sign_hs256(&claims, env("SUPABASE_JWT_SECRET").as_bytes())
+}
+
+pub fn new_user() -> User {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (nanos >> 32) as u32,
+        nanos as u16,
+        n & 0xfff,
+        std::process::id() & 0xfff,
+        (nanos ^ n) & 0xffff_ffff_ffff
+    );
+    psql(&format!(
+        "insert into auth.users (id, email) values ('{id}', 'user-{id}@test.local')"
+    ));
+    let jwt = jwt_for(&id, "authenticated", now() + 3600);
+    User { id, jwt }
+}
+
+impl User {
+    pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {}", self.jwt);
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        let mut headers = vec![("authorization", auth.as_str())];
+        if bytes.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        call(
+            method,
+            &format!("{}/api/v1{path}", worker()),
+            &headers,
+            bytes.as_deref(),
+        )
+    }
+
+    /// Straight to PostgREST with this user's JWT: what RLS alone allows.
+    pub fn rest(&self, method: &str, path_and_query: &str, body: Option<&Value>) -> Reply {
+        rest_as(&self.jwt, method, path_and_query, body)
+    }
+
+    pub fn create_connection(&self) -> String {
+        let reply = self.api("POST", "/connections", Some(&okta_connection_body()));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["connection"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Starts a backup and waits for it to finish.
+    pub fn backup(&self, connection: &str) -> Value {
+        let reply = self.api("POST", &format!("/connections/{connection}/backups"), None);
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let id = reply.json()["backup"]["id"].as_str().unwrap().to_string();
+        self.wait_backup(&id)
+    }
+
+    pub fn wait_backup(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let reply = self.api("GET", &format!("/backups/{id}"), None);
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            let backup = reply.json()["backup"].clone();
+            if backup["status"] != "running" {
+                return backup;
+            }
+            assert!(Instant::now() < deadline, "backup {id} still running");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+pub fn rest_as(jwt: &str, method: &str, path_and_query: &str, body: Option<&Value>) -> Reply {
+    let auth = format!("Bearer {jwt}");
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    call(
+        method,
+        &format!("{}/{path_and_query}", env("BF_POSTGREST_URL")),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("prefer", "return=representation"),
+        ],
+        bytes.as_deref(),
+    )
+}
+
+/// PostgREST as the service role (test inspection of what is really stored).
+pub fn service(method: &str, path_and_query: &str, body: Option<&Value>) -> Reply {
+    rest_as(
+        &env("SUPABASE_SERVICE_ROLE_KEY"),
+        method,
+        path_and_query,
+        body,
+    )
+}
+
+pub fn okta_host() -> String {
+    env("BF_OKTA_URL").trim_start_matches("http://").to_string()
+}
+
+pub fn okta_connection_body() -> Value {
+    serde_json::json!({"org_domain": okta_host(), "api_token": env("BF_OKTA_TOKEN")})
+}
+
+/// Every item of an emulator list endpoint, following its Link headers.
+pub fn okta_list(path: &str) -> Vec<Value> {
+    let auth = format!("SSWS {}", env("BF_OKTA_TOKEN"));
+    let mut next = Some(format!("{}{path}", env("BF_OKTA_URL")));
+    let mut all = Vec::new();
+    while let Some(url) = next.take() {
+        let reply = call("GET", &url, &[("authorization", &auth)], None);
+        assert_eq!(reply.status, 200, "{url}: {}", reply.text());
+        all.extend(reply.json().as_array().unwrap().iter().cloned());
+        for (k, v) in &reply.headers {
+            if k.eq_ignore_ascii_case("link") && v.contains("rel=\"next\"") {
+                next = v
+                    .split('<')
+                    .nth(1)
+                    .and_then(|s| s.split('>').next())
+                    .map(str::to_string);
+            }
+        }
+    }
+    all
+}
+
+pub fn emulator(method: &str, path: &str, body: Option<&Value>) -> Reply {
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    call(
+        method,
+        &format!("{}{path}", env("BF_OKTA_URL")),
+        &[("content-type", "application/json")],
+        bytes.as_deref(),
+    )
+}
+
+/// Activity rows of a team, as the service role sees them.
+pub fn activity(team: &str) -> Vec<Value> {
+    let reply = service(
+        "GET",
+        &format!("activity_logs?team_id=eq.{team}&order=id.asc"),
+        None,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json().as_array().unwrap().clone()
+}

@@ -1,0 +1,138 @@
+//! Injected failures, so tests can prove a client retries 5xx and 429 and survives slow pages.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// "The next `count` requests whose path starts with `path_prefix` fail with `status` and/or are
+/// delayed by `delay`."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fault {
+    path_prefix: String,
+    status: Option<u16>,
+    delay: Duration,
+    remaining: u32,
+}
+
+/// What one matching request gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Injection {
+    pub(crate) status: Option<u16>,
+    pub(crate) delay: Duration,
+}
+
+impl Fault {
+    /// Parses `{"path_prefix": "/api/v1/apps", "status": 503, "count": 2, "delay_ms": 0}`;
+    /// `count` defaults to 1, and at least one of `status` and `delay_ms` is required.
+    pub(crate) fn from_json(body: &Value) -> Result<Self, String> {
+        let path_prefix = body["path_prefix"]
+            .as_str()
+            .filter(|p| p.starts_with('/'))
+            .ok_or("path_prefix must be a path starting with '/'")?
+            .to_owned();
+        let status = match &body["status"] {
+            Value::Null => None,
+            v => Some(
+                v.as_u64()
+                    .filter(|s| (400..=599).contains(s))
+                    .ok_or("status must be an HTTP error status (400-599)")? as u16,
+            ),
+        };
+        let delay_ms = match &body["delay_ms"] {
+            Value::Null => 0,
+            v => v
+                .as_u64()
+                .ok_or("delay_ms must be a non-negative integer")?,
+        };
+        let count = match &body["count"] {
+            Value::Null => 1,
+            v => v
+                .as_u64()
+                .and_then(|c| u32::try_from(c).ok())
+                .filter(|&c| c > 0)
+                .ok_or("count must be a positive integer")?,
+        };
+        if status.is_none() && delay_ms == 0 {
+            return Err("give a status, a delay_ms, or both".to_owned());
+        }
+        Ok(Self {
+            path_prefix,
+            status,
+            delay: Duration::from_millis(delay_ms),
+            remaining: count,
+        })
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Faults(Mutex<Vec<Fault>>);
+
+impl Faults {
+    /// Queues a fault; returns how many injections are now pending in total.
+    pub(crate) fn add(&self, fault: Fault) -> u64 {
+        let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        faults.push(fault);
+        faults.iter().map(|f| u64::from(f.remaining)).sum()
+    }
+
+    /// Consumes one injection from the oldest fault matching `path`, if any.
+    pub(crate) fn take(&self, path: &str) -> Option<Injection> {
+        let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix))?;
+        let fault = &mut faults[i];
+        let injection = Injection {
+            status: fault.status,
+            delay: fault.delay,
+        };
+        fault.remaining -= 1;
+        if fault.remaining == 0 {
+            faults.remove(i);
+        }
+        Some(injection)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn consumes_in_order_then_stops() {
+        let faults = Faults::default();
+        let fault =
+            Fault::from_json(&json!({"path_prefix": "/api/v1/apps", "status": 503, "count": 2}));
+        assert_eq!(faults.add(fault.unwrap()), 2);
+        assert_eq!(faults.take("/api/v1/users"), None);
+        for _ in 0..2 {
+            assert_eq!(faults.take("/api/v1/apps/0oa1").unwrap().status, Some(503));
+        }
+        assert_eq!(faults.take("/api/v1/apps"), None);
+    }
+
+    #[test]
+    fn rejects_meaningless_faults() {
+        for body in [
+            json!({"status": 503}),
+            json!({"path_prefix": "/api", "status": 200}),
+            json!({"path_prefix": "/api", "count": 0, "status": 500}),
+            json!({"path_prefix": "/api"}),
+            json!({"path_prefix": "/api", "delay_ms": -1}),
+        ] {
+            assert!(Fault::from_json(&body).is_err(), "{body}");
+        }
+        let slow = Fault::from_json(&json!({"path_prefix": "/api", "delay_ms": 50})).unwrap();
+        assert_eq!(slow.delay, Duration::from_millis(50));
+        assert_eq!(slow.status, None);
+    }
+}

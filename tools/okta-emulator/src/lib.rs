@@ -1,0 +1,37 @@
+//! A local emulator of Okta's management API read endpoints, for Butterfly's integration tests and
+//! benchmarks (real Okta is out of reach from CI).
+//!
+//! It serves a deterministic, seeded org ([`Tenant`]) with Okta's wire behaviour: cursor pagination
+//! through `Link` headers, per-bucket rate limits with `X-Rate-Limit-*` headers and E0000047 429s, a
+//! concurrency limit, SSWS and scoped Bearer authentication, and Okta's error bodies. Test-only
+//! controls under `/__emulator/` reset counters, report statistics and inject faults.
+//!
+//! ```no_run
+//! let emulator = okta_emulator::start(okta_emulator::EmulatorConfig::default())?;
+//! println!("{}", emulator.base_url()); // GET {base}/api/v1/users with `Authorization: SSWS demo-okta-token`
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod auth;
+mod config;
+mod errors;
+mod faults;
+mod filter;
+mod paging;
+mod prng;
+mod rate_limit;
+mod routes;
+mod server;
+mod stats;
+mod tenant;
+mod time;
+
+pub use config::{BearerToken, EmulatorConfig, DEFAULT_TOKEN, USAGE};
+pub use rate_limit::{Bucket, RateLimits};
+pub use server::{start, RunningEmulator};
+pub use tenant::{with_origin, Tenant, ORIGIN_PLACEHOLDER};
+
+/// The tenant an emulator started with `config` serves: same seed and sizes, same data.
+pub fn tenant(config: &EmulatorConfig) -> Tenant {
+    Tenant::generate(config.seed, config.users, config.groups, config.apps)
+}

@@ -1,0 +1,285 @@
+//! The Okta read API over a [`Tenant`]: routing, list filters and paging.
+
+use serde_json::Value;
+
+use crate::errors::ApiError;
+use crate::filter::Expr;
+use crate::paging::{invalid_cursor, link_headers, paginate, PageSize, Query};
+use crate::tenant::{with_origin, Tenant};
+
+/// A successful API response: the JSON body and any `Link` header values.
+pub(crate) struct Reply {
+    pub(crate) body: Value,
+    pub(crate) links: Vec<String>,
+}
+
+/// One API request, as far as routing cares.
+pub(crate) struct Call<'a> {
+    /// Scheme and host the client used, e.g. `http://127.0.0.1:8080`, for links.
+    pub(crate) origin: &'a str,
+    /// Path and query exactly as requested, echoed in the `self` link.
+    pub(crate) target: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Query<'a>,
+}
+
+// Page sizes from the spec (default / max).
+const USERS: PageSize = PageSize::new(Some(200), 200);
+const GROUPS: PageSize = PageSize::new(Some(10_000), 10_000);
+const GROUP_MEMBERS: PageSize = PageSize::new(Some(1000), 1000);
+/// Documented default -1 ("server default"): pages of 200.
+const APPS: PageSize = PageSize {
+    default: Some(200),
+    max: 200,
+    minus_one_means_default: true,
+};
+const APP_USERS: PageSize = PageSize::new(Some(50), 500);
+const APP_GROUPS: PageSize = PageSize::new(Some(20), 200);
+/// Policies and rules come in one page unless a `limit` asks otherwise.
+const POLICIES: PageSize = PageSize::new(None, 200);
+
+/// `PolicyType` from the spec: any of these is a valid `type`, even if the tenant has none.
+const POLICY_TYPES: [&str; 12] = [
+    "ACCESS_POLICY",
+    "ENTITY_RISK",
+    "IDP_DISCOVERY",
+    "MFA_ENROLL",
+    "OKTA_SIGN_ON",
+    "PASSWORD",
+    "POST_AUTH_SESSION",
+    "PROFILE_ENROLLMENT",
+    "DEVICE_SIGNAL_COLLECTION",
+    "SESSION_VIOLATION_DETECTION",
+    "CLIENT_UPDATE",
+    "IDENTITY_CLAIM_SOURCING",
+];
+
+pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
+    let segments: Vec<&str> = call
+        .path
+        .strip_prefix("/api/v1/")
+        .map(|rest| rest.split('/').collect())
+        .unwrap_or_default();
+    let q = &call.query;
+    match segments.as_slice() {
+        ["users"] => match expression(q, USER_Q_ATTRIBUTES)? {
+            None => users(call, tenant, USERS, tenant.listed_user_indexes()),
+            Some(expr) => users(call, tenant, USERS, &matching_users(tenant, &expr)),
+        },
+        ["users", "me"] => one(call, Some(tenant.super_admin()), "User", "me"),
+        ["users", id] => one(call, tenant.user(id), "User", id),
+        ["groups"] => values(
+            call,
+            GROUPS,
+            &search(tenant.groups(), q, &["profile.name"])?,
+        ),
+        ["groups", id] => one(call, tenant.group(id), "UserGroup", id),
+        ["groups", id, "users"] => {
+            let members = tenant
+                .group_member_indexes(id)
+                .ok_or_else(|| ApiError::not_found("UserGroup", id))?;
+            users(call, tenant, GROUP_MEMBERS, members)
+        }
+        ["apps"] => values(call, APPS, &search(tenant.apps(), q, &["label", "name"])?),
+        ["apps", id] => one(call, tenant.app(id), "AppInstance", id),
+        ["apps", id, "users"] => {
+            let assignments = tenant
+                .app_assignments(id)
+                .ok_or_else(|| ApiError::not_found("AppInstance", id))?;
+            let records = assignments.records();
+            let all_users = tenant.users();
+            list(
+                call,
+                APP_USERS,
+                records,
+                |r| id_of(&all_users[r.user]),
+                |cursor| {
+                    let user = tenant.user_position(cursor)?;
+                    records.binary_search_by_key(&user, |r| r.user).ok()
+                },
+                |r| {
+                    with_origin(
+                        &assignments.render(r, all_users, tenant.groups()),
+                        call.origin,
+                    )
+                },
+            )
+        }
+        ["apps", id, "users", user] => {
+            known(tenant.app(id), "AppInstance", id)?;
+            one(call, tenant.app_user(id, user).as_ref(), "AppUser", user)
+        }
+        ["apps", id, "groups"] => {
+            let groups = tenant
+                .app_groups(id)
+                .ok_or_else(|| ApiError::not_found("AppInstance", id))?;
+            values(call, APP_GROUPS, &groups.iter().collect::<Vec<_>>())
+        }
+        ["apps", id, "groups", group] => {
+            known(tenant.app(id), "AppInstance", id)?;
+            one(
+                call,
+                tenant.app_group(id, group),
+                "ApplicationGroupAssignment",
+                group,
+            )
+        }
+        ["policies"] => values(call, POLICIES, &policies(tenant, q)?),
+        ["policies", id] => one(call, tenant.policy(id), "Policy", id),
+        ["policies", id, "rules"] => {
+            let rules = tenant
+                .policy_rules(id)
+                .ok_or_else(|| ApiError::not_found("Policy", id))?;
+            values(call, POLICIES, &rules.iter().collect::<Vec<_>>())
+        }
+        ["policies", id, "rules", rule] => {
+            known(tenant.policy(id), "Policy", id)?;
+            one(call, tenant.policy_rule(id, rule), "PolicyRule", rule)
+        }
+        ["org"] => one(call, Some(tenant.org()), "Org", "org"),
+        _ => Err(ApiError::not_found("Path", call.path)),
+    }
+}
+
+fn one(call: &Call, item: Option<&Value>, kind: &str, id: &str) -> Result<Reply, ApiError> {
+    let item = known(item, kind, id)?;
+    Ok(Reply {
+        body: with_origin(item, call.origin),
+        links: Vec::new(),
+    })
+}
+
+fn known<'v>(item: Option<&'v Value>, kind: &str, id: &str) -> Result<&'v Value, ApiError> {
+    item.ok_or_else(|| ApiError::not_found(kind, id))
+}
+
+fn id_of(item: &Value) -> &str {
+    item["id"].as_str().unwrap_or_default()
+}
+
+/// A page of stored payloads; short lists, so the cursor is found by scanning.
+fn values(call: &Call, size: PageSize, items: &[&Value]) -> Result<Reply, ApiError> {
+    list(
+        call,
+        size,
+        items,
+        |item| id_of(item),
+        |cursor| items.iter().position(|item| id_of(item) == cursor),
+        |item| with_origin(item, call.origin),
+    )
+}
+
+/// A page of users given as ascending indexes into [`Tenant::users`]; the cursor is found through
+/// the id index, so paging through a large org stays cheap.
+fn users(
+    call: &Call,
+    tenant: &Tenant,
+    size: PageSize,
+    indexes: &[usize],
+) -> Result<Reply, ApiError> {
+    let all = tenant.users();
+    list(
+        call,
+        size,
+        indexes,
+        |&i| id_of(&all[i]),
+        |cursor| indexes.binary_search(&tenant.user_position(cursor)?).ok(),
+        |&i| with_origin(&all[i], call.origin),
+    )
+}
+
+/// A page of `items`: `id` names an item for the next cursor, `locate` finds the cursor's item,
+/// and `render` turns the page's items (only those) into payloads with links at the caller's
+/// origin.
+fn list<'i, T>(
+    call: &Call,
+    size: PageSize,
+    items: &'i [T],
+    id: impl Fn(&'i T) -> &'i str,
+    locate: impl Fn(&str) -> Option<usize>,
+    render: impl Fn(&T) -> Value,
+) -> Result<Reply, ApiError> {
+    let limit = size.resolve(call.query.get("limit"))?;
+    let after = match call.query.get("after") {
+        Some(cursor) => Some(locate(cursor).ok_or_else(invalid_cursor)?),
+        None => None,
+    };
+    let page = paginate(items, id, after, limit);
+    let links = link_headers(
+        call.origin,
+        call.target,
+        call.path,
+        &call.query,
+        limit,
+        page.next.as_deref(),
+    );
+    let body = page.items.iter().map(render).collect();
+    Ok(Reply { body, links })
+}
+
+/// Attributes Okta's `q` matches users on.
+const USER_Q_ATTRIBUTES: &[&str] = &["profile.firstName", "profile.lastName", "profile.email"];
+
+/// Indexes of users matching `expr`. DEPROVISIONED users are left out unless the expression asks
+/// for that status, as Okta does.
+fn matching_users(tenant: &Tenant, expr: &Expr) -> Vec<usize> {
+    let with_deprovisioned = expr.asks_for("status", "DEPROVISIONED");
+    let users = tenant.users();
+    (0..users.len())
+        .filter(|&i| with_deprovisioned || users[i]["status"] != "DEPROVISIONED")
+        .filter(|&i| expr.matches(&users[i]))
+        .collect()
+}
+
+fn search<'t>(
+    items: &'t [Value],
+    query: &Query,
+    q_attributes: &[&str],
+) -> Result<Vec<&'t Value>, ApiError> {
+    let expr = expression(query, q_attributes)?;
+    Ok(items
+        .iter()
+        .filter(|item| expr.as_ref().is_none_or(|e| e.matches(item)))
+        .collect())
+}
+
+/// `filter`, `search` and `q` (a prefix match on `q_attributes`) combined with `and`.
+fn expression(query: &Query, q_attributes: &[&str]) -> Result<Option<Expr>, ApiError> {
+    let mut parts = Vec::new();
+    for key in ["filter", "search"] {
+        if let Some(text) = query.get(key) {
+            parts.push(Expr::parse(text)?);
+        }
+    }
+    if let Some(text) = query.get("q") {
+        parts.push(Expr::prefix_of_any(q_attributes, text));
+    }
+    Ok(parts
+        .into_iter()
+        .reduce(|a, b| Expr::And(Box::new(a), Box::new(b))))
+}
+
+/// `GET /api/v1/policies`: `type` is required, `status` optional.
+fn policies<'t>(tenant: &'t Tenant, query: &Query) -> Result<Vec<&'t Value>, ApiError> {
+    let kind = query
+        .get("type")
+        .ok_or_else(|| ApiError::validation("type", "type: The field cannot be left blank"))?;
+    if !POLICY_TYPES.contains(&kind) {
+        return Err(ApiError::validation(
+            "type",
+            format!("type: Invalid policy type '{kind}'"),
+        ));
+    }
+    let status = query.get("status");
+    if status.is_some_and(|s| s != "ACTIVE" && s != "INACTIVE") {
+        return Err(ApiError::validation(
+            "status",
+            "status: Must be ACTIVE or INACTIVE",
+        ));
+    }
+    Ok(tenant
+        .policies()
+        .iter()
+        .filter(|p| p["type"] == kind && status.is_none_or(|s| p["status"] == s))
+        .collect())
+}

@@ -1,0 +1,320 @@
+//! The HTTP side: a tiny_http listener that hands every request to its own thread, so slow pages
+//! overlap and the concurrency limit sees real parallelism, as a real org would.
+
+use std::io::{self, Cursor, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::auth::Auth;
+use crate::config::EmulatorConfig;
+use crate::errors::ApiError;
+use crate::faults::{Fault, Faults};
+use crate::paging::Query;
+use crate::prng::SplitMix64;
+use crate::rate_limit::{Bucket, Concurrency, RateLimiter, Verdict};
+use crate::routes::{self, Call};
+use crate::stats::Stats;
+use crate::tenant::Tenant;
+use crate::time::now_epoch_secs;
+
+/// Largest `/__emulator/faults` body read; fault specs are a few dozen bytes.
+const MAX_CONTROL_BODY: u64 = 64 * 1024;
+
+type JsonResponse = Response<Cursor<Vec<u8>>>;
+
+/// A listening emulator. Dropping it (or [`RunningEmulator::stop`]) stops the listener.
+pub struct RunningEmulator {
+    server: Arc<Server>,
+    state: Arc<State>,
+    addr: SocketAddr,
+    accept_loop: Option<JoinHandle<()>>,
+}
+
+struct State {
+    tenant: Tenant,
+    auth: Auth,
+    limiter: RateLimiter,
+    concurrency: Concurrency,
+    stats: Stats,
+    faults: Faults,
+    page_delay: Duration,
+    /// Origin for links when a request has no usable `Host` header.
+    fallback_origin: String,
+    seed: u64,
+    requests: AtomicU64,
+}
+
+/// Generates the tenant for `config` and starts serving it.
+pub fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
+    let server = Server::http((config.host.as_str(), config.port)).map_err(io::Error::other)?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| io::Error::other("listener has no IP address"))?;
+    let addr = connectable(bound);
+    let state = Arc::new(State {
+        tenant: crate::tenant(&config),
+        auth: Auth::new(&config.api_tokens, &config.bearer_tokens),
+        limiter: RateLimiter::new(config.rate_limits.clone(), config.time_scale),
+        concurrency: Concurrency::new(config.concurrency_limit),
+        stats: Stats::default(),
+        faults: Faults::default(),
+        page_delay: config.page_delay,
+        fallback_origin: format!("http://{addr}"),
+        seed: config.seed,
+        requests: AtomicU64::new(0),
+    });
+    let server = Arc::new(server);
+    let accept_loop = {
+        let (server, state) = (Arc::clone(&server), Arc::clone(&state));
+        thread::Builder::new()
+            .name("okta-emulator-accept".to_owned())
+            .spawn(move || accept(&server, &state))?
+    };
+    Ok(RunningEmulator {
+        server,
+        state,
+        addr,
+        accept_loop: Some(accept_loop),
+    })
+}
+
+impl RunningEmulator {
+    /// `http://host:port`, with no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The data being served, to compare a client's view against.
+    pub fn tenant(&self) -> &Tenant {
+        &self.state.tenant
+    }
+
+    /// Stops accepting requests; requests already being answered finish on their own threads.
+    pub fn stop(self) {}
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(handle) = self.accept_loop.take() {
+            // The loop only ends; a panic in it has nothing left to clean up.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A wildcard bind address is not something a client can call; use loopback instead.
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+fn accept(server: &Server, state: &Arc<State>) {
+    // `recv` fails once `unblock` is called (or the listener breaks): either way, stop.
+    while let Ok(request) = server.recv() {
+        let state = Arc::clone(state);
+        if let Err(err) = thread::Builder::new().spawn(move || handle(&state, request)) {
+            eprintln!("okta-emulator: cannot spawn a request thread: {err}");
+        }
+    }
+}
+
+fn handle(state: &State, mut request: Request) {
+    let target = request.url().to_owned();
+    let (path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
+    let response = match path.strip_prefix("/__emulator/") {
+        Some(control_path) => control(state, &mut request, control_path),
+        None => api(state, &request, &target, path, raw_query),
+    };
+    // The client may have hung up; there is nobody left to tell.
+    let _ = request.respond(response);
+}
+
+fn api(
+    state: &State,
+    request: &Request,
+    target: &str,
+    path: &str,
+    raw_query: &str,
+) -> JsonResponse {
+    let bucket = Bucket::for_path(path);
+    state.stats.record_request(bucket);
+    let request_id = state.next_request_id();
+    let mut headers = vec![("X-Okta-Request-Id", request_id.clone())];
+
+    let slot = state.concurrency.enter();
+    let verdict = if slot.over_limit() {
+        // Okta reports the concurrency limit itself when that is what was exceeded.
+        let limit = u32::try_from(state.concurrency.limit()).unwrap_or(u32::MAX);
+        Verdict {
+            allowed: false,
+            limit,
+            remaining: 0,
+            reset: now_epoch_secs().ceil() as u64 + 1,
+        }
+    } else {
+        state.limiter.check(bucket, now_epoch_secs())
+    };
+    let mut remaining = verdict.remaining;
+
+    let outcome = if verdict.allowed {
+        answer(state, request, target, path, raw_query, &mut remaining)
+    } else {
+        Err(ApiError::rate_limited())
+    };
+    drop(slot);
+
+    headers.push(("X-Rate-Limit-Limit", verdict.limit.to_string()));
+    headers.push(("X-Rate-Limit-Remaining", remaining.to_string()));
+    headers.push(("X-Rate-Limit-Reset", verdict.reset.to_string()));
+    match outcome {
+        Ok(reply) => {
+            headers.extend(reply.links.into_iter().map(|link| ("Link", link)));
+            json_response(200, &reply.body, &headers)
+        }
+        Err(error) => {
+            if error.status == 429 {
+                state.stats.record_rate_limited(bucket);
+            }
+            if error.status == 405 {
+                headers.push(("Allow", "GET".to_owned()));
+            }
+            json_response(error.status, &error.body(&request_id), &headers)
+        }
+    }
+}
+
+/// Everything after the rate limits: injected faults, latency, authentication, routing.
+fn answer(
+    state: &State,
+    request: &Request,
+    target: &str,
+    path: &str,
+    raw_query: &str,
+    remaining: &mut u32,
+) -> Result<routes::Reply, ApiError> {
+    if let Some(injection) = state.faults.take(path) {
+        thread::sleep(injection.delay);
+        if let Some(status) = injection.status {
+            if status == 429 {
+                *remaining = 0;
+            }
+            return Err(ApiError::injected(status));
+        }
+    }
+    thread::sleep(state.page_delay);
+    let principal = state.auth.authenticate(header(request, "Authorization"))?;
+    if !principal.may_read(path) {
+        return Err(ApiError::access_denied());
+    }
+    if *request.method() != Method::Get {
+        return Err(ApiError::method_not_allowed());
+    }
+    let origin = origin(request).unwrap_or_else(|| state.fallback_origin.clone());
+    let call = Call {
+        origin: &origin,
+        target,
+        path,
+        query: Query::parse(raw_query),
+    };
+    routes::route(&state.tenant, &call)
+}
+
+/// Test controls: `POST reset`, `GET stats`, `POST faults`. No authentication: tests only.
+fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
+    let method = request.method().clone();
+    let result = match (path, &method) {
+        ("reset", Method::Post) => {
+            state.stats.reset();
+            state.limiter.reset();
+            state.faults.clear();
+            state.concurrency.reset_peak();
+            Ok(json!({ "reset": true }))
+        }
+        ("stats", Method::Get) => Ok(state.stats.to_json(state.concurrency.peak())),
+        ("faults", Method::Post) => read_json(request).and_then(|body| {
+            let fault =
+                Fault::from_json(&body).map_err(|cause| ApiError::validation("fault", cause))?;
+            Ok(json!({ "pending": state.faults.add(fault) }))
+        }),
+        ("reset" | "stats" | "faults", _) => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found("Path", request.url())),
+    };
+    match result {
+        Ok(body) => json_response(200, &body, &[]),
+        Err(error) => json_response(error.status, &error.body(&state.next_request_id()), &[]),
+    }
+}
+
+fn read_json(request: &mut Request) -> Result<Value, ApiError> {
+    let mut body = Vec::new();
+    request
+        .as_reader()
+        .take(MAX_CONTROL_BODY)
+        .read_to_end(&mut body)
+        .map_err(|err| ApiError::validation("body", err.to_string()))?;
+    serde_json::from_slice(&body).map_err(|err| ApiError::validation("body", err.to_string()))
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+/// `http://` plus the `Host` the client used, if it is a plausible host (it ends up in headers and
+/// bodies, so anything else falls back to the listener's own address).
+fn origin(request: &Request) -> Option<String> {
+    let host = header(request, "Host")?;
+    let plausible = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+    plausible.then(|| format!("http://{host}"))
+}
+
+fn json_response(status: u16, body: &Value, headers: &[(&str, String)]) -> JsonResponse {
+    // Always a Content-Length (never chunked), which keeps simple clients and benchmarks simple.
+    let mut response = Response::from_data(body.to_string().into_bytes())
+        .with_status_code(status)
+        .with_chunked_threshold(usize::MAX);
+    let all = std::iter::once(("Content-Type", "application/json"))
+        .chain(headers.iter().map(|(n, v)| (*n, v.as_str())));
+    for (name, value) in all {
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(header);
+        }
+    }
+    response
+}
+
+impl State {
+    /// Okta-looking request ids (also used as `errorId`), deterministic per seed and request number.
+    fn next_request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        // Hash (seed, n) into a fresh seed: SplitMix64 streams whose seeds differ by its step
+        // constant would otherwise be shifted copies of each other.
+        let key = SplitMix64::new(self.seed.wrapping_add(n.rotate_left(32))).next_u64();
+        SplitMix64::new(key).base62(24)
+    }
+}
