@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// Longest injectable delay (10 minutes), so a typo cannot park a request thread for good.
+const MAX_DELAY_MS: u64 = 600_000;
+
 /// "The next `count` requests whose path starts with `path_prefix` fail with `status` and/or are
 /// delayed by `delay`."
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +46,8 @@ impl Fault {
             Value::Null => 0,
             v => v
                 .as_u64()
-                .ok_or("delay_ms must be a non-negative integer")?,
+                .filter(|&ms| ms <= MAX_DELAY_MS)
+                .ok_or("delay_ms must be an integer from 0 to 600000")?,
         };
         let count = match &body["count"] {
             Value::Null => 1,
@@ -128,6 +132,7 @@ mod tests {
             json!({"path_prefix": "/api", "count": 0, "status": 500}),
             json!({"path_prefix": "/api"}),
             json!({"path_prefix": "/api", "delay_ms": -1}),
+            json!({"path_prefix": "/api", "delay_ms": 600_001}),
         ] {
             assert!(Fault::from_json(&body).is_err(), "{body}");
         }

@@ -173,14 +173,17 @@ fn api(
     } else {
         state.limiter.check(bucket, now_epoch_secs())
     };
-    let mut remaining = verdict.remaining;
-
     let outcome = if verdict.allowed {
-        answer(state, request, target, path, raw_query, &mut remaining)
+        answer(state, request, target, path, raw_query)
     } else {
         Err(ApiError::rate_limited())
     };
     drop(slot);
+    // Every 429 says the window is used up, injected ones included.
+    let remaining = match &outcome {
+        Err(error) if error.status == 429 => 0,
+        _ => verdict.remaining,
+    };
 
     headers.push(("X-Rate-Limit-Limit", verdict.limit.to_string()));
     headers.push(("X-Rate-Limit-Remaining", remaining.to_string()));
@@ -209,14 +212,10 @@ fn answer(
     target: &str,
     path: &str,
     raw_query: &str,
-    remaining: &mut u32,
 ) -> Result<routes::Reply, ApiError> {
     if let Some(injection) = state.faults.take(path) {
         thread::sleep(injection.delay);
         if let Some(status) = injection.status {
-            if status == 429 {
-                *remaining = 0;
-            }
             return Err(ApiError::injected(status));
         }
     }

@@ -1,9 +1,10 @@
 //! The seeded, read-only Okta org the emulator serves.
 //!
-//! Everything is generated up front from a seed, so tests can hold the same [`Tenant`] the server holds
-//! (see [`crate::tenant`]) and compare a backup against it. Payloads are stored exactly as the API
-//! returns them, except that link URLs start with [`ORIGIN_PLACEHOLDER`]: the server swaps in the
-//! origin the client used, the way Okta's links always point at the org domain a client called.
+//! Everything is generated up front from a seed, so tests can hold the same [`Tenant`] the server
+//! holds (see [`crate::tenant()`]) and compare a backup against it. Payloads are kept as the API
+//! returns them — except app user assignments, numerous in a big org, which are kept compact and
+//! rendered on demand — with link URLs starting with [`ORIGIN_PLACEHOLDER`]: the server swaps in
+//! the origin the client called, as Okta's links point at the org domain.
 
 mod apps;
 mod groups;
@@ -105,10 +106,6 @@ impl Tenant {
             },
         );
 
-        let group_members = seeded_groups
-            .iter()
-            .map(|g| (id_of(&g.group), g.members.clone()))
-            .collect();
         let logins = user_list
             .iter()
             .enumerate()
@@ -117,6 +114,12 @@ impl Tenant {
         let listed_users = (0..user_list.len())
             .filter(|&i| user_list[i]["status"] != "DEPROVISIONED")
             .collect();
+        let mut group_members = HashMap::new();
+        let mut group_list = Vec::with_capacity(seeded_groups.len());
+        for group in seeded_groups {
+            group_members.insert(id_of(&group.group), group.members);
+            group_list.push(group.group);
+        }
         let mut app_users = HashMap::new();
         let mut app_groups = HashMap::new();
         let mut app_list = Vec::with_capacity(seeded_apps.len());
@@ -138,7 +141,7 @@ impl Tenant {
             users: Collection::from_items(user_list),
             logins,
             listed_users,
-            groups: Collection::from_items(seeded_groups.into_iter().map(|g| g.group).collect()),
+            groups: Collection::from_items(group_list),
             group_members,
             apps: Collection::from_items(app_list),
             app_users,

@@ -3,7 +3,8 @@
 //! It is stricter than JSON Schema where strictness catches emulator drift: an object schema that
 //! lists properties and says nothing about `additionalProperties` is treated as closed (properties
 //! are merged across `allOf`, as inheritance in the spec intends), and `writeOnly` properties —
-//! passwords, recovery answers — must never appear in a response. `oneOf`/`anyOf` with a
+//! passwords, recovery answers — must never appear in a response (`readOnly` ones belong in
+//! responses, so they need no check). `nullable` is honoured, on a schema or beside a `$ref`. `oneOf`/`anyOf` with a
 //! `discriminator.mapping` pick their branch by the discriminator; a base schema with a
 //! discriminator but no `oneOf` (e.g. `VerificationMethod`) dispatches to the mapped subtype when
 //! used directly, and is plain when reached through that subtype's own `allOf`.

@@ -1,0 +1,26 @@
+//! Route handlers, one module per resource. `route` is the single place a route meets its code.
+
+mod backups;
+mod connections;
+
+use serde_json::json;
+
+use super::call::{Call, Outcome};
+use super::error::ApiError;
+use super::http::ApiResponse;
+use super::routes::Route;
+
+pub async fn route(route: Route, call: &Call<'_>) -> Result<Outcome, ApiError> {
+    match route {
+        Route::Health => Ok(ApiResponse::json(200, &json!({"status": "ok"})).into()),
+        Route::ListConnections => connections::list(call).await,
+        Route::CreateConnection => connections::create(call).await,
+        Route::GetConnection => connections::get(call).await,
+        Route::DeleteConnection => connections::delete(call).await,
+        Route::CreateBackup => backups::create(call).await,
+        Route::ListBackups => backups::list(call).await,
+        Route::GetBackup => backups::get(call).await,
+        Route::ObjectUrl => backups::object_url(call).await,
+        Route::Download => backups::download(call).await,
+    }
+}
