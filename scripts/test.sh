@@ -31,7 +31,7 @@ run_suite() {
 run_suite unit cargo test --workspace
 
 STACK_STATE=.stack/test
-STACK_DB=butterfly_test
+STACK_DB=${TEST_DB:-butterfly_test}
 STACK_FRESH_DB=1
 STACK_POSTGREST_PORT=${TEST_POSTGREST_PORT:-3100}
 STACK_OKTA_PORT=${TEST_OKTA_PORT:-8189}
