@@ -67,16 +67,21 @@ fn check_wrangler(errors: &mut Vec<String>) {
         }
     }
     let config = fs::read_to_string("src/config.rs").unwrap_or_default();
-    let default_cron = config
-        .lines()
-        .find(|l| l.contains("pub const DEFAULT_BACKUP_CRON"))
-        .and_then(|l| l.split('"').nth(1));
-    match default_cron {
-        Some(c) if crons.contains(&c) => {}
-        Some(c) => errors.push(format!(
-            "wrangler.toml: no cron trigger matches the backup schedule \"{c}\" in src/config.rs"
-        )),
-        None => errors.push("src/config.rs: DEFAULT_BACKUP_CRON not found".into()),
+    for (constant, job) in [
+        ("DEFAULT_BACKUP_CRON", "backup"),
+        ("DEFAULT_COMPLIANCE_CRON", "compliance"),
+    ] {
+        let default_cron = config
+            .lines()
+            .find(|l| l.contains(&format!("pub const {constant}")))
+            .and_then(|l| l.split('"').nth(1));
+        match default_cron {
+            Some(c) if crons.contains(&c) => {}
+            Some(c) => errors.push(format!(
+                "wrangler.toml: no cron trigger matches the {job} schedule \"{c}\" in src/config.rs"
+            )),
+            None => errors.push(format!("src/config.rs: {constant} not found")),
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Config {
     pub okta_domains: DomainPolicy,
     /// Cron expression (as in wrangler.toml) that starts scheduled backups.
     pub backup_cron: String,
+    /// Cron expression (as in wrangler.toml) that starts the daily compliance runs.
+    pub compliance_cron: String,
 }
 
 impl fmt::Debug for Config {
@@ -46,12 +48,16 @@ impl fmt::Debug for Config {
             .field("public_base_url", &self.public_base_url)
             .field("okta_domains", &self.okta_domains)
             .field("backup_cron", &self.backup_cron)
+            .field("compliance_cron", &self.compliance_cron)
             .finish_non_exhaustive()
     }
 }
 
 /// The default backup schedule; must match a cron in wrangler.toml (build.rs checks).
 pub const DEFAULT_BACKUP_CRON: &str = "17 */6 * * *";
+
+/// The default compliance schedule (daily); must match a cron in wrangler.toml (build.rs checks).
+pub const DEFAULT_COMPLIANCE_CRON: &str = "23 4 * * *";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -101,6 +107,8 @@ impl Config {
             public_base_url,
             okta_domains,
             backup_cron: lookup("BACKUP_CRON").unwrap_or_else(|| DEFAULT_BACKUP_CRON.into()),
+            compliance_cron: lookup("COMPLIANCE_CRON")
+                .unwrap_or_else(|| DEFAULT_COMPLIANCE_CRON.into()),
         })
     }
 }
@@ -133,6 +141,7 @@ mod tests {
         assert_eq!(config.public_base_url, "http://127.0.0.1:8787");
         assert_eq!(config.okta_domains, DomainPolicy::OktaOnly);
         assert_eq!(config.backup_cron, DEFAULT_BACKUP_CRON);
+        assert_eq!(config.compliance_cron, DEFAULT_COMPLIANCE_CRON);
         let debug = format!("{config:?}");
         assert!(!debug.contains("service.jwt.value") && !debug.contains("xxxx"));
     }

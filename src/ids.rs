@@ -80,6 +80,11 @@ uuid_id!(
     BackupId,
     "backup"
 );
+uuid_id!(
+    /// One compliance evaluation of a connection.
+    ComplianceRunId,
+    "compliance_run"
+);
 
 /// A request id: echoed in `X-Request-Id` and stored in the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -14,6 +14,12 @@ pub enum Route {
     GetBackup,
     ObjectUrl,
     Download,
+    CreateComplianceRun,
+    ListComplianceRuns,
+    GetComplianceRun,
+    ListFindings,
+    TransitionFinding,
+    ComplianceTrend,
 }
 
 /// How a route authenticates its caller.
@@ -97,6 +103,42 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/downloads",
         Route::Download,
         Access::SignedUrl,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/compliance-runs",
+        Route::CreateComplianceRun,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/compliance-runs",
+        Route::ListComplianceRuns,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/compliance-runs/{id}",
+        Route::GetComplianceRun,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/findings",
+        Route::ListFindings,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/findings/{check_id}/transitions",
+        Route::TransitionFinding,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/compliance-trend",
+        Route::ComplianceTrend,
+        Access::User,
     ),
 ];
 

@@ -21,6 +21,7 @@ mod context;
 mod evaluate;
 mod frameworks;
 mod outcome;
+pub mod remediation;
 mod snapshot;
 
 #[cfg(test)]

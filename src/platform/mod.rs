@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
-use crate::services::{backups, scheduler, Deps};
+use crate::services::{backups, compliance, scheduler, Deps};
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock};
 
 /// Everything a request or job needs, owned so background work can outlive the response.
@@ -150,13 +150,25 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         source_ip: None,
     };
     let cron = event.cron();
+    let deps = runtime.deps();
+    if cron == runtime.config.compliance_cron {
+        match compliance::run_scheduled(&deps, &meta).await {
+            Ok(report) => log_line(
+                serde_json::json!({"level": "info", "event": "scheduled.compliance", "request_id": meta.request_id, "evaluated": report.evaluated, "skipped": report.skipped, "failed": report.failed}),
+            ),
+            Err(e) => log_line(
+                serde_json::json!({"level": "error", "event": "scheduled.compliance", "request_id": meta.request_id, "error": e.to_string()}),
+            ),
+        }
+        return;
+    }
     if cron != runtime.config.backup_cron {
         log_line(
             serde_json::json!({"level": "warn", "event": "scheduled", "cron": cron, "error": "no job for this schedule"}),
         );
         return;
     }
-    match scheduler::run_backups(&runtime.deps(), &meta).await {
+    match scheduler::run_backups(&deps, &meta).await {
         Ok(report) => log_line(
             serde_json::json!({"level": "info", "event": "scheduled.backups", "request_id": meta.request_id, "started": report.started, "skipped_running": report.skipped_running, "failed": report.failed}),
         ),

@@ -5,13 +5,12 @@
 use serde_json::json;
 
 use super::audit::{self, Actor, Event, RequestMeta};
+use super::snapshot_reader::SnapshotReader;
 use super::{Deps, ServiceError};
-use crate::crypto::stream::{open_object, SnapshotKey};
 use crate::db::Repo;
 use crate::ids::{BackupId, UserId};
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};
-use crate::snapshot::manifest::sha256_hex;
-use crate::snapshot::{Manifest, ResourceType, SnapshotLayout};
+use crate::snapshot::ResourceType;
 
 pub struct IssuedUrl {
     pub url: String,
@@ -87,41 +86,8 @@ pub async fn serve(
     if row.team_id.to_string() != grant.tenant || row.status != "complete" {
         return Err(ServiceError::LinkDenied);
     }
-    let expected_manifest = row
-        .manifest_sha256
-        .as_deref()
-        .ok_or_else(|| ServiceError::Internal("complete backup without manifest hash".into()))?;
-    let layout = SnapshotLayout::from_prefix(&row.r2_prefix);
-    let tamper = |what: &str| ServiceError::Internal(format!("snapshot {backup}: {what}"));
-    let manifest_bytes = deps
-        .store
-        .get(&layout.manifest_key())
+    SnapshotReader::open(deps, row)
+        .await?
+        .object(resource)
         .await
-        .map_err(|e| tamper(&e.to_string()))?
-        .ok_or_else(|| tamper("manifest missing"))?;
-    if sha256_hex(&manifest_bytes) != expected_manifest {
-        return Err(tamper("manifest hash mismatch"));
-    }
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|_| tamper("manifest unreadable"))?;
-    let entry = manifest.object(resource).ok_or(ServiceError::NotFound)?;
-    let sealed = deps
-        .store
-        .get(&entry.key)
-        .await
-        .map_err(|e| tamper(&e.to_string()))?
-        .ok_or_else(|| tamper("object missing"))?;
-    if sha256_hex(&sealed) != entry.sealed_sha256 {
-        return Err(tamper("object hash mismatch"));
-    }
-    let key = SnapshotKey::derive(
-        &deps.config.snapshot_secret,
-        &row.team_id.to_string(),
-        &row.connection_id.to_string(),
-    );
-    let plain = open_object(&key, &entry.key, &sealed).map_err(|e| tamper(&e.to_string()))?;
-    if sha256_hex(&plain) != entry.plaintext_sha256 {
-        return Err(tamper("plaintext hash mismatch"));
-    }
-    Ok(plain)
 }

@@ -2,10 +2,12 @@
 
 pub mod audit;
 pub mod backups;
+pub mod compliance;
 pub mod connections;
 pub mod downloads;
 pub mod error;
 pub mod scheduler;
+pub mod snapshot_reader;
 
 pub use error::ServiceError;
 

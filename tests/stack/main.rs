@@ -5,6 +5,7 @@
 mod support;
 
 mod backup_flow;
+mod compliance;
 mod edge;
 mod schedule;
 mod tenancy;

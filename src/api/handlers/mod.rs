@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. `route` is the single place a route meets its code.
 
 mod backups;
+mod compliance;
 mod connections;
 
 use serde_json::json;
@@ -22,5 +23,11 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<Outcome, ApiError> {
         Route::GetBackup => backups::get(call).await,
         Route::ObjectUrl => backups::object_url(call).await,
         Route::Download => backups::download(call).await,
+        Route::CreateComplianceRun => compliance::create_run(call).await,
+        Route::ListComplianceRuns => compliance::list_runs(call).await,
+        Route::GetComplianceRun => compliance::get_run(call).await,
+        Route::ListFindings => compliance::list_findings(call).await,
+        Route::TransitionFinding => compliance::transition(call).await,
+        Route::ComplianceTrend => compliance::trend(call).await,
     }
 }
