@@ -285,6 +285,7 @@ async fn collect(
         key: &key,
         rng: deps.rng,
         layout: &layout,
+        part_size: crate::ports::MIN_PART_SIZE,
     };
     let objects = collector.collect().await.map_err(|e| match e {
         crate::snapshot::collect::CollectError::Okta(e) => ServiceError::from(e),
