@@ -5,6 +5,7 @@
 mod support;
 
 mod backup_flow;
+mod bench;
 mod edge;
 mod schedule;
 mod tenancy;
