@@ -15,6 +15,16 @@ fn limits() -> Vec<(String, f64)> {
         .collect()
 }
 
+/// Resident set size of the workerd process in KiB (`VmRSS`), if bench.sh named it.
+fn workerd_rss_kib() -> Option<u64> {
+    let pid = std::env::var("BF_BENCH_WORKERD_PID").ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 #[test]
 #[ignore = "benchmark: scripts/bench.sh runs it"]
 fn backup_benchmark() {
@@ -23,6 +33,8 @@ fn backup_benchmark() {
     let connection = user.create_connection();
     emulator("POST", "/__emulator/reset", None);
 
+    let baseline = workerd_rss_kib();
+    let mut peak = baseline.unwrap_or(0);
     let started = Instant::now();
     let reply = user.api("POST", &format!("/connections/{connection}/backups"), None);
     assert_eq!(reply.status, 202, "{}", reply.text());
@@ -39,6 +51,10 @@ fn backup_benchmark() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let wall = started.elapsed().as_secs_f64();
+    if let Some(baseline) = baseline {
+        println!("bench workerd_rss_before_backup_mb {}", baseline / 1024);
+        println!("bench workerd_rss_peak_during_backup_mb {}", peak / 1024);
+    }
     assert_eq!(backup["status"], "complete", "{backup}");
 
     // The floor: every bucket's requests at its limit, buckets one after another as the
