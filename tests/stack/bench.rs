@@ -48,7 +48,10 @@ fn backup_benchmark() {
             started.elapsed() < Duration::from_secs(3600),
             "backup hangs"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..10 {
+            peak = peak.max(workerd_rss_kib().unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(10));
+        }
     };
     let wall = started.elapsed().as_secs_f64();
     if let Some(baseline) = baseline {
