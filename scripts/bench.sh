@@ -36,7 +36,7 @@ okta_token=bench-okta-token-0123456789abcdef
 limit_args=""
 for kv in ${BENCH_LIMITS//,/ }; do limit_args="$limit_args --rate-limit $kv"; done
 STACK_OKTA_ARGS="--token $okta_token --seed 7 --users $BENCH_USERS --groups $BENCH_GROUPS --apps $BENCH_APPS --time-scale $BENCH_TIME_SCALE$limit_args"
-STACK_WRANGLER_LOG_LEVEL=warn
+STACK_WRANGLER_LOG_LEVEL=log
 sampler=""
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
@@ -76,6 +76,8 @@ env BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
   2>&1 | tee "$STACK_STATE/bench.log" | sed -n 's/^bench //p'
 grep -q "test result: ok" "$STACK_STATE/bench.log" || { echo "bench: the backup benchmark failed (see $STACK_STATE/bench.log)" >&2; exit 1; }
 
+wasm_peak=$(grep -o '"wasm_memory_bytes":[0-9]*' "$STACK_STATE/wrangler.log" | tail -n 1 | cut -d: -f2)
+echo "worker_wasm_memory_peak_mb $((${wasm_peak:-0} / 1048576)) (Rust heap: wasm linear memory after the backup)"
 if [ -n "$workerd" ]; then
   kill "$sampler" 2>/dev/null || true
   sampler=""

@@ -135,6 +135,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             if let Err(e) = backups::run(&runtime.deps(), &job).await {
                 log_line(serde_json::json!({"level": "warn", "event": "backup.error", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}));
             }
+            log_backup_memory(&job);
         });
     }
     to_worker(handled.response)
@@ -189,6 +190,16 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     );
 }
 
+/// The wasm heap's size after a backup: linear memory only grows, so this is the job's peak
+/// (plus whatever earlier requests in this isolate needed) — the figure the 128 MB isolate limit
+/// and scripts/bench.sh care about, apart from the JS heap.
+fn log_backup_memory(job: &BackupJob) {
+    let bytes = core::arch::wasm32::memory_size::<0>() * 65_536;
+    log_line(
+        serde_json::json!({"level": "info", "event": "backup.memory", "backup_id": job.backup.to_string(), "wasm_memory_bytes": bytes}),
+    );
+}
+
 /// Queue binding the cron fans backups out on (validated in build.rs).
 const BACKUP_QUEUE: &str = "BACKUP_QUEUE";
 
@@ -207,6 +218,7 @@ async fn queue(batch: MessageBatch<BackupJob>, env: Env, _ctx: Context) -> worke
         log_line(
             serde_json::json!({"level": "info", "event": "queue.backup", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "outcome": outcome}),
         );
+        log_backup_memory(job);
         message.ack();
     }
     Ok(())
