@@ -31,6 +31,34 @@ fn main() {
     }
 }
 
+/// The scheduler sends backups through BACKUP_QUEUE; the same worker must consume that queue.
+fn check_queue(doc: &toml::Table, errors: &mut Vec<String>) {
+    let list = |kind: &str| -> Vec<toml::Table> {
+        doc.get("queues")
+            .and_then(|q| q.get(kind))
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|t| t.as_table().cloned()).collect())
+            .unwrap_or_default()
+    };
+    let field = |t: &toml::Table, k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let producer = list("producers")
+        .into_iter()
+        .find(|p| field(p, "binding").as_deref() == Some("BACKUP_QUEUE"));
+    let Some(queue) = producer.and_then(|p| field(&p, "queue")) else {
+        return errors.push(
+            "wrangler.toml: a [[queues.producers]] binding named BACKUP_QUEUE is required".into(),
+        );
+    };
+    if !list("consumers")
+        .iter()
+        .any(|c| field(c, "queue").as_deref() == Some(queue.as_str()))
+    {
+        errors.push(format!(
+            "wrangler.toml: no [[queues.consumers]] entry consumes {queue}"
+        ));
+    }
+}
+
 fn check_wrangler(errors: &mut Vec<String>) {
     let text = match fs::read_to_string("wrangler.toml") {
         Ok(t) => t,
@@ -48,6 +76,7 @@ fn check_wrangler(errors: &mut Vec<String>) {
     if !has_snapshots {
         errors.push("wrangler.toml: an [[r2_buckets]] binding named SNAPSHOTS is required".into());
     }
+    check_queue(&doc, errors);
     if let Some(vars) = doc.get("vars").and_then(|v| v.as_table()) {
         for name in vars.keys() {
             if SECRETS.contains(&name.as_str()) {

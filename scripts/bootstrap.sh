@@ -7,7 +7,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { echo "bootstrap: $*" >&2; }
 
-pinned() { sed -n "s/^$1 = \"=\([0-9.]*\)\".*/\1/p" Cargo.toml | head -n 1; }
+# Accepts `name = "=1.2.3"` and `name = { version = "=1.2.3", ... }`.
+pinned() { sed -n "s/^$1 = \({ version = \)\{0,1\}\"=\([0-9.]*\)\".*/\2/p" Cargo.toml | head -n 1; }
 bindgen_version=$(pinned wasm-bindgen)
 worker_version=$(pinned worker)
 [ -n "$bindgen_version" ] && [ -n "$worker_version" ] || { say "cannot read pinned versions from Cargo.toml"; exit 1; }

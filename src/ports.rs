@@ -99,9 +99,39 @@ pub trait HttpClient {
 #[error("object store error: {0}")]
 pub struct StoreError(pub String);
 
+/// Smallest part of a multipart upload other than the last (R2's and S3's rule).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// A part of a multipart upload, as `complete_multipart` needs it back.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UploadedPart {
+    pub part_number: u16,
+    pub etag: String,
+}
+
 /// Object storage (R2 in production).
+///
+/// Large objects go through multipart upload so a writer never holds a whole object: parts
+/// other than the last must be at least [`MIN_PART_SIZE`] and (R2) all of the same size. The
+/// object only becomes visible on `complete_multipart`.
 #[async_trait(?Send)]
 pub trait ObjectStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Starts a multipart upload; returns its upload id.
+    async fn create_multipart(&self, key: &str) -> Result<String, StoreError>;
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        bytes: Vec<u8>,
+    ) -> Result<UploadedPart, StoreError>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<UploadedPart>,
+    ) -> Result<(), StoreError>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::ports::{
     Clock, HttpClient, HttpRequest, HttpResponse, ObjectStore, Rng, StoreError, TransportError,
+    UploadedPart, MIN_PART_SIZE,
 };
 
 /// Deterministic "randomness": a splitmix64 stream. Never use outside tests.
@@ -64,28 +65,162 @@ impl Clock for ManualClock {
     }
 }
 
-/// An object store in a BTreeMap, with optional failure injection on the Nth put.
+/// An in-progress multipart upload in [`MemoryStore`].
 #[derive(Default)]
+struct Upload {
+    key: String,
+    parts: BTreeMap<u16, Vec<u8>>,
+}
+
+/// An object store in a BTreeMap that enforces R2's multipart rules, with failure injection
+/// on the Nth write operation (put, create, upload part, complete or abort — counted together,
+/// so a test can fail "any step").
 pub struct MemoryStore {
     pub objects: RefCell<BTreeMap<String, Vec<u8>>>,
-    pub fail_put_at: Cell<Option<usize>>,
-    puts: Cell<usize>,
+    pub fail_write_at: Cell<Option<usize>>,
+    writes: Cell<usize>,
+    uploads: RefCell<BTreeMap<String, Upload>>,
+    next_upload: Cell<u64>,
+    /// Largest single buffer handed to the store, to check writers stay bounded.
+    pub largest_write: Cell<usize>,
+    /// Smallest allowed non-final part: R2's 5 MiB unless a test shrinks it.
+    pub min_part_size: Cell<usize>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            objects: RefCell::default(),
+            fail_write_at: Cell::default(),
+            writes: Cell::default(),
+            uploads: RefCell::default(),
+            next_upload: Cell::default(),
+            largest_write: Cell::default(),
+            min_part_size: Cell::new(MIN_PART_SIZE),
+        }
+    }
+}
+
+impl MemoryStore {
+    fn write_op(&self, len: usize) -> Result<(), StoreError> {
+        let n = self.writes.get();
+        self.writes.set(n + 1);
+        self.largest_write.set(self.largest_write.get().max(len));
+        if self.fail_write_at.get() == Some(n) {
+            return Err(StoreError("injected failure".into()));
+        }
+        Ok(())
+    }
+
+    /// Write operations attempted so far (including the failed one).
+    pub fn writes(&self) -> usize {
+        self.writes.get()
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn open_uploads(&self) -> usize {
+        self.uploads.borrow().len()
+    }
+
+    fn etag(bytes: &[u8]) -> String {
+        crate::snapshot::manifest::sha256_hex(bytes)
+    }
 }
 
 #[async_trait(?Send)]
 impl ObjectStore for MemoryStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let n = self.puts.get();
-        self.puts.set(n + 1);
-        if self.fail_put_at.get() == Some(n) {
-            return Err(StoreError("injected failure".into()));
-        }
+        self.write_op(bytes.len())?;
         self.objects.borrow_mut().insert(key.to_string(), bytes);
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.objects.borrow().get(key).cloned())
+    }
+
+    async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
+        self.write_op(0)?;
+        let id = format!("upload-{}", self.next_upload.get());
+        self.next_upload.set(self.next_upload.get() + 1);
+        self.uploads.borrow_mut().insert(
+            id.clone(),
+            Upload {
+                key: key.to_string(),
+                parts: BTreeMap::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        bytes: Vec<u8>,
+    ) -> Result<UploadedPart, StoreError> {
+        self.write_op(bytes.len())?;
+        let mut uploads = self.uploads.borrow_mut();
+        let upload = uploads
+            .get_mut(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or_else(|| StoreError("no such upload".into()))?;
+        if part_number == 0 || part_number > 10_000 {
+            return Err(StoreError("part number out of range".into()));
+        }
+        let etag = Self::etag(&bytes);
+        upload.parts.insert(part_number, bytes);
+        Ok(UploadedPart { part_number, etag })
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<UploadedPart>,
+    ) -> Result<(), StoreError> {
+        self.write_op(0)?;
+        let mut uploads = self.uploads.borrow_mut();
+        let upload = uploads
+            .get(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or_else(|| StoreError("no such upload".into()))?;
+        let mut object = Vec::new();
+        let mut sizes = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let bytes = upload
+                .parts
+                .get(&part.part_number)
+                .filter(|b| Self::etag(b) == part.etag)
+                .ok_or_else(|| StoreError("unknown part or etag".into()))?;
+            if i > 0 && parts[i - 1].part_number >= part.part_number {
+                return Err(StoreError("parts out of order".into()));
+            }
+            sizes.push(bytes.len());
+            object.extend_from_slice(bytes);
+        }
+        let (last, rest) = sizes
+            .split_last()
+            .ok_or_else(|| StoreError("no parts".into()))?;
+        let min = self.min_part_size.get();
+        if rest.iter().any(|&s| s < min || s != rest[0]) || rest.first() < Some(last) {
+            return Err(StoreError(
+                "parts must be equal-sized and at least the minimum".into(),
+            ));
+        }
+        uploads.remove(upload_id);
+        self.objects.borrow_mut().insert(key.to_string(), object);
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.write_op(0)?;
+        let mut uploads = self.uploads.borrow_mut();
+        if uploads.get(upload_id).is_some_and(|u| u.key == key) {
+            uploads.remove(upload_id);
+        }
+        Ok(())
     }
 }
 

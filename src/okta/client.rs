@@ -169,7 +169,9 @@ impl<'a> OktaClient<'a> {
         self.stats.borrow().clone()
     }
 
-    fn path_of(&self, url: &str) -> Result<String, OktaError> {
+    /// The API path of an absolute URL on this org; links elsewhere are refused, since following
+    /// them would send our credential to another host.
+    pub fn path_of(&self, url: &str) -> Result<String, OktaError> {
         let rest = url.strip_prefix(&self.base).ok_or(OktaError::ForeignLink)?;
         if !rest.starts_with("/api/") {
             return Err(OktaError::ForeignLink);

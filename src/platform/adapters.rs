@@ -7,7 +7,7 @@ use worker::{Bucket, Delay, Fetch, Headers, Request, RequestInit};
 
 use crate::ports::{
     Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, Rng, StoreError,
-    TransportError,
+    TransportError, UploadedPart,
 };
 
 pub struct FetchHttp;
@@ -71,6 +71,64 @@ impl ObjectStore for R2Store {
         body.bytes()
             .await
             .map(Some)
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
+        let upload = self
+            .0
+            .create_multipart_upload(key)
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(upload.upload_id().await)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        bytes: Vec<u8>,
+    ) -> Result<UploadedPart, StoreError> {
+        let part = self
+            .0
+            .resume_multipart_upload(key, upload_id)
+            .map_err(|e| StoreError(e.to_string()))?
+            .upload_part(part_number, bytes)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(UploadedPart {
+            part_number: part.part_number(),
+            etag: part.etag(),
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<UploadedPart>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .resume_multipart_upload(key, upload_id)
+            .map_err(|e| StoreError(e.to_string()))?
+            .complete(
+                parts
+                    .into_iter()
+                    .map(|p| worker::UploadedPart::new(p.part_number, p.etag)),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.0
+            .resume_multipart_upload(key, upload_id)
+            .map_err(|e| StoreError(e.to_string()))?
+            .abort()
+            .await
             .map_err(|e| StoreError(e.to_string()))
     }
 }

@@ -4,14 +4,18 @@
 mod adapters;
 
 use std::rc::Rc;
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
+    ScheduledEvent,
+};
 
 use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use crate::config::Config;
 use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
-use crate::services::{backups, compliance, scheduler, Deps};
+use crate::services::backups::{self, BackupJob};
+use crate::services::{compliance, scheduler, Deps};
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock};
 
 /// Everything a request or job needs, owned so background work can outlive the response.
@@ -131,6 +135,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             if let Err(e) = backups::run(&runtime.deps(), &job).await {
                 log_line(serde_json::json!({"level": "warn", "event": "backup.error", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}));
             }
+            log_backup_memory(&job);
         });
     }
     to_worker(handled.response)
@@ -168,12 +173,65 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         );
         return;
     }
-    match scheduler::run_backups(&deps, &meta).await {
-        Ok(report) => log_line(
-            serde_json::json!({"level": "info", "event": "scheduled.backups", "request_id": meta.request_id, "started": report.started, "skipped_running": report.skipped_running, "failed": report.failed}),
-        ),
-        Err(e) => log_line(
-            serde_json::json!({"level": "error", "event": "scheduled.backups", "request_id": meta.request_id, "error": e.to_string()}),
-        ),
+    let (mut report, jobs) = match scheduler::schedule_backups(&deps, &meta).await {
+        Ok(scheduled) => scheduled,
+        Err(e) => {
+            return log_line(
+                serde_json::json!({"level": "error", "event": "scheduled.backups", "request_id": meta.request_id, "error": e.to_string()}),
+            )
+        }
+    };
+    let queue = env.queue(BACKUP_QUEUE);
+    for job in jobs {
+        let sent = match &queue {
+            Ok(queue) => queue.send(&job).await,
+            Err(e) => Err(worker::Error::RustError(e.to_string())),
+        };
+        match sent {
+            Ok(()) => report.queued += 1,
+            Err(e) => {
+                report.failed += 1;
+                log_line(
+                    serde_json::json!({"level": "error", "event": "scheduled.enqueue", "request_id": meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}),
+                );
+            }
+        }
     }
+    log_line(
+        serde_json::json!({"level": "info", "event": "scheduled.backups", "request_id": meta.request_id, "queued": report.queued, "skipped_running": report.skipped_running, "failed": report.failed}),
+    );
+}
+
+/// The wasm heap's size after a backup: linear memory only grows, so this is the job's peak
+/// (plus whatever earlier requests in this isolate needed) — the figure the 128 MB isolate limit
+/// and scripts/bench.sh care about, apart from the JS heap.
+fn log_backup_memory(job: &BackupJob) {
+    let bytes = core::arch::wasm32::memory_size::<0>() * 65_536;
+    log_line(
+        serde_json::json!({"level": "info", "event": "backup.memory", "backup_id": job.backup.to_string(), "wasm_memory_bytes": bytes}),
+    );
+}
+
+/// Queue binding the cron fans backups out on (validated in build.rs).
+const BACKUP_QUEUE: &str = "BACKUP_QUEUE";
+
+/// One backup per message (`max_batch_size = 1`); every message is acknowledged once handled,
+/// since the outcome is recorded on the run's row and a retry could not do better.
+#[event(queue)]
+async fn queue(batch: MessageBatch<BackupJob>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let runtime = Runtime::load(&env).map_err(worker::Error::RustError)?;
+    for message in batch.messages()? {
+        let job = message.body();
+        let outcome = scheduler::run_queued(&runtime.deps(), job).await;
+        let outcome = match outcome {
+            Ok(delivery) => format!("{delivery:?}"),
+            Err(e) => e.to_string(),
+        };
+        log_line(
+            serde_json::json!({"level": "info", "event": "queue.backup", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "outcome": outcome}),
+        );
+        log_backup_memory(job);
+        message.ack();
+    }
+    Ok(())
 }

@@ -15,8 +15,9 @@ pub enum Actor {
     System(&'static str),
 }
 
-/// Where the request came from.
-#[derive(Clone, Debug)]
+/// Where the request came from (carried in queue messages, so a consumer's audit rows keep the
+/// scheduling request's id).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestMeta {
     pub request_id: String,
     pub source_ip: Option<String>,

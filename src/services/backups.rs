@@ -23,8 +23,8 @@ pub const RUN_ROLES: &[&str] = &["owner", "admin", "operator"];
 /// A run still `running` after this long lost its invocation.
 pub const STALE_AFTER_MINUTES: i64 = 30;
 
-/// A backup to execute (in the request's `waitUntil` or in the scheduler).
-#[derive(Clone, Debug)]
+/// A backup to execute (in the request's `waitUntil`, or as a queue message from the scheduler).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BackupJob {
     pub backup: BackupId,
     pub team: TeamId,
@@ -285,6 +285,7 @@ async fn collect(
         key: &key,
         rng: deps.rng,
         layout: &layout,
+        part_size: crate::ports::MIN_PART_SIZE,
     };
     let objects = collector.collect().await.map_err(|e| match e {
         crate::snapshot::collect::CollectError::Okta(e) => ServiceError::from(e),

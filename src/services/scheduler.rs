@@ -9,17 +9,20 @@ use super::{Deps, ServiceError};
 /// What one scheduled invocation did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ScheduledReport {
-    pub started: usize,
+    /// Runs opened and sent to the queue.
+    pub queued: usize,
     pub skipped_running: usize,
+    /// Runs opened whose message could not be sent; the stale-run sweep fails them.
     pub failed: usize,
 }
 
-/// Opens a run for every active connection, then executes them one by one. A failure of one
-/// connection is recorded on its row and does not stop the others.
-pub async fn run_backups(
+/// Opens a run for every active connection not already running and returns the jobs: the
+/// caller sends each to the backup queue, so every connection gets its own consumer invocation
+/// (and its own time and memory budget) instead of one cron invocation running them all.
+pub async fn schedule_backups(
     deps: &Deps<'_>,
     meta: &RequestMeta,
-) -> Result<ScheduledReport, ServiceError> {
+) -> Result<(ScheduledReport, Vec<BackupJob>), ServiceError> {
     let system = deps.system_repo(&meta.request_id);
     let mut report = ScheduledReport::default();
     let mut jobs: Vec<BackupJob> = Vec::new();
@@ -45,11 +48,27 @@ pub async fn run_backups(
             None => report.skipped_running += 1,
         }
     }
-    for job in &jobs {
-        report.started += 1;
-        if backups::run(deps, job).await.is_err() {
-            report.failed += 1;
+    Ok((report, jobs))
+}
+
+/// What a queue consumer did with one message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Ran,
+    /// The run had already left `running`: queues deliver at least once, and running a
+    /// redelivered job again would rewrite a finished snapshot under its recorded hashes.
+    AlreadyFinished,
+}
+
+/// Runs one queued job to its end; a failure is recorded on the run's row (see
+/// [`backups::run`]), so the message is done either way.
+pub async fn run_queued(deps: &Deps<'_>, job: &BackupJob) -> Result<Delivery, ServiceError> {
+    let system = deps.system_repo(&job.meta.request_id);
+    match system.backup(job.backup).await? {
+        Some(row) if row.status == "running" => {
+            backups::run(deps, job).await?;
+            Ok(Delivery::Ran)
         }
+        _ => Ok(Delivery::AlreadyFinished),
     }
-    Ok(report)
 }

@@ -15,6 +15,9 @@ pub const NOT_RESTORABLE: &[&str] = &[
     "app client secrets and SWA shared passwords",
     "event/inline hook authentication header values",
     "identity provider client secrets",
+    "API token values (only token metadata is listed)",
+    "private signing keys of authorization servers and identity providers",
+    "authenticator provider secrets (e.g. RADIUS/Duo shared secrets)",
 ];
 
 pub const WORKFLOWS_NOTE: &str =

@@ -1,4 +1,7 @@
 //! The resource types a snapshot holds, one sealed object each.
+//!
+//! The names are the snapshot format's (see docs/snapshot-format.md) and the compliance engine's
+//! (`compliance::snapshot::resource`); adding a type is backwards compatible, renaming is not.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,11 +17,27 @@ pub enum ResourceType {
     AppGroupAssignments,
     Policies,
     PolicyRules,
+    GroupRules,
+    Authenticators,
+    NetworkZones,
+    Idps,
+    EventHooks,
+    InlineHooks,
+    ApiTokens,
+    UserRoles,
+    GroupRoles,
+    AuthorizationServers,
+    AuthorizationServerScopes,
+    AuthorizationServerClaims,
+    AuthorizationServerPolicies,
+    AuthorizationServerPolicyRules,
+    ThreatInsight,
+    Org,
 }
 
 impl ResourceType {
     /// In collection order: parents before the children that need their ids.
-    pub const ALL: [ResourceType; 8] = [
+    pub const ALL: [ResourceType; 24] = [
         ResourceType::Users,
         ResourceType::Groups,
         ResourceType::GroupMembers,
@@ -27,6 +46,22 @@ impl ResourceType {
         ResourceType::AppGroupAssignments,
         ResourceType::Policies,
         ResourceType::PolicyRules,
+        ResourceType::GroupRules,
+        ResourceType::Authenticators,
+        ResourceType::NetworkZones,
+        ResourceType::Idps,
+        ResourceType::EventHooks,
+        ResourceType::InlineHooks,
+        ResourceType::ApiTokens,
+        ResourceType::UserRoles,
+        ResourceType::GroupRoles,
+        ResourceType::AuthorizationServers,
+        ResourceType::AuthorizationServerScopes,
+        ResourceType::AuthorizationServerClaims,
+        ResourceType::AuthorizationServerPolicies,
+        ResourceType::AuthorizationServerPolicyRules,
+        ResourceType::ThreatInsight,
+        ResourceType::Org,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +74,22 @@ impl ResourceType {
             ResourceType::AppGroupAssignments => "app_group_assignments",
             ResourceType::Policies => "policies",
             ResourceType::PolicyRules => "policy_rules",
+            ResourceType::GroupRules => "group_rules",
+            ResourceType::Authenticators => "authenticators",
+            ResourceType::NetworkZones => "network_zones",
+            ResourceType::Idps => "idps",
+            ResourceType::EventHooks => "event_hooks",
+            ResourceType::InlineHooks => "inline_hooks",
+            ResourceType::ApiTokens => "api_tokens",
+            ResourceType::UserRoles => "user_roles",
+            ResourceType::GroupRoles => "group_roles",
+            ResourceType::AuthorizationServers => "authorization_servers",
+            ResourceType::AuthorizationServerScopes => "authorization_server_scopes",
+            ResourceType::AuthorizationServerClaims => "authorization_server_claims",
+            ResourceType::AuthorizationServerPolicies => "authorization_server_policies",
+            ResourceType::AuthorizationServerPolicyRules => "authorization_server_policy_rules",
+            ResourceType::ThreatInsight => "threat_insight",
+            ResourceType::Org => "org",
         }
     }
 

@@ -96,7 +96,7 @@ fn connection_backup_and_signed_download_round_trip() {
         prefix.starts_with(&format!("users/{}/connections/{id}/backups/", user.id)),
         "{prefix}"
     );
-    assert_eq!(backup["object_count"], 8);
+    assert_eq!(backup["object_count"], 24);
     assert_eq!(backup["manifest_sha256"].as_str().unwrap().len(), 64);
 
     // Decrypted downloads equal what the emulator serves.

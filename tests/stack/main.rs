@@ -5,6 +5,7 @@
 mod support;
 
 mod backup_flow;
+mod bench;
 mod compliance;
 mod edge;
 mod schedule;

@@ -45,6 +45,22 @@ PATHS = [
     "/api/v1/policies/{policyId}/rules",
     "/api/v1/policies/{policyId}/rules/{ruleId}",
     "/api/v1/org",
+    "/api/v1/groups/rules",
+    "/api/v1/groups/{groupId}/roles",
+    "/api/v1/users/{userId}/roles",
+    "/api/v1/iam/assignees/users",
+    "/api/v1/authenticators",
+    "/api/v1/zones",
+    "/api/v1/idps",
+    "/api/v1/eventHooks",
+    "/api/v1/inlineHooks",
+    "/api/v1/api-tokens",
+    "/api/v1/threats/configuration",
+    "/api/v1/authorizationServers",
+    "/api/v1/authorizationServers/{authServerId}/scopes",
+    "/api/v1/authorizationServers/{authServerId}/claims",
+    "/api/v1/authorizationServers/{authServerId}/policies",
+    "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
 ]
 EXTRA_SCHEMAS = ["Error"]
 

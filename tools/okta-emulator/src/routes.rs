@@ -73,6 +73,7 @@ pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
             GROUPS,
             &search(tenant.groups(), q, &["profile.name"])?,
         ),
+        ["groups", "rules"] => settings_route(tenant, call, &segments),
         ["groups", id] => one(call, tenant.group(id), "UserGroup", id),
         ["groups", id, "users"] => {
             let members = tenant
@@ -137,6 +138,65 @@ pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
             one(call, tenant.policy_rule(id, rule), "PolicyRule", rule)
         }
         ["org"] => one(call, Some(tenant.org()), "Org", "org"),
+        _ => settings_route(tenant, call, &segments),
+    }
+}
+
+fn all(c: &crate::tenant::Collection) -> Vec<&Value> {
+    c.items().iter().collect()
+}
+
+/// Org configuration endpoints, all small enough to come in one page.
+fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Reply, ApiError> {
+    let s = tenant.settings();
+    match segments {
+        ["groups", "rules"] => values(call, POLICIES, &all(&s.group_rules)),
+        ["groups", id, "roles"] => {
+            known(tenant.group(id), "UserGroup", id)?;
+            let roles = s.group_roles.get(*id).map(all).unwrap_or_default();
+            values(call, POLICIES, &roles)
+        }
+        ["users", id, "roles"] => {
+            known(tenant.user(id), "User", id)?;
+            let roles = s.user_roles.get(*id).map(all).unwrap_or_default();
+            values(call, POLICIES, &roles)
+        }
+        ["iam", "assignees", "users"] => Ok(Reply {
+            body: with_origin(&s.role_assignees(), call.origin),
+            links: Vec::new(),
+        }),
+        ["authenticators"] => values(call, POLICIES, &all(&s.authenticators)),
+        ["zones"] => values(call, POLICIES, &all(&s.network_zones)),
+        ["idps"] => values(call, POLICIES, &all(&s.idps)),
+        ["eventHooks"] => values(call, POLICIES, &all(&s.event_hooks)),
+        ["inlineHooks"] => values(call, POLICIES, &all(&s.inline_hooks)),
+        ["api-tokens"] => values(call, POLICIES, &all(&s.api_tokens)),
+        ["threats", "configuration"] => one(
+            call,
+            Some(&s.threat_insight),
+            "ThreatInsight",
+            "configuration",
+        ),
+        ["authorizationServers"] => values(call, POLICIES, &all(&s.authorization_servers)),
+        ["authorizationServers", id, child @ ..] => {
+            let server = s
+                .auth_servers
+                .get(*id)
+                .ok_or_else(|| ApiError::not_found("AuthorizationServer", id))?;
+            match child {
+                ["scopes"] => values(call, POLICIES, &all(&server.scopes)),
+                ["claims"] => values(call, POLICIES, &all(&server.claims)),
+                ["policies"] => values(call, POLICIES, &all(&server.policies)),
+                ["policies", policy, "rules"] => {
+                    let rules = server
+                        .policy_rules
+                        .get(*policy)
+                        .ok_or_else(|| ApiError::not_found("AuthorizationServerPolicy", policy))?;
+                    values(call, POLICIES, &all(rules))
+                }
+                _ => Err(ApiError::not_found("Path", call.path)),
+            }
+        }
         _ => Err(ApiError::not_found("Path", call.path)),
     }
 }

@@ -10,6 +10,7 @@ mod apps;
 mod groups;
 mod names;
 mod policies;
+mod settings;
 mod users;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 pub(crate) use apps::AppUsers;
+pub(crate) use settings::Settings;
 
 use crate::prng::SplitMix64;
 use crate::time::iso8601;
@@ -75,6 +77,7 @@ pub struct Tenant {
     app_groups: HashMap<String, Collection>,
     policies: Collection,
     policy_rules: HashMap<String, Collection>,
+    settings: Settings,
 }
 
 impl Tenant {
@@ -136,7 +139,10 @@ impl Tenant {
             policy_list.push(p.policy);
         }
 
+        let super_admin = id_of(&user_list[0]);
+        let admin_group = group_list.get(1).map(id_of);
         Self {
+            settings: Settings::generate(&super_admin, admin_group.as_deref()),
             org: org_settings(&org_id),
             users: Collection::from_items(user_list),
             logins,
@@ -256,6 +262,11 @@ impl Tenant {
 
     pub fn policy_rule(&self, policy_id: &str, rule_id: &str) -> Option<&Value> {
         self.policy_rules.get(policy_id)?.get(rule_id)
+    }
+
+    /// Group rules, authenticators, zones, authorization servers, IdPs, hooks, roles, ...
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 }
 

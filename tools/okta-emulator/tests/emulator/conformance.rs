@@ -401,6 +401,63 @@ fn every_emulator_payload_conforms_to_the_spec() {
     }
     checker.get("/api/v1/org", "/api/v1/org");
 
+    // Org configuration beyond identities.
+    for path in [
+        "/api/v1/groups/rules",
+        "/api/v1/iam/assignees/users",
+        "/api/v1/authenticators",
+        "/api/v1/zones",
+        "/api/v1/idps",
+        "/api/v1/eventHooks",
+        "/api/v1/inlineHooks",
+        "/api/v1/api-tokens",
+        "/api/v1/threats/configuration",
+    ] {
+        checker.get(path, path);
+    }
+    let admin = id(emulator.tenant().super_admin()).to_owned();
+    checker.get(
+        "/api/v1/users/{userId}/roles",
+        &format!("/api/v1/users/{admin}/roles"),
+    );
+    for group in emulator.tenant().groups().iter().take(3) {
+        checker.get(
+            "/api/v1/groups/{groupId}/roles",
+            &format!("/api/v1/groups/{}/roles", id(group)),
+        );
+    }
+    for server in checker
+        .get(
+            "/api/v1/authorizationServers",
+            "/api/v1/authorizationServers",
+        )
+        .as_array()
+        .unwrap()
+    {
+        let base = format!("/api/v1/authorizationServers/{}", id(server));
+        checker.get(
+            "/api/v1/authorizationServers/{authServerId}/scopes",
+            &format!("{base}/scopes"),
+        );
+        checker.get(
+            "/api/v1/authorizationServers/{authServerId}/claims",
+            &format!("{base}/claims"),
+        );
+        for policy in checker
+            .get(
+                "/api/v1/authorizationServers/{authServerId}/policies",
+                &format!("{base}/policies"),
+            )
+            .as_array()
+            .unwrap()
+        {
+            checker.get(
+                "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
+                &format!("{base}/policies/{}/rules", id(policy)),
+            );
+        }
+    }
+
     // Every payload kind was met, not just some.
     for expected in [
         "/api/v1/apps SAML_2_0",
@@ -424,6 +481,12 @@ fn every_emulator_payload_conforms_to_the_spec() {
         "/api/v1/apps/{appId}/groups -",
         "/api/v1/groups/{groupId}/users -",
         "/api/v1/org -",
+        "/api/v1/groups/{groupId}/roles APP_ADMIN",
+        "/api/v1/users/{userId}/roles SUPER_ADMIN",
+        "/api/v1/zones IP",
+        "/api/v1/idps SAML2",
+        "/api/v1/authorizationServers/{authServerId}/policies OAUTH_AUTHORIZATION_POLICY",
+        "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules RESOURCE_ACCESS",
     ] {
         assert!(
             checker.seen.contains(expected),

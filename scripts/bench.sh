@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Backup benchmark. Prints one line per figure ("figure value [note]"):
+#   - a seeded tenant (default 10k users / 1k groups / 200 apps; BENCH_USERS=100000 BENCH_GROUPS=10000
+#     BENCH_APPS=2000 for the large one) behind the Okta emulator with Okta's default per-bucket
+#     limits and a time scale, backed up once through the real stack (wrangler dev + PostgREST);
+#   - wall time against the rate-limit floor computed from the request counts and bucket limits,
+#     requests and 429s per bucket, snapshot bytes before/after compression;
+#   - RSS of the workerd process before and at its peak during the backup (sampled from /proc),
+#     and over the whole run;
+#   - wasm size raw and gzip;
+#   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
+# Ports and database: BENCH_POSTGREST_PORT / BENCH_OKTA_PORT / BENCH_WORKER_PORT / BENCH_DB
+# (defaulting to TEST_* and then to test.sh's defaults).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_USERS=${BENCH_USERS:-10000}
+BENCH_GROUPS=${BENCH_GROUPS:-1000}
+BENCH_APPS=${BENCH_APPS:-200}
+BENCH_TIME_SCALE=${BENCH_TIME_SCALE:-20}
+BENCH_SEAL_MIB=${BENCH_SEAL_MIB:-64}
+# Okta's Enterprise defaults (requests per minute): apps is the bottleneck.
+BENCH_LIMITS="users=600,groups=600,apps=100,policies=600,org=600,other=600"
+
+bash scripts/bootstrap.sh >/dev/null
+# shellcheck source=lib/stack.sh
+. scripts/lib/stack.sh
+
+STACK_STATE=.stack/bench
+STACK_DB=${BENCH_DB:-${TEST_DB:-butterfly_bench}}
+STACK_FRESH_DB=1
+STACK_POSTGREST_PORT=${BENCH_POSTGREST_PORT:-${TEST_POSTGREST_PORT:-3100}}
+STACK_OKTA_PORT=${BENCH_OKTA_PORT:-${TEST_OKTA_PORT:-8189}}
+STACK_WORKER_PORT=${BENCH_WORKER_PORT:-${TEST_WORKER_PORT:-8887}}
+okta_token=bench-okta-token-0123456789abcdef
+limit_args=""
+for kv in ${BENCH_LIMITS//,/ }; do limit_args="$limit_args --rate-limit $kv"; done
+STACK_OKTA_ARGS="--token $okta_token --seed 7 --users $BENCH_USERS --groups $BENCH_GROUPS --apps $BENCH_APPS --time-scale $BENCH_TIME_SCALE$limit_args"
+STACK_WRANGLER_LOG_LEVEL=log
+sampler=""
+cleanup() {
+  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
+  stack_down
+}
+trap cleanup EXIT
+
+stack_up >/dev/null 2>&1 || { echo "bench: the local stack did not start (see $STACK_STATE/*.log)" >&2; exit 1; }
+
+# workerd runs the worker; find it among the processes of wrangler's group.
+wrangler_pgid=${STACK_PIDS[-1]}
+workerd=$(pgrep -g "$wrangler_pgid" -x workerd | head -n 1 || true)
+peak_file=$STACK_STATE/workerd-peak-kb
+echo 0 >"$peak_file"
+if [ -n "$workerd" ]; then
+  (
+    peak=0
+    while [ -r "/proc/$workerd/status" ]; do
+      rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$workerd/status" 2>/dev/null || echo 0)
+      if [ "${rss:-0}" -gt "$peak" ]; then peak=$rss; echo "$peak" >"$peak_file"; fi
+      sleep 0.1
+    done
+  ) &
+  sampler=$!
+fi
+
+echo "tenant users=$BENCH_USERS groups=$BENCH_GROUPS apps=$BENCH_APPS time_scale=$BENCH_TIME_SCALE limits=$BENCH_LIMITS"
+env BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
+  BF_POSTGREST_URL="http://127.0.0.1:$STACK_POSTGREST_PORT" \
+  BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
+  BF_OKTA_TOKEN="$okta_token" \
+  BF_DB="$STACK_DB" \
+  BF_BENCH_TIME_SCALE="$BENCH_TIME_SCALE" \
+  BF_BENCH_LIMITS="$BENCH_LIMITS" \
+  BF_BENCH_WORKERD_PID="$workerd" \
+  cargo test --quiet --features stack-tests --test stack -- --ignored --exact bench::backup_benchmark --nocapture \
+  2>&1 | tee "$STACK_STATE/bench.log" | sed -n 's/^bench //p'
+grep -q "test result: ok" "$STACK_STATE/bench.log" || { echo "bench: the backup benchmark failed (see $STACK_STATE/bench.log)" >&2; exit 1; }
+
+wasm_peak=$(grep -o '"wasm_memory_bytes":[0-9]*' "$STACK_STATE/wrangler.log" | tail -n 1 | cut -d: -f2)
+echo "worker_wasm_memory_peak_mb $((${wasm_peak:-0} / 1048576)) (Rust heap: wasm linear memory after the backup)"
+if [ -n "$workerd" ]; then
+  kill "$sampler" 2>/dev/null || true
+  sampler=""
+  echo "workerd_rss_peak_whole_run_mb $(($(cat "$peak_file") / 1024)) (includes startup and the verifying downloads)"
+else
+  echo "workerd_rss_peak_mb unknown (workerd process not found)"
+fi
+cleanup
+trap - EXIT
+
+wasm=build/worker/index_bg.wasm
+[ -f "$wasm" ] || wasm=build/index_bg.wasm
+echo "wasm_bytes $(stat -c %s "$wasm")"
+echo "wasm_gzip_bytes $(gzip -9c "$wasm" | wc -c)"
+
+cargo build --quiet --release -p devctl
+target/release/devctl seal-bench "$BENCH_SEAL_MIB"
+
+# WebCrypto in workerd: time a run sealing BENCH_SEAL_MIB MiB, minus an empty run.
+STACK_PIDS=()
+stack_spawn "$STACK_STATE/webcrypto.log" env WRANGLER_SEND_METRICS=false CI=true \
+  node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$STACK_WORKER_PORT" \
+  --config bench/webcrypto/wrangler.toml --show-interactive-dev-session=false
+trap stack_down EXIT
+stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/" "$STACK_STATE/webcrypto.log" 120 >/dev/null
+url="http://127.0.0.1:$STACK_WORKER_PORT/?mib"
+curl -s -o /dev/null "$url=1"
+empty=$(curl -s -o /dev/null -w '%{time_total}' "$url=0")
+full=$(curl -s -o /dev/null -w '%{time_total}' "$url=$BENCH_SEAL_MIB")
+awk -v mib="$BENCH_SEAL_MIB" -v e="$empty" -v f="$full" \
+  'BEGIN { printf "webcrypto_aes_gcm_mb_per_s %.1f (workerd, 64 KiB chunks)\n", mib * 1.048576 / (f - e) }'
+stack_down

@@ -1,0 +1,111 @@
+//! The backup benchmark (scripts/bench.sh runs it against a stack whose emulator has a large,
+//! throttled tenant). It prints one `figure value` line per figure and asserts only that the
+//! backup completed: targets are judged by the reader, not by a timed test.
+
+use crate::support::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Requests per minute of each emulator bucket, as scripts/bench.sh configures them.
+fn limits() -> Vec<(String, f64)> {
+    env("BF_BENCH_LIMITS")
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+/// Resident set size of the workerd process in KiB (`VmRSS`), if bench.sh named it.
+fn workerd_rss_kib() -> Option<u64> {
+    let pid = std::env::var("BF_BENCH_WORKERD_PID").ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+#[ignore = "benchmark: scripts/bench.sh runs it"]
+fn backup_benchmark() {
+    let time_scale: f64 = env("BF_BENCH_TIME_SCALE").parse().unwrap();
+    let user = new_user();
+    let connection = user.create_connection();
+    emulator("POST", "/__emulator/reset", None);
+
+    let baseline = workerd_rss_kib();
+    let mut peak = baseline.unwrap_or(0);
+    let started = Instant::now();
+    let reply = user.api("POST", &format!("/connections/{connection}/backups"), None);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["backup"]["id"].as_str().unwrap().to_string();
+    let backup = loop {
+        let backup = user.api("GET", &format!("/backups/{id}"), None).json()["backup"].clone();
+        if backup["status"] != "running" {
+            break backup;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3600),
+            "backup hangs"
+        );
+        for _ in 0..10 {
+            peak = peak.max(workerd_rss_kib().unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(baseline) = baseline {
+        println!("bench workerd_rss_before_backup_mb {}", baseline / 1024);
+        println!("bench workerd_rss_peak_during_backup_mb {}", peak / 1024);
+    }
+    assert_eq!(backup["status"], "complete", "{backup}");
+
+    // The floor: every bucket's requests at its limit, buckets one after another as the
+    // collector reads them (each window is 60 s / time scale; the first window's worth is free).
+    let stats = emulator("GET", "/__emulator/stats", None).json();
+    let window = 60.0 / time_scale;
+    let mut floor = 0.0;
+    let mut parallel_floor: f64 = 0.0;
+    for (bucket, per_minute) in limits() {
+        let counts = &stats["buckets"][&bucket];
+        let requests = counts["requests"].as_f64().unwrap_or(0.0);
+        let bucket_floor = ((requests - per_minute).max(0.0) / per_minute) * window;
+        floor += bucket_floor;
+        parallel_floor = parallel_floor.max(bucket_floor);
+        println!("bench requests_{bucket} {requests}");
+        println!(
+            "bench rate_limited_429_{bucket} {}",
+            counts["rate_limited"].as_u64().unwrap_or(0)
+        );
+    }
+    println!("bench requests_total {}", stats["total"]);
+    println!("bench wall_time_s {wall:.2}");
+    println!("bench floor_sequential_s {floor:.2}");
+    println!("bench floor_parallel_buckets_s {parallel_floor:.2}");
+    println!(
+        "bench wall_over_floor {:.2}",
+        wall / floor.max(f64::EPSILON)
+    );
+
+    let mut plaintext = 0usize;
+    for (resource, count) in backup["counts"].as_object().unwrap() {
+        let reply = user.api(
+            "GET",
+            &format!("/backups/{id}/objects/{resource}/url"),
+            None,
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let data = call("GET", reply.json()["url"].as_str().unwrap(), &[], None);
+        assert_eq!(data.status, 200);
+        let items: Value = data.json();
+        assert_eq!(
+            items.as_array().unwrap().len() as u64,
+            count.as_u64().unwrap()
+        );
+        plaintext += data.body.len();
+    }
+    println!("bench objects {}", backup["object_count"]);
+    println!("bench users {}", backup["counts"]["users"]);
+    println!("bench snapshot_plaintext_bytes {plaintext}");
+    println!("bench snapshot_sealed_bytes {}", backup["sealed_bytes"]);
+}
