@@ -32,6 +32,8 @@ pub struct Config {
     pub snapshot_secret: Key256,
     /// Signs download URLs.
     pub download_signing_key: Key256,
+    /// Keys the hashes of API keys and invitation tokens (see `auth::apikey`).
+    pub api_key_pepper: Key256,
     /// Origin download URLs point at, e.g. `https://butterfly.example.com`.
     pub public_base_url: String,
     pub okta_domains: DomainPolicy,
@@ -98,6 +100,7 @@ impl Config {
                 .map_err(|_| invalid("MASTER_KEYS"))?,
             snapshot_secret: key("SNAPSHOT_MASTER_SECRET")?,
             download_signing_key: key("DOWNLOAD_SIGNING_KEY")?,
+            api_key_pepper: key("API_KEY_PEPPER")?,
             public_base_url,
             okta_domains,
             backup_cron: lookup("BACKUP_CRON").unwrap_or_else(|| DEFAULT_BACKUP_CRON.into()),
@@ -119,7 +122,8 @@ mod tests {
             ("SUPABASE_SERVICE_ROLE_KEY", "service.jwt.value".into()),
             ("MASTER_KEYS", format!("k1:{key}")),
             ("SNAPSHOT_MASTER_SECRET", key.clone()),
-            ("DOWNLOAD_SIGNING_KEY", key),
+            ("DOWNLOAD_SIGNING_KEY", key.clone()),
+            ("API_KEY_PEPPER", key),
         ])
     }
 

@@ -49,6 +49,8 @@ stack_secrets() {
       echo "DOWNLOAD_SIGNING_KEY=$($devctl secret)"
     } >"$file"
   fi
+  # Added after the first secrets; older state directories get it on their next start.
+  grep -q '^API_KEY_PEPPER=' "$file" || echo "API_KEY_PEPPER=$($devctl secret)" >>"$file"
   set -a
   # shellcheck disable=SC1090
   . "$file"
@@ -93,6 +95,7 @@ SUPABASE_SERVICE_ROLE_KEY=$SUPABASE_SERVICE_ROLE_KEY
 MASTER_KEYS=$MASTER_KEYS
 SNAPSHOT_MASTER_SECRET=$SNAPSHOT_MASTER_SECRET
 DOWNLOAD_SIGNING_KEY=$DOWNLOAD_SIGNING_KEY
+API_KEY_PEPPER=$API_KEY_PEPPER
 ENV
 
   stack_log "starting wrangler dev (first start builds the wasm worker: a few minutes)"

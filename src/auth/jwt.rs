@@ -93,8 +93,9 @@ impl Audience {
     }
 }
 
-/// Signs `claims` as a compact HS256 JWT with header `{"alg":"HS256","typ":"JWT"}`.
-pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> String {
+/// Signs `claims` (normally [`Claims`]; API-key tokens add their own) as a compact HS256 JWT
+/// with header `{"alg":"HS256","typ":"JWT"}`.
+pub fn sign_hs256(claims: &impl Serialize, secret: &[u8]) -> String {
     let payload = serde_json::to_vec(claims).expect("claims always serialize");
     let mut token = format!("{HS256_HEADER}.{}", URL_SAFE_NO_PAD.encode(payload));
     let signature = hmac_sha256(secret, &[token.as_bytes()]);

@@ -1,2 +1,3 @@
 //! Authentication: verifying callers.
+pub mod apikey;
 pub mod jwt;

@@ -7,3 +7,4 @@ pub mod repo;
 
 pub use postgrest::{DbError, Postgrest};
 pub use repo::Repo;
+pub mod access;

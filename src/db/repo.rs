@@ -9,7 +9,7 @@ use super::records::*;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 
 pub struct Repo<'a> {
-    db: Postgrest<'a>,
+    pub(super) db: Postgrest<'a>,
 }
 
 impl<'a> Repo<'a> {

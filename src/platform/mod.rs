@@ -123,6 +123,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         "status": status,
         "latency_ms": (runtime.clock.now() - started).num_milliseconds(),
         "actor": handled.actor,
+        "key_id": handled.key_id,
         "error": handled.internal_error,
     }));
     if let Some(job) = handled.job {

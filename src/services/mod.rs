@@ -1,11 +1,13 @@
 //! Use cases: what the API routes and the cron trigger do, over the ports.
 
+pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod connections;
 pub mod downloads;
 pub mod error;
 pub mod scheduler;
+pub mod teams;
 
 pub use error::ServiceError;
 

@@ -1,0 +1,89 @@
+//! Who is calling: a Supabase user JWT, or an API key. Every failure is the same bare 401.
+
+use crate::auth::apikey::{self, KeyClaims, KEY_PREFIX, MINTED_TTL_SECS};
+use crate::auth::jwt::{sign_hs256, verify_hs256};
+use crate::db::Repo;
+use crate::ids::UserId;
+use crate::services::{Deps, ServiceError};
+
+use super::call::{KeyGrant, Principal};
+use super::error::ApiError;
+use super::http::ApiRequest;
+
+pub async fn authenticate(
+    deps: &Deps<'_>,
+    system: &Repo<'_>,
+    request: &ApiRequest,
+) -> Result<Principal, ApiError> {
+    let token = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?
+        .trim();
+    if token.starts_with(KEY_PREFIX) {
+        return authenticate_key(deps, system, token).await;
+    }
+    let claims = verify_hs256(
+        token,
+        &deps.config.jwt_secret,
+        deps.clock.now().timestamp(),
+        &deps.config.jwt_audience,
+    )
+    .map_err(|_| ApiError::unauthorized())?;
+    if claims.role != "authenticated" {
+        return Err(ApiError::unauthorized());
+    }
+    let user = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthorized())?;
+    Ok(Principal {
+        user,
+        jwt: token.to_string(),
+        email: claims.email,
+        key: None,
+    })
+}
+
+/// Checks the key against its stored hash, then mints a one-minute JWT for its user carrying the
+/// key's team and scopes, so PostgREST's `public.can` confines the call exactly as the worker does.
+async fn authenticate_key(
+    deps: &Deps<'_>,
+    system: &Repo<'_>,
+    presented: &str,
+) -> Result<Principal, ApiError> {
+    let (id, secret) = apikey::parse(presented).ok_or_else(ApiError::unauthorized)?;
+    let row = system
+        .api_key_secret(id)
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or_else(ApiError::unauthorized)?;
+    let now = deps.clock.now();
+    let valid = apikey::verify(&deps.config.api_key_pepper, id, secret, &row.secret_hash)
+        && row.revoked_at.is_none()
+        && row.expires_at.is_none_or(|at| at > now);
+    if !valid {
+        return Err(ApiError::unauthorized());
+    }
+    system
+        .touch_api_key(id, now)
+        .await
+        .map_err(ServiceError::from)?;
+    let claims = KeyClaims {
+        sub: row.user_id,
+        role: "authenticated",
+        aud: &deps.config.jwt_audience,
+        iat: now.timestamp(),
+        exp: now.timestamp() + MINTED_TTL_SECS,
+        key_id: id,
+        key_team: row.team_id,
+        scopes: &row.scopes,
+    };
+    Ok(Principal {
+        user: row.user_id,
+        jwt: sign_hs256(&claims, &deps.config.jwt_secret),
+        email: None,
+        key: Some(KeyGrant {
+            id,
+            team: row.team_id,
+            scopes: row.scopes,
+        }),
+    })
+}
