@@ -4,7 +4,9 @@
 
 mod support;
 
+mod access;
 mod backup_flow;
 mod edge;
+mod isolation;
 mod schedule;
 mod tenancy;
