@@ -6,6 +6,7 @@ mod call;
 pub mod error;
 mod handlers;
 pub mod http;
+mod limits;
 pub mod routes;
 
 use serde_json::json;
@@ -95,7 +96,13 @@ async fn dispatch(
     let system = deps.system_repo(&meta.request_id);
     let principal = match def.access {
         Access::User => {
-            let principal = authn::authenticate(deps, &system, request).await?;
+            let principal = match authn::authenticate(deps, &system, request).await {
+                Ok(principal) => principal,
+                Err(e) if e.status == 401 => {
+                    return Err(limits::failed_auth(deps.limiter, meta.source_ip.as_deref()).await)
+                }
+                Err(e) => return Err(e),
+            };
             handled.actor = Some(principal.user.to_string());
             if let Some(key) = &principal.key {
                 handled.key_id = Some(key.id.to_string());
@@ -106,6 +113,7 @@ async fn dispatch(
                     return Err(ServiceError::Forbidden.into());
                 }
             }
+            limits::spend_caller(deps.limiter, &principal).await?;
             Some(principal)
         }
         Access::Public | Access::SignedUrl => None,

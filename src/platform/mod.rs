@@ -12,7 +12,7 @@ use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
 use crate::services::{backups, scheduler, Deps};
-use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock};
+use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
 
 /// Everything a request or job needs, owned so background work can outlive the response.
 struct Runtime {
@@ -21,6 +21,7 @@ struct Runtime {
     store: R2Store,
     clock: WorkerClock,
     rng: SystemRng,
+    limiter: WorkerLimiter,
 }
 
 impl Runtime {
@@ -35,8 +36,17 @@ impl Runtime {
         let bucket = env
             .bucket("SNAPSHOTS")
             .map_err(|_| "R2 binding SNAPSHOTS missing".to_string())?;
+        let limiter = WorkerLimiter {
+            caller: env
+                .rate_limiter("CALLER_LIMITER")
+                .map_err(|_| "rate limit binding CALLER_LIMITER missing".to_string())?,
+            failed_auth: env
+                .rate_limiter("FAILED_AUTH_LIMITER")
+                .map_err(|_| "rate limit binding FAILED_AUTH_LIMITER missing".to_string())?,
+        };
         Ok(Runtime {
             config,
+            limiter,
             http: FetchHttp,
             store: R2Store(bucket),
             clock: WorkerClock,
@@ -51,6 +61,7 @@ impl Runtime {
             store: &self.store,
             clock: &self.clock,
             rng: &self.rng,
+            limiter: &self.limiter,
         }
     }
 }

@@ -13,7 +13,7 @@ pub use error::ServiceError;
 
 use crate::config::Config;
 use crate::db::{Postgrest, Repo};
-use crate::ports::{Clock, HttpClient, ObjectStore, Rng};
+use crate::ports::{Clock, HttpClient, ObjectStore, RateLimiter, Rng};
 
 /// The ports and configuration every use case runs on.
 pub struct Deps<'a> {
@@ -22,6 +22,7 @@ pub struct Deps<'a> {
     pub store: &'a dyn ObjectStore,
     pub clock: &'a dyn Clock,
     pub rng: &'a dyn Rng,
+    pub limiter: &'a dyn RateLimiter,
 }
 
 impl<'a> Deps<'a> {

@@ -8,5 +8,6 @@ mod access;
 mod backup_flow;
 mod edge;
 mod isolation;
+mod rate_limits;
 mod schedule;
 mod tenancy;
