@@ -24,6 +24,10 @@ pub struct Config {
     /// HS256 secret that signs Supabase user JWTs.
     pub jwt_secret: Zeroizing<Vec<u8>>,
     pub jwt_audience: String,
+    /// Required `iss` of user JWTs, when set.
+    pub jwt_issuer: Option<String>,
+    /// The project's JWKS (RS256/ES256 user JWTs), when set; without it only HS256 is accepted.
+    pub jwks_url: Option<String>,
     /// Service-role JWT, used only by system jobs and scoped by code.
     pub service_role_key: Zeroizing<String>,
     /// Wraps per-team data keys; first entry is active.
@@ -95,6 +99,8 @@ impl Config {
             supabase_anon_key: lookup("SUPABASE_ANON_KEY").filter(|v| !v.is_empty()),
             jwt_secret,
             jwt_audience: lookup("JWT_AUDIENCE").unwrap_or_else(|| "authenticated".into()),
+            jwt_issuer: lookup("JWT_ISSUER").filter(|v| !v.trim().is_empty()),
+            jwks_url: lookup("SUPABASE_JWKS_URL").filter(|v| !v.trim().is_empty()),
             service_role_key: Zeroizing::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             master_keys: MasterKeyRing::parse(&required("MASTER_KEYS")?)
                 .map_err(|_| invalid("MASTER_KEYS"))?,

@@ -1,7 +1,8 @@
 //! Who is calling: a Supabase user JWT, or an API key. Every failure is the same bare 401.
 
 use crate::auth::apikey::{self, KeyClaims, KEY_PREFIX, MINTED_TTL_SECS};
-use crate::auth::jwt::{sign_hs256, verify_hs256};
+use crate::auth::jwks::{token_kid, verify_asymmetric};
+use crate::auth::jwt::{sign_hs256, split, verify_hs256, Claims, JwtError};
 use crate::db::Repo;
 use crate::ids::UserId;
 use crate::services::{Deps, ServiceError};
@@ -23,14 +24,15 @@ pub async fn authenticate(
     if token.starts_with(KEY_PREFIX) {
         return authenticate_key(deps, system, token).await;
     }
-    let claims = verify_hs256(
-        token,
-        &deps.config.jwt_secret,
-        deps.clock.now().timestamp(),
-        &deps.config.jwt_audience,
-    )
-    .map_err(|_| ApiError::unauthorized())?;
-    if claims.role != "authenticated" {
+    let claims = verify_user_jwt(deps, token)
+        .await
+        .map_err(|_| ApiError::unauthorized())?;
+    let issuer_ok = deps
+        .config
+        .jwt_issuer
+        .as_deref()
+        .is_none_or(|iss| claims.iss.as_deref() == Some(iss));
+    if claims.role != "authenticated" || !issuer_ok {
         return Err(ApiError::unauthorized());
     }
     let user = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthorized())?;
@@ -40,6 +42,35 @@ pub async fn authenticate(
         email: claims.email,
         key: None,
     })
+}
+
+/// HS256 with the project secret, or RS256/ES256 with the project's JWKS when configured. The
+/// header's `alg` only routes between the two; each path fixes its own algorithm.
+async fn verify_user_jwt(deps: &Deps<'_>, token: &str) -> Result<Claims, JwtError> {
+    let now = deps.clock.now().timestamp();
+    let audience = &deps.config.jwt_audience;
+    let (header, _, _) = split(token)?;
+    if header.alg == "HS256" {
+        return verify_hs256(token, &deps.config.jwt_secret, now, audience);
+    }
+    let url = deps
+        .config
+        .jwks_url
+        .as_deref()
+        .ok_or(JwtError::UnsupportedAlgorithm)?;
+    let kid = token_kid(token)?;
+    let keys = deps
+        .jwks
+        .keys_for(deps.http, deps.clock, url, &kid)
+        .await
+        .ok_or(JwtError::UnknownKey)?;
+    verify_asymmetric(
+        token,
+        &keys,
+        now,
+        audience,
+        deps.config.jwt_issuer.as_deref(),
+    )
 }
 
 /// Checks the key against its stored hash, then mints a one-minute JWT for its user carrying the

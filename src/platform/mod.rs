@@ -7,12 +7,19 @@ use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
 use crate::services::{backups, scheduler, Deps};
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
+
+thread_local! {
+    /// One JWKS cache per isolate, so key sets survive across requests (leaked once: it lives as
+    /// long as the isolate anyway).
+    static JWKS: &'static JwksCache = Box::leak(Box::default());
+}
 
 /// Everything a request or job needs, owned so background work can outlive the response.
 struct Runtime {
@@ -62,6 +69,7 @@ impl Runtime {
             clock: &self.clock,
             rng: &self.rng,
             limiter: &self.limiter,
+            jwks: JWKS.with(|cache| *cache),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod teams;
 
 pub use error::ServiceError;
 
+use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::db::{Postgrest, Repo};
 use crate::ports::{Clock, HttpClient, ObjectStore, RateLimiter, Rng};
@@ -23,6 +24,8 @@ pub struct Deps<'a> {
     pub clock: &'a dyn Clock,
     pub rng: &'a dyn Rng,
     pub limiter: &'a dyn RateLimiter,
+    /// Verification keys for asymmetric user JWTs, kept across requests.
+    pub jwks: &'a JwksCache,
 }
 
 impl<'a> Deps<'a> {
