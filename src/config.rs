@@ -41,6 +41,10 @@ pub struct Config {
     /// Origin download URLs point at, e.g. `https://butterfly.example.com`.
     pub public_base_url: String,
     pub okta_domains: DomainPolicy,
+    /// Refuse plain-HTTP requests (default); off only for the loopback stack.
+    pub require_https: bool,
+    /// Exact origins allowed cross-origin access; empty (the default) sends no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Cron expression (as in wrangler.toml) that starts scheduled backups.
     pub backup_cron: String,
 }
@@ -94,7 +98,31 @@ impl Config {
             None | Some("") | Some("false") => DomainPolicy::OktaOnly,
             Some(_) => return Err(invalid("ALLOW_LOOPBACK_OKTA")),
         };
+        let require_https = match lookup("REQUIRE_HTTPS").as_deref() {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(invalid("REQUIRE_HTTPS")),
+        };
+        let cors_origins: Vec<String> = lookup("CORS_ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        let origin_ok = |o: &String| {
+            url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http")
+                    && u.host().is_some()
+                    && u.origin().ascii_serialization() == *o
+            })
+        };
+        if !cors_origins.iter().all(origin_ok) {
+            return Err(invalid("CORS_ALLOWED_ORIGINS"));
+        }
         Ok(Config {
+            require_https,
+            cors_origins,
             postgrest_url,
             supabase_anon_key: lookup("SUPABASE_ANON_KEY").filter(|v| !v.is_empty()),
             jwt_secret,
@@ -162,6 +190,14 @@ mod tests {
         let mut vars = base();
         vars.insert("ALLOW_LOOPBACK_OKTA", "yes".into());
         assert!(parse(&vars).is_err());
+        let mut bad = base();
+        bad.insert("CORS_ALLOWED_ORIGINS", "https://a.example/path".into());
+        assert!(parse(&bad).is_err());
+        bad.insert(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, http://127.0.0.1:3000".into(),
+        );
+        assert_eq!(parse(&bad).unwrap().cors_origins.len(), 2);
         vars.insert("ALLOW_LOOPBACK_OKTA", "true".into());
         assert_eq!(
             parse(&vars).unwrap().okta_domains,

@@ -3,6 +3,7 @@
 
 mod authn;
 mod call;
+mod edge;
 pub mod error;
 mod handlers;
 pub mod http;
@@ -56,7 +57,11 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
         key_id: None,
         internal_error: None,
     };
-    let result = dispatch(deps, &request, &meta, &mut handled).await;
+    let result = match edge::require_https(deps.config, &request) {
+        Err(e) => Err(e),
+        Ok(()) if request.preflight => Ok(edge::preflight(deps.config, &request)),
+        Ok(()) => dispatch(deps, &request, &meta, &mut handled).await,
+    };
     let response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -64,7 +69,7 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
             error.into_response(&meta.request_id)
         }
     };
-    handled.response = response.secured(&meta.request_id);
+    handled.response = edge::cors(deps.config, &request, response).secured(&meta.request_id);
     handled
 }
 

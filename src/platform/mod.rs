@@ -125,6 +125,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         query: url.query().unwrap_or("").to_string(),
         headers: req.headers().entries().collect(),
         body,
+        https: url.scheme() == "https",
+        preflight: req.method() == worker::Method::Options,
     };
     let handled = crate::api::handle(&runtime.deps(), request).await;
     let status = handled.response.status;

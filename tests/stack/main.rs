@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod backup_flow;
+mod cors;
 mod edge;
 mod isolation;
 mod rate_limits;
