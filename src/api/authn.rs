@@ -36,9 +36,24 @@ pub async fn authenticate(
         return Err(ApiError::unauthorized());
     }
     let user = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthorized())?;
+    // PostgREST verifies HS256 with the project secret; an asymmetric token is re-issued as a
+    // short HS256 token with the same subject, role and audience, so RLS sees the same caller.
+    let jwt = match split(token) {
+        Ok((header, _, _)) if header.alg == "HS256" => token.to_string(),
+        _ => {
+            let now = deps.clock.now().timestamp();
+            let reissued = Claims {
+                iat: now,
+                exp: claims.exp.min(now + MINTED_TTL_SECS),
+                nbf: None,
+                ..claims.clone()
+            };
+            sign_hs256(&reissued, &deps.config.jwt_secret)
+        }
+    };
     Ok(Principal {
         user,
-        jwt: token.to_string(),
+        jwt,
         email: claims.email,
         key: None,
     })

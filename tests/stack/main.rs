@@ -9,6 +9,7 @@ mod backup_flow;
 mod cors;
 mod edge;
 mod isolation;
+mod jwks;
 mod rate_limits;
 mod schedule;
 mod tenancy;
