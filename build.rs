@@ -11,7 +11,11 @@ const SECRETS: &[&str] = &[
     "MASTER_KEYS",
     "SNAPSHOT_MASTER_SECRET",
     "DOWNLOAD_SIGNING_KEY",
+    "API_KEY_PEPPER",
 ];
+
+/// Rate-limit bindings the worker requires (`platform::Runtime::load`).
+const RATE_LIMITERS: &[&str] = &["CALLER_LIMITER", "FAILED_AUTH_LIMITER"];
 
 fn main() {
     println!("cargo:rerun-if-changed=wrangler.toml");
@@ -77,6 +81,23 @@ fn check_wrangler(errors: &mut Vec<String>) {
         errors.push("wrangler.toml: an [[r2_buckets]] binding named SNAPSHOTS is required".into());
     }
     check_queue(&doc, errors);
+    let limiters = doc.get("ratelimits").and_then(|r| r.as_array());
+    for name in RATE_LIMITERS {
+        let declared = limiters.is_some_and(|ls| {
+            ls.iter().any(|l| {
+                l.get("name").and_then(|v| v.as_str()) == Some(name)
+                    && l.get("simple")
+                        .and_then(|s| s.get("limit"))
+                        .and_then(|v| v.as_integer())
+                        .is_some_and(|n| n > 0)
+            })
+        });
+        if !declared {
+            errors.push(format!(
+                "wrangler.toml: a [[ratelimits]] binding named {name} with simple.limit is required"
+            ));
+        }
+    }
     if let Some(vars) = doc.get("vars").and_then(|v| v.as_table()) {
         for name in vars.keys() {
             if SECRETS.contains(&name.as_str()) {

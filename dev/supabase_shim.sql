@@ -47,3 +47,13 @@ language sql stable as $$
 $$;
 
 grant usage on schema public to anon, authenticated, service_role;
+
+-- Local stand-in for the project's JWKS endpoint (GET /rpc/local_jwks): one P-256 key whose
+-- private half is a fixed test value in tests/stack/jwks.rs. Never part of the migrations.
+create or replace function public.local_jwks() returns json
+language sql immutable as $$
+  select '{"keys":[{"kty":"EC","kid":"local-es256","use":"sig","alg":"ES256","crv":"P-256",
+    "x":"UVw9brnjlrkE0_7Kf1T9zQzB6Ze_N13KUVrQpsO0A18",
+    "y":"RTa-OlDzGPv5pUdZAqIhUCvvDVfgjFOyzApW8X2fk1Q"}]}'::json
+$$;
+grant execute on function public.local_jwks() to anon;

@@ -39,6 +39,7 @@ STACK_WORKER_PORT=${TEST_WORKER_PORT:-8887}
 okta_token=test-okta-token-0123456789abcdef
 STACK_OKTA_ARGS="--token $okta_token"
 trap stack_down EXIT
+rm -f "$STACK_STATE/planted-secrets"
 if stack_up; then
   run_suite stack env \
     BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
@@ -46,14 +47,23 @@ if stack_up; then
     BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
     BF_OKTA_TOKEN="$okta_token" \
     BF_DB="$STACK_DB" \
+    BF_PLANTED="$STACK_STATE/planted-secrets" \
     cargo test --features stack-tests --test stack -- --test-threads=1
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"
-  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "$SNAPSHOT_MASTER_SECRET" "$DOWNLOAD_SIGNING_KEY"; do
+  # Planted: every API key and invitation token the suite was handed (tests/stack/support.rs).
+  planted=()
+  [ -f "$STACK_STATE/planted-secrets" ] && mapfile -t planted <"$STACK_STATE/planted-secrets"
+  echo "scanning for $((7 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens)"
+  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "$SNAPSHOT_MASTER_SECRET" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "${planted[@]}"; do
     if grep -qF -- "$secret" "$STACK_STATE/wrangler.log"; then
       echo "FAIL: a secret appears in $STACK_STATE/wrangler.log"; failed=$((failed + 1))
     fi
   done
+  # User JWTs: the edge test's tokens are never logged either (their signatures are unique).
+  if grep -qE 'eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.' "$STACK_STATE/wrangler.log"; then
+    echo "FAIL: a JWT appears in $STACK_STATE/wrangler.log"; failed=$((failed + 1))
+  fi
   [ "$failed" -eq 0 ] && passed=$((passed + 1))
 else
   echo "FAIL: the local stack did not start"

@@ -24,6 +24,10 @@ pub struct Config {
     /// HS256 secret that signs Supabase user JWTs.
     pub jwt_secret: Zeroizing<Vec<u8>>,
     pub jwt_audience: String,
+    /// Required `iss` of user JWTs, when set.
+    pub jwt_issuer: Option<String>,
+    /// The project's JWKS (RS256/ES256 user JWTs), when set; without it only HS256 is accepted.
+    pub jwks_url: Option<String>,
     /// Service-role JWT, used only by system jobs and scoped by code.
     pub service_role_key: Zeroizing<String>,
     /// Wraps per-team data keys; first entry is active.
@@ -32,9 +36,15 @@ pub struct Config {
     pub snapshot_secret: Key256,
     /// Signs download URLs.
     pub download_signing_key: Key256,
+    /// Keys the hashes of API keys and invitation tokens (see `auth::apikey`).
+    pub api_key_pepper: Key256,
     /// Origin download URLs point at, e.g. `https://butterfly.example.com`.
     pub public_base_url: String,
     pub okta_domains: DomainPolicy,
+    /// Refuse plain-HTTP requests (default); off only for the loopback stack.
+    pub require_https: bool,
+    /// Exact origins allowed cross-origin access; empty (the default) sends no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Cron expression (as in wrangler.toml) that starts scheduled backups.
     pub backup_cron: String,
     /// Cron expression (as in wrangler.toml) that starts the daily compliance runs.
@@ -94,16 +104,43 @@ impl Config {
             None | Some("") | Some("false") => DomainPolicy::OktaOnly,
             Some(_) => return Err(invalid("ALLOW_LOOPBACK_OKTA")),
         };
+        let require_https = match lookup("REQUIRE_HTTPS").as_deref() {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(invalid("REQUIRE_HTTPS")),
+        };
+        let cors_origins: Vec<String> = lookup("CORS_ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        let origin_ok = |o: &String| {
+            url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http")
+                    && u.host().is_some()
+                    && u.origin().ascii_serialization() == *o
+            })
+        };
+        if !cors_origins.iter().all(origin_ok) {
+            return Err(invalid("CORS_ALLOWED_ORIGINS"));
+        }
         Ok(Config {
+            require_https,
+            cors_origins,
             postgrest_url,
             supabase_anon_key: lookup("SUPABASE_ANON_KEY").filter(|v| !v.is_empty()),
             jwt_secret,
             jwt_audience: lookup("JWT_AUDIENCE").unwrap_or_else(|| "authenticated".into()),
+            jwt_issuer: lookup("JWT_ISSUER").filter(|v| !v.trim().is_empty()),
+            jwks_url: lookup("SUPABASE_JWKS_URL").filter(|v| !v.trim().is_empty()),
             service_role_key: Zeroizing::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             master_keys: MasterKeyRing::parse(&required("MASTER_KEYS")?)
                 .map_err(|_| invalid("MASTER_KEYS"))?,
             snapshot_secret: key("SNAPSHOT_MASTER_SECRET")?,
             download_signing_key: key("DOWNLOAD_SIGNING_KEY")?,
+            api_key_pepper: key("API_KEY_PEPPER")?,
             public_base_url,
             okta_domains,
             backup_cron: lookup("BACKUP_CRON").unwrap_or_else(|| DEFAULT_BACKUP_CRON.into()),
@@ -127,7 +164,8 @@ mod tests {
             ("SUPABASE_SERVICE_ROLE_KEY", "service.jwt.value".into()),
             ("MASTER_KEYS", format!("k1:{key}")),
             ("SNAPSHOT_MASTER_SECRET", key.clone()),
-            ("DOWNLOAD_SIGNING_KEY", key),
+            ("DOWNLOAD_SIGNING_KEY", key.clone()),
+            ("API_KEY_PEPPER", key),
         ])
     }
 
@@ -161,6 +199,14 @@ mod tests {
         let mut vars = base();
         vars.insert("ALLOW_LOOPBACK_OKTA", "yes".into());
         assert!(parse(&vars).is_err());
+        let mut bad = base();
+        bad.insert("CORS_ALLOWED_ORIGINS", "https://a.example/path".into());
+        assert!(parse(&bad).is_err());
+        bad.insert(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, http://127.0.0.1:3000".into(),
+        );
+        assert_eq!(parse(&bad).unwrap().cors_origins.len(), 2);
         vars.insert("ALLOW_LOOPBACK_OKTA", "true".into());
         assert_eq!(
             parse(&vars).unwrap().okta_domains,

@@ -85,6 +85,16 @@ uuid_id!(
     ComplianceRunId,
     "compliance_run"
 );
+uuid_id!(
+    /// An API key (the public half of `bfk_<id>_<secret>`).
+    ApiKeyId,
+    "api key"
+);
+uuid_id!(
+    /// A team invitation.
+    InvitationId,
+    "invitation"
+);
 
 /// A request id: echoed in `X-Request-Id` and stored in the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authz;
 pub mod compliance;
 pub mod config;
 pub mod crypto;

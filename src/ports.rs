@@ -135,3 +135,19 @@ pub trait ObjectStore {
     ) -> Result<(), StoreError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 }
+
+/// The rate-limit budgets a request can spend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateBudget {
+    /// Authenticated calls, per API key or per user.
+    Caller,
+    /// Failed authentications, per client IP.
+    FailedAuth,
+}
+
+/// Counting limiter (the Workers Rate Limiting binding in production): spends one unit of
+/// `budget` for `key` and says whether it was still within the limit.
+#[async_trait(?Send)]
+pub trait RateLimiter {
+    async fn allow(&self, budget: RateBudget, key: &str) -> bool;
+}

@@ -266,3 +266,28 @@ pub fn json_response(
         body: serde_json::to_vec(body).expect("json"),
     }
 }
+
+/// A rate limiter that allows `limit` calls per (budget, key), then refuses.
+pub struct CountingLimiter {
+    limit: u32,
+    spent: RefCell<std::collections::HashMap<(crate::ports::RateBudget, String), u32>>,
+}
+
+impl CountingLimiter {
+    pub fn new(limit: u32) -> Self {
+        CountingLimiter {
+            limit,
+            spent: RefCell::default(),
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl crate::ports::RateLimiter for CountingLimiter {
+    async fn allow(&self, budget: crate::ports::RateBudget, key: &str) -> bool {
+        let mut spent = self.spent.borrow_mut();
+        let n = spent.entry((budget, key.to_string())).or_insert(0);
+        *n += 1;
+        *n <= self.limit
+    }
+}

@@ -49,6 +49,8 @@ stack_secrets() {
       echo "DOWNLOAD_SIGNING_KEY=$($devctl secret)"
     } >"$file"
   fi
+  # Added after the first secrets; older state directories get it on their next start.
+  grep -q '^API_KEY_PEPPER=' "$file" || echo "API_KEY_PEPPER=$($devctl secret)" >>"$file"
   set -a
   # shellcheck disable=SC1090
   . "$file"
@@ -88,11 +90,15 @@ CONF
 POSTGREST_URL=http://127.0.0.1:$STACK_POSTGREST_PORT
 PUBLIC_BASE_URL=http://127.0.0.1:$STACK_WORKER_PORT
 ALLOW_LOOPBACK_OKTA=true
+REQUIRE_HTTPS=false
+SUPABASE_JWKS_URL=http://127.0.0.1:$STACK_POSTGREST_PORT/rpc/local_jwks
+CORS_ALLOWED_ORIGINS=https://app.butterfly.test
 SUPABASE_JWT_SECRET=$SUPABASE_JWT_SECRET
 SUPABASE_SERVICE_ROLE_KEY=$SUPABASE_SERVICE_ROLE_KEY
 MASTER_KEYS=$MASTER_KEYS
 SNAPSHOT_MASTER_SECRET=$SNAPSHOT_MASTER_SECRET
 DOWNLOAD_SIGNING_KEY=$DOWNLOAD_SIGNING_KEY
+API_KEY_PEPPER=$API_KEY_PEPPER
 ENV
 
   stack_log "starting wrangler dev (first start builds the wasm worker: a few minutes)"

@@ -5,8 +5,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::http::{ApiRequest, ApiResponse};
+use crate::authz::matrix::Scope;
 use crate::db::Repo;
-use crate::ids::{InvalidId, UserId};
+use crate::ids::{ApiKeyId, InvalidId, TeamId, UserId};
 use crate::services::audit::RequestMeta;
 use crate::services::backups::BackupJob;
 use crate::services::Deps;
@@ -14,8 +15,20 @@ use crate::services::Deps;
 /// A verified caller.
 pub struct Principal {
     pub user: UserId,
-    /// The caller's own JWT, forwarded to PostgREST so RLS applies.
+    /// The caller's own JWT (or, for an API key, one minted for it), forwarded to PostgREST so
+    /// RLS applies.
     pub jwt: String,
+    /// From a user JWT; invitations are accepted by email.
+    pub email: Option<String>,
+    /// Set when the caller used an API key.
+    pub key: Option<KeyGrant>,
+}
+
+/// What an API key may reach: one team, some scopes.
+pub struct KeyGrant {
+    pub id: ApiKeyId,
+    pub team: TeamId,
+    pub scopes: Vec<Scope>,
 }
 
 pub struct Call<'a> {

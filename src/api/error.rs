@@ -14,6 +14,8 @@ pub struct ApiError {
     pub field: Option<&'static str>,
     /// For the worker log only.
     pub internal: Option<String>,
+    /// Seconds, sent as `Retry-After` (429 only).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             internal: None,
+            retry_after: None,
         }
     }
 
@@ -49,7 +52,19 @@ impl ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        ApiResponse::json(self.status, &json!({ "error": error }))
+        let response = ApiResponse::json(self.status, &json!({ "error": error }));
+        match self.retry_after {
+            Some(secs) => response.with_header("retry-after", secs.to_string()),
+            None => response,
+        }
+    }
+
+    /// 429: the caller spent its budget; the limiter's window is one minute.
+    pub fn too_many_requests() -> Self {
+        ApiError {
+            retry_after: Some(60),
+            ..ApiError::new(429, "rate_limited", "too many requests; retry later")
+        }
     }
 }
 

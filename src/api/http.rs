@@ -16,6 +16,10 @@ pub struct ApiRequest {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The URL scheme Cloudflare received was `https`.
+    pub https: bool,
+    /// An `OPTIONS` (CORS preflight) request.
+    pub preflight: bool,
 }
 
 impl ApiRequest {

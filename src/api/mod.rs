@@ -1,21 +1,24 @@
 //! The HTTP API: authenticate, route, call a use case, map the result. Runtime-neutral, so the
 //! whole request path runs in native tests; `platform` only converts to and from Workers types.
 
+mod authn;
 mod call;
+mod edge;
 pub mod error;
 mod handlers;
 pub mod http;
+mod limits;
 pub mod routes;
 
 use serde_json::json;
 
-use crate::auth::jwt::verify_hs256;
-use crate::ids::{RequestId, UserId};
+use crate::authz::matrix::{route_action, scopes_allow};
+use crate::ids::RequestId;
 use crate::ports::Method;
 use crate::services::audit::RequestMeta;
 use crate::services::backups::BackupJob;
-use crate::services::Deps;
-use call::{Call, Principal};
+use crate::services::{Deps, ServiceError};
+use call::Call;
 use error::ApiError;
 use http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use routes::{resolve, Access, Resolved};
@@ -27,6 +30,8 @@ pub struct Handled {
     pub job: Option<BackupJob>,
     pub route: Option<&'static str>,
     pub actor: Option<String>,
+    /// The API key used, if any (its id, never its secret).
+    pub key_id: Option<String>,
     /// Detail of an internal error, for the log only.
     pub internal_error: Option<String>,
 }
@@ -49,9 +54,14 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
         job: None,
         route: None,
         actor: None,
+        key_id: None,
         internal_error: None,
     };
-    let result = dispatch(deps, &request, &meta, &mut handled).await;
+    let result = match edge::require_https(deps.config, &request) {
+        Err(e) => Err(e),
+        Ok(()) if request.preflight => Ok(edge::preflight(deps.config, &request)),
+        Ok(()) => dispatch(deps, &request, &meta, &mut handled).await,
+    };
     let response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -59,7 +69,7 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
             error.into_response(&meta.request_id)
         }
     };
-    handled.response = response.secured(&meta.request_id);
+    handled.response = edge::cors(deps.config, &request, response).secured(&meta.request_id);
     handled
 }
 
@@ -88,10 +98,27 @@ async fn dispatch(
             format!("request body exceeds {MAX_BODY_BYTES} bytes"),
         ));
     }
+    let system = deps.system_repo(&meta.request_id);
     let principal = match def.access {
         Access::User => {
-            let principal = authenticate(deps, request)?;
+            let principal = match authn::authenticate(deps, &system, request).await {
+                Ok(principal) => principal,
+                Err(e) if e.status == 401 => {
+                    return Err(limits::failed_auth(deps.limiter, meta.source_ip.as_deref()).await)
+                }
+                Err(e) => return Err(e),
+            };
             handled.actor = Some(principal.user.to_string());
+            if let Some(key) = &principal.key {
+                handled.key_id = Some(key.id.to_string());
+                // A key reaches only what its scopes allow; its team is confined by RLS.
+                let allowed =
+                    route_action(def.route).is_some_and(|action| scopes_allow(&key.scopes, action));
+                if !allowed {
+                    return Err(ServiceError::Forbidden.into());
+                }
+            }
+            limits::spend_caller(deps.limiter, &principal).await?;
             Some(principal)
         }
         Access::Public | Access::SignedUrl => None,
@@ -102,34 +129,11 @@ async fn dispatch(
         meta,
         params,
         principal,
-        system: deps.system_repo(&meta.request_id),
+        system,
     };
     let outcome = handlers::route(def.route, &call).await?;
     handled.job = outcome.job;
     Ok(outcome.response)
-}
-
-fn authenticate(deps: &Deps<'_>, request: &ApiRequest) -> Result<Principal, ApiError> {
-    let token = request
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?
-        .trim();
-    let claims = verify_hs256(
-        token,
-        &deps.config.jwt_secret,
-        deps.clock.now().timestamp(),
-        &deps.config.jwt_audience,
-    )
-    .map_err(|_| ApiError::unauthorized())?;
-    if claims.role != "authenticated" {
-        return Err(ApiError::unauthorized());
-    }
-    let user = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthorized())?;
-    Ok(Principal {
-        user,
-        jwt: token.to_string(),
-    })
 }
 
 impl Method {

@@ -20,13 +20,22 @@ pub enum Route {
     ListFindings,
     TransitionFinding,
     ComplianceTrend,
+    ListTeams,
+    ListMembers,
+    CreateInvitation,
+    AcceptInvitation,
+    ChangeMemberRole,
+    RemoveMember,
+    CreateApiKey,
+    ListApiKeys,
+    RevokeApiKey,
 }
 
 /// How a route authenticates its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Public,
-    /// A Supabase user JWT.
+    /// A Supabase user JWT, or an API key (confined to its team and scopes).
     User,
     /// The HMAC signature in the URL itself.
     SignedUrl,
@@ -138,6 +147,55 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Get,
         "/api/v1/teams/{id}/compliance-trend",
         Route::ComplianceTrend,
+        Access::User,
+    ),
+    def(Method::Get, "/api/v1/teams", Route::ListTeams, Access::User),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/members",
+        Route::ListMembers,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/teams/{id}/invitations",
+        Route::CreateInvitation,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/invitations/accept",
+        Route::AcceptInvitation,
+        Access::User,
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/teams/{id}/members/{user_id}",
+        Route::ChangeMemberRole,
+        Access::User,
+    ),
+    def(
+        Method::Delete,
+        "/api/v1/teams/{id}/members/{user_id}",
+        Route::RemoveMember,
+        Access::User,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/api-keys",
+        Route::CreateApiKey,
+        Access::User,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/api-keys",
+        Route::ListApiKeys,
+        Access::User,
+    ),
+    def(
+        Method::Delete,
+        "/api/v1/api-keys/{id}",
+        Route::RevokeApiKey,
         Access::User,
     ),
 ];

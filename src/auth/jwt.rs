@@ -49,11 +49,18 @@ pub enum JwtError {
     NotYetValid,
     #[error("token audience mismatch")]
     WrongAudience,
+    #[error("token issuer mismatch")]
+    WrongIssuer,
+    #[error("token signed by an unknown key")]
+    UnknownKey,
 }
 
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
+pub(crate) struct Header {
+    pub(crate) alg: String,
+    /// Key id; only asymmetric tokens need it.
+    #[serde(default)]
+    pub(crate) kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
     /// RFC 7515 §4.1.11: critical extensions must be understood; we understand none.
@@ -93,8 +100,9 @@ impl Audience {
     }
 }
 
-/// Signs `claims` as a compact HS256 JWT with header `{"alg":"HS256","typ":"JWT"}`.
-pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> String {
+/// Signs `claims` (normally [`Claims`]; API-key tokens add their own) as a compact HS256 JWT
+/// with header `{"alg":"HS256","typ":"JWT"}`.
+pub fn sign_hs256(claims: &impl Serialize, secret: &[u8]) -> String {
     let payload = serde_json::to_vec(claims).expect("claims always serialize");
     let mut token = format!("{HS256_HEADER}.{}", URL_SAFE_NO_PAD.encode(payload));
     let signature = hmac_sha256(secret, &[token.as_bytes()]);
@@ -103,7 +111,7 @@ pub fn sign_hs256(claims: &Claims, secret: &[u8]) -> String {
     token
 }
 
-fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, JwtError> {
+pub(crate) fn decode_json<T: DeserializeOwned>(part: &str) -> Result<T, JwtError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| JwtError::Malformed)?;
@@ -155,6 +163,43 @@ pub fn verify_hs256(
         return Err(JwtError::BadSignature);
     }
 
+    check_claims(payload, now_unix, expected_audience)
+}
+
+/// Splits a compact token into header, payload and decoded signature, checking the size cap and
+/// the header's shape (`typ`, `crit`). The algorithm is left to the caller.
+pub(crate) fn split(token: &str) -> Result<(Header, &str, Vec<u8>), JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let parsed: Header = decode_json(header)?;
+    if parsed.crit.is_some()
+        || parsed
+            .typ
+            .as_deref()
+            .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(JwtError::Malformed);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| JwtError::Malformed)?;
+    Ok((parsed, payload, signature))
+}
+
+/// The claim checks every token gets once its signature is verified: `exp`, `nbf`/`iat` skew,
+/// `aud`.
+pub(crate) fn check_claims(
+    payload: &str,
+    now_unix: i64,
+    expected_audience: &str,
+) -> Result<Claims, JwtError> {
     let claims: TokenClaims = decode_json(payload)?;
     if now_unix >= claims.exp {
         return Err(JwtError::Expired);

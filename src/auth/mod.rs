@@ -1,2 +1,4 @@
 //! Authentication: verifying callers.
+pub mod apikey;
+pub mod jwks;
 pub mod jwt;

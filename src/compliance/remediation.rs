@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
+use crate::authz::matrix::Action;
 
 /// Longest a risk acceptance may last before it must be reviewed.
 pub const MAX_ACCEPTANCE_DAYS: i64 = 365;
@@ -97,11 +98,11 @@ impl Request {
         }
     }
 
-    /// Team roles allowed to make this transition: accepting risk needs an approver.
-    pub fn roles(&self) -> &'static [&'static str] {
+    /// The permission this transition needs: accepting risk makes the caller its approver.
+    pub fn action(&self) -> Action {
         match self {
-            Request::AcceptRisk { .. } => &["owner", "admin"],
-            Request::Acknowledge | Request::Reopen => &["owner", "admin", "operator"],
+            Request::AcceptRisk { .. } => Action::RiskAccept,
+            Request::Acknowledge | Request::Reopen => Action::FindingTriage,
         }
     }
 }
@@ -311,9 +312,9 @@ mod tests {
 
     #[test]
     fn only_admins_and_owners_approve_risk() {
-        assert_eq!(accept(1, "x").roles(), &["owner", "admin"]);
-        assert!(Request::Acknowledge.roles().contains(&"operator"));
-        assert!(!Request::Reopen.roles().contains(&"viewer"));
+        assert_eq!(accept(1, "x").action(), Action::RiskAccept);
+        assert_eq!(Request::Acknowledge.action(), Action::FindingTriage);
+        assert_eq!(Request::Reopen.action(), Action::FindingTriage);
     }
 
     #[test]

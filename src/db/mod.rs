@@ -8,3 +8,4 @@ pub mod repo;
 
 pub use postgrest::{DbError, Postgrest};
 pub use repo::Repo;
+pub mod access;

@@ -76,6 +76,11 @@ impl Query {
         self
     }
 
+    pub fn is_null(mut self, column: &str) -> Self {
+        self.parts.push(format!("{column}=is.null"));
+        self
+    }
+
     pub fn order(mut self, spec: &str) -> Self {
         self.parts.push(format!("order={spec}"));
         self
@@ -218,6 +223,33 @@ impl<'a> Postgrest<'a> {
             .header("prefer", "return=representation");
         request.body =
             Some(serde_json::to_vec(patch).map_err(|e| DbError::Unexpected(e.to_string()))?);
+        let rows: Vec<serde_json::Value> = self.execute(request).await?;
+        Ok(rows.len())
+    }
+
+    /// Like [`Postgrest::update`], for tables keyed by something other than `id`: counts rows by
+    /// their `team_id` column.
+    pub async fn update_team_rows<B: Serialize>(
+        &self,
+        table: &str,
+        filter: Query,
+        patch: &B,
+    ) -> Result<usize, DbError> {
+        let mut request = self
+            .request(Method::Patch, table, &filter.select("team_id"))
+            .header("content-type", "application/json")
+            .header("prefer", "return=representation");
+        request.body =
+            Some(serde_json::to_vec(patch).map_err(|e| DbError::Unexpected(e.to_string()))?);
+        let rows: Vec<serde_json::Value> = self.execute(request).await?;
+        Ok(rows.len())
+    }
+
+    /// Deletes matching rows (of a table with a `team_id` column); returns how many went.
+    pub async fn delete(&self, table: &str, filter: Query) -> Result<usize, DbError> {
+        let request = self
+            .request(Method::Delete, table, &filter.select("team_id"))
+            .header("prefer", "return=representation");
         let rows: Vec<serde_json::Value> = self.execute(request).await?;
         Ok(rows.len())
     }

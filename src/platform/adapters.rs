@@ -6,8 +6,8 @@ use std::time::Duration;
 use worker::{Bucket, Delay, Fetch, Headers, Request, RequestInit};
 
 use crate::ports::{
-    Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, Rng, StoreError,
-    TransportError, UploadedPart,
+    Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, RateBudget, RateLimiter,
+    Rng, StoreError, TransportError, UploadedPart,
 };
 
 pub struct FetchHttp;
@@ -155,5 +155,28 @@ impl Rng for SystemRng {
     fn fill(&self, buf: &mut [u8]) {
         // crypto.getRandomValues; failure here means the runtime is broken, not a recoverable state.
         getrandom::getrandom(buf).expect("crypto.getRandomValues is available in workerd");
+    }
+}
+
+/// The two Workers Rate Limiting bindings declared in wrangler.toml.
+pub struct WorkerLimiter {
+    pub caller: worker::RateLimiter,
+    pub failed_auth: worker::RateLimiter,
+}
+
+#[async_trait(?Send)]
+impl RateLimiter for WorkerLimiter {
+    async fn allow(&self, budget: RateBudget, key: &str) -> bool {
+        let binding = match budget {
+            RateBudget::Caller => &self.caller,
+            RateBudget::FailedAuth => &self.failed_auth,
+        };
+        // If the limiter itself fails, serve the request: availability over a counting outage
+        // (authentication still applies in full).
+        binding
+            .limit(key.to_string())
+            .await
+            .map(|outcome| outcome.success)
+            .unwrap_or(true)
     }
 }

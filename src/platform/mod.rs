@@ -10,13 +10,20 @@ use worker::{
 };
 
 use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
 use crate::services::backups::{self, BackupJob};
 use crate::services::{compliance, scheduler, Deps};
-use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock};
+use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
+
+thread_local! {
+    /// One JWKS cache per isolate, so key sets survive across requests (leaked once: it lives as
+    /// long as the isolate anyway).
+    static JWKS: &'static JwksCache = Box::leak(Box::default());
+}
 
 /// Everything a request or job needs, owned so background work can outlive the response.
 struct Runtime {
@@ -25,6 +32,7 @@ struct Runtime {
     store: R2Store,
     clock: WorkerClock,
     rng: SystemRng,
+    limiter: WorkerLimiter,
 }
 
 impl Runtime {
@@ -39,8 +47,17 @@ impl Runtime {
         let bucket = env
             .bucket("SNAPSHOTS")
             .map_err(|_| "R2 binding SNAPSHOTS missing".to_string())?;
+        let limiter = WorkerLimiter {
+            caller: env
+                .rate_limiter("CALLER_LIMITER")
+                .map_err(|_| "rate limit binding CALLER_LIMITER missing".to_string())?,
+            failed_auth: env
+                .rate_limiter("FAILED_AUTH_LIMITER")
+                .map_err(|_| "rate limit binding FAILED_AUTH_LIMITER missing".to_string())?,
+        };
         Ok(Runtime {
             config,
+            limiter,
             http: FetchHttp,
             store: R2Store(bucket),
             clock: WorkerClock,
@@ -55,6 +72,8 @@ impl Runtime {
             store: &self.store,
             clock: &self.clock,
             rng: &self.rng,
+            limiter: &self.limiter,
+            jwks: JWKS.with(|cache| *cache),
         }
     }
 }
@@ -110,6 +129,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         query: url.query().unwrap_or("").to_string(),
         headers: req.headers().entries().collect(),
         body,
+        https: url.scheme() == "https",
+        preflight: req.method() == worker::Method::Options,
     };
     let handled = crate::api::handle(&runtime.deps(), request).await;
     let status = handled.response.status;
@@ -127,6 +148,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         "status": status,
         "latency_ms": (runtime.clock.now() - started).num_milliseconds(),
         "actor": handled.actor,
+        "key_id": handled.key_id,
         "error": handled.internal_error,
     }));
     if let Some(job) = handled.job {

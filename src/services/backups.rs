@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::audit::{self, Actor, Event, RequestMeta};
 use super::connections::{open_credential, require_role, resolve_team};
 use super::{Deps, ServiceError};
+use crate::authz::matrix::Action;
 use crate::crypto::stream::SnapshotKey;
 use crate::db::records::BackupRow;
 use crate::db::{DbError, Repo};
@@ -16,9 +17,6 @@ use crate::okta::{OktaAuth, OktaClient, OrgDomain};
 use crate::snapshot::collect::Collector;
 use crate::snapshot::manifest::{sha256_hex, NOT_RESTORABLE, WORKFLOWS_NOTE};
 use crate::snapshot::{Manifest, SnapshotLayout};
-
-/// Roles allowed to start a backup.
-pub const RUN_ROLES: &[&str] = &["owner", "admin", "operator"];
 
 /// A run still `running` after this long lost its invocation.
 pub const STALE_AFTER_MINUTES: i64 = 30;
@@ -91,7 +89,7 @@ pub async fn request(
         .await?
         .ok_or(ServiceError::NotFound)?;
     let (team, role) = resolve_team(user_repo, user, Some(conn.team_id)).await?;
-    require_role(&role, RUN_ROLES)?;
+    require_role(&role, Action::BackupRun)?;
     let now = deps.clock.now();
     system
         .fail_stale_backups(

@@ -11,10 +11,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::audit::{self, Actor, Event, RequestMeta};
-use super::backups::RUN_ROLES;
 use super::connections::{require_role, resolve_team};
 use super::snapshot_reader::SnapshotReader;
 use super::{Deps, ServiceError};
+use crate::authz::matrix::Action;
 use crate::compliance::remediation::{self, Remediation, Request, State, TransitionError};
 use crate::compliance::{catalog, evaluate, CheckDef, EvalContext, Finding, Framework, Outcome};
 use crate::db::compliance::{ComplianceRunRow, FindingRow, RemediationRow};
@@ -240,7 +240,7 @@ pub async fn request(
         .await?
         .ok_or(ServiceError::NotFound)?;
     let (team, role) = resolve_team(user_repo, user, Some(conn.team_id)).await?;
-    require_role(&role, RUN_ROLES)?;
+    require_role(&role, Action::ComplianceRun)?;
     let backup =
         system
             .latest_complete_backup(connection)
@@ -529,7 +529,7 @@ pub async fn transition(
         .ok_or(ServiceError::NotFound)?;
     let def = check_def(check_id).ok_or(ServiceError::NotFound)?;
     let (team, role) = resolve_team(user_repo, user, Some(conn.team_id)).await?;
-    require_role(&role, request.roles())?;
+    require_role(&role, request.action())?;
     let current = system
         .remediation(connection, def.id)
         .await?

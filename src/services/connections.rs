@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Actor, Event, RequestMeta};
 use super::{Deps, ServiceError};
+use crate::authz::matrix::{role_allows, Action, Role};
 use crate::crypto::envelope::{
     open_secret, seal_secret, sealed_secret_key_version, DataKey, SecretContext,
 };
@@ -25,9 +26,6 @@ const SCOPE_PROBES: &[(&str, &str)] = &[
         "/api/v1/policies?type=OKTA_SIGN_ON&limit=1",
     ),
 ];
-
-/// Roles allowed to add or remove connections.
-pub const MANAGE_ROLES: &[&str] = &["owner", "admin"];
 
 /// `POST /api/v1/connections` body. Unknown fields are rejected.
 #[derive(Deserialize)]
@@ -79,11 +77,11 @@ pub async fn resolve_team(
         .ok_or(ServiceError::NotFound)
 }
 
-pub fn require_role(role: &str, allowed: &[&str]) -> Result<(), ServiceError> {
-    if allowed.contains(&role) {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden)
+/// The permission matrix decides: may `role` do `action`?
+pub fn require_role(role: &str, action: Action) -> Result<(), ServiceError> {
+    match Role::parse(role) {
+        Some(role) if role_allows(role, action) => Ok(()),
+        _ => Err(ServiceError::Forbidden),
     }
 }
 
@@ -221,7 +219,7 @@ pub async fn create(
         .transpose()
         .map_err(|_| ServiceError::invalid("team_id", "must be a team id"))?;
     let (team, role) = resolve_team(user_repo, user, requested_team).await?;
-    require_role(&role, MANAGE_ROLES)?;
+    require_role(&role, Action::ConnectionManage)?;
 
     let client = OktaClient::new(
         deps.http,
@@ -292,7 +290,7 @@ pub async fn delete(
         .await?
         .ok_or(ServiceError::NotFound)?;
     let (team, role) = resolve_team(user_repo, user, Some(connection.team_id)).await?;
-    require_role(&role, MANAGE_ROLES)?;
+    require_role(&role, Action::ConnectionManage)?;
     if !user_repo.delete_connection(id, deps.clock.now()).await? {
         return Err(ServiceError::NotFound);
     }
@@ -334,11 +332,11 @@ mod tests {
 
     #[test]
     fn roles_gate_management() {
-        assert!(require_role("owner", MANAGE_ROLES).is_ok());
-        assert!(require_role("admin", MANAGE_ROLES).is_ok());
-        for role in ["operator", "viewer", "auditor", ""] {
+        assert!(require_role("owner", Action::ConnectionManage).is_ok());
+        assert!(require_role("admin", Action::ConnectionManage).is_ok());
+        for role in ["operator", "viewer", "auditor", "", "Owner"] {
             assert!(matches!(
-                require_role(role, MANAGE_ROLES),
+                require_role(role, Action::ConnectionManage),
                 Err(ServiceError::Forbidden)
             ));
         }

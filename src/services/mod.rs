@@ -1,5 +1,6 @@
 //! Use cases: what the API routes and the cron trigger do, over the ports.
 
+pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod compliance;
@@ -8,12 +9,14 @@ pub mod downloads;
 pub mod error;
 pub mod scheduler;
 pub mod snapshot_reader;
+pub mod teams;
 
 pub use error::ServiceError;
 
+use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::db::{Postgrest, Repo};
-use crate::ports::{Clock, HttpClient, ObjectStore, Rng};
+use crate::ports::{Clock, HttpClient, ObjectStore, RateLimiter, Rng};
 
 /// The ports and configuration every use case runs on.
 pub struct Deps<'a> {
@@ -22,6 +25,9 @@ pub struct Deps<'a> {
     pub store: &'a dyn ObjectStore,
     pub clock: &'a dyn Clock,
     pub rng: &'a dyn Rng,
+    pub limiter: &'a dyn RateLimiter,
+    /// Verification keys for asymmetric user JWTs, kept across requests.
+    pub jwks: &'a JwksCache,
 }
 
 impl<'a> Deps<'a> {

@@ -4,9 +4,14 @@
 
 mod support;
 
+mod access;
 mod backup_flow;
 mod bench;
 mod compliance;
+mod cors;
 mod edge;
+mod isolation;
+mod jwks;
+mod rate_limits;
 mod schedule;
 mod tenancy;

@@ -135,6 +135,25 @@ pub fn jwt_for(sub: &str, role: &str, exp: i64) -> String {
     sign_hs256(&claims, env("SUPABASE_JWT_SECRET").as_bytes())
 }
 
+/// Signs arbitrary claims with the project's JWT secret (for tokens `jwt_for` cannot express).
+pub fn sign_json(claims: &Value) -> String {
+    sign_hs256(claims, env("SUPABASE_JWT_SECRET").as_bytes())
+}
+
+/// Records a credential the suite handed out, so scripts/test.sh can check the worker log never
+/// contains it.
+pub fn plant(secret: &str) {
+    if let Ok(path) = std::env::var("BF_PLANTED") {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("planted-secrets file opens");
+        writeln!(file, "{secret}").unwrap();
+    }
+}
+
 pub fn new_user() -> User {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos = SystemTime::now()

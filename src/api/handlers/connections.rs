@@ -18,8 +18,13 @@ pub async fn list(call: &Call<'_>) -> Result<Outcome, ApiError> {
 }
 
 pub async fn create(call: &Call<'_>) -> Result<Outcome, ApiError> {
-    let body = call.body()?;
-    let user = call.principal()?.user;
+    let mut body: connections::CreateConnection = call.body()?;
+    let principal = call.principal()?;
+    // An API key acts in its own team unless the body names one (which RLS then checks).
+    if let (None, Some(key)) = (&body.team_id, &principal.key) {
+        body.team_id = Some(key.team.to_string());
+    }
+    let user = principal.user;
     let row = connections::create(
         call.deps,
         &call.repo()?,

@@ -1,8 +1,10 @@
 //! Route handlers, one module per resource. `route` is the single place a route meets its code.
 
+mod api_keys;
 mod backups;
 mod compliance;
 mod connections;
+mod teams;
 
 use serde_json::json;
 
@@ -29,5 +31,14 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<Outcome, ApiError> {
         Route::ListFindings => compliance::list_findings(call).await,
         Route::TransitionFinding => compliance::transition(call).await,
         Route::ComplianceTrend => compliance::trend(call).await,
+        Route::ListTeams => teams::list(call).await,
+        Route::ListMembers => teams::members(call).await,
+        Route::CreateInvitation => teams::invite(call).await,
+        Route::AcceptInvitation => teams::accept(call).await,
+        Route::ChangeMemberRole => teams::change_role(call).await,
+        Route::RemoveMember => teams::remove(call).await,
+        Route::CreateApiKey => api_keys::create(call).await,
+        Route::ListApiKeys => api_keys::list(call).await,
+        Route::RevokeApiKey => api_keys::revoke(call).await,
     }
 }

@@ -1,0 +1,304 @@
+//! The tenant isolation matrix: callers from another team in every role, and API keys with every
+//! scope, try the first team's resources (ids in path, query and body) on every route of the
+//! router's own table, then straight through PostgREST on every user-scoped table and verb.
+//! Nothing may be seen and nothing written.
+
+use crate::access::{api_as, create_key, key_jwt, personal_team, team_with};
+use crate::support::*;
+use butterfly::api::routes::{Route, ROUTES};
+use butterfly::authz::matrix::{Role, Scope};
+use serde_json::{json, Value};
+
+/// The victim's ids, and a snapshot of everything of theirs that must not change.
+struct Victim {
+    user: User,
+    team: String,
+    connection: String,
+    backup: String,
+    key: String,
+    invitation: String,
+    run: String,
+}
+
+fn victim() -> Victim {
+    let user = new_user();
+    let team = personal_team(&user);
+    let connection = user.create_connection();
+    let backup = user.backup(&connection)["id"].as_str().unwrap().to_string();
+    let run = user.api(
+        "POST",
+        &format!("/connections/{connection}/compliance-runs"),
+        None,
+    );
+    assert_eq!(run.status, 201, "{}", run.text());
+    let run = run.json()["run"]["id"].as_str().unwrap().to_string();
+    let (key, _) = create_key(&user, &team, &[Scope::Admin]);
+    let invite = user.api(
+        "POST",
+        &format!("/teams/{team}/invitations"),
+        Some(&json!({"email": "someone@test.local", "role": "viewer"})),
+    );
+    assert_eq!(invite.status, 201, "{}", invite.text());
+    let invitation = invite.json()["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    plant(invite.json()["token"].as_str().unwrap());
+    Victim {
+        user,
+        team,
+        connection,
+        backup,
+        key,
+        invitation,
+        run,
+    }
+}
+
+/// Everything of the victim's, as the service role sees it.
+fn state(v: &Victim) -> Value {
+    let get = |q: String| service("GET", &q, None).json();
+    json!({
+        "team": get(format!("teams?id=eq.{}", v.team)),
+        "members": get(format!("team_members?team_id=eq.{}&order=user_id", v.team)),
+        "connections": get(format!("okta_connections?team_id=eq.{}&select=id,status,updated_at", v.team)),
+        "backups": get(format!("backups?team_id=eq.{}&select=id,status&order=id", v.team)),
+        "keys": get(format!("api_keys?team_id=eq.{}&select=id,revoked_at&order=id", v.team)),
+        "invitations": get(format!("team_invitations?team_id=eq.{}&select=id,accepted_at", v.team)),
+        "compliance_runs": get(format!("compliance_runs?team_id=eq.{}&select=id,status&order=id", v.team)),
+        "remediations": get(format!("compliance_remediations?team_id=eq.{}&order=check_id", v.team)),
+        "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
+    })
+}
+
+/// The request(s) that aim `route` at the victim. Exhaustive on purpose: a new route does not
+/// compile here until it has a case.
+fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
+    let q = format!("?team_id={}&connection_id={}", v.team, v.connection);
+    let (t, c, b, u) = (&v.team, &v.connection, &v.backup, &v.user.id);
+    let p = |s: String| (format!("{s}{q}"), None);
+    let with = |s: String, body: Value| (format!("{s}{q}"), Some(body));
+    match route {
+        Route::Health => vec![p("/health".into())],
+        Route::ListConnections => vec![p("/connections".into())],
+        Route::CreateConnection => {
+            let mut body = okta_connection_body();
+            body["team_id"] = json!(t);
+            vec![with("/connections".into(), body)]
+        }
+        Route::GetConnection | Route::DeleteConnection => vec![p(format!("/connections/{c}"))],
+        Route::CreateBackup | Route::ListBackups => vec![p(format!("/connections/{c}/backups"))],
+        Route::GetBackup => vec![p(format!("/backups/{b}"))],
+        Route::ObjectUrl => vec![p(format!("/backups/{b}/objects/users/url"))],
+        Route::Download => vec![(
+            format!("/downloads?backup={b}&object=users&team={t}&exp=9999999999&sig=AAAA"),
+            None,
+        )],
+        Route::ListTeams => vec![p("/teams".into())],
+        Route::ListMembers => vec![p(format!("/teams/{t}/members"))],
+        Route::CreateInvitation => vec![with(
+            format!("/teams/{t}/invitations"),
+            json!({"email": "x@test.local", "role": "owner"}),
+        )],
+        Route::AcceptInvitation => vec![with(
+            "/invitations/accept".into(),
+            json!({"token": v.invitation}),
+        )],
+        Route::ChangeMemberRole => vec![with(
+            format!("/teams/{t}/members/{u}"),
+            json!({"role": "viewer"}),
+        )],
+        Route::RemoveMember => vec![p(format!("/teams/{t}/members/{u}"))],
+        Route::CreateApiKey => vec![with(
+            "/api-keys".into(),
+            json!({"name": "x", "scopes": ["admin"], "team_id": t}),
+        )],
+        Route::ListApiKeys => vec![p("/api-keys".into())],
+        Route::RevokeApiKey => vec![p(format!("/api-keys/{}", v.key))],
+        Route::CreateComplianceRun | Route::ListComplianceRuns => {
+            vec![p(format!("/connections/{c}/compliance-runs"))]
+        }
+        Route::GetComplianceRun => vec![p(format!("/compliance-runs/{}", v.run))],
+        Route::ListFindings => vec![p(format!("/connections/{c}/findings"))],
+        Route::TransitionFinding => vec![with(
+            format!("/connections/{c}/findings/BF-CIS5-001/transitions"),
+            json!({"to": "acknowledged"}),
+        )],
+        Route::ComplianceTrend => vec![p(format!("/teams/{t}/compliance-trend"))],
+    }
+}
+
+/// Which statuses a foreign caller may get: public routes answer, list routes answer with the
+/// caller's own (empty of the victim's) data, everything aimed at the victim is 403 or 404.
+fn acceptable(route: Route, status: u16, is_key: bool) -> bool {
+    let own_listing = matches!(
+        route,
+        Route::Health | Route::ListConnections | Route::ListTeams | Route::ListApiKeys
+    );
+    match route {
+        Route::Download => matches!(status, 400 | 403 | 404),
+        _ if own_listing => status == 200 || (is_key && status == 403),
+        _ => matches!(status, 403 | 404 | 422),
+    }
+}
+
+#[test]
+fn no_foreign_caller_reaches_another_teams_resources_on_any_route() {
+    let v = victim();
+    let before = state(&v);
+
+    // Callers: one user per role in another team, and keys of every scope of another team.
+    let mut callers: Vec<(String, String, bool)> = Vec::new();
+    let mut users = Vec::new();
+    for role in Role::ALL {
+        let owner = new_user();
+        let member = new_user();
+        team_with(&owner, Some((&member, role)));
+        callers.push((format!("{role:?}"), member.jwt.clone(), false));
+        users.push(member);
+    }
+    let key_owner = new_user();
+    let key_team = personal_team(&key_owner);
+    for scope in Scope::ALL {
+        let (_, key) = create_key(&key_owner, &key_team, &[scope]);
+        callers.push((format!("key:{scope:?}"), key, true));
+    }
+
+    let mut covered = 0;
+    for def in ROUTES {
+        let cases = attacks(def.route, &v);
+        assert!(!cases.is_empty(), "{} has no isolation case", def.template);
+        for (path, body) in cases {
+            for (who, token, is_key) in &callers {
+                let reply = api_as(token, def.method.as_str(), &path, body.as_ref());
+                let text = reply.text();
+                assert!(
+                    acceptable(def.route, reply.status, *is_key),
+                    "{who} {} {path}: HTTP {} {text}",
+                    def.method.as_str(),
+                    reply.status
+                );
+                for secret in [
+                    &v.team,
+                    &v.connection,
+                    &v.backup,
+                    &v.user.id,
+                    &v.key,
+                    &v.run,
+                ] {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "{who} {path} leaked {secret}: {text}"
+                    );
+                }
+                covered += 1;
+            }
+        }
+    }
+    assert!(covered >= ROUTES.len() * callers.len());
+    assert_eq!(
+        state(&v),
+        before,
+        "a foreign caller changed the victim's data"
+    );
+}
+
+#[test]
+fn postgrest_hides_and_protects_every_user_scoped_table() {
+    let v = victim();
+    let before = state(&v);
+    let mut jwts = Vec::new();
+    for role in Role::ALL {
+        let owner = new_user();
+        let member = new_user();
+        team_with(&owner, Some((&member, role)));
+        jwts.push((format!("{role:?}"), member.jwt.clone()));
+    }
+    let key_owner = new_user();
+    let key_team = personal_team(&key_owner);
+    for scope in Scope::ALL {
+        jwts.push((
+            format!("key:{scope:?}"),
+            key_jwt(&key_owner.id, &key_team, &[scope.as_str()]),
+        ));
+    }
+    // A key JWT naming the victim's team but for a non-member is powerless too.
+    jwts.push((
+        "forged key_team".into(),
+        key_jwt(&key_owner.id, &v.team, &["admin"]),
+    ));
+
+    let tables: &[(&str, &str, Value)] = &[
+        ("teams", "id", json!({"name": "pwned"})),
+        ("team_members", "team_id", json!({"role": "owner"})),
+        ("profiles", "id", json!({"display_name": "pwned"})),
+        ("okta_connections", "team_id", json!({"status": "deleted"})),
+        ("backups", "team_id", json!({"error": "x"})),
+        ("activity_logs", "team_id", json!({"action": "x"})),
+        ("tenant_keys", "team_id", json!({"version": 9})),
+        (
+            "api_keys",
+            "team_id",
+            json!({"revoked_at": "2026-01-01T00:00:00Z"}),
+        ),
+        (
+            "team_invitations",
+            "team_id",
+            json!({"accepted_at": "2026-01-01T00:00:00Z"}),
+        ),
+        ("compliance_runs", "team_id", json!({"status": "failed"})),
+        ("compliance_findings", "team_id", json!({"outcome": "pass"})),
+        (
+            "compliance_remediations",
+            "team_id",
+            json!({"state": "resolved"}),
+        ),
+        ("role_permissions", "role", json!({"action": "x"})),
+        ("scope_permissions", "scope", json!({"action": "x"})),
+    ];
+    for (who, jwt) in &jwts {
+        for (table, column, patch) in tables {
+            let target = if *table == "profiles" {
+                &v.user.id
+            } else {
+                &v.team
+            };
+            let filter = if matches!(*table, "role_permissions" | "scope_permissions") {
+                format!("{table}?{column}=not.is.null")
+            } else {
+                format!("{table}?{column}=eq.{target}")
+            };
+            let read = rest_as(jwt, "GET", &filter, None);
+            assert!(
+                read.status >= 400 || read.json() == json!([]),
+                "{who} read {table}: {}",
+                read.text()
+            );
+            for (method, body) in [("PATCH", Some(patch)), ("DELETE", None)] {
+                let reply = rest_as(jwt, method, &filter, body);
+                assert!(
+                    reply.status >= 400 || reply.json() == json!([]),
+                    "{who} {method} {table}: {}",
+                    reply.text()
+                );
+            }
+            let mut row = patch.clone();
+            row[column] = json!(target);
+            let insert = rest_as(jwt, "POST", table, Some(&row));
+            assert!(
+                insert.status >= 400,
+                "{who} POST {table}: {}",
+                insert.text()
+            );
+        }
+        // Joining the victim's team directly is refused.
+        let join = rest_as(
+            jwt,
+            "POST",
+            "team_members",
+            Some(&json!({"team_id": v.team, "user_id": v.user.id, "role": "owner"})),
+        );
+        assert!(join.status >= 400, "{who}: {}", join.text());
+    }
+    assert_eq!(state(&v), before);
+}
