@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Actor, Event, RequestMeta};
 use super::connections::{open_credential, require_role, resolve_team};
+use super::error::conflict_as;
 use super::{Deps, ServiceError};
 use crate::authz::matrix::Action;
 use crate::crypto::stream::SnapshotKey;
@@ -29,16 +30,6 @@ pub struct BackupJob {
     pub connection: ConnectionId,
     pub r2_prefix: String,
     pub meta: RequestMeta,
-}
-
-fn conflict_running(e: DbError) -> ServiceError {
-    match e {
-        DbError::Conflict => ServiceError::Conflict {
-            code: "backup_in_progress",
-            message: "a backup of this connection is already running",
-        },
-        other => other.into(),
-    }
 }
 
 /// The `running` row for a new run.
@@ -107,7 +98,10 @@ pub async fn request(
             Some(user),
         ))
         .await
-        .map_err(conflict_running)?;
+        .map_err(conflict_as(
+            "backup_in_progress",
+            "a backup of this connection is already running",
+        ))?;
     audit::record(
         system,
         &Actor::User(user),

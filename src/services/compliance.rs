@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::audit::{self, Actor, Event, RequestMeta};
 use super::connections::{require_role, resolve_team};
+use super::error::conflict_as;
 use super::snapshot_reader::SnapshotReader;
 use super::{Deps, ServiceError};
 use crate::authz::matrix::Action;
@@ -19,7 +20,7 @@ use crate::compliance::remediation::{self, Remediation, Request, State, Transiti
 use crate::compliance::{catalog, evaluate, CheckDef, EvalContext, Finding, Framework, Outcome};
 use crate::db::compliance::{ComplianceRunRow, FindingRow, RemediationRow};
 use crate::db::records::BackupRow;
-use crate::db::{DbError, Repo};
+use crate::db::Repo;
 use crate::ids::{ComplianceRunId, ConnectionId, TeamId, UserId};
 
 /// A run still `running` after this long lost its invocation.
@@ -342,13 +343,10 @@ async fn execute(
     let run = system
         .insert_compliance_run(&row)
         .await
-        .map_err(|e| match e {
-            DbError::Conflict => ServiceError::Conflict {
-                code: "compliance_run_in_progress",
-                message: "a compliance run of this connection is already running",
-            },
-            other => other.into(),
-        })?;
+        .map_err(conflict_as(
+            "compliance_run_in_progress",
+            "a compliance run of this connection is already running",
+        ))?;
     let actor = trigger.actor();
     audit::record(
         system,

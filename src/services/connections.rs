@@ -6,6 +6,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::audit::{self, Actor, Event, RequestMeta};
+use super::error::conflict_as;
 use super::{Deps, ServiceError};
 use crate::authz::matrix::{role_allows, Action, Role};
 use crate::crypto::envelope::{
@@ -254,13 +255,10 @@ pub async fn create(
             verified_at: deps.clock.now(),
         })
         .await
-        .map_err(|e| match e {
-            DbError::Conflict => ServiceError::Conflict {
-                code: "connection_exists",
-                message: "this team already has a connection to that org",
-            },
-            other => other.into(),
-        })?;
+        .map_err(conflict_as(
+            "connection_exists",
+            "this team already has a connection to that org",
+        ))?;
     audit::record(
         system,
         &Actor::User(user),

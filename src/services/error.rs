@@ -39,6 +39,18 @@ impl ServiceError {
     }
 }
 
+/// Maps a unique-constraint conflict to a named conflict the caller can act on; every other
+/// database error maps as usual.
+pub fn conflict_as(
+    code: &'static str,
+    message: &'static str,
+) -> impl FnOnce(DbError) -> ServiceError {
+    move |e| match e {
+        DbError::Conflict => ServiceError::Conflict { code, message },
+        other => other.into(),
+    }
+}
+
 impl From<DbError> for ServiceError {
     fn from(e: DbError) -> Self {
         match e {

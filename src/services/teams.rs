@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Actor, Event, RequestMeta};
 use super::connections::{require_role, resolve_team};
+use super::error::conflict_as;
 use super::{Deps, ServiceError};
 use crate::auth::apikey::{invitation_hash, new_invitation_token};
 use crate::authz::matrix::{Action, Role};
@@ -176,13 +177,10 @@ pub async fn accept(
             role: invitation.role,
         })
         .await
-        .map_err(|e| match e {
-            DbError::Conflict => ServiceError::Conflict {
-                code: "already_member",
-                message: "you are already a member of this team",
-            },
-            other => other.into(),
-        })?;
+        .map_err(conflict_as(
+            "already_member",
+            "you are already a member of this team",
+        ))?;
     audit::record(
         system,
         &Actor::User(user),
