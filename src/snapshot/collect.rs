@@ -2,6 +2,7 @@
 //! its sealed object and each full part of sealed bytes straight into a multipart upload, then
 //! write the manifest last. Memory is bounded by one page plus one part, whatever the tenant size.
 
+use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -13,6 +14,11 @@ use crate::okta::{OktaClient, OktaError};
 use crate::ports::{ObjectStore, Rng, StoreError, UploadedPart};
 
 /// Policy types read by a backup. Okta requires `type` on `/api/v1/policies`.
+/// Parents whose first page is fetched concurrently. Okta allows about 75 requests in flight per
+/// org, shared with the customer's other integrations; a few are enough to stop being
+/// latency-bound.
+const PARENT_CONCURRENCY: usize = 4;
+
 pub const POLICY_TYPES: &[&str] = &[
     "OKTA_SIGN_ON",
     "PASSWORD",
@@ -259,13 +265,15 @@ impl Collector<'_> {
                 &mut entries,
             )
             .await?;
-        let mut members = self.writer(ResourceType::GroupMembers);
-        for group in &group_ids {
-            let path = format!("/api/v1/groups/{group}/users?limit=1000");
-            pages!(self, members, path, |u| members
-                .push(&json!({"groupId": group, "userId": u.get("id")})));
-        }
-        entries.push(members.finish(self.store).await?);
+        entries.push(
+            self.children(
+                ResourceType::GroupMembers,
+                &group_ids,
+                |id| format!("/api/v1/groups/{id}/users?limit=1000"),
+                |group, user| json!({"groupId": group, "userId": user.get("id")}),
+            )
+            .await?,
+        );
 
         let app_ids = self
             .list(
@@ -278,8 +286,8 @@ impl Collector<'_> {
             self.children(
                 ResourceType::AppUserAssignments,
                 &app_ids,
-                ("appId", "user"),
                 |id| format!("/api/v1/apps/{id}/users?limit=500"),
+                |id, item| json!({"appId": id, "user": item}),
             )
             .await?,
         );
@@ -287,8 +295,8 @@ impl Collector<'_> {
             self.children(
                 ResourceType::AppGroupAssignments,
                 &app_ids,
-                ("appId", "group"),
                 |id| format!("/api/v1/apps/{id}/groups?limit=200"),
+                |id, item| json!({"appId": id, "group": item}),
             )
             .await?,
         );
@@ -305,8 +313,8 @@ impl Collector<'_> {
             self.children(
                 ResourceType::PolicyRules,
                 &policy_ids,
-                ("policyId", "rule"),
                 |id| format!("/api/v1/policies/{id}/rules"),
+                |id, item| json!({"policyId": id, "rule": item}),
             )
             .await?,
         );
@@ -356,18 +364,44 @@ impl Collector<'_> {
         Ok(ids)
     }
 
-    /// Per-parent child lists, each item wrapped as `{parent_field: id, item_field: item}`.
+    /// Per-parent child lists, each item wrapped by `wrap(parent id, item)`, in parent order.
+    ///
+    /// Most parents (groups, apps, policies) fit in one page, so the run is latency-bound, not
+    /// rate-bound: the first pages of the next few parents are fetched concurrently (in order,
+    /// so the object is the same as a sequential run), and any further pages of a parent follow
+    /// one by one. Memory stays bounded by [`PARENT_CONCURRENCY`] pages.
     async fn children(
         &self,
         resource: ResourceType,
         parent_ids: &[String],
-        (parent_field, item_field): (&str, &str),
         path_for: impl Fn(&str) -> String,
+        wrap: impl Fn(&str, Value) -> Value,
     ) -> Result<ObjectEntry, CollectError> {
         let mut writer = self.writer(resource);
-        for id in parent_ids {
-            pages!(self, writer, path_for(id), |item| writer
-                .push(&json!({ parent_field: id, item_field: item })));
+        let okta = self.okta;
+        let mut first_pages = stream::iter(parent_ids.iter().map(|id| {
+            let url = okta.url(&path_for(id));
+            async move { (id, okta.page(&url).await) }
+        }))
+        .buffered(PARENT_CONCURRENCY);
+        while let Some((id, first)) = first_pages.next().await {
+            let mut page = match first {
+                Ok(page) => page,
+                Err(e) => return Err(writer.fail(self.store, e.into()).await),
+            };
+            loop {
+                for item in page.items {
+                    writer.push(&wrap(id, item));
+                }
+                if let Err(e) = writer.sink.flush_full_parts(self.store).await {
+                    return Err(writer.fail(self.store, e.into()).await);
+                }
+                let Some(next) = page.next else { break };
+                page = match okta.page(&next).await {
+                    Ok(page) => page,
+                    Err(e) => return Err(writer.fail(self.store, e.into()).await),
+                };
+            }
         }
         Ok(writer.finish(self.store).await?)
     }
@@ -395,8 +429,8 @@ impl Collector<'_> {
             self.children(
                 ResourceType::UserRoles,
                 &assignees,
-                ("userId", "role"),
                 |id| format!("/api/v1/users/{id}/roles"),
+                |id, item| json!({"userId": id, "role": item}),
             )
             .await?,
         );
@@ -404,8 +438,8 @@ impl Collector<'_> {
             self.children(
                 ResourceType::GroupRoles,
                 group_ids,
-                ("groupId", "role"),
                 |id| format!("/api/v1/groups/{id}/roles"),
+                |id, item| json!({"groupId": id, "role": item}),
             )
             .await?,
         );
@@ -429,9 +463,12 @@ impl Collector<'_> {
             (ResourceType::AuthorizationServerClaims, "claims"),
         ] {
             entries.push(
-                self.children(resource, &servers, ("authServerId", "item"), |id| {
-                    format!("/api/v1/authorizationServers/{id}/{child}")
-                })
+                self.children(
+                    resource,
+                    &servers,
+                    |id| format!("/api/v1/authorizationServers/{id}/{child}"),
+                    |id, item| json!({"authServerId": id, "item": item}),
+                )
                 .await?,
             );
         }
@@ -666,5 +703,134 @@ mod tests {
                 open_object(&snapshot_key(), key, sealed).unwrap();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use crate::crypto::keys::Key256;
+    use crate::crypto::stream::open_object;
+    use crate::ids::{ConnectionId, UserId};
+    use crate::okta::{DomainPolicy, OktaAuth, OrgDomain};
+    use crate::ports::{Clock, MIN_PART_SIZE};
+    use crate::testing::{json_response, ManualClock, MemoryStore, ScriptedHttp, SeqRng};
+    use chrono::TimeZone;
+    use futures::executor::block_on;
+    use zeroize::Zeroizing;
+
+    /// Answers like `ScriptedHttp`, but only after yielding once, as a real network call would;
+    /// otherwise every request completes the moment it is polled and nothing overlaps.
+    struct Yielding(ScriptedHttp, std::cell::RefCell<Vec<String>>);
+
+    #[async_trait::async_trait(?Send)]
+    impl crate::ports::HttpClient for Yielding {
+        async fn send(
+            &self,
+            request: crate::ports::HttpRequest,
+        ) -> Result<crate::ports::HttpResponse, crate::ports::TransportError> {
+            self.1.borrow_mut().push(request.url.clone());
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.0.send(request).await
+        }
+    }
+
+    /// Parent `p1` has two pages; the others one each.
+    #[test]
+    fn child_lists_prefetch_parents_but_keep_parent_order() {
+        let http = Yielding(
+            ScriptedHttp::new(|req| {
+                let path = req.url.trim_start_matches("https://acme.okta.com");
+                let parent = path.split('/').nth(4).unwrap_or_default().to_string();
+                if path.contains("after=") {
+                    return Ok(json_response(
+                        200,
+                        &json!([{"id": format!("{parent}-b")}]),
+                        &[],
+                    ));
+                }
+                let next = format!(
+                    "<https://acme.okta.com/api/v1/groups/{parent}/users?after=x>; rel=\"next\""
+                );
+                let headers: Vec<(&str, &str)> = if parent == "p1" {
+                    vec![("link", next.as_str())]
+                } else {
+                    vec![]
+                };
+                Ok(json_response(
+                    200,
+                    &json!([{"id": format!("{parent}-a")}]),
+                    &headers,
+                ))
+            }),
+            Default::default(),
+        );
+        let clock = ManualClock::at(chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        let rng = SeqRng::new(3);
+        let org = OrgDomain::parse("acme.okta.com", DomainPolicy::OktaOnly).unwrap();
+        let okta = OktaClient::new(
+            &http,
+            &clock,
+            &rng,
+            &org,
+            OktaAuth::ApiToken(Zeroizing::new("t".into())),
+        );
+        let key = SnapshotKey::derive(&Key256::from_bytes([1; 32]), "team", "conn");
+        let layout = SnapshotLayout::new(
+            UserId::parse("11111111-1111-4111-8111-111111111111").unwrap(),
+            ConnectionId::parse("22222222-2222-4222-8222-222222222222").unwrap(),
+            clock.now(),
+        );
+        let store = MemoryStore::default();
+        let collector = Collector {
+            okta: &okta,
+            store: &store,
+            key: &key,
+            rng: &rng,
+            layout: &layout,
+            part_size: MIN_PART_SIZE,
+        };
+        let parents: Vec<String> = (1..=6).map(|i| format!("p{i}")).collect();
+        let entry = block_on(collector.children(
+            ResourceType::GroupMembers,
+            &parents,
+            |id| format!("/api/v1/groups/{id}/users?limit=1000"),
+            |group, user| json!({"groupId": group, "userId": user["id"]}),
+        ))
+        .unwrap();
+
+        // The next parents' first pages were requested before p1's second page.
+        let order: Vec<String> = http
+            .1
+            .borrow()
+            .iter()
+            .map(|url| {
+                url.split('/').nth(6).unwrap().to_string()
+                    + if url.contains("after=") { "+" } else { "" }
+            })
+            .collect();
+        assert_eq!(order, ["p1", "p2", "p3", "p4", "p1+", "p5", "p6"]);
+
+        // The object is still in parent order, with p1's pages together.
+        let plain = open_object(&key, &entry.key, &store.objects.borrow()[&entry.key]).unwrap();
+        let items: Vec<Value> = serde_json::from_slice(&plain).unwrap();
+        let users: Vec<&str> = items
+            .iter()
+            .map(|i| i["userId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            users,
+            ["p1-a", "p1-b", "p2-a", "p3-a", "p4-a", "p5-a", "p6-a"]
+        );
     }
 }
