@@ -35,7 +35,7 @@ fn main() {
     }
 }
 
-/// The scheduler sends backups through BACKUP_QUEUE; the same worker must consume that queue.
+/// The scheduler sends backups and compliance runs through JOB_QUEUE; the same worker must consume that queue.
 fn check_queue(doc: &toml::Table, errors: &mut Vec<String>) {
     let list = |kind: &str| -> Vec<toml::Table> {
         doc.get("queues")
@@ -47,10 +47,10 @@ fn check_queue(doc: &toml::Table, errors: &mut Vec<String>) {
     let field = |t: &toml::Table, k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let producer = list("producers")
         .into_iter()
-        .find(|p| field(p, "binding").as_deref() == Some("BACKUP_QUEUE"));
+        .find(|p| field(p, "binding").as_deref() == Some("JOB_QUEUE"));
     let Some(queue) = producer.and_then(|p| field(&p, "queue")) else {
         return errors.push(
-            "wrangler.toml: a [[queues.producers]] binding named BACKUP_QUEUE is required".into(),
+            "wrangler.toml: a [[queues.producers]] binding named JOB_QUEUE is required".into(),
         );
     };
     if !list("consumers")

@@ -16,6 +16,7 @@ use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
 use crate::services::backups::{self, BackupJob};
+use crate::services::jobs::QueuedJob;
 use crate::services::{compliance, scheduler, Deps};
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
 
@@ -178,49 +179,60 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let cron = event.cron();
     let deps = runtime.deps();
-    if cron == runtime.config.compliance_cron {
-        match compliance::run_scheduled(&deps, &meta).await {
-            Ok(report) => log_line(
-                serde_json::json!({"level": "info", "event": "scheduled.compliance", "request_id": meta.request_id, "evaluated": report.evaluated, "skipped": report.skipped, "failed": report.failed}),
+    let (kind, jobs, mut log) = if cron == runtime.config.compliance_cron {
+        match compliance::scheduled_jobs(&deps, &meta).await {
+            Ok(jobs) => (
+                "compliance",
+                jobs.into_iter()
+                    .map(QueuedJob::Compliance)
+                    .collect::<Vec<_>>(),
+                serde_json::json!({}),
             ),
-            Err(e) => log_line(
-                serde_json::json!({"level": "error", "event": "scheduled.compliance", "request_id": meta.request_id, "error": e.to_string()}),
-            ),
+            Err(e) => return log_scheduled_error("compliance", &meta, &e.to_string()),
         }
-        return;
-    }
-    if cron != runtime.config.backup_cron {
-        log_line(
+    } else if cron == runtime.config.backup_cron {
+        match scheduler::schedule_backups(&deps, &meta).await {
+            Ok((skipped_running, jobs)) => (
+                "backups",
+                jobs.into_iter().map(QueuedJob::Backup).collect(),
+                serde_json::json!({"skipped_running": skipped_running}),
+            ),
+            Err(e) => return log_scheduled_error("backups", &meta, &e.to_string()),
+        }
+    } else {
+        return log_line(
             serde_json::json!({"level": "warn", "event": "scheduled", "cron": cron, "error": "no job for this schedule"}),
         );
-        return;
-    }
-    let (mut report, jobs) = match scheduler::schedule_backups(&deps, &meta).await {
-        Ok(scheduled) => scheduled,
-        Err(e) => {
-            return log_line(
-                serde_json::json!({"level": "error", "event": "scheduled.backups", "request_id": meta.request_id, "error": e.to_string()}),
-            )
-        }
     };
-    let queue = env.queue(BACKUP_QUEUE);
+    // One message per connection: each consumer invocation does one connection's work.
+    let (mut queued, mut failed) = (0, 0);
+    let queue = env.queue(JOB_QUEUE);
     for job in jobs {
         let sent = match &queue {
             Ok(queue) => queue.send(&job).await,
             Err(e) => Err(worker::Error::RustError(e.to_string())),
         };
         match sent {
-            Ok(()) => report.queued += 1,
+            Ok(()) => queued += 1,
             Err(e) => {
-                report.failed += 1;
+                failed += 1;
                 log_line(
-                    serde_json::json!({"level": "error", "event": "scheduled.enqueue", "request_id": meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}),
+                    serde_json::json!({"level": "error", "event": "scheduled.enqueue", "request_id": meta.request_id, "job": job, "error": e.to_string()}),
                 );
             }
         }
     }
+    log["level"] = "info".into();
+    log["event"] = format!("scheduled.{kind}").into();
+    log["request_id"] = meta.request_id.clone().into();
+    log["queued"] = queued.into();
+    log["failed"] = failed.into();
+    log_line(log);
+}
+
+fn log_scheduled_error(kind: &str, meta: &RequestMeta, error: &str) {
     log_line(
-        serde_json::json!({"level": "info", "event": "scheduled.backups", "request_id": meta.request_id, "queued": report.queued, "skipped_running": report.skipped_running, "failed": report.failed}),
+        serde_json::json!({"level": "error", "event": format!("scheduled.{kind}"), "request_id": meta.request_id, "error": error}),
     );
 }
 
@@ -234,25 +246,30 @@ fn log_backup_memory(job: &BackupJob) {
     );
 }
 
-/// Queue binding the cron fans backups out on (validated in build.rs).
-const BACKUP_QUEUE: &str = "BACKUP_QUEUE";
+/// Queue binding the cron fans jobs out on (validated in build.rs).
+const JOB_QUEUE: &str = "JOB_QUEUE";
 
-/// One backup per message (`max_batch_size = 1`); every message is acknowledged once handled,
+/// One job per message (`max_batch_size = 1`); every message is acknowledged once handled,
 /// since the outcome is recorded on the run's row and a retry could not do better.
 #[event(queue)]
-async fn queue(batch: MessageBatch<BackupJob>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(batch: MessageBatch<QueuedJob>, env: Env, _ctx: Context) -> worker::Result<()> {
     let runtime = Runtime::load(&env).map_err(worker::Error::RustError)?;
+    let deps = runtime.deps();
     for message in batch.messages()? {
-        let job = message.body();
-        let outcome = scheduler::run_queued(&runtime.deps(), job).await;
-        let outcome = match outcome {
-            Ok(delivery) => format!("{delivery:?}"),
-            Err(e) => e.to_string(),
+        let (request_id, outcome) = match message.body() {
+            QueuedJob::Backup(job) => {
+                let outcome = scheduler::run_queued(&deps, job).await;
+                log_backup_memory(job);
+                (&job.meta.request_id, outcome.map(|d| format!("{d:?}")))
+            }
+            QueuedJob::Compliance(job) => {
+                let outcome = compliance::run_job(&deps, job).await;
+                (&job.meta.request_id, outcome.map(|o| format!("{o:?}")))
+            }
         };
         log_line(
-            serde_json::json!({"level": "info", "event": "queue.backup", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "outcome": outcome}),
+            serde_json::json!({"level": "info", "event": "queue.job", "request_id": request_id, "job": message.body(), "outcome": outcome.unwrap_or_else(|e| e.to_string())}),
         );
-        log_backup_memory(job);
         message.ack();
     }
     Ok(())

@@ -259,37 +259,65 @@ pub async fn request(
     })
 }
 
-/// What one scheduled invocation did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ScheduledReport {
-    pub evaluated: usize,
-    pub skipped: usize,
-    pub failed: usize,
+/// One connection's scheduled evaluation, as a queue message: the daily cron fans out one per
+/// active connection, like backups, so each runs in its own bounded invocation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ComplianceJob {
+    pub team: TeamId,
+    pub connection: ConnectionId,
+    pub meta: RequestMeta,
 }
 
-/// The daily cron: evaluates every active connection's latest complete backup. A connection
-/// without one gets a `skipped` run with the reason; one failure does not stop the others.
-pub async fn run_scheduled(
+/// What a scheduled evaluation did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScheduledOutcome {
+    Evaluated,
+    /// No complete backup to evaluate; a `skipped` run records why.
+    Skipped,
+}
+
+/// The daily cron: one job per active connection.
+pub async fn scheduled_jobs(
     deps: &Deps<'_>,
     meta: &RequestMeta,
-) -> Result<ScheduledReport, ServiceError> {
+) -> Result<Vec<ComplianceJob>, ServiceError> {
     let system = deps.system_repo(&meta.request_id);
-    let mut report = ScheduledReport::default();
-    for conn in system.active_connections().await? {
-        match system.latest_complete_backup(conn.id).await? {
-            Some(backup) => {
-                match execute(deps, &system, meta, conn.team_id, backup, Trigger::Schedule).await {
-                    Ok(_) => report.evaluated += 1,
-                    Err(_) => report.failed += 1,
-                }
-            }
-            None => {
-                skip(deps, &system, meta, conn.team_id, conn.id).await?;
-                report.skipped += 1;
-            }
+    Ok(system
+        .active_connections()
+        .await?
+        .into_iter()
+        .map(|conn| ComplianceJob {
+            team: conn.team_id,
+            connection: conn.id,
+            meta: meta.clone(),
+        })
+        .collect())
+}
+
+/// Evaluates the connection's latest complete backup, or records a skip when there is none.
+pub async fn run_job(
+    deps: &Deps<'_>,
+    job: &ComplianceJob,
+) -> Result<ScheduledOutcome, ServiceError> {
+    let system = deps.system_repo(&job.meta.request_id);
+    match system.latest_complete_backup(job.connection).await? {
+        Some(backup) if backup.team_id == job.team => {
+            execute(
+                deps,
+                &system,
+                &job.meta,
+                job.team,
+                backup,
+                Trigger::Schedule,
+            )
+            .await?;
+            Ok(ScheduledOutcome::Evaluated)
+        }
+        _ => {
+            skip(deps, &system, &job.meta, job.team, job.connection).await?;
+            Ok(ScheduledOutcome::Skipped)
         }
     }
-    Ok(report)
 }
 
 /// Records that a connection could not be evaluated, so the gap is visible.

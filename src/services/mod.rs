@@ -7,6 +7,7 @@ pub mod compliance;
 pub mod connections;
 pub mod downloads;
 pub mod error;
+pub mod jobs;
 pub mod scheduler;
 pub mod snapshot_reader;
 pub mod teams;

@@ -6,25 +6,17 @@ use super::audit::{self, Actor, Event, RequestMeta};
 use super::backups::{self, BackupJob};
 use super::{Deps, ServiceError};
 
-/// What one scheduled invocation did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ScheduledReport {
-    /// Runs opened and sent to the queue.
-    pub queued: usize,
-    pub skipped_running: usize,
-    /// Runs opened whose message could not be sent; the stale-run sweep fails them.
-    pub failed: usize,
-}
-
 /// Opens a run for every active connection not already running and returns the jobs: the
 /// caller sends each to the backup queue, so every connection gets its own consumer invocation
-/// (and its own time and memory budget) instead of one cron invocation running them all.
+/// (and its own time and memory budget) instead of one cron invocation running them all. Also
+/// returns how many connections were skipped because a run was already in flight. A run whose
+/// message cannot be sent is failed by the stale-run sweep.
 pub async fn schedule_backups(
     deps: &Deps<'_>,
     meta: &RequestMeta,
-) -> Result<(ScheduledReport, Vec<BackupJob>), ServiceError> {
+) -> Result<(usize, Vec<BackupJob>), ServiceError> {
     let system = deps.system_repo(&meta.request_id);
-    let mut report = ScheduledReport::default();
+    let mut skipped_running = 0;
     let mut jobs: Vec<BackupJob> = Vec::new();
     for conn in system.active_connections().await? {
         match backups::schedule(deps, &system, meta, conn.team_id, conn.id, conn.created_by).await?
@@ -45,10 +37,10 @@ pub async fn schedule_backups(
                 .await?;
                 jobs.push(job);
             }
-            None => report.skipped_running += 1,
+            None => skipped_running += 1,
         }
     }
-    Ok((report, jobs))
+    Ok((skipped_running, jobs))
 }
 
 /// What a queue consumer did with one message.
