@@ -1,7 +1,7 @@
 //! Butterfly: Okta resilience as a Cloudflare Worker.
 //!
 //! Everything except `platform` is a plain-Rust core that builds and tests natively and reaches the
-//! world only through the traits in [`ports`]. `platform` is the wasm adapter over `worker::`.
+//! world only through the traits in [`ports`]. `platform` is the wasm adapter over the `worker` crate.
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 
