@@ -217,14 +217,7 @@ impl<'a> Postgrest<'a> {
         filter: Query,
         patch: &B,
     ) -> Result<usize, DbError> {
-        let mut request = self
-            .request(Method::Patch, table, &filter.select("id"))
-            .header("content-type", "application/json")
-            .header("prefer", "return=representation");
-        request.body =
-            Some(serde_json::to_vec(patch).map_err(|e| DbError::Unexpected(e.to_string()))?);
-        let rows: Vec<serde_json::Value> = self.execute(request).await?;
-        Ok(rows.len())
+        self.patch_counting(table, filter, patch, "id").await
     }
 
     /// Like [`Postgrest::update`], for tables keyed by something other than `id`: counts rows by
@@ -235,8 +228,19 @@ impl<'a> Postgrest<'a> {
         filter: Query,
         patch: &B,
     ) -> Result<usize, DbError> {
+        self.patch_counting(table, filter, patch, "team_id").await
+    }
+
+    /// PATCH reading back only `column`, to count the rows changed without reading them.
+    async fn patch_counting<B: Serialize>(
+        &self,
+        table: &str,
+        filter: Query,
+        patch: &B,
+        column: &str,
+    ) -> Result<usize, DbError> {
         let mut request = self
-            .request(Method::Patch, table, &filter.select("team_id"))
+            .request(Method::Patch, table, &filter.select(column))
             .header("content-type", "application/json")
             .header("prefer", "return=representation");
         request.body =
