@@ -38,6 +38,9 @@ STACK_OKTA_PORT=${TEST_OKTA_PORT:-8189}
 STACK_WORKER_PORT=${TEST_WORKER_PORT:-8887}
 okta_token=test-okta-token-0123456789abcdef
 STACK_OKTA_ARGS="--token $okta_token"
+# Small backup slices, so every test backup runs as several queue invocations resuming from
+# checkpoints (production slices are 5000 requests).
+STACK_WORKER_VARS="BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1"
 trap stack_down EXIT
 rm -f "$STACK_STATE/planted-secrets"
 if stack_up; then

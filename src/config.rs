@@ -49,6 +49,32 @@ pub struct Config {
     pub backup_cron: String,
     /// Cron expression (as in wrangler.toml) that starts the daily compliance runs.
     pub compliance_cron: String,
+    /// How much one backup invocation does before it checkpoints and re-enqueues the rest.
+    pub backup_slice: SliceLimits,
+}
+
+/// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
+/// wall time per invocation; a slice stops well inside both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SliceLimits {
+    /// Okta requests per slice (`BACKUP_SLICE_REQUESTS`, default 5000 of the 10,000
+    /// subrequests a paid Worker may make, leaving room for R2 and database calls).
+    pub max_requests: u32,
+    /// Wall time per slice (`BACKUP_SLICE_SECONDS`, default 600 of the consumer's 15 minutes).
+    pub seconds: u32,
+    /// Longest gap between checkpoints (`BACKUP_CHECKPOINT_SECONDS`, default 30): the most
+    /// work a killed invocation can lose.
+    pub checkpoint_seconds: u32,
+}
+
+impl Default for SliceLimits {
+    fn default() -> Self {
+        SliceLimits {
+            max_requests: 5000,
+            seconds: 600,
+            checkpoint_seconds: 30,
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -126,7 +152,28 @@ impl Config {
         if !cors_origins.iter().all(origin_ok) {
             return Err(invalid("CORS_ALLOWED_ORIGINS"));
         }
+        let number = |name: &'static str, default: u32, max: u32| match lookup(name) {
+            None => Ok(default),
+            Some(v) if v.trim().is_empty() => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or(invalid(name)),
+        };
+        let defaults = SliceLimits::default();
+        let backup_slice = SliceLimits {
+            max_requests: number("BACKUP_SLICE_REQUESTS", defaults.max_requests, 10_000)?,
+            seconds: number("BACKUP_SLICE_SECONDS", defaults.seconds, 840)?,
+            checkpoint_seconds: number(
+                "BACKUP_CHECKPOINT_SECONDS",
+                defaults.checkpoint_seconds,
+                300,
+            )?,
+        };
         Ok(Config {
+            backup_slice,
             require_https,
             cors_origins,
             postgrest_url,
@@ -180,6 +227,7 @@ mod tests {
         assert_eq!(config.okta_domains, DomainPolicy::OktaOnly);
         assert_eq!(config.backup_cron, DEFAULT_BACKUP_CRON);
         assert_eq!(config.compliance_cron, DEFAULT_COMPLIANCE_CRON);
+        assert_eq!(config.backup_slice, SliceLimits::default());
         let debug = format!("{config:?}");
         assert!(!debug.contains("service.jwt.value") && !debug.contains("xxxx"));
     }
@@ -207,6 +255,21 @@ mod tests {
             "https://a.example, http://127.0.0.1:3000".into(),
         );
         assert_eq!(parse(&bad).unwrap().cors_origins.len(), 2);
+        for (name, value) in [
+            ("BACKUP_SLICE_REQUESTS", "0"),
+            ("BACKUP_SLICE_SECONDS", "900"),
+            ("BACKUP_CHECKPOINT_SECONDS", "ten"),
+        ] {
+            let mut bad = base();
+            bad.insert(name, value.into());
+            assert_eq!(
+                parse(&bad).unwrap_err().to_string(),
+                format!("configuration {name} is invalid")
+            );
+        }
+        let mut small = base();
+        small.insert("BACKUP_SLICE_REQUESTS", "25".into());
+        assert_eq!(parse(&small).unwrap().backup_slice.max_requests, 25);
         vars.insert("ALLOW_LOOPBACK_OKTA", "true".into());
         assert_eq!(
             parse(&vars).unwrap().okta_domains,

@@ -118,6 +118,10 @@ pub struct UploadedPart {
 pub trait ObjectStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every key under `prefix`, in lexical order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Removes an object; removing a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Starts a multipart upload; returns its upload id.
     async fn create_multipart(&self, key: &str) -> Result<String, StoreError>;
     async fn upload_part(

@@ -139,6 +139,22 @@ impl ObjectStore for MemoryStore {
         Ok(self.objects.borrow().get(key).cloned())
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.write_op(0)?;
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+
     async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
         self.write_op(0)?;
         let id = format!("upload-{}", self.next_upload.get());
@@ -290,4 +306,97 @@ impl crate::ports::RateLimiter for CountingLimiter {
         *n += 1;
         *n <= self.limit
     }
+}
+
+/// Returns `Pending` once, as real I/O would; otherwise every fake call completes the moment it
+/// is polled, and neither concurrency nor a kill between two calls can be observed.
+pub async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A fake port whose calls take a step: a request goes out when first polled and its response
+/// arrives a poll later, as over a network; a store call also waits a step before it starts.
+pub struct Yielding<'a, T: ?Sized>(pub &'a T);
+
+#[async_trait(?Send)]
+impl<T: HttpClient + ?Sized> HttpClient for Yielding<'_, T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let response = self.0.send(request).await;
+        yield_once().await;
+        response
+    }
+}
+
+#[async_trait(?Send)]
+impl<T: ObjectStore + ?Sized> ObjectStore for Yielding<'_, T> {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        yield_once().await;
+        self.0.put(key, bytes).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        yield_once().await;
+        self.0.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        yield_once().await;
+        self.0.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        yield_once().await;
+        self.0.delete(key).await
+    }
+
+    async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
+        yield_once().await;
+        self.0.create_multipart(key).await
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        bytes: Vec<u8>,
+    ) -> Result<UploadedPart, StoreError> {
+        yield_once().await;
+        self.0.upload_part(key, upload_id, part_number, bytes).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<UploadedPart>,
+    ) -> Result<(), StoreError> {
+        yield_once().await;
+        self.0.complete_multipart(key, upload_id, parts).await
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        yield_once().await;
+        self.0.abort_multipart(key, upload_id).await
+    }
+}
+
+/// Polls `future` at most `polls` times (a "kill" after that many steps drops it mid-flight);
+/// `None` if it had not finished.
+pub fn poll_at_most<F: std::future::Future>(future: F, polls: usize) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    (0..polls).find_map(|_| match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    })
 }

@@ -100,6 +100,9 @@ SNAPSHOT_MASTER_SECRET=$SNAPSHOT_MASTER_SECRET
 DOWNLOAD_SIGNING_KEY=$DOWNLOAD_SIGNING_KEY
 API_KEY_PEPPER=$API_KEY_PEPPER
 ENV
+  # Extra non-secret settings, one KEY=value per word (e.g. test.sh's small backup slices).
+  local var
+  for var in ${STACK_WORKER_VARS:-}; do echo "$var" >>"$STACK_STATE/worker.env"; done
 
   stack_log "starting wrangler dev (first start builds the wasm worker: a few minutes)"
   stack_spawn "$STACK_STATE/wrangler.log" env WRANGLER_SEND_METRICS=false CI=true \

@@ -7,6 +7,7 @@
 
 pub mod envelope;
 pub mod keys;
+pub mod sha256_state;
 pub mod stream;
 
 use aes_gcm::aead::AeadInPlace;

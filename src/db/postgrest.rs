@@ -76,6 +76,13 @@ impl Query {
         self
     }
 
+    /// PostgREST's `or=(...)` over already-formed conditions; values must not need escaping.
+    pub fn or(mut self, conditions: &[String]) -> Self {
+        self.parts
+            .push(format!("or=({})", encode(&conditions.join(","))));
+        self
+    }
+
     pub fn is_null(mut self, column: &str) -> Self {
         self.parts.push(format!("{column}=is.null"));
         self
@@ -220,6 +227,19 @@ impl<'a> Postgrest<'a> {
         self.patch_counting(table, filter, patch, "id").await
     }
 
+    /// Like [`Postgrest::update`] for a filter with `or=(...)`: PostgREST re-applies such a
+    /// filter to the returned rows, so every column it names must be returned too.
+    pub async fn update_or_filtered<B: Serialize>(
+        &self,
+        table: &str,
+        filter: Query,
+        patch: &B,
+        filter_columns: &str,
+    ) -> Result<usize, DbError> {
+        self.patch_counting(table, filter, patch, filter_columns)
+            .await
+    }
+
     /// Like [`Postgrest::update`], for tables keyed by something other than `id`: counts rows by
     /// their `team_id` column.
     pub async fn update_team_rows<B: Serialize>(
@@ -231,7 +251,8 @@ impl<'a> Postgrest<'a> {
         self.patch_counting(table, filter, patch, "team_id").await
     }
 
-    /// PATCH reading back only `column`, to count the rows changed without reading them.
+    /// PATCH reading back only `column` (a select list), to count the rows changed without
+    /// reading them.
     async fn patch_counting<B: Serialize>(
         &self,
         table: &str,
@@ -247,6 +268,20 @@ impl<'a> Postgrest<'a> {
             Some(serde_json::to_vec(patch).map_err(|e| DbError::Unexpected(e.to_string()))?);
         let rows: Vec<serde_json::Value> = self.execute(request).await?;
         Ok(rows.len())
+    }
+
+    /// Calls a database function (`POST /rpc/<function>`) with named arguments.
+    pub async fn rpc<B: Serialize, T: DeserializeOwned>(
+        &self,
+        function: &str,
+        args: &B,
+    ) -> Result<T, DbError> {
+        let mut request = self
+            .request(Method::Post, &format!("rpc/{function}"), &Query::new())
+            .header("content-type", "application/json");
+        request.body =
+            Some(serde_json::to_vec(args).map_err(|e| DbError::Unexpected(e.to_string()))?);
+        self.execute(request).await
     }
 
     /// Deletes matching rows (of a table with a `team_id` column); returns how many went.

@@ -64,7 +64,7 @@ pub struct TenantKeyRow {
     pub wrapped_key: String,
 }
 
-pub const BACKUP_COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,started_at,finished_at,r2_prefix,counts,object_count,sealed_bytes,manifest_sha256,error";
+pub const BACKUP_COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,started_at,finished_at,r2_prefix,counts,object_count,sealed_bytes,manifest_sha256,error,heartbeat_at,slices";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BackupRow {
@@ -82,6 +82,20 @@ pub struct BackupRow {
     pub sealed_bytes: Option<u64>,
     pub manifest_sha256: Option<String>,
     pub error: Option<String>,
+    /// Last checkpoint of a running backup.
+    #[serde(default)]
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Invocations that have worked on it.
+    #[serde(default)]
+    pub slices: u32,
+}
+
+/// A lease on a running backup, with the checkpoint to resume from.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BackupClaim {
+    pub seq: i64,
+    pub state: Value,
+    pub started_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,7 +1,7 @@
 //! Typed queries over [`Postgrest`]. Which JWT the client carries decides the reach: a `Repo` built
 //! on a user's token sees only that user's teams.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::postgrest::{DbError, Postgrest, Query};
@@ -173,6 +173,8 @@ impl<'a> Repo<'a> {
                 "sealed_bytes",
                 "manifest_sha256",
                 "error",
+                "heartbeat_at",
+                "slices",
             ] {
                 map.remove(column);
             }
@@ -256,22 +258,67 @@ impl<'a> Repo<'a> {
         }
     }
 
-    /// Service role: fail runs of `connection` that started before `stale_before` and never
-    /// finished (their invocation died), so they neither block new runs nor look complete.
+    /// Service role: fail runs of `connection` with no sign of life since `stale_before` (no
+    /// checkpoint, or never started one), so they neither block new runs nor look complete.
     pub async fn fail_stale_backups(
         &self,
         connection: ConnectionId,
         stale_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<usize, DbError> {
+        let before = stale_before.to_rfc3339_opts(SecondsFormat::Millis, true);
         self.db
-            .update(
+            .update_or_filtered(
                 "backups",
                 Query::new()
                     .eq("connection_id", connection)
                     .eq("status", "running")
-                    .lt("started_at", stale_before.to_rfc3339()),
+                    .or(&[
+                        format!("heartbeat_at.lt.{before}"),
+                        format!("and(heartbeat_at.is.null,started_at.lt.{before})"),
+                    ]),
                 &json!({"status": "failed", "finished_at": now, "error": "interrupted: the backup job stopped before finishing"}),
+                "id,heartbeat_at,started_at",
+            )
+            .await
+    }
+
+    /// Service role: take the lease of a running backup; `None` when another invocation holds
+    /// it or the backup is no longer running.
+    pub async fn claim_backup(
+        &self,
+        id: BackupId,
+        token: &str,
+        lease_seconds: u32,
+    ) -> Result<Option<BackupClaim>, DbError> {
+        let mut rows: Vec<BackupClaim> = self
+            .db
+            .rpc(
+                "backup_claim",
+                &json!({"p_backup": id, "p_token": token, "p_lease_seconds": lease_seconds}),
+            )
+            .await?;
+        Ok(rows.pop())
+    }
+
+    /// Service role: replace the checkpoint built on `seq`; the new sequence number, or `None`
+    /// when the lease was lost.
+    pub async fn commit_checkpoint(
+        &self,
+        id: BackupId,
+        token: &str,
+        seq: i64,
+        state: &Value,
+        lease_seconds: u32,
+        release: bool,
+    ) -> Result<Option<i64>, DbError> {
+        self.db
+            .rpc(
+                "backup_commit",
+                &json!({
+                    "p_backup": id, "p_token": token, "p_seq": seq, "p_state": state,
+                    "p_lease_seconds": lease_seconds, "p_release": release,
+                }),
             )
             .await
     }

@@ -179,8 +179,18 @@ impl<'a> OktaClient<'a> {
         Ok(rest.to_string())
     }
 
-    fn now_unix(&self) -> i64 {
-        self.clock.now().timestamp()
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// The rate-limit windows seen so far, per bucket.
+    pub fn rate_windows(&self) -> BTreeMap<String, Window> {
+        self.pacer.borrow().windows().clone()
+    }
+
+    /// Starts from windows an earlier invocation saw.
+    pub fn restore_rate_windows(&self, windows: &BTreeMap<String, Window>) {
+        self.pacer.borrow_mut().restore(windows);
     }
 
     async fn wait(&self, bucket: &str, duration: Duration) {
@@ -212,10 +222,7 @@ impl<'a> OktaClient<'a> {
         let bucket = bucket_of(&path);
         let mut last = String::new();
         for attempt in 0..MAX_ATTEMPTS {
-            let pause = self
-                .pacer
-                .borrow_mut()
-                .wait_before(&bucket, self.now_unix());
+            let pause = self.pacer.borrow_mut().wait_before(&bucket, self.now_ms());
             if let Some(pause) = pause {
                 self.wait(&bucket, pause).await;
             }
@@ -250,7 +257,7 @@ impl<'a> OktaClient<'a> {
                     self.bump(&bucket, |s| s.rate_limited += 1);
                     last = "HTTP 429".into();
                     let pause = window
-                        .map(|w| w.until_reset(self.now_unix()))
+                        .map(|w| w.until_reset(self.now_ms()))
                         .unwrap_or(super::pacing::MAX_WAIT);
                     self.wait(&bucket, pause.max(self.backoff(0))).await;
                 }
@@ -403,7 +410,8 @@ mod tests {
             json!({"id":"org"})
         );
         assert_eq!(calls.get(), 2);
-        assert!(clock.sleeps.borrow()[0] >= Duration::from_secs(21));
+        // Until the reset (20 s away) plus the skew margin.
+        assert!(clock.sleeps.borrow()[0] >= Duration::from_millis(20_250));
         let stats = client.stats();
         assert_eq!(stats["/api/v1/org"].rate_limited, 1);
         assert_eq!(stats["/api/v1/org"].requests, 2);
@@ -433,7 +441,10 @@ mod tests {
         block_on(client.list_all("/api/v1/apps")).unwrap();
         assert!(clock.sleeps.borrow().is_empty());
         block_on(client.list_all("/api/v1/apps")).unwrap();
-        assert_eq!(clock.sleeps.borrow().as_slice(), &[Duration::from_secs(11)]);
+        assert_eq!(
+            clock.sleeps.borrow().as_slice(),
+            &[Duration::from_millis(10_250)]
+        );
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod pacing;
 
 pub use client::{OktaAuth, OktaClient, OktaError, Page};
 pub use domain::{DomainPolicy, OrgDomain};
+pub use pacing::Window;

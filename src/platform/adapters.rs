@@ -74,6 +74,33 @@ impl ObjectStore for R2Store {
             .map_err(|e| StoreError(e.to_string()))
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self.0.list().prefix(prefix.to_string());
+            if let Some(c) = cursor.take() {
+                request = request.cursor(c);
+            }
+            let page = request
+                .execute()
+                .await
+                .map_err(|e| StoreError(e.to_string()))?;
+            keys.extend(page.objects().iter().map(|o| o.key()));
+            match (page.truncated(), page.cursor()) {
+                (true, Some(next)) => cursor = Some(next),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
     async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
         let upload = self
             .0

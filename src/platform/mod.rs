@@ -5,8 +5,8 @@ mod adapters;
 
 use std::rc::Rc;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Env, MessageBatch, MessageBuilder, MessageExt, QueueRetryOptionsBuilder,
+    Request, Response, ScheduleContext, ScheduledEvent,
 };
 
 use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::ids::RequestId;
 use crate::ports::{Clock, Method, Rng};
 use crate::services::audit::RequestMeta;
-use crate::services::backups::{self, BackupJob};
+use crate::services::backups::{self, SliceEnd};
 use crate::services::jobs::QueuedJob;
 use crate::services::{compliance, scheduler, Deps};
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
@@ -153,13 +153,17 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         "error": handled.internal_error,
     }));
     if let Some(job) = handled.job {
-        let runtime = runtime.clone();
-        ctx.wait_until(async move {
-            if let Err(e) = backups::run(&runtime.deps(), &job).await {
-                log_line(serde_json::json!({"level": "warn", "event": "backup.error", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}));
-            }
-            log_backup_memory(&job);
-        });
+        // The backup runs on the queue: one bounded invocation after another, each resumable.
+        if let Err(e) = enqueue(&env, &QueuedJob::Backup(job.clone()), 0).await {
+            log_line(
+                serde_json::json!({"level": "error", "event": "backup.enqueue", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}),
+            );
+            let runtime = runtime.clone();
+            ctx.wait_until(async move {
+                let _ =
+                    backups::abandon(&runtime.deps(), &job, "the backup could not be queued").await;
+            });
+        }
     }
     to_worker(handled.response)
 }
@@ -206,13 +210,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     // One message per connection: each consumer invocation does one connection's work.
     let (mut queued, mut failed) = (0, 0);
-    let queue = env.queue(JOB_QUEUE);
     for job in jobs {
-        let sent = match &queue {
-            Ok(queue) => queue.send(&job).await,
-            Err(e) => Err(worker::Error::RustError(e.to_string())),
-        };
-        match sent {
+        match enqueue(&env, &job, 0).await {
             Ok(()) => queued += 1,
             Err(e) => {
                 failed += 1;
@@ -236,41 +235,72 @@ fn log_scheduled_error(kind: &str, meta: &RequestMeta, error: &str) {
     );
 }
 
-/// The wasm heap's size after a backup: linear memory only grows, so this is the job's peak
+/// The wasm heap's size: linear memory only grows, so after a backup slice this is its peak
 /// (plus whatever earlier requests in this isolate needed) — the figure the 128 MB isolate limit
 /// and scripts/bench.sh care about, apart from the JS heap.
-fn log_backup_memory(job: &BackupJob) {
-    let bytes = core::arch::wasm32::memory_size::<0>() * 65_536;
-    log_line(
-        serde_json::json!({"level": "info", "event": "backup.memory", "backup_id": job.backup.to_string(), "wasm_memory_bytes": bytes}),
-    );
+fn wasm_memory_bytes() -> usize {
+    core::arch::wasm32::memory_size::<0>() * 65_536
 }
 
 /// Queue binding the cron fans jobs out on (validated in build.rs).
 const JOB_QUEUE: &str = "JOB_QUEUE";
 
-/// One job per message (`max_batch_size = 1`); every message is acknowledged once handled,
-/// since the outcome is recorded on the run's row and a retry could not do better.
+async fn enqueue(env: &Env, job: &QueuedJob, delay_seconds: u32) -> worker::Result<()> {
+    let message = MessageBuilder::new(job)
+        .delay_seconds(delay_seconds)
+        .build();
+    env.queue(JOB_QUEUE)?.send(message).await
+}
+
+/// How long a message that found its backup busy waits before it is delivered again: a held
+/// lease is either renewed by a live invocation (which re-enqueues itself) or lapses.
+const BUSY_RETRY_SECONDS: u32 = 60;
+
+/// One job per message (`max_batch_size = 1`). A backup slice that paused sends its job again
+/// (a fresh message, so a long backup is not bounded by the retry limit); one that found the
+/// backup busy is retried later, in case the holder died. Everything else is acknowledged: the
+/// outcome is on the run's row.
 #[event(queue)]
 async fn queue(batch: MessageBatch<QueuedJob>, env: Env, _ctx: Context) -> worker::Result<()> {
     let runtime = Runtime::load(&env).map_err(worker::Error::RustError)?;
     let deps = runtime.deps();
     for message in batch.messages()? {
-        let (request_id, outcome) = match message.body() {
+        let mut log =
+            serde_json::json!({"level": "info", "event": "queue.job", "job": message.body()});
+        match message.body() {
             QueuedJob::Backup(job) => {
-                let outcome = scheduler::run_queued(&deps, job).await;
-                log_backup_memory(job);
-                (&job.meta.request_id, outcome.map(|d| format!("{d:?}")))
+                let report = backups::SliceReport::default();
+                let outcome = backups::run_slice(&deps, job, &report).await;
+                log["okta_buckets"] = serde_json::json!(*report.okta_buckets.borrow());
+                log["wasm_memory_bytes"] = wasm_memory_bytes().into();
+                match &outcome {
+                    Ok(SliceEnd::Paused) => match enqueue(&env, message.body(), 0).await {
+                        Ok(()) => message.ack(),
+                        Err(e) => {
+                            log["enqueue_error"] = e.to_string().into();
+                            message.retry();
+                        }
+                    },
+                    Ok(SliceEnd::Busy) => message.retry_with_options(
+                        &QueueRetryOptionsBuilder::new()
+                            .with_delay_seconds(BUSY_RETRY_SECONDS)
+                            .build(),
+                    ),
+                    _ => message.ack(),
+                }
+                log["outcome"] = outcome
+                    .map_or_else(|e| e.to_string(), |o| format!("{o:?}"))
+                    .into();
             }
             QueuedJob::Compliance(job) => {
                 let outcome = compliance::run_job(&deps, job).await;
-                (&job.meta.request_id, outcome.map(|o| format!("{o:?}")))
+                log["outcome"] = outcome
+                    .map_or_else(|e| e.to_string(), |o| format!("{o:?}"))
+                    .into();
+                message.ack();
             }
-        };
-        log_line(
-            serde_json::json!({"level": "info", "event": "queue.job", "request_id": request_id, "job": message.body(), "outcome": outcome.unwrap_or_else(|e| e.to_string())}),
-        );
-        message.ack();
+        }
+        log_line(log);
     }
     Ok(())
 }

@@ -1,5 +1,9 @@
-//! Backup runs: a request (or the scheduler) opens a `running` row; the job collects the
-//! snapshot, writes the manifest last, and only then marks the row complete.
+//! Backup runs: a request (or the scheduler) opens a `running` row and queues its job. The job
+//! runs as a chain of bounded invocations ("slices"), each holding a lease on the backup and
+//! checkpointing as it goes; the last writes the manifest, and only then is the row complete.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use chrono::Duration as ChronoDuration;
 use serde_json::{json, Map, Value};
@@ -14,13 +18,21 @@ use crate::crypto::stream::SnapshotKey;
 use crate::db::records::BackupRow;
 use crate::db::{DbError, Repo};
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
+use crate::okta::client::BucketStats;
 use crate::okta::{OktaAuth, OktaClient, OrgDomain};
-use crate::snapshot::collect::Collector;
+use crate::snapshot::collect::{
+    remove_unlisted, Budget, CheckpointError, Checkpoints, CollectError, Collector, SliceOutcome,
+};
 use crate::snapshot::manifest::{sha256_hex, NOT_RESTORABLE, WORKFLOWS_NOTE};
-use crate::snapshot::{Manifest, SnapshotLayout};
+use crate::snapshot::{Manifest, Progress, SnapshotLayout};
 
-/// A run still `running` after this long lost its invocation.
+/// A run with no checkpoint for this long lost its invocations.
 pub const STALE_AFTER_MINUTES: i64 = 30;
+
+/// A slice's lease, renewed by every commit. Longer than any gap between commits (a
+/// checkpoint interval, plus a full rate-limit window and the retries of one request), so a
+/// live slice never loses it; short enough that a killed slice's successor waits minutes.
+pub const LEASE_SECONDS: u32 = 300;
 
 /// A backup to execute (in the request's `waitUntil`, or as a queue message from the scheduler).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -63,6 +75,8 @@ fn new_run(
         sealed_bytes: None,
         manifest_sha256: None,
         error: None,
+        heartbeat_at: None,
+        slices: 0,
     }
 }
 
@@ -159,9 +173,70 @@ pub async fn schedule(
     }))
 }
 
-/// Runs a job to its end and records the outcome; start/complete/error events go to the audit log.
-pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Result<(), ServiceError> {
+/// What one slice did, for the worker log: requests, 429s, retries and waits per Okta bucket.
+#[derive(Debug, Default)]
+pub struct SliceReport {
+    pub okta_buckets: RefCell<BTreeMap<String, BucketStats>>,
+}
+
+/// What one slice of a backup job came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SliceEnd {
+    /// The manifest is written and the row complete.
+    Completed,
+    /// The budget ran out; the checkpoint is committed and the job must be sent again.
+    Paused,
+    /// Another invocation holds an unexpired lease: try again once it may have lapsed.
+    Busy,
+    /// Another invocation took the lease over mid-slice: it carries the job on.
+    Superseded,
+    /// The run had already left `running` (queues deliver at least once).
+    NotRunning,
+}
+
+/// Fails a run whose job could not be queued, so it does not wait for the stale sweep.
+pub async fn abandon(deps: &Deps<'_>, job: &BackupJob, reason: &str) -> Result<(), ServiceError> {
     let system = deps.system_repo(&job.meta.request_id);
+    system
+        .fail_backup(job.backup, deps.clock.now(), reason)
+        .await?;
+    audit::record(
+        &system,
+        &Actor::System("backup-job"),
+        &job.meta,
+        Event {
+            team: job.team,
+            action: "backup.error",
+            target_type: "backup",
+            target_id: job.backup.to_string(),
+            details: json!({"reason": reason}),
+        },
+    )
+    .await
+}
+
+/// Runs one slice of a job. Start, completion and errors go to the audit log; a failure is
+/// recorded on the row, so the job is over then.
+pub async fn run_slice(
+    deps: &Deps<'_>,
+    job: &BackupJob,
+    report: &SliceReport,
+) -> Result<SliceEnd, ServiceError> {
+    let system = deps.system_repo(&job.meta.request_id);
+    let token = {
+        let mut bytes = [0u8; 16];
+        deps.rng.fill(&mut bytes);
+        hex::encode(bytes)
+    };
+    let Some(claim) = system
+        .claim_backup(job.backup, &token, LEASE_SECONDS)
+        .await?
+    else {
+        return Ok(match system.backup(job.backup).await? {
+            Some(row) if row.status == "running" => SliceEnd::Busy,
+            _ => SliceEnd::NotRunning,
+        });
+    };
     let actor = Actor::System("backup-job");
     let event = |action, details| Event {
         team: job.team,
@@ -170,34 +245,63 @@ pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Result<(), ServiceError> {
         target_id: job.backup.to_string(),
         details,
     };
-    audit::record(
-        &system,
-        &actor,
-        &job.meta,
-        event(
-            "backup.start",
-            json!({"connection_id": job.connection.to_string()}),
-        ),
-    )
-    .await?;
-    match collect(deps, &system, job).await {
-        Ok((manifest, manifest_sha256)) => {
+    if claim.seq == 0 {
+        audit::record(
+            &system,
+            &actor,
+            &job.meta,
+            event(
+                "backup.start",
+                json!({"connection_id": job.connection.to_string()}),
+            ),
+        )
+        .await?;
+    }
+    let lease = Lease {
+        repo: &system,
+        backup: job.backup,
+        token,
+        seq: Cell::new(claim.seq),
+        last: RefCell::new(Progress::default()),
+    };
+    let outcome = match Progress::from_json(claim.state) {
+        Ok(progress) => {
+            *lease.last.borrow_mut() = progress.clone();
+            slice(deps, job, progress, &lease, claim.started_at, report).await
+        }
+        Err(e) => Err(Stop::Failed(ServiceError::Internal(e.to_string()))),
+    };
+    match outcome {
+        Ok(None) => {
+            lease.release().await?;
+            Ok(SliceEnd::Paused)
+        }
+        Ok(Some((manifest, manifest_sha256))) => {
             let counts: Map<String, Value> = manifest
                 .objects
                 .iter()
                 .map(|o| (o.resource.as_str().to_string(), json!(o.count)))
                 .collect();
             let sealed_bytes = manifest.objects.iter().map(|o| o.sealed_bytes).sum();
-            system
+            let finished_at = chrono::DateTime::parse_from_rfc3339(&manifest.finished_at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_else(|_| deps.clock.now());
+            match system
                 .complete_backup(
                     job.backup,
-                    deps.clock.now(),
+                    finished_at,
                     &Value::Object(counts.clone()),
                     manifest.objects.len() as u32,
                     sealed_bytes,
                     &manifest_sha256,
                 )
-                .await?;
+                .await
+            {
+                Ok(()) => {}
+                // A superseded invocation finished the same manifest first.
+                Err(DbError::Conflict) => return Ok(SliceEnd::NotRunning),
+                Err(e) => return Err(e.into()),
+            }
             audit::record(
                 &system,
                 &actor,
@@ -207,13 +311,19 @@ pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Result<(), ServiceError> {
                     json!({"counts": counts, "manifest_sha256": manifest_sha256}),
                 ),
             )
-            .await
+            .await?;
+            Ok(SliceEnd::Completed)
         }
-        Err(e) => {
+        Err(Stop::Superseded) => Ok(SliceEnd::Superseded),
+        Err(Stop::Failed(e)) => {
             let reason = public_reason(&e);
-            system
+            match system
                 .fail_backup(job.backup, deps.clock.now(), &reason)
-                .await?;
+                .await
+            {
+                Ok(()) | Err(DbError::Conflict) => {}
+                Err(db) => return Err(db.into()),
+            }
             audit::record(
                 &system,
                 &actor,
@@ -235,12 +345,89 @@ fn public_reason(e: &ServiceError) -> String {
     }
 }
 
-async fn collect(
+/// Why a slice ended early.
+enum Stop {
+    /// Another invocation took the lease: leave everything to it.
+    Superseded,
+    Failed(ServiceError),
+}
+
+impl<E: Into<ServiceError>> From<E> for Stop {
+    fn from(e: E) -> Stop {
+        Stop::Failed(e.into())
+    }
+}
+
+fn collect_error(e: CollectError) -> Stop {
+    match e {
+        CollectError::Okta(e) => Stop::Failed(e.into()),
+        CollectError::Checkpoint(CheckpointError::LeaseLost) => Stop::Superseded,
+        other => Stop::Failed(ServiceError::Internal(other.to_string())),
+    }
+}
+
+/// The backup's checkpoint row, written under this invocation's lease.
+struct Lease<'r> {
+    repo: &'r Repo<'r>,
+    backup: BackupId,
+    token: String,
+    seq: Cell<i64>,
+    /// The last progress committed (or claimed).
+    last: RefCell<Progress>,
+}
+
+impl Lease<'_> {
+    async fn write(&self, progress: &Progress, release: bool) -> Result<(), CheckpointError> {
+        let state = progress.to_json();
+        match self
+            .repo
+            .commit_checkpoint(
+                self.backup,
+                &self.token,
+                self.seq.get(),
+                &state,
+                LEASE_SECONDS,
+                release,
+            )
+            .await
+        {
+            Ok(Some(seq)) => {
+                self.seq.set(seq);
+                *self.last.borrow_mut() = progress.clone();
+                Ok(())
+            }
+            Ok(None) => Err(CheckpointError::LeaseLost),
+            Err(e) => Err(CheckpointError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Gives the lease up so the next message can start at once.
+    async fn release(&self) -> Result<(), ServiceError> {
+        let last = self.last.borrow().clone();
+        match self.write(&last, true).await {
+            Ok(()) | Err(CheckpointError::LeaseLost) => Ok(()),
+            Err(e) => Err(ServiceError::Internal(e.to_string())),
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Checkpoints for Lease<'_> {
+    async fn commit(&self, progress: &Progress) -> Result<(), CheckpointError> {
+        self.write(progress, false).await
+    }
+}
+
+/// One slice: `Some(manifest, its hash)` once the snapshot is finished, `None` when paused.
+async fn slice(
     deps: &Deps<'_>,
-    system: &Repo<'_>,
     job: &BackupJob,
-) -> Result<(Manifest, String), ServiceError> {
-    let started_at = deps.clock.now();
+    progress: Progress,
+    lease: &Lease<'_>,
+    started_at: chrono::DateTime<chrono::Utc>,
+    report: &SliceReport,
+) -> Result<Option<(Manifest, String)>, Stop> {
+    let system = lease.repo;
     let conn = system
         .connection_secret(job.connection)
         .await?
@@ -274,15 +461,43 @@ async fn collect(
     let collector = Collector {
         okta: &okta,
         store: deps.store,
+        clock: deps.clock,
         key: &key,
         rng: deps.rng,
         layout: &layout,
         part_size: crate::ports::MIN_PART_SIZE,
     };
-    let objects = collector.collect().await.map_err(|e| match e {
-        crate::snapshot::collect::CollectError::Okta(e) => ServiceError::from(e),
-        crate::snapshot::collect::CollectError::Store(e) => ServiceError::Internal(e.to_string()),
-    })?;
+    let limits = deps.config.backup_slice;
+    let budget = Budget {
+        deadline: deps.clock.now() + ChronoDuration::seconds(limits.seconds.into()),
+        max_requests: limits.max_requests,
+        checkpoint_every: ChronoDuration::seconds(limits.checkpoint_seconds.into()),
+        segment_bytes: SEGMENT_BYTES,
+    };
+    let tag = &lease.token[..8];
+    let outcome = collector
+        .run_slice(progress, lease, &budget, tag)
+        .await
+        .map_err(collect_error);
+    *report.okta_buckets.borrow_mut() = okta.stats();
+    let SliceOutcome::Finished(objects) = outcome? else {
+        return Ok(None);
+    };
+    // Fix the finish time in the checkpoint first: whichever invocation writes the manifest
+    // (this one, or a successor if this one dies now) writes the very same bytes.
+    let mut last = lease.last.borrow().clone();
+    let finished_at = match last.finished_at.clone() {
+        Some(at) => at,
+        None => {
+            let at = deps.clock.now().to_rfc3339();
+            last.finished_at = Some(at.clone());
+            lease.commit(&last).await.map_err(|e| match e {
+                CheckpointError::LeaseLost => Stop::Superseded,
+                other => Stop::Failed(ServiceError::Internal(other.to_string())),
+            })?;
+            at
+        }
+    };
     let manifest = Manifest {
         format_version: crate::snapshot::manifest::FORMAT_VERSION,
         backup_id: job.backup.to_string(),
@@ -290,17 +505,28 @@ async fn collect(
         connection_id: job.connection.to_string(),
         org_domain: org.to_string(),
         started_at: started_at.to_rfc3339(),
-        finished_at: deps.clock.now().to_rfc3339(),
-        sealing: "BFS1: gzip, AES-256-GCM 64 KiB chunks, HKDF-SHA256 per object".into(),
+        finished_at,
+        sealing: SEALING.into(),
         objects,
         not_restorable: NOT_RESTORABLE.iter().map(|s| s.to_string()).collect(),
         notes: vec![WORKFLOWS_NOTE.into()],
     };
     let bytes = manifest.to_bytes();
     let hash = sha256_hex(&bytes);
+    let internal = |e: crate::ports::StoreError| ServiceError::Internal(e.to_string());
     deps.store
         .put(&layout.manifest_key(), bytes)
         .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    Ok((manifest, hash))
+        .map_err(internal)?;
+    let keep: Vec<&str> = manifest.keys().collect();
+    remove_unlisted(deps.store, &layout, &keep)
+        .await
+        .map_err(internal)?;
+    Ok(Some((manifest, hash)))
 }
+
+/// Sealed bytes after which a segment is closed even between checkpoints.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+const SEALING: &str =
+    "BFS1 segments: gzip, AES-256-GCM 64 KiB chunks, HKDF-SHA256 per segment (format 2)";

@@ -10,7 +10,7 @@ use super::{Deps, ServiceError};
 /// caller sends each to the backup queue, so every connection gets its own consumer invocation
 /// (and its own time and memory budget) instead of one cron invocation running them all. Also
 /// returns how many connections were skipped because a run was already in flight. A run whose
-/// message cannot be sent is failed by the stale-run sweep.
+/// message cannot be sent never checkpoints, and the stale-run sweep fails it.
 pub async fn schedule_backups(
     deps: &Deps<'_>,
     meta: &RequestMeta,
@@ -41,26 +41,4 @@ pub async fn schedule_backups(
         }
     }
     Ok((skipped_running, jobs))
-}
-
-/// What a queue consumer did with one message.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Delivery {
-    Ran,
-    /// The run had already left `running`: queues deliver at least once, and running a
-    /// redelivered job again would rewrite a finished snapshot under its recorded hashes.
-    AlreadyFinished,
-}
-
-/// Runs one queued job to its end; a failure is recorded on the run's row (see
-/// [`backups::run`]), so the message is done either way.
-pub async fn run_queued(deps: &Deps<'_>, job: &BackupJob) -> Result<Delivery, ServiceError> {
-    let system = deps.system_repo(&job.meta.request_id);
-    match system.backup(job.backup).await? {
-        Some(row) if row.status == "running" => {
-            backups::run(deps, job).await?;
-            Ok(Delivery::Ran)
-        }
-        _ => Ok(Delivery::AlreadyFinished),
-    }
 }

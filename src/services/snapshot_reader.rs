@@ -8,7 +8,7 @@ use super::{Deps, ServiceError};
 use crate::compliance::TenantSnapshot;
 use crate::crypto::stream::{open_object, SnapshotKey};
 use crate::db::records::BackupRow;
-use crate::snapshot::manifest::sha256_hex;
+use crate::snapshot::manifest::{sha256_hex, FORMAT_VERSION};
 use crate::snapshot::{Manifest, ResourceType, SnapshotLayout};
 
 /// A backup whose manifest has been verified; objects are fetched and checked on demand.
@@ -43,6 +43,9 @@ impl<'d> SnapshotReader<'d> {
         }
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|_| tamper(&row, "manifest unreadable"))?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(tamper(&row, "unsupported snapshot format version"));
+        }
         if manifest.team_id != row.team_id.to_string()
             || manifest.connection_id != row.connection_id.to_string()
         {
@@ -55,30 +58,36 @@ impl<'d> SnapshotReader<'d> {
         })
     }
 
-    /// The decrypted JSON of one object; `NotFound` when the backup did not collect it.
+    /// The decrypted JSON of one object; `NotFound` when the backup did not collect it. Each
+    /// segment is checked against its sealed hash and opened under its own key; the joined
+    /// plaintext against the object's hash.
     pub async fn object(&self, resource: ResourceType) -> Result<Vec<u8>, ServiceError> {
         let row = &self.row;
         let entry = self
             .manifest
             .object(resource)
             .ok_or(ServiceError::NotFound)?;
-        let sealed = self
-            .deps
-            .store
-            .get(&entry.key)
-            .await
-            .map_err(|e| tamper(row, &e.to_string()))?
-            .ok_or_else(|| tamper(row, "object missing"))?;
-        if sha256_hex(&sealed) != entry.sealed_sha256 {
-            return Err(tamper(row, "object hash mismatch"));
-        }
         let key = SnapshotKey::derive(
             &self.deps.config.snapshot_secret,
             &row.team_id.to_string(),
             &row.connection_id.to_string(),
         );
-        let plain =
-            open_object(&key, &entry.key, &sealed).map_err(|e| tamper(row, &e.to_string()))?;
+        let mut plain = Vec::with_capacity(usize::try_from(entry.plaintext_bytes).unwrap_or(0));
+        for segment in &entry.segments {
+            let sealed = self
+                .deps
+                .store
+                .get(&segment.key)
+                .await
+                .map_err(|e| tamper(row, &e.to_string()))?
+                .ok_or_else(|| tamper(row, "segment missing"))?;
+            if sha256_hex(&sealed) != segment.sealed_sha256 {
+                return Err(tamper(row, "segment hash mismatch"));
+            }
+            let part = open_object(&key, &segment.key, &sealed)
+                .map_err(|e| tamper(row, &e.to_string()))?;
+            plain.extend_from_slice(&part);
+        }
         if sha256_hex(&plain) != entry.plaintext_sha256 {
             return Err(tamper(row, "plaintext hash mismatch"));
         }

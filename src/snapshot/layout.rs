@@ -8,6 +8,7 @@ use crate::ids::{ConnectionId, UserId};
 /// Sealed objects end in `.json.bfs` (Butterfly sealed stream); the manifest is plain JSON.
 const SEALED_SUFFIX: &str = ".json.bfs";
 pub const MANIFEST_NAME: &str = "manifest.json";
+const KEYS_DIR: &str = "work/keys/";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotLayout {
@@ -36,8 +37,20 @@ impl SnapshotLayout {
         &self.prefix
     }
 
-    pub fn object_key(&self, resource: ResourceType) -> String {
-        format!("{}{}{}", self.prefix, resource.as_str(), SEALED_SUFFIX)
+    /// Segment `index` of an object, written by the invocation tagged `tag` (so an invocation
+    /// that lost its lease can never overwrite a segment its successor wrote).
+    pub fn segment_key(&self, resource: ResourceType, index: usize, tag: &str) -> String {
+        format!(
+            "{}{}/{index:05}-{tag}{SEALED_SUFFIX}",
+            self.prefix,
+            resource.as_str()
+        )
+    }
+
+    /// Sealed list of the item keys a step remembered for later steps (work files, removed
+    /// when the snapshot is finished).
+    pub fn keys_key(&self, step: &str, index: usize, tag: &str) -> String {
+        format!("{}{KEYS_DIR}{step}/{index:05}-{tag}.bfs", self.prefix)
     }
 
     pub fn manifest_key(&self) -> String {
@@ -57,9 +70,12 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 5, 7).unwrap();
         let layout = SnapshotLayout::new(user, conn, at);
         assert_eq!(
-            layout.object_key(ResourceType::GroupMembers),
-            "users/11111111-1111-4111-8111-111111111111/connections/22222222-2222-4222-8222-222222222222/backups/2026-11-23T09-05-07.000Z/group_members.json.bfs"
+            layout.segment_key(ResourceType::GroupMembers, 3, "0a1b2c3d"),
+            "users/11111111-1111-4111-8111-111111111111/connections/22222222-2222-4222-8222-222222222222/backups/2026-11-23T09-05-07.000Z/group_members/00003-0a1b2c3d.json.bfs"
         );
+        assert!(layout
+            .keys_key("groups", 0, "0a1b2c3d")
+            .ends_with("/2026-11-23T09-05-07.000Z/work/keys/groups/00000-0a1b2c3d.bfs"));
         assert!(layout
             .manifest_key()
             .ends_with("/2026-11-23T09-05-07.000Z/manifest.json"));

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::resource::ResourceType;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: objects are sequences of independently sealed segments, so a backup can resume.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Secrets Okta never returns through its API; a restore has to ask for them again.
 pub const NOT_RESTORABLE: &[&str] = &[
@@ -23,15 +24,26 @@ pub const NOT_RESTORABLE: &[&str] = &[
 pub const WORKFLOWS_NOTE: &str =
     "Okta Workflows has no public management API; flows are not included in this backup.";
 
+/// One sealed piece of an object: a BFS1 object of its own, holding a byte range of the
+/// object's JSON (a backup cuts a segment at every checkpoint).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub key: String,
+    pub plaintext_bytes: u64,
+    pub sealed_bytes: u64,
+    pub sealed_sha256: String,
+}
+
+/// One resource type's object: the concatenated plaintext of its segments is a JSON array.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectEntry {
     pub resource: ResourceType,
-    pub key: String,
     pub count: u64,
     pub plaintext_bytes: u64,
     pub sealed_bytes: u64,
+    /// SHA-256 of the whole object's plaintext (all segments, in order).
     pub plaintext_sha256: String,
-    pub sealed_sha256: String,
+    pub segments: Vec<Segment>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +70,13 @@ impl Manifest {
 
     pub fn object(&self, resource: ResourceType) -> Option<&ObjectEntry> {
         self.objects.iter().find(|o| o.resource == resource)
+    }
+
+    /// Every key the snapshot consists of: the manifest and each segment.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.objects
+            .iter()
+            .flat_map(|o| o.segments.iter().map(|s| s.key.as_str()))
     }
 }
 

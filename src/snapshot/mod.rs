@@ -4,8 +4,12 @@
 pub mod collect;
 pub mod layout;
 pub mod manifest;
+pub mod plan;
+pub mod progress;
 pub mod resource;
+mod writer;
 
 pub use layout::SnapshotLayout;
-pub use manifest::{Manifest, ObjectEntry};
+pub use manifest::{Manifest, ObjectEntry, Segment};
+pub use progress::Progress;
 pub use resource::ResourceType;

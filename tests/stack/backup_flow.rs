@@ -98,6 +98,16 @@ fn connection_backup_and_signed_download_round_trip() {
     );
     assert_eq!(backup["object_count"], 24);
     assert_eq!(backup["manifest_sha256"].as_str().unwrap().len(), 64);
+    // test.sh gives slices 20 Okta requests: the backup went through the queue as several
+    // invocations, each resuming from the last one's checkpoint.
+    assert!(backup["slices"].as_u64().unwrap() >= 3, "{backup}");
+    // The checkpoint is the worker's alone.
+    let hidden = user.rest("GET", "backup_checkpoints?select=backup_id", None);
+    assert!(
+        hidden.status >= 400 || hidden.json() == json!([]),
+        "{}",
+        hidden.text()
+    );
 
     // Decrypted downloads equal what the emulator serves.
     let mut okta_users = okta_list("/api/v1/users?limit=200");
@@ -155,6 +165,10 @@ fn connection_backup_and_signed_download_round_trip() {
             actions.contains(&expected),
             "missing {expected} in {actions:?}"
         );
+    }
+    // One start and one completion however many invocations the job took.
+    for once in ["backup.start", "backup.complete"] {
+        assert_eq!(actions.iter().filter(|a| **a == once).count(), 1, "{once}");
     }
     let create = log
         .iter()
