@@ -60,8 +60,10 @@ fn backup_benchmark() {
     }
     assert_eq!(backup["status"], "complete", "{backup}");
 
-    // The floor: every bucket's requests at its limit, buckets one after another as the
-    // collector reads them (each window is 60 s / time scale; the first window's worth is free).
+    // The floor: every bucket's requests at its limit (each window is 60 s / time scale; the
+    // first window's worth is free). Okta limits each bucket on its own and the collector's
+    // lanes use them concurrently, so the floor is the busiest bucket's; the sum over buckets
+    // (one after another) is printed for comparison.
     let stats = emulator("GET", "/__emulator/stats", None).json();
     let window = 60.0 / time_scale;
     let mut floor = 0.0;
@@ -80,12 +82,17 @@ fn backup_benchmark() {
     }
     println!("bench requests_total {}", stats["total"]);
     println!("bench wall_time_s {wall:.2}");
-    println!("bench floor_sequential_s {floor:.2}");
-    println!("bench floor_parallel_buckets_s {parallel_floor:.2}");
+    println!("bench floor_s {parallel_floor:.2} (busiest bucket at its limit)");
+    println!("bench floor_sequential_s {floor:.2} (every bucket one after another)");
     println!(
         "bench wall_over_floor {:.2}",
+        wall / parallel_floor.max(f64::EPSILON)
+    );
+    println!(
+        "bench wall_over_floor_sequential {:.2}",
         wall / floor.max(f64::EPSILON)
     );
+    println!("bench slices {} (queue invocations)", backup["slices"]);
 
     let mut plaintext = 0usize;
     for (resource, count) in backup["counts"].as_object().unwrap() {

@@ -1,0 +1,171 @@
+//! Resumable backups against the real database and worker: the lease and sequence guard on
+//! checkpoints, and racing starts of one connection's backup.
+
+use crate::support::*;
+use serde_json::{json, Value};
+
+fn rpc(function: &str, args: Value) -> Reply {
+    service("POST", &format!("rpc/{function}"), Some(&args))
+}
+
+fn claim(backup: &str, token: &str) -> Value {
+    let reply = rpc(
+        "backup_claim",
+        json!({"p_backup": backup, "p_token": token, "p_lease_seconds": 60}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+fn commit(backup: &str, token: &str, seq: i64, state: Value, release: bool) -> Value {
+    let reply = rpc(
+        "backup_commit",
+        json!({"p_backup": backup, "p_token": token, "p_seq": seq, "p_state": state,
+               "p_lease_seconds": 60, "p_release": release}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+fn stored_state(backup: &str) -> Value {
+    service(
+        "GET",
+        &format!("backup_checkpoints?backup_id=eq.{backup}&select=seq,state"),
+        None,
+    )
+    .json()[0]
+        .clone()
+}
+
+#[test]
+fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
+    let user = new_user();
+    let connection = user.create_connection();
+    let team = psql(&format!(
+        "select team_id from okta_connections where id = '{connection}'"
+    ));
+    // A running scheduled backup that no worker is processing.
+    let backup = psql("select gen_random_uuid()");
+    let inserted = service(
+        "POST",
+        "backups",
+        Some(
+            &json!({"id": backup, "team_id": team, "connection_id": connection,
+                     "trigger": "schedule", "status": "running", "r2_prefix": "users/x/"}),
+        ),
+    );
+    assert_eq!(inserted.status, 201, "{}", inserted.text());
+    let (a, b) = ("a".repeat(32), "b".repeat(32));
+
+    let first = claim(&backup, &a);
+    assert_eq!(first[0]["seq"], 0);
+    assert_eq!(first[0]["state"], json!({}));
+    assert_eq!(claim(&backup, &b), json!([]), "the lease is held");
+
+    assert_eq!(commit(&backup, &a, 0, json!({"n": 1}), false), json!(1));
+    // A stale sequence number or a token without the lease writes nothing.
+    assert_eq!(commit(&backup, &a, 0, json!({"n": 2}), false), Value::Null);
+    assert_eq!(commit(&backup, &b, 1, json!({"n": 3}), false), Value::Null);
+    assert_eq!(stored_state(&backup), json!({"seq": 1, "state": {"n": 1}}));
+
+    // The lease lapses (its holder died): another invocation takes over, and the old holder
+    // can no longer commit.
+    psql(&format!(
+        "update backup_checkpoints set lease_until = now() - interval '1 second' where backup_id = '{backup}'"
+    ));
+    let second = claim(&backup, &b);
+    assert_eq!(second[0]["seq"], 1);
+    assert_eq!(second[0]["state"], json!({"n": 1}));
+    assert_eq!(commit(&backup, &a, 1, json!({"n": 4}), false), Value::Null);
+    // Released at the end of a slice: the next message can claim at once.
+    assert_eq!(commit(&backup, &b, 1, json!({"n": 5}), true), json!(2));
+    assert_eq!(claim(&backup, &a)[0]["state"], json!({"n": 5}));
+
+    let row = service(
+        "GET",
+        &format!("backups?id=eq.{backup}&select=slices,heartbeat_at"),
+        None,
+    )
+    .json();
+    assert_eq!(row[0]["slices"], 3, "{row}");
+    assert!(row[0]["heartbeat_at"].is_string());
+
+    // Users can neither read checkpoints nor call the functions.
+    let denied = user.rest(
+        "POST",
+        "rpc/backup_claim",
+        Some(&json!({"p_backup": backup, "p_token": b, "p_lease_seconds": 60})),
+    );
+    assert!(
+        denied.status == 401 || denied.status == 403,
+        "{}",
+        denied.text()
+    );
+    let hidden = user.rest("GET", "backup_checkpoints?select=state", None);
+    assert!(
+        hidden.status >= 400 || hidden.json() == json!([]),
+        "{}",
+        hidden.text()
+    );
+    // Malformed tokens and leases are refused by the database.
+    assert!(
+        rpc(
+            "backup_claim",
+            json!({"p_backup": backup, "p_token": "zz", "p_lease_seconds": 60})
+        )
+        .status
+            >= 400
+    );
+    assert!(
+        rpc(
+            "backup_claim",
+            json!({"p_backup": backup, "p_token": a, "p_lease_seconds": 86400})
+        )
+        .status
+            >= 400
+    );
+
+    // A finished run can no longer be claimed.
+    let failed = service(
+        "PATCH",
+        &format!("backups?id=eq.{backup}"),
+        Some(&json!({"status": "failed", "finished_at": "2026-01-01T00:00:00Z", "error": "test"})),
+    );
+    assert!(failed.status < 300, "{}", failed.text());
+    psql(&format!(
+        "update backup_checkpoints set lease_until = null, lease_token = null where backup_id = '{backup}'"
+    ));
+    assert_eq!(claim(&backup, &b), json!([]));
+}
+
+#[test]
+fn racing_starts_of_one_connection_make_one_backup() {
+    let user = new_user();
+    let connection = user.create_connection();
+    let path = format!("/connections/{connection}/backups");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| user.api("POST", &path, None).status))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 409),
+        "{statuses:?}"
+    );
+    let runs = user.api("GET", &path, None).json()["backups"].clone();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    let done = user.wait_backup(runs[0]["id"].as_str().unwrap());
+    assert_eq!(done["status"], "complete", "{done}");
+    let team = done["team_id"].as_str().unwrap();
+    let starts = activity(team)
+        .iter()
+        .filter(|r| r["action"] == "backup.start")
+        .count();
+    assert_eq!(starts, 1);
+}
