@@ -31,8 +31,8 @@ returns table (seq bigint, state jsonb, started_at timestamptz)
 language plpgsql volatile set search_path = public, pg_temp as $$
 #variable_conflict use_column
 begin
-  if p_lease_seconds not between 10 and 3600 then
-    raise exception 'lease out of range' using errcode = 'check_violation';
+  if p_lease_seconds not between 10 and 3600 or p_token !~ '^[0-9a-f]{32}$' then
+    raise exception 'lease or token out of range' using errcode = 'check_violation';
   end if;
   insert into backup_checkpoints (backup_id)
     select b.id from backups b where b.id = p_backup and b.status = 'running'
@@ -67,8 +67,8 @@ language plpgsql volatile set search_path = public, pg_temp as $$
 declare
   v_seq bigint;
 begin
-  if p_lease_seconds not between 10 and 3600 then
-    raise exception 'lease out of range' using errcode = 'check_violation';
+  if p_lease_seconds not between 10 and 3600 or p_token !~ '^[0-9a-f]{32}$' then
+    raise exception 'lease or token out of range' using errcode = 'check_violation';
   end if;
   update backup_checkpoints
      set seq = seq + 1,

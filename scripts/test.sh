@@ -40,7 +40,7 @@ okta_token=test-okta-token-0123456789abcdef
 STACK_OKTA_ARGS="--token $okta_token"
 # Small backup slices, so every test backup runs as several queue invocations resuming from
 # checkpoints (production slices are 5000 requests).
-STACK_WORKER_VARS="BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1"
+STACK_WORKER_VARS="BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1 BACKUP_RETRY_SECONDS=1"
 trap stack_down EXIT
 rm -f "$STACK_STATE/planted-secrets"
 if stack_up; then

@@ -65,6 +65,9 @@ pub struct SliceLimits {
     /// Longest gap between checkpoints (`BACKUP_CHECKPOINT_SECONDS`, default 30): the most
     /// work a killed invocation can lose.
     pub checkpoint_seconds: u32,
+    /// Delay before a slice that hit a transient failure is tried again
+    /// (`BACKUP_RETRY_SECONDS`, default 60).
+    pub retry_seconds: u32,
 }
 
 impl Default for SliceLimits {
@@ -73,6 +76,7 @@ impl Default for SliceLimits {
             max_requests: 5000,
             seconds: 600,
             checkpoint_seconds: 30,
+            retry_seconds: 60,
         }
     }
 }
@@ -171,6 +175,7 @@ impl Config {
                 defaults.checkpoint_seconds,
                 300,
             )?,
+            retry_seconds: number("BACKUP_RETRY_SECONDS", defaults.retry_seconds, 3600)?,
         };
         Ok(Config {
             backup_slice,

@@ -281,6 +281,16 @@ async fn queue(batch: MessageBatch<QueuedJob>, env: Env, _ctx: Context) -> worke
                             message.retry();
                         }
                     },
+                    Ok(SliceEnd::RetryLater(_)) => {
+                        let delay = runtime.config.backup_slice.retry_seconds;
+                        match enqueue(&env, message.body(), delay).await {
+                            Ok(()) => message.ack(),
+                            Err(e) => {
+                                log["enqueue_error"] = e.to_string().into();
+                                message.retry();
+                            }
+                        }
+                    }
                     Ok(SliceEnd::Busy) => message.retry_with_options(
                         &QueueRetryOptionsBuilder::new()
                             .with_delay_seconds(BUSY_RETRY_SECONDS)

@@ -19,7 +19,7 @@ use crate::db::records::BackupRow;
 use crate::db::{DbError, Repo};
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
-use crate::okta::{OktaAuth, OktaClient, OrgDomain};
+use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
 use crate::snapshot::collect::{
     remove_unlisted, Budget, CheckpointError, Checkpoints, CollectError, Collector, SliceOutcome,
 };
@@ -190,6 +190,10 @@ pub enum SliceEnd {
     Busy,
     /// Another invocation took the lease over mid-slice: it carries the job on.
     Superseded,
+    /// A transient failure (Okta, R2 or the database kept failing): progress is kept and the
+    /// job must be sent again after a delay. After [`MAX_TRANSIENT_FAILURES`] in a row the run
+    /// fails instead.
+    RetryLater(String),
     /// The run had already left `running` (queues deliver at least once).
     NotRunning,
 }
@@ -315,7 +319,19 @@ pub async fn run_slice(
             Ok(SliceEnd::Completed)
         }
         Err(Stop::Superseded) => Ok(SliceEnd::Superseded),
-        Err(Stop::Failed(e)) => {
+        Err(Stop::Transient(e))
+            if lease.last.borrow().transient_failures < MAX_TRANSIENT_FAILURES =>
+        {
+            // Keep what was done; the platform sends the job again after a delay.
+            let mut last = lease.last.borrow().clone();
+            last.transient_failures += 1;
+            match lease.write(&last, true).await {
+                Ok(()) | Err(CheckpointError::LeaseLost) => {}
+                Err(_) => return Err(e),
+            }
+            Ok(SliceEnd::RetryLater(e.to_string()))
+        }
+        Err(Stop::Transient(e) | Stop::Failed(e)) => {
             let reason = public_reason(&e);
             match system
                 .fail_backup(job.backup, deps.clock.now(), &reason)
@@ -345,10 +361,15 @@ fn public_reason(e: &ServiceError) -> String {
     }
 }
 
+/// Slices in a row that may end in a transient failure before the run is failed.
+pub const MAX_TRANSIENT_FAILURES: u32 = 5;
+
 /// Why a slice ended early.
 enum Stop {
     /// Another invocation took the lease: leave everything to it.
     Superseded,
+    /// Worth another try later: Okta, R2 or the database kept failing for now.
+    Transient(ServiceError),
     Failed(ServiceError),
 }
 
@@ -360,8 +381,13 @@ impl<E: Into<ServiceError>> From<E> for Stop {
 
 fn collect_error(e: CollectError) -> Stop {
     match e {
+        CollectError::Okta(e @ OktaError::GaveUp { .. }) => Stop::Transient(e.into()),
         CollectError::Okta(e) => Stop::Failed(e.into()),
         CollectError::Checkpoint(CheckpointError::LeaseLost) => Stop::Superseded,
+        e
+        @ (CollectError::Store(_) | CollectError::Checkpoint(CheckpointError::Unavailable(_))) => {
+            Stop::Transient(ServiceError::Internal(e.to_string()))
+        }
         other => Stop::Failed(ServiceError::Internal(other.to_string())),
     }
 }
@@ -403,7 +429,8 @@ impl Lease<'_> {
 
     /// Gives the lease up so the next message can start at once.
     async fn release(&self) -> Result<(), ServiceError> {
-        let last = self.last.borrow().clone();
+        let mut last = self.last.borrow().clone();
+        last.transient_failures = 0;
         match self.write(&last, true).await {
             Ok(()) | Err(CheckpointError::LeaseLost) => Ok(()),
             Err(e) => Err(ServiceError::Internal(e.to_string())),

@@ -27,6 +27,10 @@ pub struct Progress {
     /// Okta's last rate-limit window per bucket, so pacing carries over between invocations.
     #[serde(default)]
     pub rate_windows: BTreeMap<String, Window>,
+    /// Slices in a row that ended in a transient failure (reset by a slice that pauses or
+    /// finishes normally).
+    #[serde(default)]
+    pub transient_failures: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

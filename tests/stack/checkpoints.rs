@@ -169,3 +169,28 @@ fn racing_starts_of_one_connection_make_one_backup() {
         .count();
     assert_eq!(starts, 1);
 }
+
+#[test]
+fn a_backup_outlasts_a_transient_okta_outage() {
+    let user = new_user();
+    let connection = user.create_connection();
+    // More 503s in a row than one request's retries: the slice that meets them gives up,
+    // keeps its progress and is sent again; the next one finds Okta back.
+    let fault = emulator(
+        "POST",
+        "/__emulator/faults",
+        Some(&json!({"path_prefix": "/api/v1/org", "status": 503, "count": 7})),
+    );
+    assert!(fault.status < 300, "{}", fault.text());
+    let backup = user.backup(&connection);
+    emulator("POST", "/__emulator/reset", None);
+    assert_eq!(backup["status"], "complete", "{backup}");
+    assert_eq!(backup["counts"]["org"], 1);
+    let team = backup["team_id"].as_str().unwrap();
+    let log = activity(team);
+    assert!(!log.iter().any(|r| r["action"] == "backup.error"));
+    assert_eq!(
+        log.iter().filter(|r| r["action"] == "backup.start").count(),
+        1
+    );
+}
