@@ -122,6 +122,12 @@ impl Faults {
         faults.iter().map(|f| u64::from(f.remaining)).sum()
     }
 
+    /// Injections not yet taken, over all faults.
+    pub(crate) fn pending(&self) -> u64 {
+        let faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        faults.iter().map(|f| u64::from(f.remaining)).sum()
+    }
+
     /// Consumes one injection from the oldest fault matching `path`, if any.
     pub(crate) fn take(&self, path: &str) -> Option<Injection> {
         let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,6 +176,7 @@ mod tests {
             );
         }
         assert_eq!(faults.take("/api/v1/apps"), None);
+        assert_eq!(faults.pending(), 0);
     }
 
     #[test]

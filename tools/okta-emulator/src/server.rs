@@ -326,7 +326,11 @@ fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
             state.concurrency.reset_peak();
             Ok(json!({ "reset": true }))
         }
-        ("stats", Method::Get) => Ok(state.stats.to_json(state.concurrency.peak())),
+        ("stats", Method::Get) => {
+            let mut stats = state.stats.to_json(state.concurrency.peak());
+            stats["faults_pending"] = state.faults.pending().into();
+            Ok(stats)
+        }
         ("faults", Method::Post) => read_json(request).and_then(|body| {
             let fault =
                 Fault::from_json(&body).map_err(|cause| ApiError::validation("fault", cause))?;

@@ -75,6 +75,7 @@ fn a_429_burst_answers_like_okta_then_recovers() {
     assert!(reset >= now() && reset <= now() + 2, "{reset}");
 
     let stats = get_ok(&format!("{base}/__emulator/stats")).json();
+    assert_eq!(stats["faults_pending"], 0);
     assert_eq!(stats["buckets"]["groups"]["rate_limited"], 3);
     assert_eq!(stats["buckets"]["org"]["rate_limited"], 1);
 }
@@ -93,6 +94,8 @@ fn a_reset_closes_the_connection_without_a_response() {
         "{}",
         String::from_utf8_lossy(&queued.body)
     );
+    let stats = get_ok(&format!("{base}/__emulator/stats")).json();
+    assert_eq!(stats["faults_pending"], 2);
     // Other paths are untouched.
     get_ok(&format!("{base}/api/v1/groups"));
     for _ in 0..2 {
