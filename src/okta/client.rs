@@ -1,5 +1,6 @@
 //! A read-only Okta management API client: authenticates, follows cursor pagination, paces on
-//! rate-limit headers, waits out 429s and retries transient failures with jittered backoff.
+//! rate-limit headers, waits out 429s and retries transient failures (transport errors, 5xx, and
+//! 2xx bodies that are not JSON, i.e. cut transfers) with jittered backoff.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -126,16 +127,16 @@ impl<'a> OktaClient<'a> {
 
     /// GET a single JSON document.
     pub async fn get(&self, path_and_query: &str) -> Result<Value, OktaError> {
-        let response = self.fetch(&self.url(path_and_query)).await?;
-        parse_json(&response, path_and_query)
+        let (_, json) = self.fetch(&self.url(path_and_query)).await?;
+        Ok(json)
     }
 
     /// GET one page of a list endpoint; `url` is absolute (a previous page's next link, or
     /// [`OktaClient::url`]).
     pub async fn page(&self, url: &str) -> Result<Page, OktaError> {
         let path = self.path_of(url)?;
-        let response = self.fetch(url).await?;
-        let items = match parse_json(&response, &path)? {
+        let (response, json) = self.fetch(url).await?;
+        let items = match json {
             Value::Array(items) => items,
             _ => return Err(OktaError::Malformed { path }),
         };
@@ -217,7 +218,8 @@ impl<'a> OktaClient<'a> {
         Duration::from_millis(u64::from_le_bytes(bytes) % (ceiling + 1))
     }
 
-    async fn fetch(&self, url: &str) -> Result<HttpResponse, OktaError> {
+    /// GETs `url` and parses its JSON body, retrying what is likely transient.
+    async fn fetch(&self, url: &str) -> Result<(HttpResponse, Value), OktaError> {
         let path = self.path_of(url)?;
         let bucket = bucket_of(&path);
         let mut last = String::new();
@@ -251,7 +253,15 @@ impl<'a> OktaClient<'a> {
                     if response.body.len() > MAX_PAGE_BYTES {
                         return Err(OktaError::Malformed { path });
                     }
-                    return Ok(response);
+                    match serde_json::from_slice(&response.body) {
+                        Ok(json) => return Ok((response, json)),
+                        // Almost always a transfer cut short (a dropped connection or a proxy):
+                        // retried like a 5xx.
+                        Err(_) => {
+                            last = format!("HTTP {} with a body that is not JSON", response.status);
+                            self.wait(&bucket, self.backoff(attempt)).await;
+                        }
+                    }
                 }
                 429 => {
                     self.bump(&bucket, |s| s.rate_limited += 1);
@@ -290,12 +300,6 @@ impl<'a> OktaClient<'a> {
             last,
         })
     }
-}
-
-fn parse_json(response: &HttpResponse, path: &str) -> Result<Value, OktaError> {
-    serde_json::from_slice(&response.body).map_err(|_| OktaError::Malformed {
-        path: path.to_string(),
-    })
 }
 
 /// The `errorCode` of an Okta error body, limited to its documented shape so nothing odd is
@@ -460,6 +464,47 @@ mod tests {
                 ..
             }
         ));
+        assert_eq!(http.requests.borrow().len(), MAX_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn retries_a_page_that_is_not_json_like_a_5xx() {
+        let calls = Rc::new(Cell::new(0));
+        let seen = calls.clone();
+        let http = ScriptedHttp::new(move |_| {
+            seen.set(seen.get() + 1);
+            let mut response = json_response(200, &json!([{"id": 1}, {"id": 2}]), &[]);
+            if seen.get() <= 2 {
+                // Cut mid-array, as a dropped transfer delivers it.
+                response.body.truncate(response.body.len() / 2);
+            }
+            Ok(response)
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        let page = block_on(client.page(&client.url("/api/v1/users"))).unwrap();
+        assert_eq!(page.items, vec![json!({"id": 1}), json!({"id": 2})]);
+        assert_eq!(calls.get(), 3);
+        // Jittered exponential backoff between the attempts: [0, 500] ms, then [0, 1000] ms.
+        let sleeps = clock.sleeps.borrow().clone();
+        assert!(sleeps.len() <= 2, "{sleeps:?}");
+        assert!(sleeps.iter().all(|d| *d <= Duration::from_millis(1000)));
+        assert_eq!(client.stats()["/api/v1/users"].retries, 2);
+
+        // Never valid: an error once the attempts are spent, not a page of nothing.
+        let http = ScriptedHttp::new(|_| {
+            let mut response = json_response(200, &json!({"id": "org"}), &[]);
+            response.body.truncate(5);
+            Ok(response)
+        });
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        match block_on(client.get("/api/v1/org")).unwrap_err() {
+            OktaError::GaveUp { attempts, last } => {
+                assert_eq!(attempts, MAX_ATTEMPTS);
+                assert!(last.contains("not JSON"), "{last}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
         assert_eq!(http.requests.borrow().len(), MAX_ATTEMPTS as usize);
     }
 

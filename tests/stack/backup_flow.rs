@@ -11,25 +11,6 @@ fn ids(items: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-fn download(user: &User, backup: &str, object: &str) -> Vec<Value> {
-    let reply = user.api(
-        "GET",
-        &format!("/backups/{backup}/objects/{object}/url"),
-        None,
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let body = reply.json();
-    let url = body["url"].as_str().unwrap();
-    let expires = body["expires_at"].as_i64().unwrap();
-    assert!(
-        expires > now() && expires <= now() + 300,
-        "URL lifetime must be at most 5 minutes"
-    );
-    let data = call("GET", url, &[], None);
-    assert_eq!(data.status, 200, "{}", data.text());
-    data.json().as_array().unwrap().clone()
-}
-
 #[test]
 fn connection_backup_and_signed_download_round_trip() {
     let user = new_user();

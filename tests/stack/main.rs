@@ -11,6 +11,7 @@ mod checkpoints;
 mod compliance;
 mod cors;
 mod edge;
+mod faults;
 mod isolation;
 mod jwks;
 mod rate_limits;

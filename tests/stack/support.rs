@@ -293,6 +293,34 @@ pub fn emulator(method: &str, path: &str, body: Option<&Value>) -> Reply {
     )
 }
 
+/// A backup object through a signed download URL (checking its lifetime): the decrypted JSON.
+pub fn download_json(user: &User, backup: &str, object: &str) -> Value {
+    let reply = user.api(
+        "GET",
+        &format!("/backups/{backup}/objects/{object}/url"),
+        None,
+    );
+    assert_eq!(reply.status, 200, "{object}: {}", reply.text());
+    let body = reply.json();
+    let url = body["url"].as_str().unwrap();
+    let expires = body["expires_at"].as_i64().unwrap();
+    assert!(
+        expires > now() && expires <= now() + 300,
+        "URL lifetime must be at most 5 minutes"
+    );
+    let data = call("GET", url, &[], None);
+    assert_eq!(data.status, 200, "{object}: {}", data.text());
+    data.json()
+}
+
+/// A list object of a backup, decrypted.
+pub fn download(user: &User, backup: &str, object: &str) -> Vec<Value> {
+    download_json(user, backup, object)
+        .as_array()
+        .unwrap_or_else(|| panic!("{object} is not a list"))
+        .clone()
+}
+
 /// Activity rows of a team, as the service role sees them.
 pub fn activity(team: &str) -> Vec<Value> {
     let reply = service(

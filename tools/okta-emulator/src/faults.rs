@@ -1,4 +1,5 @@
-//! Injected failures, so tests can prove a client retries 5xx and 429 and survives slow pages.
+//! Injected failures, so tests can prove a client retries 5xx and 429, survives slow pages, and
+//! copes with connections that drop and pages that arrive cut short.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -7,13 +8,30 @@ use serde_json::Value;
 
 /// Longest injectable delay (10 minutes), so a typo cannot park a request thread for good.
 const MAX_DELAY_MS: u64 = 600_000;
+/// Longest `reset_in_s` of an injected 429: one of Okta's rate-limit windows.
+const MAX_RESET_IN_S: u64 = 60;
 
-/// "The next `count` requests whose path starts with `path_prefix` fail with `status` and/or are
+/// What a matching request gets instead of its normal answer (besides any delay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Okta's error response for this status. For 429, `reset_in_s` overrides the
+    /// `X-Rate-Limit-Reset` the bucket's window would give.
+    Status {
+        status: u16,
+        reset_in_s: Option<u64>,
+    },
+    /// The connection is closed without a response byte.
+    Reset,
+    /// The normal status and headers, but the body is cut short: not valid JSON.
+    Malformed,
+}
+
+/// "The next `count` requests whose path starts with `path_prefix` get `effect` and/or are
 /// delayed by `delay`."
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Fault {
     path_prefix: String,
-    status: Option<u16>,
+    effect: Option<Effect>,
     delay: Duration,
     remaining: u32,
 }
@@ -21,13 +39,15 @@ pub(crate) struct Fault {
 /// What one matching request gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Injection {
-    pub(crate) status: Option<u16>,
+    pub(crate) effect: Option<Effect>,
     pub(crate) delay: Duration,
 }
 
 impl Fault {
-    /// Parses `{"path_prefix": "/api/v1/apps", "status": 503, "count": 2, "delay_ms": 0}`;
-    /// `count` defaults to 1, and at least one of `status` and `delay_ms` is required.
+    /// Parses `{"path_prefix": "/api/v1/apps", "status": 503, "count": 2, "delay_ms": 0}` or
+    /// `{"path_prefix": "/api/v1/users", "kind": "reset" | "malformed"}`; `count` defaults to 1,
+    /// and at least one of `status`, `kind` and `delay_ms` is required (`status` and `kind`
+    /// exclude each other). A 429 may add `"reset_in_s"` (0-60).
     pub(crate) fn from_json(body: &Value) -> Result<Self, String> {
         let path_prefix = body["path_prefix"]
             .as_str()
@@ -41,6 +61,28 @@ impl Fault {
                     .filter(|s| (400..=599).contains(s))
                     .ok_or("status must be an HTTP error status (400-599)")? as u16,
             ),
+        };
+        let reset_in_s = match &body["reset_in_s"] {
+            Value::Null => None,
+            _ if status != Some(429) => return Err("reset_in_s needs status 429".to_owned()),
+            v => Some(
+                v.as_u64()
+                    .filter(|&s| s <= MAX_RESET_IN_S)
+                    .ok_or("reset_in_s must be an integer from 0 to 60")?,
+            ),
+        };
+        let kind = match &body["kind"] {
+            Value::Null => None,
+            v => Some(match v.as_str() {
+                Some("reset") => Effect::Reset,
+                Some("malformed") => Effect::Malformed,
+                _ => return Err("kind must be \"reset\" or \"malformed\"".to_owned()),
+            }),
+        };
+        let effect = match (status, kind) {
+            (Some(_), Some(_)) => return Err("give a status or a kind, not both".to_owned()),
+            (Some(status), None) => Some(Effect::Status { status, reset_in_s }),
+            (None, kind) => kind,
         };
         let delay_ms = match &body["delay_ms"] {
             Value::Null => 0,
@@ -57,12 +99,12 @@ impl Fault {
                 .filter(|&c| c > 0)
                 .ok_or("count must be a positive integer")?,
         };
-        if status.is_none() && delay_ms == 0 {
-            return Err("give a status, a delay_ms, or both".to_owned());
+        if effect.is_none() && delay_ms == 0 {
+            return Err("give a status, a kind, a delay_ms, or a delay with either".to_owned());
         }
         Ok(Self {
             path_prefix,
-            status,
+            effect,
             delay: Duration::from_millis(delay_ms),
             remaining: count,
         })
@@ -80,6 +122,12 @@ impl Faults {
         faults.iter().map(|f| u64::from(f.remaining)).sum()
     }
 
+    /// Injections not yet taken, over all faults.
+    pub(crate) fn pending(&self) -> u64 {
+        let faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        faults.iter().map(|f| u64::from(f.remaining)).sum()
+    }
+
     /// Consumes one injection from the oldest fault matching `path`, if any.
     pub(crate) fn take(&self, path: &str) -> Option<Injection> {
         let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -88,7 +136,7 @@ impl Faults {
             .position(|f| path.starts_with(&f.path_prefix))?;
         let fault = &mut faults[i];
         let injection = Injection {
-            status: fault.status,
+            effect: fault.effect,
             delay: fault.delay,
         };
         fault.remaining -= 1;
@@ -119,9 +167,16 @@ mod tests {
         assert_eq!(faults.add(fault.unwrap()), 2);
         assert_eq!(faults.take("/api/v1/users"), None);
         for _ in 0..2 {
-            assert_eq!(faults.take("/api/v1/apps/0oa1").unwrap().status, Some(503));
+            assert_eq!(
+                faults.take("/api/v1/apps/0oa1").unwrap().effect,
+                Some(Effect::Status {
+                    status: 503,
+                    reset_in_s: None
+                })
+            );
         }
         assert_eq!(faults.take("/api/v1/apps"), None);
+        assert_eq!(faults.pending(), 0);
     }
 
     #[test]
@@ -133,11 +188,35 @@ mod tests {
             json!({"path_prefix": "/api"}),
             json!({"path_prefix": "/api", "delay_ms": -1}),
             json!({"path_prefix": "/api", "delay_ms": 600_001}),
+            json!({"path_prefix": "/api", "kind": "explode"}),
+            json!({"path_prefix": "/api", "kind": "reset", "status": 500}),
+            json!({"path_prefix": "/api", "status": 503, "reset_in_s": 1}),
+            json!({"path_prefix": "/api", "status": 429, "reset_in_s": 61}),
         ] {
             assert!(Fault::from_json(&body).is_err(), "{body}");
         }
         let slow = Fault::from_json(&json!({"path_prefix": "/api", "delay_ms": 50})).unwrap();
         assert_eq!(slow.delay, Duration::from_millis(50));
-        assert_eq!(slow.status, None);
+        assert_eq!(slow.effect, None);
+    }
+
+    #[test]
+    fn parses_kinds() {
+        let parse = |body: serde_json::Value| Fault::from_json(&body).unwrap().effect;
+        assert_eq!(
+            parse(json!({"path_prefix": "/api", "kind": "reset"})),
+            Some(Effect::Reset)
+        );
+        assert_eq!(
+            parse(json!({"path_prefix": "/api", "kind": "malformed", "delay_ms": 5})),
+            Some(Effect::Malformed)
+        );
+        assert_eq!(
+            parse(json!({"path_prefix": "/api", "status": 429, "reset_in_s": 1})),
+            Some(Effect::Status {
+                status: 429,
+                reset_in_s: Some(1)
+            })
+        );
     }
 }

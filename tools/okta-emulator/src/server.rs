@@ -3,6 +3,8 @@
 
 use std::io::{self, Cursor, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+#[cfg(unix)]
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -14,7 +16,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 use crate::auth::Auth;
 use crate::config::EmulatorConfig;
 use crate::errors::ApiError;
-use crate::faults::{Fault, Faults};
+use crate::faults::{Effect, Fault, Faults};
 use crate::paging::Query;
 use crate::prng::SplitMix64;
 use crate::rate_limit::{Bucket, Concurrency, RateLimiter, Verdict};
@@ -27,6 +29,12 @@ use crate::time::now_epoch_secs;
 const MAX_CONTROL_BODY: u64 = 64 * 1024;
 
 type JsonResponse = Response<Cursor<Vec<u8>>>;
+
+/// How a request is answered: with a response, or (an injected reset) not at all.
+enum Answer {
+    Respond(JsonResponse),
+    Reset,
+}
 
 /// A listening emulator. Dropping it (or [`RunningEmulator::stop`]) stops the listener.
 pub struct RunningEmulator {
@@ -46,6 +54,8 @@ struct State {
     page_delay: Duration,
     /// Origin for links when a request has no usable `Host` header.
     fallback_origin: String,
+    /// The listening port, to find a connection's socket when a fault resets it.
+    port: u16,
     seed: u64,
     requests: AtomicU64,
 }
@@ -67,6 +77,7 @@ pub fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         faults: Faults::default(),
         page_delay: config.page_delay,
         fallback_origin: format!("http://{addr}"),
+        port: addr.port(),
         seed: config.seed,
         requests: AtomicU64::new(0),
     });
@@ -140,21 +151,73 @@ fn accept(server: &Server, state: &Arc<State>) {
 fn handle(state: &State, mut request: Request) {
     let target = request.url().to_owned();
     let (path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
-    let response = match path.strip_prefix("/__emulator/") {
-        Some(control_path) => control(state, &mut request, control_path),
+    let answer = match path.strip_prefix("/__emulator/") {
+        Some(control_path) => Answer::Respond(control(state, &mut request, control_path)),
         None => api(state, &request, &target, path, raw_query),
     };
-    // The client may have hung up; there is nobody left to tell.
-    let _ = request.respond(response);
+    match answer {
+        // The client may have hung up; there is nobody left to tell.
+        Answer::Respond(response) => drop(request.respond(response)),
+        Answer::Reset => reset_connection(state, request),
+    }
 }
 
-fn api(
-    state: &State,
-    request: &Request,
-    target: &str,
-    path: &str,
-    raw_query: &str,
-) -> JsonResponse {
+/// Closes the request's connection without a response byte, so the client sees a transport
+/// error (the connection closed before any response), as on a reset or a dropped proxy hop.
+///
+/// tiny_http cannot close a connection, so the socket is found among the process's descriptors by
+/// its two addresses and shut down; the connection's reader then sees the end and lets it go.
+/// Where that is impossible, tiny_http answers the unanswered request with a bare 500.
+fn reset_connection(state: &State, request: Request) {
+    let closed = request
+        .remote_addr()
+        .is_some_and(|peer| shutdown_socket(state.port, *peer));
+    if closed {
+        // Nothing is written through it: the socket is already shut.
+        drop(request.into_writer());
+    } else {
+        eprintln!("okta-emulator: cannot reset this connection; answering 500 instead");
+    }
+}
+
+/// Shuts down (both ways) the accepted socket on `local_port` whose peer is `peer`.
+#[cfg(unix)]
+fn shutdown_socket(local_port: u16, peer: SocketAddr) -> bool {
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    let Ok(entries) = std::fs::read_dir("/dev/fd") else {
+        return false;
+    };
+    for entry in entries.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: `fd` was listed as open a moment ago and is only duplicated here (the
+        // duplicate is ours to close). Had it been closed since, `dup` fails; had the number been
+        // reused, the duplicate is some other file, which the address check below rejects.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Ok(owned) = borrowed.try_clone_to_owned() else {
+            continue;
+        };
+        let socket = TcpStream::from(owned);
+        let ours = socket.local_addr().is_ok_and(|a| a.port() == local_port);
+        if ours && socket.peer_addr().is_ok_and(|p| p == peer) {
+            return socket.shutdown(Shutdown::Both).is_ok();
+        }
+    }
+    false
+}
+
+#[cfg(not(unix))]
+fn shutdown_socket(_local_port: u16, _peer: SocketAddr) -> bool {
+    false
+}
+
+fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &str) -> Answer {
     let bucket = Bucket::for_path(path);
     state.stats.record_request(bucket);
     let request_id = state.next_request_id();
@@ -173,10 +236,17 @@ fn api(
     } else {
         state.limiter.check(bucket, now_epoch_secs())
     };
-    let outcome = if verdict.allowed {
-        answer(state, request, target, path, raw_query)
-    } else {
-        Err(ApiError::rate_limited())
+    // Injected faults hit requests the rate limits let through.
+    let injection = verdict.allowed.then(|| state.faults.take(path)).flatten();
+    if let Some(injection) = injection {
+        thread::sleep(injection.delay);
+    }
+    let effect = injection.and_then(|i| i.effect);
+    let outcome = match effect {
+        _ if !verdict.allowed => Err(ApiError::rate_limited()),
+        Some(Effect::Reset) => return Answer::Reset,
+        Some(Effect::Status { status, .. }) => Err(ApiError::injected(status)),
+        Some(Effect::Malformed) | None => answer(state, request, target, path, raw_query),
     };
     drop(slot);
     // Every 429 says the window is used up, injected ones included.
@@ -184,14 +254,21 @@ fn api(
         Err(error) if error.status == 429 => 0,
         _ => verdict.remaining,
     };
+    let reset = match effect {
+        Some(Effect::Status {
+            status: 429,
+            reset_in_s: Some(seconds),
+        }) => now_epoch_secs().ceil() as u64 + seconds,
+        _ => verdict.reset,
+    };
 
     headers.push(("X-Rate-Limit-Limit", verdict.limit.to_string()));
     headers.push(("X-Rate-Limit-Remaining", remaining.to_string()));
-    headers.push(("X-Rate-Limit-Reset", verdict.reset.to_string()));
-    match outcome {
+    headers.push(("X-Rate-Limit-Reset", reset.to_string()));
+    let (status, body) = match outcome {
         Ok(reply) => {
             headers.extend(reply.links.into_iter().map(|link| ("Link", link)));
-            json_response(200, &reply.body, &headers)
+            (200, reply.body)
         }
         Err(error) => {
             if error.status == 429 {
@@ -200,12 +277,19 @@ fn api(
             if error.status == 405 {
                 headers.push(("Allow", "GET".to_owned()));
             }
-            json_response(error.status, &error.body(&request_id), &headers)
+            (error.status, error.body(&request_id))
         }
+    };
+    let mut bytes = body.to_string().into_bytes();
+    if effect == Some(Effect::Malformed) {
+        // A strict prefix of a JSON array or object is never valid JSON: the page as a cut
+        // transfer or a broken proxy delivers it, cut mid-item, with a matching Content-Length.
+        bytes.truncate(bytes.len() / 2);
     }
+    Answer::Respond(respond(status, bytes, &headers))
 }
 
-/// Everything after the rate limits: injected faults, latency, authentication, routing.
+/// Everything after the rate limits and injected faults: latency, authentication, routing.
 fn answer(
     state: &State,
     request: &Request,
@@ -213,12 +297,6 @@ fn answer(
     path: &str,
     raw_query: &str,
 ) -> Result<routes::Reply, ApiError> {
-    if let Some(injection) = state.faults.take(path) {
-        thread::sleep(injection.delay);
-        if let Some(status) = injection.status {
-            return Err(ApiError::injected(status));
-        }
-    }
     thread::sleep(state.page_delay);
     let principal = state.auth.authenticate(header(request, "Authorization"))?;
     if !principal.may_read(path) {
@@ -248,7 +326,11 @@ fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
             state.concurrency.reset_peak();
             Ok(json!({ "reset": true }))
         }
-        ("stats", Method::Get) => Ok(state.stats.to_json(state.concurrency.peak())),
+        ("stats", Method::Get) => {
+            let mut stats = state.stats.to_json(state.concurrency.peak());
+            stats["faults_pending"] = state.faults.pending().into();
+            Ok(stats)
+        }
         ("faults", Method::Post) => read_json(request).and_then(|body| {
             let fault =
                 Fault::from_json(&body).map_err(|cause| ApiError::validation("fault", cause))?;
@@ -293,8 +375,13 @@ fn origin(request: &Request) -> Option<String> {
 }
 
 fn json_response(status: u16, body: &Value, headers: &[(&str, String)]) -> JsonResponse {
+    respond(status, body.to_string().into_bytes(), headers)
+}
+
+/// A response with a JSON content type, whatever `body` holds.
+fn respond(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> JsonResponse {
     // Always a Content-Length (never chunked), which keeps simple clients and benchmarks simple.
-    let mut response = Response::from_data(body.to_string().into_bytes())
+    let mut response = Response::from_data(body)
         .with_status_code(status)
         .with_chunked_threshold(usize::MAX);
     let all = std::iter::once(("Content-Type", "application/json"))

@@ -2,6 +2,7 @@
 
 mod api;
 mod conformance;
+mod faults;
 mod schema;
 mod support;
 mod tenant;
