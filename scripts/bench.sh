@@ -5,8 +5,8 @@
 #     limits and a time scale, backed up once through the real stack (wrangler dev + PostgREST);
 #   - wall time against the rate-limit floor computed from the request counts and bucket limits,
 #     requests and 429s per bucket, snapshot bytes before/after compression;
-#   - RSS of the workerd process before and at its peak during the backup (sampled from /proc),
-#     and over the whole run;
+#   - RSS of the workerd process running the worker before and at its peak during the backup
+#     (sampled from /proc), and over the whole run; the peak of wrangler's proxy workerd;
 #   - wasm size raw and gzip;
 #   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
 # Ports and database: BENCH_POSTGREST_PORT / BENCH_OKTA_PORT / BENCH_WORKER_PORT / BENCH_DB
@@ -46,17 +46,33 @@ trap cleanup EXIT
 
 stack_up >/dev/null 2>&1 || { echo "bench: the local stack did not start (see $STACK_STATE/*.log)" >&2; exit 1; }
 
-# workerd runs the worker; find it among the processes of wrangler's group.
+# wrangler's group holds two workerd processes: its proxy (listening on the worker port, it
+# forwards every request) and the runtime that runs the worker. The worker's figures are the
+# runtime's; the proxy's peak is printed too, since it is the one that grew (and ran out of heap at
+# 100k users) while wrangler's inspector proxy kept the worker's Network events.
 wrangler_pgid=${STACK_PIDS[-1]}
-workerd=$(pgrep -g "$wrangler_pgid" -x workerd | head -n 1 || true)
+workerd="" proxy=""
+for pid in $(pgrep -g "$wrangler_pgid" -x workerd || true); do
+  if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--socket-addr=entry=127.0.0.1:$STACK_WORKER_PORT "; then
+    proxy=$pid
+  else
+    workerd=$pid
+  fi
+done
 peak_file=$STACK_STATE/workerd-peak-kb
+proxy_peak_file=$STACK_STATE/proxy-peak-kb
 echo 0 >"$peak_file"
+echo 0 >"$proxy_peak_file"
 if [ -n "$workerd" ]; then
   (
-    peak=0
+    peak=0 proxy_peak=0
     while [ -r "/proc/$workerd/status" ]; do
       rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$workerd/status" 2>/dev/null || echo 0)
       if [ "${rss:-0}" -gt "$peak" ]; then peak=$rss; echo "$peak" >"$peak_file"; fi
+      if [ -n "$proxy" ]; then
+        rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$proxy/status" 2>/dev/null || echo 0)
+        if [ "${rss:-0}" -gt "$proxy_peak" ]; then proxy_peak=$rss; echo "$proxy_peak" >"$proxy_peak_file"; fi
+      fi
       sleep 0.1
     done
   ) &
@@ -81,7 +97,8 @@ echo "worker_wasm_memory_peak_mb $((${wasm_peak:-0} / 1048576)) (Rust heap: wasm
 if [ -n "$workerd" ]; then
   kill "$sampler" 2>/dev/null || true
   sampler=""
-  echo "workerd_rss_peak_whole_run_mb $(($(cat "$peak_file") / 1024)) (includes startup and the verifying downloads)"
+  echo "workerd_rss_peak_whole_run_mb $(($(cat "$peak_file") / 1024)) (the worker's runtime; includes startup and the verifying downloads)"
+  [ -n "$proxy" ] && echo "wrangler_proxy_rss_peak_whole_run_mb $(($(cat "$proxy_peak_file") / 1024)) (wrangler's proxy workerd, not the worker)"
 else
   echo "workerd_rss_peak_mb unknown (workerd process not found)"
 fi

@@ -12,6 +12,8 @@ STACK_POSTGREST_PORT=${POSTGREST_PORT:-3000}
 STACK_OKTA_PORT=${OKTA_PORT:-8089}
 STACK_WORKER_PORT=${WORKER_PORT:-8787}
 STACK_OKTA_ARGS="--token demo-okta-token-0123456789abcdef"
+# Keep wrangler's DevTools inspector proxy (see stack_up); INSPECTOR=0 leaves it out.
+STACK_INSPECTOR=${INSPECTOR:-1}
 trap 'stack_down; exit 0' INT TERM
 trap stack_down EXIT
 stack_up

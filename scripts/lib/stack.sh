@@ -2,6 +2,8 @@
 # The local stack, shared by scripts/dev.sh and scripts/test.sh:
 #   PostgreSQL (own database) -> PostgREST 12 -> wrangler dev (workerd, local R2, cron) -> Okta emulator.
 # Source it, set the STACK_* variables, then call stack_up; stack_down stops everything it started.
+# Optional: STACK_INSPECTOR=1 keeps wrangler's DevTools inspector proxy (off by default, see
+# stack_up); STACK_WRANGLER_ARGS adds arguments to `wrangler dev` (e.g. --inspector-port 9339).
 
 STACK_PIDS=()
 
@@ -104,11 +106,25 @@ ENV
   local var
   for var in ${STACK_WORKER_VARS:-}; do echo "$var" >>"$STACK_STATE/worker.env"; done
 
+  # wrangler dev's DevTools inspector proxy is a Durable Object in wrangler's own workerd process
+  # (the one listening on $STACK_WORKER_PORT, not the one running the worker). It subscribes to the
+  # worker's Runtime and Network inspector events and keeps every event in a JS array until a
+  # DevTools client attaches, which never happens in tests or the bench. workerd sends four Network
+  # events per subrequest, the last with the whole response body in base64: 275 MB of events for
+  # the 3,600 subrequests of a 10k-user backup, so that process grew by ~520 MB and hit V8's heap
+  # limit at 100k users. wrangler has no flag to turn it off; it leaves it out when it believes it runs in VS
+  # Code's JavaScript debug terminal (VSCODE_INSPECTOR_OPTIONS set), which is what
+  # STACK_INSPECTOR=0 (the default) does. STACK_INSPECTOR=1 keeps it, for DevTools on
+  # --inspector-port (scripts/dev.sh).
+  local inspector_env=(VSCODE_INSPECTOR_OPTIONS='{}')
+  [ "${STACK_INSPECTOR:-0}" = 1 ] && inspector_env=()
   stack_log "starting wrangler dev (first start builds the wasm worker: a few minutes)"
-  stack_spawn "$STACK_STATE/wrangler.log" env WRANGLER_SEND_METRICS=false CI=true \
+  # shellcheck disable=SC2086
+  stack_spawn "$STACK_STATE/wrangler.log" env WRANGLER_SEND_METRICS=false CI=true "${inspector_env[@]}" \
     node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$STACK_WORKER_PORT" --test-scheduled \
     --env-file "$STACK_STATE/worker.env" --persist-to "$STACK_STATE/wrangler-state" \
-    --show-interactive-dev-session=false --log-level "${STACK_WRANGLER_LOG_LEVEL:-log}"
+    --show-interactive-dev-session=false --log-level "${STACK_WRANGLER_LOG_LEVEL:-log}" \
+    ${STACK_WRANGLER_ARGS:-}
   stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" 900
 }
 
