@@ -9,6 +9,8 @@
 #     (sampled from /proc), and over the whole run; the peak of wrangler's proxy workerd;
 #   - wasm size raw and gzip;
 #   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
+# BENCH_VERIFY=0 skips downloading every object afterwards (downloads are not streamed yet, so
+# objects of a 100k-user tenant are too big for them).
 # Ports and database: BENCH_POSTGREST_PORT / BENCH_OKTA_PORT / BENCH_WORKER_PORT / BENCH_DB
 # (defaulting to TEST_* and then to test.sh's defaults).
 set -euo pipefail
@@ -86,6 +88,7 @@ env BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
   BF_OKTA_TOKEN="$okta_token" \
   BF_DB="$STACK_DB" \
   BF_BENCH_TIME_SCALE="$BENCH_TIME_SCALE" \
+  BF_BENCH_VERIFY="${BENCH_VERIFY:-1}" \
   BF_BENCH_LIMITS="$BENCH_LIMITS" \
   BF_BENCH_WORKERD_PID="$workerd" \
   cargo test --quiet --features stack-tests --test stack -- --ignored --exact bench::backup_benchmark --nocapture \

@@ -2,7 +2,9 @@
 //! rate-limit headers, waits out 429s and retries transient failures (transport errors, 5xx, and
 //! 2xx bodies that are not JSON, i.e. cut transfers) with jittered backoff.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -75,11 +77,19 @@ pub enum OktaError {
     ForeignLink,
 }
 
-/// One page of a list endpoint.
+/// One page of a list endpoint, kept as the bytes Okta sent: a collector holding a few pages
+/// in flight holds a few response bodies, not their parsed trees (several times larger).
 #[derive(Debug)]
 pub struct Page {
-    pub items: Vec<Value>,
+    body: Vec<u8>,
     pub next: Option<String>,
+}
+
+impl Page {
+    /// The page's items, each still raw JSON (the body was checked to be an array).
+    pub fn items(&self) -> Vec<&RawValue> {
+        serde_json::from_slice(&self.body).expect("checked to be an array when received")
+    }
 }
 
 /// Per-bucket counters for reports and benchmarks.
@@ -127,19 +137,20 @@ impl<'a> OktaClient<'a> {
 
     /// GET a single JSON document.
     pub async fn get(&self, path_and_query: &str) -> Result<Value, OktaError> {
-        let (_, json) = self.fetch(&self.url(path_and_query)).await?;
-        Ok(json)
+        let response = self.fetch(&self.url(path_and_query)).await?;
+        serde_json::from_slice(&response.body).map_err(|_| OktaError::Malformed {
+            path: path_and_query.to_string(),
+        })
     }
 
     /// GET one page of a list endpoint; `url` is absolute (a previous page's next link, or
     /// [`OktaClient::url`]).
     pub async fn page(&self, url: &str) -> Result<Page, OktaError> {
         let path = self.path_of(url)?;
-        let (response, json) = self.fetch(url).await?;
-        let items = match json {
-            Value::Array(items) => items,
-            _ => return Err(OktaError::Malformed { path }),
-        };
+        let response = self.fetch(url).await?;
+        if serde_json::from_slice::<Vec<&RawValue>>(&response.body).is_err() {
+            return Err(OktaError::Malformed { path });
+        }
         let next = next_link(
             response
                 .headers
@@ -151,7 +162,10 @@ impl<'a> OktaClient<'a> {
             // The next link carries our credential's reach: it must stay on this org.
             self.path_of(next)?;
         }
-        Ok(Page { items, next })
+        Ok(Page {
+            body: response.body,
+            next,
+        })
     }
 
     /// Every item of a (small) list endpoint.
@@ -160,7 +174,13 @@ impl<'a> OktaClient<'a> {
         let mut next = Some(self.url(path_and_query));
         while let Some(url) = next {
             let page = self.page(&url).await?;
-            all.extend(page.items);
+            for item in page.items() {
+                all.push(
+                    serde_json::from_str(item.get()).map_err(|_| OktaError::Malformed {
+                        path: path_and_query.to_string(),
+                    })?,
+                );
+            }
             next = page.next;
         }
         Ok(all)
@@ -218,8 +238,8 @@ impl<'a> OktaClient<'a> {
         Duration::from_millis(u64::from_le_bytes(bytes) % (ceiling + 1))
     }
 
-    /// GETs `url` and parses its JSON body, retrying what is likely transient.
-    async fn fetch(&self, url: &str) -> Result<(HttpResponse, Value), OktaError> {
+    /// GETs `url` and checks its body is JSON, retrying what is likely transient.
+    async fn fetch(&self, url: &str) -> Result<HttpResponse, OktaError> {
         let path = self.path_of(url)?;
         let bucket = bucket_of(&path);
         let mut last = String::new();
@@ -253,8 +273,9 @@ impl<'a> OktaClient<'a> {
                     if response.body.len() > MAX_PAGE_BYTES {
                         return Err(OktaError::Malformed { path });
                     }
-                    match serde_json::from_slice(&response.body) {
-                        Ok(json) => return Ok((response, json)),
+                    // Checked without building it (the caller parses what it needs).
+                    match serde_json::from_slice::<IgnoredAny>(&response.body) {
+                        Ok(_) => return Ok(response),
                         // Almost always a transfer cut short (a dropped connection or a proxy):
                         // retried like a 5xx.
                         Err(_) => {
@@ -483,7 +504,8 @@ mod tests {
         let (clock, rng) = (clock(), SeqRng::new(1));
         let client = OktaClient::new(&http, &clock, &rng, &org(), token());
         let page = block_on(client.page(&client.url("/api/v1/users"))).unwrap();
-        assert_eq!(page.items, vec![json!({"id": 1}), json!({"id": 2})]);
+        let items: Vec<&str> = page.items().iter().map(|i| i.get()).collect();
+        assert_eq!(items, [r#"{"id":1}"#, r#"{"id":2}"#]);
         assert_eq!(calls.get(), 3);
         // Jittered exponential backoff between the attempts: [0, 500] ms, then [0, 1000] ms.
         let sleeps = clock.sleeps.borrow().clone();

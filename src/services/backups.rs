@@ -312,7 +312,12 @@ pub async fn run_slice(
                 &job.meta,
                 event(
                     "backup.complete",
-                    json!({"counts": counts, "manifest_sha256": manifest_sha256}),
+                    json!({
+                        "counts": counts,
+                        "manifest_sha256": manifest_sha256,
+                        "plaintext_bytes": manifest.objects.iter().map(|o| o.plaintext_bytes).sum::<u64>(),
+                        "sealed_bytes": sealed_bytes,
+                    }),
                 ),
             )
             .await?;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
 use futures_util::lock::Mutex;
 use futures_util::stream::{self, StreamExt};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::layout::SnapshotLayout;
@@ -279,9 +280,10 @@ impl StepWriter<'_> {
                 return Ok(false);
             }
             let page = self.slice.page(&url).await?;
-            for item in &page.items {
-                let key = okta_id(item).map(str::to_string);
-                self.push(item, key);
+            for raw in page.items() {
+                let item = parse_item(raw)?;
+                let key = okta_id(&item).map(str::to_string);
+                self.push(&item, key);
             }
             self.advance(page.next.as_deref())?;
             self.after_page().await?;
@@ -324,7 +326,8 @@ impl StepWriter<'_> {
             let parent_key: Vec<&str> = parents[i].split('/').collect();
             let mut page = first?;
             loop {
-                for item in page.items {
+                for raw in page.items() {
+                    let item = parse_item(raw)?;
                     let key = okta_id(&item).map(|id| format!("{}/{id}", parents[i]));
                     self.push(&wrap(&parent_key, item), key);
                 }
@@ -485,6 +488,17 @@ impl StepWriter<'_> {
             segment.abort(self.slice.collector.store).await;
         }
     }
+}
+
+/// One item of a page, parsed on its own so only one item's tree is held at a time (the page
+/// itself was checked to be a JSON array when it arrived).
+fn parse_item(raw: &RawValue) -> Result<Value, CollectError> {
+    serde_json::from_str(raw.get()).map_err(|_| {
+        OktaError::Malformed {
+            path: "a page item".into(),
+        }
+        .into()
+    })
 }
 
 /// Deletes everything under the snapshot's prefix that the manifest does not name: segments of

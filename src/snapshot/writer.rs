@@ -6,6 +6,13 @@ use super::manifest::Segment;
 use crate::crypto::stream::{Sealer, SnapshotKey};
 use crate::ports::{ObjectStore, Rng, StoreError, UploadedPart};
 
+/// Below this a segment's buffer grows as usual (most segments are small).
+const GROW_TO_PART_AFTER: usize = 1024 * 1024;
+/// Room past a full part for the write that crosses it (one item's sealed bytes).
+const PART_SLACK: usize = 1024 * 1024;
+/// Part sizes above this (tests that want one part per segment) are not preallocated.
+const MAX_PART_BUFFER: usize = 64 * 1024 * 1024;
+
 /// One segment being written. Sealed bytes are held until a full part is ready and then
 /// uploaded as one part of a multipart upload (started lazily, so a small segment is a single
 /// `put`): memory is one part plus the sealer's chunk, whatever the segment's size.
@@ -59,6 +66,15 @@ impl SegmentWriter {
     fn extend(&mut self, sealed: &[u8]) {
         self.sealed_hash.update(sealed);
         self.sealed_bytes += sealed.len() as u64;
+        let needed = self.pending.len() + sealed.len();
+        if needed > self.pending.capacity() && needed > GROW_TO_PART_AFTER {
+            // A segment this big will fill a part: grow straight to one (plus slack for the
+            // write that crosses it) rather than doubling past it, which would hold up to twice
+            // a part per lane.
+            let target = self.part_size.min(MAX_PART_BUFFER) + PART_SLACK;
+            self.pending
+                .reserve_exact(target.saturating_sub(self.pending.len()).max(sealed.len()));
+        }
         self.pending.extend_from_slice(sealed);
     }
 
