@@ -2,8 +2,9 @@
 //! object's size.
 //!
 //! Each segment is fetched with ranged reads of at most [`READ_SIZE`] bytes, fed to the streaming
-//! [`Opener`] one sealed chunk's worth at a time (so each piece handed out is at most one chunk's
-//! decompressed plaintext), while the segment's sealed bytes and the whole object's plaintext are
+//! [`Opener`] one sealed chunk's worth at a time (so each piece handed out is the decompressed
+//! plaintext of at most two chunks: bounded by the chunk size and gzip's ratio, not by the
+//! object's size), while the segment's sealed bytes and the whole object's plaintext are
 //! hashed as they pass. Only authenticated plaintext is ever handed out, but a consumer must
 //! treat the stream as complete only once it ends cleanly: a tampered, truncated, resized or
 //! missing segment, or a plaintext hash that does not match the manifest, ends it with an error.
