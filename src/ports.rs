@@ -102,6 +102,14 @@ pub struct StoreError(pub String);
 /// Smallest part of a multipart upload other than the last (R2's and S3's rule).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// Bytes of one ranged read, with the size of the whole stored object (so a reader can tell a
+/// short object from a short read without relying on how the store clamps ranges).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeRead {
+    pub bytes: Vec<u8>,
+    pub object_len: u64,
+}
+
 /// A part of a multipart upload, as `complete_multipart` needs it back.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UploadedPart {
@@ -118,6 +126,14 @@ pub struct UploadedPart {
 pub trait ObjectStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `len` bytes of an object from `offset` (fewer only where the object ends first);
+    /// `None` if the object is missing. `offset` must not exceed the object's length.
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<RangeRead>, StoreError>;
     /// Every key under `prefix`, in lexical order.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Removes an object; removing a missing key is not an error.

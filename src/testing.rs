@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::ports::{
-    Clock, HttpClient, HttpRequest, HttpResponse, ObjectStore, Rng, StoreError, TransportError,
-    UploadedPart, MIN_PART_SIZE,
+    Clock, HttpClient, HttpRequest, HttpResponse, ObjectStore, RangeRead, Rng, StoreError,
+    TransportError, UploadedPart, MIN_PART_SIZE,
 };
 
 /// Deterministic "randomness": a splitmix64 stream. Never use outside tests.
@@ -85,6 +85,10 @@ pub struct MemoryStore {
     pub largest_write: Cell<usize>,
     /// Smallest allowed non-final part: R2's 5 MiB unless a test shrinks it.
     pub min_part_size: Cell<usize>,
+    /// Largest single buffer handed out by `get` or `get_range`, to check readers stay bounded.
+    pub largest_read: Cell<usize>,
+    /// Calls of `get` (whole-object reads).
+    pub whole_gets: Cell<usize>,
 }
 
 impl Default for MemoryStore {
@@ -97,6 +101,8 @@ impl Default for MemoryStore {
             next_upload: Cell::default(),
             largest_write: Cell::default(),
             min_part_size: Cell::new(MIN_PART_SIZE),
+            largest_read: Cell::default(),
+            whole_gets: Cell::default(),
         }
     }
 }
@@ -136,7 +142,35 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.borrow().get(key).cloned())
+        self.whole_gets.set(self.whole_gets.get() + 1);
+        let object = self.objects.borrow().get(key).cloned();
+        if let Some(bytes) = &object {
+            self.largest_read
+                .set(self.largest_read.get().max(bytes.len()));
+        }
+        Ok(object)
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<RangeRead>, StoreError> {
+        let objects = self.objects.borrow();
+        let Some(object) = objects.get(key) else {
+            return Ok(None);
+        };
+        let object_len = object.len() as u64;
+        if offset > object_len {
+            // R2 refuses a range starting past the end.
+            return Err(StoreError("range not satisfiable".into()));
+        }
+        let end = offset.saturating_add(len).min(object_len);
+        let bytes = object[offset as usize..end as usize].to_vec();
+        self.largest_read
+            .set(self.largest_read.get().max(bytes.len()));
+        Ok(Some(RangeRead { bytes, object_len }))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -346,6 +380,16 @@ impl<T: ObjectStore + ?Sized> ObjectStore for Yielding<'_, T> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         yield_once().await;
         self.0.get(key).await
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<RangeRead>, StoreError> {
+        yield_once().await;
+        self.0.get_range(key, offset, len).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -2,7 +2,7 @@
 //! stack), and CORS only for an explicit allow-list of origins (none by default).
 
 use super::error::ApiError;
-use super::http::{ApiRequest, ApiResponse};
+use super::http::{ApiRequest, ApiResponse, Body};
 use crate::config::Config;
 
 /// Plain HTTP is refused (not redirected: a redirect would already have sent the credentials in
@@ -45,7 +45,7 @@ pub fn preflight(config: &Config, request: &ApiRequest) -> ApiResponse {
         Some(_) => ApiResponse {
             status: 204,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
         }
         .with_header("access-control-allow-methods", "GET, POST, PATCH, DELETE")
         .with_header(
@@ -106,12 +106,8 @@ mod tests {
     #[test]
     fn cors_only_for_listed_origins() {
         let none = config(true, &[]);
-        let ok = ApiResponse::json(200, &serde_json::json!({}));
-        let r = cors(
-            &none,
-            &request(true, Some("https://app.example")),
-            ok.clone(),
-        );
+        let ok = || ApiResponse::json(200, &serde_json::json!({}));
+        let r = cors(&none, &request(true, Some("https://app.example")), ok());
         assert!(r
             .headers
             .iter()
@@ -122,16 +118,12 @@ mod tests {
         );
 
         let listed = config(true, &["https://app.example"]);
-        let r = cors(
-            &listed,
-            &request(true, Some("https://app.example")),
-            ok.clone(),
-        );
+        let r = cors(&listed, &request(true, Some("https://app.example")), ok());
         assert!(r.headers.contains(&(
             "access-control-allow-origin".into(),
             "https://app.example".into()
         )));
-        let r = cors(&listed, &request(true, Some("https://evil.example")), ok);
+        let r = cors(&listed, &request(true, Some("https://evil.example")), ok());
         assert!(r
             .headers
             .iter()

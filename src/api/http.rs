@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::ports::Method;
+use crate::snapshot::ObjectStream;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,11 +32,29 @@ impl ApiRequest {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// A response body: bytes in hand, or a snapshot object's plaintext that the platform pulls
+/// piece by piece while sending (so its size never has to fit in memory).
+#[derive(Debug)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    Object(Box<ObjectStream>),
+}
+
+impl Body {
+    /// The bytes of a buffered body; `None` for a stream.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Body::Bytes(bytes) => Some(bytes),
+            Body::Object(_) => None,
+        }
+    }
 }
 
 impl ApiResponse {
@@ -46,7 +65,7 @@ impl ApiResponse {
                 "content-type".into(),
                 "application/json; charset=utf-8".into(),
             )],
-            body: serde_json::to_vec(value).expect("response serializes"),
+            body: Body::Bytes(serde_json::to_vec(value).expect("response serializes")),
         }
     }
 

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use std::time::Duration;
-use worker::{Bucket, Delay, Fetch, Headers, Request, RequestInit};
+use worker::{Bucket, Delay, Fetch, Headers, Range, Request, RequestInit};
 
 use crate::ports::{
-    Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, RateBudget, RateLimiter,
-    Rng, StoreError, TransportError, UploadedPart,
+    Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, RangeRead, RateBudget,
+    RateLimiter, Rng, StoreError, TransportError, UploadedPart,
 };
 
 pub struct FetchHttp;
@@ -72,6 +72,34 @@ impl ObjectStore for R2Store {
             .await
             .map(Some)
             .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<RangeRead>, StoreError> {
+        let object = self
+            .0
+            .get(key)
+            .range(Range::OffsetWithLength {
+                offset,
+                length: len,
+            })
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        let Some(object) = object else {
+            return Ok(None);
+        };
+        // `size` is the whole object's, whatever range was read.
+        let object_len = object.size();
+        let Some(body) = object.body() else {
+            return Ok(None);
+        };
+        let bytes = body.bytes().await.map_err(|e| StoreError(e.to_string()))?;
+        Ok(Some(RangeRead { bytes, object_len }))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

@@ -9,7 +9,7 @@ use worker::{
     Request, Response, ScheduleContext, ScheduledEvent,
 };
 
-use crate::api::http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::api::http::{ApiRequest, ApiResponse, Body, MAX_BODY_BYTES};
 use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::ids::RequestId;
@@ -18,6 +18,7 @@ use crate::services::audit::RequestMeta;
 use crate::services::backups::{self, SliceEnd};
 use crate::services::jobs::QueuedJob;
 use crate::services::{compliance, scheduler, Deps};
+use crate::snapshot::ObjectStream;
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
 
 thread_local! {
@@ -83,13 +84,54 @@ fn log_line(value: serde_json::Value) {
     worker::console_log!("{}", value);
 }
 
-fn to_worker(response: ApiResponse) -> worker::Result<Response> {
-    let mut out = Response::from_bytes(response.body)?.with_status(response.status);
+fn to_worker(
+    response: ApiResponse,
+    runtime: &Rc<Runtime>,
+    request_id: &str,
+) -> worker::Result<Response> {
+    let out = match response.body {
+        Body::Bytes(bytes) => Response::from_bytes(bytes)?,
+        Body::Object(stream) => Response::from_stream(object_body(
+            runtime.clone(),
+            *stream,
+            request_id.to_string(),
+        ))?,
+    };
+    let mut out = out.with_status(response.status);
     let headers = out.headers_mut();
     for (name, value) in &response.headers {
         headers.set(name, value)?;
     }
     Ok(out)
+}
+
+/// A snapshot object's plaintext as a response body, pulled piece by piece as the client reads
+/// (the JS stream asks for the next piece only when it has room), so memory stays bounded by a
+/// piece whatever the object's size. A verification failure errors the stream, which aborts the
+/// transfer: the client never sees a clean end of a tampered or truncated object.
+fn object_body(
+    runtime: Rc<Runtime>,
+    stream: ObjectStream,
+    request_id: String,
+) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
+    futures_util::stream::try_unfold(
+        (runtime, stream, request_id),
+        |(runtime, mut stream, request_id)| async move {
+            match stream.next_piece(&runtime.store).await {
+                Ok(Some(piece)) => Ok(Some((piece, (runtime, stream, request_id)))),
+                Ok(None) => Ok(None),
+                Err(e) => {
+                    log_line(serde_json::json!({
+                        "level": "error",
+                        "event": "download.aborted",
+                        "request_id": request_id,
+                        "error": e.to_string(),
+                    }));
+                    Err(worker::Error::RustError("download aborted".into()))
+                }
+            }
+        },
+    )
 }
 
 /// An opaque 500 for failures before the core could run (the detail goes to the log).
@@ -165,7 +207,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             });
         }
     }
-    to_worker(handled.response)
+    to_worker(handled.response, &runtime, &request_id)
 }
 
 #[event(scheduled)]

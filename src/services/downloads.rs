@@ -10,7 +10,7 @@ use super::{Deps, ServiceError};
 use crate::db::Repo;
 use crate::ids::{BackupId, UserId};
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};
-use crate::snapshot::ResourceType;
+use crate::snapshot::{ObjectStream, ResourceType};
 
 pub struct IssuedUrl {
     pub url: String,
@@ -64,12 +64,14 @@ pub async fn issue_url(
     })
 }
 
-/// Serves a signed URL: returns the decrypted JSON array.
+/// Serves a signed URL: returns the decrypted JSON array as a stream, once the manifest has been
+/// verified and the first piece read (so a missing or unreadable object is still an error
+/// status). The stream ends with an error if anything later fails verification.
 pub async fn serve(
     deps: &Deps<'_>,
     system: &Repo<'_>,
     query: &str,
-) -> Result<Vec<u8>, ServiceError> {
+) -> Result<ObjectStream, ServiceError> {
     let grant = signed_url::verify(
         &deps.config.download_signing_key,
         query,
@@ -86,8 +88,12 @@ pub async fn serve(
     if row.team_id.to_string() != grant.tenant || row.status != "complete" {
         return Err(ServiceError::LinkDenied);
     }
-    SnapshotReader::open(deps, row)
+    let mut stream = SnapshotReader::open(deps, row)
         .await?
-        .object(resource)
+        .object_stream(resource)?;
+    stream
+        .prime(deps.store)
         .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(stream)
 }

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::{Deps, ServiceError};
 use crate::compliance::TenantSnapshot;
-use crate::crypto::stream::{open_object, SnapshotKey};
+use crate::crypto::stream::SnapshotKey;
 use crate::db::records::BackupRow;
 use crate::snapshot::manifest::{sha256_hex, FORMAT_VERSION};
-use crate::snapshot::{Manifest, ResourceType, SnapshotLayout};
+use crate::snapshot::{Manifest, ObjectStream, ResourceType, SnapshotLayout};
 
 /// A backup whose manifest has been verified; objects are fetched and checked on demand.
 pub struct SnapshotReader<'d> {
@@ -58,10 +58,11 @@ impl<'d> SnapshotReader<'d> {
         })
     }
 
-    /// The decrypted JSON of one object; `NotFound` when the backup did not collect it. Each
-    /// segment is checked against its sealed hash and opened under its own key; the joined
-    /// plaintext against the object's hash.
-    pub async fn object(&self, resource: ResourceType) -> Result<Vec<u8>, ServiceError> {
+    /// One object's plaintext as a stream; `NotFound` when the backup did not collect it. Each
+    /// segment is read in bounded ranges, checked against its sealed hash and opened under its
+    /// own key; the joined plaintext against the object's hash (see [`ObjectStream`]). The
+    /// stream owns what it needs, so it can outlive this reader.
+    pub fn object_stream(&self, resource: ResourceType) -> Result<ObjectStream, ServiceError> {
         let row = &self.row;
         let entry = self
             .manifest
@@ -72,26 +73,19 @@ impl<'d> SnapshotReader<'d> {
             &row.team_id.to_string(),
             &row.connection_id.to_string(),
         );
-        let mut plain = Vec::with_capacity(usize::try_from(entry.plaintext_bytes).unwrap_or(0));
-        for segment in &entry.segments {
-            let sealed = self
-                .deps
-                .store
-                .get(&segment.key)
-                .await
-                .map_err(|e| tamper(row, &e.to_string()))?
-                .ok_or_else(|| tamper(row, "segment missing"))?;
-            if sha256_hex(&sealed) != segment.sealed_sha256 {
-                return Err(tamper(row, "segment hash mismatch"));
-            }
-            let part = open_object(&key, &segment.key, &sealed)
-                .map_err(|e| tamper(row, &e.to_string()))?;
-            plain.extend_from_slice(&part);
-        }
-        if sha256_hex(&plain) != entry.plaintext_sha256 {
-            return Err(tamper(row, "plaintext hash mismatch"));
-        }
-        Ok(plain)
+        Ok(ObjectStream::new(
+            format!("snapshot {}", row.id),
+            key,
+            entry,
+        ))
+    }
+
+    /// The decrypted JSON of one object, whole (see [`SnapshotReader::object_stream`]).
+    pub async fn object(&self, resource: ResourceType) -> Result<Vec<u8>, ServiceError> {
+        self.object_stream(resource)?
+            .read_to_end(self.deps.store)
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// Every collected object, as the compliance engine's input. Resource types the manifest

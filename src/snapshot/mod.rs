@@ -4,6 +4,7 @@
 pub mod collect;
 pub mod layout;
 pub mod manifest;
+pub mod object_stream;
 pub mod plan;
 pub mod progress;
 pub mod resource;
@@ -11,5 +12,6 @@ mod writer;
 
 pub use layout::SnapshotLayout;
 pub use manifest::{Manifest, ObjectEntry, Segment};
+pub use object_stream::ObjectStream;
 pub use progress::Progress;
 pub use resource::ResourceType;

@@ -105,6 +105,35 @@ fn connection_backup_and_signed_download_round_trip() {
     for u in &users {
         assert_eq!(u, &user_by_id(u["id"].as_str().unwrap()));
     }
+    // The download is streamed (no length known up front) and still carries the API's
+    // security headers; its bytes are the same JSON as above.
+    let url = user.api(
+        "GET",
+        &format!("/backups/{backup_id}/objects/users/url"),
+        None,
+    );
+    let streamed = call("GET", url.json()["url"].as_str().unwrap(), &[], None);
+    assert_eq!(streamed.status, 200);
+    let header = |name: &str| {
+        streamed
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("transfer-encoding"), Some("chunked"));
+    assert_eq!(header("content-length"), None);
+    assert_eq!(
+        header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(header("content-disposition"), Some("attachment"));
+    assert_eq!(header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(header("cache-control"), Some("no-store"));
+    assert!(header("strict-transport-security").is_some());
+    assert!(header("content-security-policy").is_some());
+    assert!(header("x-request-id").is_some());
+    assert_eq!(streamed.json(), Value::Array(users.clone()));
     let groups = download(&user, &backup_id, "groups");
     assert_eq!(groups, okta_list("/api/v1/groups?limit=10000"));
     let apps = download(&user, &backup_id, "apps");

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::api::call::{Call, Outcome};
 use crate::api::error::ApiError;
-use crate::api::http::ApiResponse;
+use crate::api::http::{ApiResponse, Body};
 use crate::ids::{BackupId, ConnectionId};
 use crate::services::{backups, downloads, ServiceError};
 
@@ -63,9 +63,10 @@ pub async fn object_url(call: &Call<'_>) -> Result<Outcome, ApiError> {
     .into())
 }
 
-/// Authorised by the URL's signature alone (no session), checked in the service.
+/// Authorised by the URL's signature alone (no session), checked in the service. The body is
+/// streamed: a failure after the first piece aborts the transfer rather than changing the status.
 pub async fn download(call: &Call<'_>) -> Result<Outcome, ApiError> {
-    let body = downloads::serve(call.deps, &call.system, &call.request.query).await?;
+    let stream = downloads::serve(call.deps, &call.system, &call.request.query).await?;
     Ok(ApiResponse {
         status: 200,
         headers: vec![
@@ -75,7 +76,7 @@ pub async fn download(call: &Call<'_>) -> Result<Outcome, ApiError> {
             ),
             ("content-disposition".into(), "attachment".into()),
         ],
-        body,
+        body: Body::Object(Box::new(stream)),
     }
     .into())
 }
