@@ -9,8 +9,8 @@
 #     (sampled from /proc), and over the whole run; the peak of wrangler's proxy workerd;
 #   - wasm size raw and gzip;
 #   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
-# BENCH_VERIFY=0 skips downloading every object afterwards (downloads are not streamed yet, so
-# objects of a 100k-user tenant are too big for them).
+# BENCH_VERIFY=0 skips downloading every object afterwards (a 100k-user tenant's objects are
+# gigabytes: downloads stream, but take long).
 # Ports and database: BENCH_POSTGREST_PORT / BENCH_OKTA_PORT / BENCH_WORKER_PORT / BENCH_DB
 # (defaulting to TEST_* and then to test.sh's defaults).
 set -euo pipefail
