@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use futures_util::lock::Mutex;
 use futures_util::stream::{self, StreamExt};
 use serde_json::value::RawValue;
@@ -279,22 +279,63 @@ impl StepWriter<'_> {
             if self.slice.exhausted() {
                 return Ok(false);
             }
-            let page = self.slice.page(&url).await?;
-            for raw in page.items() {
-                let item = parse_item(raw)?;
-                let key = okta_id(&item).map(str::to_string);
-                self.push(&item, key);
+            let mut page = self.slice.page(&url).await?;
+            loop {
+                let written = self
+                    .write_page(page, |item| {
+                        let key = okta_id(&item).map(str::to_string);
+                        (item, key)
+                    })
+                    .await?;
+                match written {
+                    Next::Page(next) => page = next,
+                    Next::End => break,
+                    Next::Paused => return Ok(false),
+                }
             }
-            self.advance(page.next.as_deref())?;
-            self.after_page().await?;
         }
         Ok(true)
+    }
+
+    /// Writes a page's items while its next page is already being fetched: the request goes
+    /// out before the items are processed, so Okta's latency overlaps our parsing and sealing
+    /// (a big parent's pages, or the users list, would otherwise be strictly one after another).
+    async fn write_page(
+        &mut self,
+        page: Page,
+        item: impl Fn(Value) -> (Value, Option<String>),
+    ) -> Result<Next, CollectError> {
+        let slice = self.slice;
+        let next_url = page.next.clone();
+        let prefetch = next_url.clone().filter(|_| !slice.exhausted());
+        let fetch_next = async move {
+            match prefetch {
+                Some(url) => Some(slice.page(&url).await),
+                None => None,
+            }
+        };
+        let write = async {
+            for raw in page.items() {
+                let (value, key) = item(parse_item(raw)?);
+                self.push(&value, key);
+            }
+            self.advance(next_url.as_deref())?;
+            self.after_page().await
+        };
+        // The fetch is polled first, so its request is on the wire before the writing starts.
+        let (next, written) = join(fetch_next, write).await;
+        written?;
+        Ok(match (next, &page.next) {
+            (Some(next), _) => Next::Page(next?),
+            (None, None) => Next::End,
+            (None, Some(_)) => Next::Paused,
+        })
     }
 
     /// Per-parent child lists in parent order. Most parents fit in one page, so the step is
     /// latency-bound, not rate-bound: the first pages of the next few parents are fetched
     /// concurrently (in order, so the object is the same as a sequential run), and a parent's
-    /// further pages follow one by one.
+    /// further pages are each fetched while the one before is written.
     async fn children(
         &mut self,
         parent: &str,
@@ -326,18 +367,17 @@ impl StepWriter<'_> {
             let parent_key: Vec<&str> = parents[i].split('/').collect();
             let mut page = first?;
             loop {
-                for raw in page.items() {
-                    let item = parse_item(raw)?;
-                    let key = okta_id(&item).map(|id| format!("{}/{id}", parents[i]));
-                    self.push(&wrap(&parent_key, item), key);
+                let written = self
+                    .write_page(page, |item| {
+                        let key = okta_id(&item).map(|id| format!("{}/{id}", parents[i]));
+                        (wrap(&parent_key, item), key)
+                    })
+                    .await?;
+                match written {
+                    Next::Page(next) => page = next,
+                    Next::End => break,
+                    Next::Paused => return Ok(false),
                 }
-                self.advance(page.next.as_deref())?;
-                self.after_page().await?;
-                let Some(next) = page.next else { break };
-                if slice.exhausted() {
-                    return Ok(false);
-                }
-                page = slice.page(&next).await?;
             }
         }
     }
@@ -488,6 +528,15 @@ impl StepWriter<'_> {
             segment.abort(self.slice.collector.store).await;
         }
     }
+}
+
+/// What follows a written page.
+enum Next {
+    Page(Page),
+    /// The list is complete.
+    End,
+    /// The budget ran out before the next page was requested.
+    Paused,
 }
 
 /// One item of a page, parsed on its own so only one item's tree is held at a time (the page
