@@ -39,6 +39,7 @@ limit_args=""
 for kv in ${BENCH_LIMITS//,/ }; do limit_args="$limit_args --rate-limit $kv"; done
 STACK_OKTA_ARGS="--token $okta_token --seed 7 --users $BENCH_USERS --groups $BENCH_GROUPS --apps $BENCH_APPS --time-scale $BENCH_TIME_SCALE$limit_args"
 STACK_WRANGLER_LOG_LEVEL=log
+STACK_RELEASE_EMULATOR=1
 sampler=""
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true

@@ -64,6 +64,13 @@ stack_up() {
   mkdir -p "$STACK_STATE"
   stack_log "building native tools (Okta emulator, devctl)"
   cargo build --quiet -p okta-emulator -p devctl
+  # The benchmark's emulator serves gigabytes of JSON: built optimised, so Okta's side is not
+  # what is measured.
+  local emulator=target/debug/okta-emulator
+  if [ -n "${STACK_RELEASE_EMULATOR:-}" ]; then
+    cargo build --quiet --release -p okta-emulator
+    emulator=target/release/okta-emulator
+  fi
   stack_secrets
 
   stack_log "database $STACK_DB"
@@ -82,7 +89,7 @@ CONF
   stack_wait "http://127.0.0.1:$STACK_POSTGREST_PORT/" "$STACK_STATE/postgrest.log" 30
 
   # shellcheck disable=SC2086
-  stack_spawn "$STACK_STATE/okta-emulator.log" target/debug/okta-emulator --port "$STACK_OKTA_PORT" ${STACK_OKTA_ARGS:-}
+  stack_spawn "$STACK_STATE/okta-emulator.log" "$emulator" --port "$STACK_OKTA_PORT" ${STACK_OKTA_ARGS:-}
   stack_wait "http://127.0.0.1:$STACK_OKTA_PORT/api/v1/org" "$STACK_STATE/okta-emulator.log" 30
 
   SUPABASE_SERVICE_ROLE_KEY=$(target/debug/devctl jwt service "service_role" 31536000)
