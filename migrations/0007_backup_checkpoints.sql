@@ -8,6 +8,23 @@ alter table public.backups
   add column heartbeat_at timestamptz,
   add column slices integer not null default 0 check (slices >= 0);
 
+-- Progress columns are the worker's: a user's insert cannot pre-fill them (a future heartbeat
+-- would keep the stale-run sweep from ever failing a run no job is working on).
+drop policy backups_insert on public.backups;
+create policy backups_insert on public.backups for insert to authenticated
+  with check (
+    trigger = 'manual'
+    and status = 'running'
+    and requested_by = auth.uid()
+    and public.can(team_id, 'backup.run')
+    and exists (
+      select 1 from public.okta_connections c
+      where c.id = connection_id and c.team_id = backups.team_id and c.status = 'active'
+    )
+    and heartbeat_at is null
+    and slices = 0
+  );
+
 create table public.backup_checkpoints (
   backup_id uuid primary key references public.backups (id) on delete cascade,
   seq bigint not null default 0 check (seq >= 0),

@@ -136,6 +136,21 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
         "update backup_checkpoints set lease_until = null, lease_token = null where backup_id = '{backup}'"
     ));
     assert_eq!(claim(&backup, &b), json!([]));
+
+    // A user's own insert cannot pre-fill the worker's progress columns.
+    for forged in [
+        json!({"heartbeat_at": "2100-01-01T00:00:00Z"}),
+        json!({"slices": 7}),
+    ] {
+        let mut row = json!({"id": psql("select gen_random_uuid()"), "team_id": team,
+            "connection_id": connection, "trigger": "manual", "status": "running",
+            "requested_by": user.id, "r2_prefix": "users/x/"});
+        row.as_object_mut()
+            .unwrap()
+            .extend(forged.as_object().unwrap().clone());
+        let reply = user.rest("POST", "backups", Some(&row));
+        assert_eq!(reply.status, 403, "{forged}: {}", reply.text());
+    }
 }
 
 #[test]
