@@ -63,13 +63,15 @@ stack_up() {
   : "${STACK_STATE:?}" "${STACK_DB:?}" "${STACK_POSTGREST_PORT:?}" "${STACK_OKTA_PORT:?}" "${STACK_WORKER_PORT:?}"
   mkdir -p "$STACK_STATE"
   stack_log "building native tools (Okta emulator, devctl)"
-  cargo build --quiet -p okta-emulator -p devctl
   # The benchmark's emulator serves gigabytes of JSON: built optimised, so Okta's side is not
   # what is measured.
   local emulator=target/debug/okta-emulator
   if [ -n "${STACK_RELEASE_EMULATOR:-}" ]; then
+    cargo build --quiet -p devctl
     cargo build --quiet --release -p okta-emulator
     emulator=target/release/okta-emulator
+  else
+    cargo build --quiet -p okta-emulator -p devctl
   fi
   stack_secrets
 

@@ -307,38 +307,38 @@ async fn queue(batch: MessageBatch<QueuedJob>, env: Env, _ctx: Context) -> worke
     let runtime = Runtime::load(&env).map_err(worker::Error::RustError)?;
     let deps = runtime.deps();
     for message in batch.messages()? {
-        let mut log =
-            serde_json::json!({"level": "info", "event": "queue.job", "job": message.body()});
+        let request_id = match message.body() {
+            QueuedJob::Backup(job) => &job.meta.request_id,
+            QueuedJob::Compliance(job) => &job.meta.request_id,
+        };
+        let mut log = serde_json::json!({"level": "info", "event": "queue.job", "request_id": request_id, "job": message.body()});
         match message.body() {
             QueuedJob::Backup(job) => {
                 let report = backups::SliceReport::default();
                 let outcome = backups::run_slice(&deps, job, &report).await;
                 log["okta_buckets"] = serde_json::json!(*report.okta_buckets.borrow());
                 log["wasm_memory_bytes"] = wasm_memory_bytes().into();
-                match &outcome {
-                    Ok(SliceEnd::Paused) => match enqueue(&env, message.body(), 0).await {
+                // A paused slice's job goes out again at once; one that met a transient
+                // failure, after the configured delay.
+                let resend = match &outcome {
+                    Ok(SliceEnd::Paused) => Some(0),
+                    Ok(SliceEnd::RetryLater(_)) => Some(runtime.config.backup_slice.retry_seconds),
+                    _ => None,
+                };
+                match (resend, &outcome) {
+                    (Some(delay), _) => match enqueue(&env, message.body(), delay).await {
                         Ok(()) => message.ack(),
                         Err(e) => {
                             log["enqueue_error"] = e.to_string().into();
                             message.retry();
                         }
                     },
-                    Ok(SliceEnd::RetryLater(_)) => {
-                        let delay = runtime.config.backup_slice.retry_seconds;
-                        match enqueue(&env, message.body(), delay).await {
-                            Ok(()) => message.ack(),
-                            Err(e) => {
-                                log["enqueue_error"] = e.to_string().into();
-                                message.retry();
-                            }
-                        }
-                    }
-                    Ok(SliceEnd::Busy) => message.retry_with_options(
+                    (None, Ok(SliceEnd::Busy)) => message.retry_with_options(
                         &QueueRetryOptionsBuilder::new()
                             .with_delay_seconds(BUSY_RETRY_SECONDS)
                             .build(),
                     ),
-                    _ => message.ack(),
+                    (None, _) => message.ack(),
                 }
                 log["outcome"] = outcome
                     .map_or_else(|e| e.to_string(), |o| format!("{o:?}"))

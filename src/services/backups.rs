@@ -34,7 +34,8 @@ pub const STALE_AFTER_MINUTES: i64 = 30;
 /// live slice never loses it; short enough that a killed slice's successor waits minutes.
 pub const LEASE_SECONDS: u32 = 300;
 
-/// A backup to execute (in the request's `waitUntil`, or as a queue message from the scheduler).
+/// A backup to execute: the queue message a request or the scheduler sends, again by each
+/// slice that pauses.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BackupJob {
     pub backup: BackupId,
@@ -208,15 +209,20 @@ pub async fn abandon(deps: &Deps<'_>, job: &BackupJob, reason: &str) -> Result<(
         &system,
         &Actor::System("backup-job"),
         &job.meta,
-        Event {
-            team: job.team,
-            action: "backup.error",
-            target_type: "backup",
-            target_id: job.backup.to_string(),
-            details: json!({"reason": reason}),
-        },
+        job_event(job, "backup.error", json!({"reason": reason})),
     )
     .await
+}
+
+/// An audit event about a job's backup.
+fn job_event(job: &BackupJob, action: &'static str, details: Value) -> Event {
+    Event {
+        team: job.team,
+        action,
+        target_type: "backup",
+        target_id: job.backup.to_string(),
+        details,
+    }
 }
 
 /// Runs one slice of a job. Start, completion and errors go to the audit log; a failure is
@@ -242,13 +248,7 @@ pub async fn run_slice(
         });
     };
     let actor = Actor::System("backup-job");
-    let event = |action, details| Event {
-        team: job.team,
-        action,
-        target_type: "backup",
-        target_id: job.backup.to_string(),
-        details,
-    };
+    let event = |action, details| job_event(job, action, details);
     if claim.seq == 0 {
         audit::record(
             &system,
@@ -523,10 +523,10 @@ async fn slice(
         None => {
             let at = deps.clock.now().to_rfc3339();
             last.finished_at = Some(at.clone());
-            lease.commit(&last).await.map_err(|e| match e {
-                CheckpointError::LeaseLost => Stop::Superseded,
-                other => Stop::Failed(ServiceError::Internal(other.to_string())),
-            })?;
+            lease
+                .commit(&last)
+                .await
+                .map_err(|e| collect_error(e.into()))?;
             at
         }
     };

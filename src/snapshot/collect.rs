@@ -115,8 +115,7 @@ impl Collector<'_> {
             stop: Cell::new(false),
             commit_lock: Mutex::new(()),
         };
-        let lanes = join_all(Lane::ALL.map(|lane| slice.lane(lane))).await;
-        for lane in lanes {
+        for lane in join_all(Lane::ALL.map(|lane| slice.lane(lane))).await {
             lane?;
         }
         let progress = slice.progress.into_inner();
@@ -163,8 +162,8 @@ impl Slice<'_> {
         self.collector.okta.get(path).await
     }
 
-    /// Runs a lane's steps in order; `Ok(true)` once all are done.
-    async fn lane(&self, lane: Lane) -> Result<bool, CollectError> {
+    /// Runs a lane's steps in order, until they are done or the budget is spent.
+    async fn lane(&self, lane: Lane) -> Result<(), CollectError> {
         let result = self.lane_steps(lane).await;
         if result.is_err() {
             self.stop.set(true);
@@ -172,7 +171,7 @@ impl Slice<'_> {
         result
     }
 
-    async fn lane_steps(&self, lane: Lane) -> Result<bool, CollectError> {
+    async fn lane_steps(&self, lane: Lane) -> Result<(), CollectError> {
         for step in PLAN.iter().filter(|s| s.lane == lane) {
             let partial = match self.progress.borrow().steps.get(step.name) {
                 Some(StepProgress::Done { .. }) => continue,
@@ -197,11 +196,10 @@ impl Slice<'_> {
             if finished {
                 writer.finish().await?;
             } else {
-                writer.checkpoint().await?;
-                return Ok(false);
+                return writer.checkpoint().await;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Commits `state` for `step` together with every other lane's last committed state.

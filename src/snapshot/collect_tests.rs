@@ -209,6 +209,15 @@ impl World {
         budget: &Budget,
         polls: usize,
     ) -> Option<Result<SliceOutcome, CollectError>> {
+        self.with_collector(|collector| {
+            let progress = holder.durable.progress.borrow().clone();
+            let tag = format!("{:08x}", holder.id);
+            poll_at_most(collector.run_slice(progress, holder, budget, &tag), polls)
+        })
+    }
+
+    /// Runs `f` with a collector over this world's yielding fakes.
+    fn with_collector<R>(&self, f: impl FnOnce(&Collector<'_>) -> R) -> R {
         let http = Yielding(&self.http);
         let store = Yielding(&self.store);
         let okta = OktaClient::new(
@@ -218,7 +227,7 @@ impl World {
             &self.org,
             OktaAuth::ApiToken(Zeroizing::new("t".into())),
         );
-        let collector = Collector {
+        f(&Collector {
             okta: &okta,
             store: &store,
             clock: &self.clock,
@@ -226,10 +235,7 @@ impl World {
             rng: &self.rng,
             layout: &self.layout,
             part_size: PART,
-        };
-        let progress = holder.durable.progress.borrow().clone();
-        let tag = format!("{:08x}", holder.id);
-        poll_at_most(collector.run_slice(progress, holder, budget, &tag), polls)
+        })
     }
 
     /// Every object's plaintext (segments joined), checked against the entry's hashes, after
@@ -451,58 +457,42 @@ fn a_superseded_slice_stops_without_touching_its_successors_work() {
             checkpoint_every: Duration::zero(),
             ..unlimited()
         };
-        let http = Yielding(&world.http);
-        let store = Yielding(&world.store);
-        let okta = OktaClient::new(
-            &http,
-            &world.clock,
-            &world.rng,
-            &world.org,
-            OktaAuth::ApiToken(Zeroizing::new("t".into())),
-        );
-        let collector = Collector {
-            okta: &okta,
-            store: &store,
-            clock: &world.clock,
-            key: &world.key,
-            rng: &world.rng,
-            layout: &world.layout,
-            part_size: PART,
-        };
-        let old = collector.run_slice(Progress::default(), &first, &budget, "00000001");
-        let mut old = std::pin::pin!(old);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        for _ in 0..head_start {
-            assert!(old.as_mut().poll(&mut cx).is_pending());
-        }
-        // The lease lapses and a successor takes over from the last commit; the two then run
-        // side by side until the old one notices.
-        let second = durable.take_over();
-        let new = collector.run_slice(
-            durable.progress.borrow().clone(),
-            &second,
-            &budget,
-            "00000002",
-        );
-        let mut new = std::pin::pin!(new);
-        let (mut old_result, mut new_result) = (None, None);
-        while old_result.is_none() || new_result.is_none() {
-            if old_result.is_none() {
-                if let std::task::Poll::Ready(r) = old.as_mut().poll(&mut cx) {
-                    old_result = Some(r);
+        let entries = world.with_collector(|collector| {
+            let old = collector.run_slice(Progress::default(), &first, &budget, "00000001");
+            let mut old = std::pin::pin!(old);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            for _ in 0..head_start {
+                assert!(old.as_mut().poll(&mut cx).is_pending());
+            }
+            // The lease lapses and a successor takes over from the last commit; the two then run
+            // side by side until the old one notices.
+            let second = durable.take_over();
+            let new = collector.run_slice(
+                durable.progress.borrow().clone(),
+                &second,
+                &budget,
+                "00000002",
+            );
+            let mut new = std::pin::pin!(new);
+            let (mut old_result, mut new_result) = (None, None);
+            while old_result.is_none() || new_result.is_none() {
+                if old_result.is_none() {
+                    if let std::task::Poll::Ready(r) = old.as_mut().poll(&mut cx) {
+                        old_result = Some(r);
+                    }
+                }
+                if new_result.is_none() {
+                    if let std::task::Poll::Ready(r) = new.as_mut().poll(&mut cx) {
+                        new_result = Some(r);
+                    }
                 }
             }
-            if new_result.is_none() {
-                if let std::task::Poll::Ready(r) = new.as_mut().poll(&mut cx) {
-                    new_result = Some(r);
-                }
-            }
-        }
-        assert!(matches!(
-            old_result,
-            Some(Err(CollectError::Checkpoint(CheckpointError::LeaseLost)))
-        ));
-        let entries = finished(new_result);
+            assert!(matches!(
+                old_result,
+                Some(Err(CollectError::Checkpoint(CheckpointError::LeaseLost)))
+            ));
+            finished(new_result)
+        });
         assert_eq!(world.objects(&entries), expected, "head start {head_start}");
     }
 }
