@@ -2,7 +2,16 @@
 # README command 2: every test. Native unit tests of the core and the emulator, then the
 # integration suite against a fresh local stack (PostgreSQL + PostgREST + wrangler dev + Okta
 # emulator). Ends with one summary line: "N passed, N failed".
+#   bash scripts/test.sh                 everything (the README's command; what CI runs)
+#   bash scripts/test.sh --stack FILTER  only the stack tests whose names contain FILTER (for
+#                                        development; the log scan still runs)
 set -uo pipefail
+stack_filter=()
+stack_only=
+if [ "${1:-}" = "--stack" ]; then
+  stack_only=1
+  stack_filter=("${2:?usage: scripts/test.sh --stack FILTER}")
+fi
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
 # shellcheck source=lib/stack.sh
@@ -28,7 +37,7 @@ run_suite() {
   tally "$out/$name.log"
 }
 
-run_suite unit cargo test --workspace
+[ -n "$stack_only" ] || run_suite unit cargo test --workspace
 
 STACK_STATE=.stack/test
 STACK_DB=${TEST_DB:-butterfly_test}
@@ -51,7 +60,7 @@ if stack_up; then
     BF_OKTA_TOKEN="$okta_token" \
     BF_DB="$STACK_DB" \
     BF_PLANTED="$STACK_STATE/planted-secrets" \
-    cargo test --features stack-tests --test stack -- --test-threads=1
+    cargo test --features stack-tests --test stack -- --test-threads=1 "${stack_filter[@]}"
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"
   # Planted: every API key and invitation token the suite was handed (tests/stack/support.rs).
