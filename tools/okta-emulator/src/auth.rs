@@ -1,21 +1,28 @@
-//! API authentication: `SSWS` API tokens with full read access, and `Bearer` access tokens whose
-//! scopes must cover the endpoint family, as Okta enforces for OAuth 2.0 service apps.
+//! API authentication: `SSWS` API tokens with full access, and `Bearer` access tokens whose scopes
+//! must cover the endpoint, as Okta enforces for OAuth 2.0 service apps. Tokens can be revoked
+//! while the emulator runs, as an admin revoking a token (or a token expiring) does mid-backup.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use crate::config::BearerToken;
 use crate::errors::ApiError;
-use crate::rate_limit::Bucket;
 
 pub(crate) struct Auth {
     api_tokens: HashSet<String>,
     bearer_tokens: HashMap<String, HashSet<String>>,
+    /// Tokens revoked through the control API or a `revoke_token` fault.
+    revoked: Mutex<HashSet<String>>,
 }
 
 /// Who is calling.
-pub(crate) enum Principal<'a> {
-    ApiToken,
-    Bearer(&'a HashSet<String>),
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Principal {
+    ApiToken(String),
+    Bearer {
+        token: String,
+        scopes: HashSet<String>,
+    },
 }
 
 impl Auth {
@@ -26,47 +33,121 @@ impl Auth {
                 .iter()
                 .map(|b| (b.token.clone(), b.scopes.iter().cloned().collect()))
                 .collect(),
+            revoked: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Resolves an `Authorization` header; anything missing, malformed or unknown is Okta's 401.
-    pub(crate) fn authenticate(&self, header: Option<&str>) -> Result<Principal<'_>, ApiError> {
+    /// Resolves an `Authorization` header; anything missing, malformed, unknown or revoked is
+    /// Okta's 401 `E0000011`.
+    pub(crate) fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
         let (scheme, token) = header
             .and_then(|h| h.trim().split_once(' '))
             .ok_or_else(ApiError::invalid_token)?;
         let token = token.trim();
+        if self.is_revoked(token) {
+            return Err(ApiError::invalid_token());
+        }
         if scheme.eq_ignore_ascii_case("SSWS") && self.api_tokens.contains(token) {
-            return Ok(Principal::ApiToken);
+            return Ok(Principal::ApiToken(token.to_owned()));
         }
         if scheme.eq_ignore_ascii_case("Bearer") {
             if let Some(scopes) = self.bearer_tokens.get(token) {
-                return Ok(Principal::Bearer(scopes));
+                return Ok(Principal::Bearer {
+                    token: token.to_owned(),
+                    scopes: scopes.clone(),
+                });
             }
         }
         Err(ApiError::invalid_token())
     }
+
+    fn is_revoked(&self, token: &str) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(token)
+    }
+
+    /// Revokes one configured token, or every one; returns how many are revoked now. An unknown
+    /// token is `None`.
+    pub(crate) fn revoke(&self, token: Option<&str>) -> Option<usize> {
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        match token {
+            Some(token) => {
+                let known =
+                    self.api_tokens.contains(token) || self.bearer_tokens.contains_key(token);
+                if !known {
+                    return None;
+                }
+                revoked.insert(token.to_owned());
+            }
+            None => {
+                revoked.extend(self.api_tokens.iter().cloned());
+                revoked.extend(self.bearer_tokens.keys().cloned());
+            }
+        }
+        Some(revoked.len())
+    }
+
+    /// Un-revokes every token (`POST /__emulator/reset`).
+    pub(crate) fn restore(&self) {
+        self.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
 }
 
-impl Principal<'_> {
-    /// Whether the caller may read `path`: API tokens always may; access tokens need the family's
-    /// `okta.<family>.read` scope (or `.manage`, which implies it). `/users/me` also accepts
+impl Principal {
+    pub(crate) fn token(&self) -> &str {
+        match self {
+            Principal::ApiToken(token) | Principal::Bearer { token, .. } => token,
+        }
+    }
+
+    /// The OAuth scope `method path` needs when the caller is an access token, e.g.
+    /// `okta.users.read`; `None` where no scope applies (unknown paths, which are 404 anyway).
+    /// Scope names are those the spec's `security` requirements give each operation.
+    pub(crate) fn required_scope(method: &str, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.strip_prefix("/api/v1/")?.split('/').collect();
+        let resource = match segments.as_slice() {
+            ["users" | "groups", _, "roles", ..] | ["iam", ..] => "roles",
+            ["users", ..] => "users",
+            ["groups", ..] => "groups",
+            ["apps", ..] => "apps",
+            ["policies", ..] => "policies",
+            ["org", ..] => "orgs",
+            ["authenticators", ..] => "authenticators",
+            ["zones", ..] => "networkZones",
+            ["idps", ..] => "idps",
+            ["eventHooks", ..] => "eventHooks",
+            ["inlineHooks", ..] => "inlineHooks",
+            ["api-tokens", ..] => "apiTokens",
+            ["threats", ..] => "threatInsights",
+            ["authorizationServers", ..] => "authorizationServers",
+            ["logs", ..] => "logs",
+            _ => return None,
+        };
+        let action = if method == "GET" { "read" } else { "manage" };
+        Some(format!("okta.{resource}.{action}"))
+    }
+
+    /// Whether the caller may call `method path`: API tokens always may; access tokens need the
+    /// endpoint's scope (`.manage` implies `.read`). `/users/me` also accepts
     /// `okta.users.read.self`.
-    pub(crate) fn may_read(&self, path: &str) -> bool {
-        let Principal::Bearer(scopes) = self else {
+    pub(crate) fn may_call(&self, method: &str, path: &str) -> bool {
+        let Principal::Bearer { scopes, .. } = self else {
             return true;
         };
-        let family = match Bucket::for_path(path) {
-            Bucket::Users => "users",
-            Bucket::Groups => "groups",
-            Bucket::Apps => "apps",
-            Bucket::Policies => "policies",
-            Bucket::Org => "orgs",
-            Bucket::Other => return true,
+        let Some(scope) = Self::required_scope(method, path) else {
+            return true;
         };
-        let has = |scope: String| scopes.contains(&scope);
-        has(format!("okta.{family}.read"))
-            || has(format!("okta.{family}.manage"))
-            || (path == "/api/v1/users/me" && has("okta.users.read.self".to_owned()))
+        let manage = scope.replace(".read", ".manage");
+        scopes.contains(&scope)
+            || scopes.contains(&manage)
+            || (method == "GET"
+                && path == "/api/v1/users/me"
+                && scopes.contains("okta.users.read.self"))
     }
 }
 
@@ -106,16 +187,35 @@ mod tests {
     }
 
     #[test]
-    fn bearer_scopes_gate_families() {
+    fn bearer_scopes_gate_endpoints() {
         let auth = auth();
         let bearer = auth.authenticate(Some("Bearer at")).unwrap();
-        assert!(bearer.may_read("/api/v1/users"));
-        assert!(bearer.may_read("/api/v1/apps/0oa1/users"));
-        assert!(!bearer.may_read("/api/v1/groups"));
-        assert!(!bearer.may_read("/api/v1/org"));
-        assert!(auth
-            .authenticate(Some("SSWS api"))
-            .unwrap()
-            .may_read("/api/v1/org"));
+        assert!(bearer.may_call("GET", "/api/v1/users"));
+        assert!(!bearer.may_call("POST", "/api/v1/users"));
+        assert!(bearer.may_call("GET", "/api/v1/apps/0oa1/users"));
+        assert!(bearer.may_call("POST", "/api/v1/apps"));
+        assert!(!bearer.may_call("GET", "/api/v1/groups"));
+        assert!(!bearer.may_call("GET", "/api/v1/users/00u1/roles"));
+        assert!(!bearer.may_call("GET", "/api/v1/org"));
+        assert!(!bearer.may_call("GET", "/api/v1/zones"));
+        assert!(!bearer.may_call("GET", "/api/v1/logs"));
+        let ssws = auth.authenticate(Some("SSWS api")).unwrap();
+        assert!(ssws.may_call("GET", "/api/v1/org"));
+    }
+
+    #[test]
+    fn revoked_tokens_are_invalid_until_restored() {
+        let auth = auth();
+        assert_eq!(auth.revoke(Some("nope")), None);
+        assert_eq!(auth.revoke(Some("api")), Some(1));
+        assert_eq!(
+            auth.authenticate(Some("SSWS api")).err(),
+            Some(ApiError::invalid_token())
+        );
+        assert!(auth.authenticate(Some("Bearer at")).is_ok());
+        assert_eq!(auth.revoke(None), Some(2));
+        assert!(auth.authenticate(Some("Bearer at")).is_err());
+        auth.restore();
+        assert!(auth.authenticate(Some("SSWS api")).is_ok());
     }
 }

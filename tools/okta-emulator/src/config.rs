@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::rate_limit::{Bucket, RateLimits};
+use crate::tenant::POLICY_TYPES;
 
 /// The API token accepted when none is configured.
 pub const DEFAULT_TOKEN: &str = "demo-okta-token";
@@ -21,9 +22,20 @@ usage: okta-emulator [options]
   --token <t>                  accepted `SSWS <t>` API token; repeatable (default demo-okta-token)
   --bearer <t>:<scopes>        accepted `Bearer <t>` access token with comma-separated scopes,
                                e.g. okta.users.read,okta.groups.read; repeatable
-  --rate-limit <bucket>=<n>    requests per minute for users|groups|apps|policies|org|other;
-                               repeatable (defaults: apps 100, others 600)
+  --rate-limit <bucket>=<n>    requests per minute of one of Okta's buckets; repeatable.
+                               Buckets and defaults: apps (/api/v1/apps*) 100, app
+                               (/api/v1/apps/{id}) 600, groups (/api/v1/groups*) 600, group
+                               (/api/v1/groups/{id}) 600, users (GET|POST /api/v1/users) 600,
+                               user (GET /api/v1/users/{id}) 1000, user-writes (POST|PUT|DELETE
+                               /api/v1/users/{id}) 600, logs (/api/v1/logs) 50, other (the rest
+                               of /api/v1) 600; `policies` and `org` are names for `other`
   --concurrency-limit <n>      in-flight API requests before 429 (default 75)
+  --cursor-ttl-secs <n>        `after` cursors expire n seconds after they were issued, and an
+                               expired one is Okta's 400 E0000029 (default: never)
+  --unlicensed-policy-types <types>
+                               comma-separated policy types the org's licence lacks, e.g.
+                               ENTITY_RISK,POST_AUTH_SESSION: the tenant has none, and listing
+                               them is Okta's 400 E0000002
   --time-scale <f>             rate-limit window is 60 s / f, so benchmarks finish fast (default 1)
   --page-delay-ms <n>          added latency for every API response (default 0)
 ";
@@ -57,6 +69,10 @@ pub struct EmulatorConfig {
     pub time_scale: f64,
     /// Latency added to every API response.
     pub page_delay: Duration,
+    /// How long an `after` cursor stays usable; `None`: forever.
+    pub cursor_ttl: Option<Duration>,
+    /// Policy types the org's licence lacks (see [`crate::Tenant::without_policy_types`]).
+    pub unlicensed_policy_types: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -74,6 +90,8 @@ impl Default for EmulatorConfig {
             concurrency_limit: 75,
             time_scale: 1.0,
             page_delay: Duration::ZERO,
+            cursor_ttl: None,
+            unlicensed_policy_types: Vec::new(),
         }
     }
 }
@@ -125,6 +143,17 @@ impl EmulatorConfig {
                 }
                 "--page-delay-ms" => {
                     config.page_delay = Duration::from_millis(number(&flag, &value()?)?);
+                }
+                "--cursor-ttl-secs" => {
+                    config.cursor_ttl = Some(Duration::from_secs(number(&flag, &value()?)?));
+                }
+                "--unlicensed-policy-types" => {
+                    for kind in value()?.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                        if !POLICY_TYPES.contains(&kind) {
+                            return Err(format!("unknown policy type {kind:?}"));
+                        }
+                        config.unlicensed_policy_types.push(kind.to_owned());
+                    }
                 }
                 other => return Err(format!("unknown option {other:?}")),
             }
@@ -189,6 +218,10 @@ mod tests {
             "5",
             "--concurrency-limit",
             "10",
+            "--cursor-ttl-secs",
+            "30",
+            "--unlicensed-policy-types",
+            "ENTITY_RISK, POST_AUTH_SESSION",
         ])
         .unwrap();
         assert_eq!(config.port, 8080);
@@ -204,9 +237,15 @@ mod tests {
         );
         assert_eq!(config.rate_limits.get(Bucket::Apps), 50);
         assert_eq!(config.rate_limits.get(Bucket::Users), 600);
+        assert_eq!(config.rate_limits.get(Bucket::User), 1000);
         assert_eq!(config.time_scale, 60.0);
         assert_eq!(config.page_delay, Duration::from_millis(5));
         assert_eq!(config.concurrency_limit, 10);
+        assert_eq!(config.cursor_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(
+            config.unlicensed_policy_types,
+            ["ENTITY_RISK", "POST_AUTH_SESSION"]
+        );
     }
 
     #[test]
@@ -225,6 +264,8 @@ mod tests {
             &["--rate-limit", "apps"],
             &["--time-scale", "0"],
             &["--bearer", "no-scopes-separator"],
+            &["--unlicensed-policy-types", "OAUTH_AUTHORIZATION_POLICY"],
+            &["--cursor-ttl-secs", "-1"],
             &["--frobnicate"],
         ] {
             assert!(

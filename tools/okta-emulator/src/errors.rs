@@ -27,6 +27,23 @@ impl ApiError {
         error
     }
 
+    /// 400 for an `after` cursor that cannot be used (unknown, expired or stale): the error
+    /// catalogue's "Invalid paging exception" (developer.okta.com/docs/reference/error-codes/).
+    pub(crate) fn invalid_paging() -> Self {
+        Self::new(400, "E0000029", "Invalid paging request.")
+    }
+
+    /// 400 for a policy `type` the org does not have: what Okta answers for a type outside its
+    /// list, and for ACCESS_POLICY in an org without Identity Engine (recorded in
+    /// github.com/okta/terraform-provider-okta issues 64 and 1202).
+    pub(crate) fn invalid_policy_type() -> Self {
+        Self::new(
+            400,
+            "E0000002",
+            "The request was not valid: Invalid policy type specified",
+        )
+    }
+
     /// 400 for a `filter`/`search` expression the emulator cannot evaluate.
     pub(crate) fn invalid_search() -> Self {
         Self::new(400, "E0000031", "Invalid search criteria.")

@@ -1,5 +1,6 @@
-//! Injected failures, so tests can prove a client retries 5xx and 429, survives slow pages, and
-//! copes with connections that drop and pages that arrive cut short.
+//! Injected failures, so tests can prove a client retries 5xx and 429, survives slow pages, copes
+//! with connections that drop and pages that arrive cut short, with `next` links that loop or
+//! lead to an empty page, with cursors Okta no longer accepts, and with a token revoked mid-run.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -10,6 +11,8 @@ use serde_json::Value;
 const MAX_DELAY_MS: u64 = 600_000;
 /// Longest `reset_in_s` of an injected 429: one of Okta's rate-limit windows.
 const MAX_RESET_IN_S: u64 = 60;
+const KINDS: &str =
+    "\"reset\", \"malformed\", \"loop_next\", \"empty_next\", \"expired_cursor\", \"revoke_token\"";
 
 /// What a matching request gets instead of its normal answer (besides any delay).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +27,42 @@ pub(crate) enum Effect {
     Reset,
     /// The normal status and headers, but the body is cut short: not valid JSON.
     Malformed,
+    /// A page whose `next` link points back at the first page of the same list.
+    LoopNext,
+    /// A last page that still has a `next` link, to a page with no items and no `next` link.
+    EmptyNext,
+    /// A request carrying an `after` cursor is refused as Okta refuses one it no longer accepts.
+    ExpiredCursor,
+    /// The caller's token is revoked: this and every later request with it get Okta's 401.
+    RevokeToken,
+}
+
+/// When a fault is taken: before routing, or once the answer is known (the link faults need a
+/// list to change, and `EmptyNext` a last page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Before,
+    After,
+}
+
+impl Effect {
+    fn stage(effect: Option<Effect>) -> Stage {
+        match effect {
+            Some(Effect::LoopNext | Effect::EmptyNext) => Stage::After,
+            _ => Stage::Before,
+        }
+    }
+}
+
+/// What the request in hand offers a fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    /// The request has an `after` cursor.
+    pub(crate) has_cursor: bool,
+    /// The answer is a list (only known after routing).
+    pub(crate) is_list: bool,
+    /// The answer is a list with a `next` link.
+    pub(crate) has_next: bool,
 }
 
 /// "The next `count` requests whose path starts with `path_prefix` get `effect` and/or are
@@ -76,7 +115,11 @@ impl Fault {
             v => Some(match v.as_str() {
                 Some("reset") => Effect::Reset,
                 Some("malformed") => Effect::Malformed,
-                _ => return Err("kind must be \"reset\" or \"malformed\"".to_owned()),
+                Some("loop_next") => Effect::LoopNext,
+                Some("empty_next") => Effect::EmptyNext,
+                Some("expired_cursor") => Effect::ExpiredCursor,
+                Some("revoke_token") => Effect::RevokeToken,
+                _ => return Err(format!("kind must be one of {KINDS}")),
             }),
         };
         let effect = match (status, kind) {
@@ -128,12 +171,21 @@ impl Faults {
         faults.iter().map(|f| u64::from(f.remaining)).sum()
     }
 
-    /// Consumes one injection from the oldest fault matching `path`, if any.
-    pub(crate) fn take(&self, path: &str) -> Option<Injection> {
+    /// Consumes one injection from the oldest fault of `stage` that matches `path` and can act
+    /// on the request in hand, if any.
+    pub(crate) fn take(&self, path: &str, stage: Stage, request: Candidate) -> Option<Injection> {
         let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let i = faults
-            .iter()
-            .position(|f| path.starts_with(&f.path_prefix))?;
+        let applies = |fault: &Fault| {
+            path.starts_with(&fault.path_prefix)
+                && Effect::stage(fault.effect) == stage
+                && match fault.effect {
+                    Some(Effect::ExpiredCursor) => request.has_cursor,
+                    Some(Effect::LoopNext) => request.is_list,
+                    Some(Effect::EmptyNext) => request.is_list && !request.has_next,
+                    _ => true,
+                }
+        };
+        let i = faults.iter().position(applies)?;
         let fault = &mut faults[i];
         let injection = Injection {
             effect: fault.effect,
@@ -165,17 +217,66 @@ mod tests {
         let fault =
             Fault::from_json(&json!({"path_prefix": "/api/v1/apps", "status": 503, "count": 2}));
         assert_eq!(faults.add(fault.unwrap()), 2);
-        assert_eq!(faults.take("/api/v1/users"), None);
+        assert_eq!(
+            faults.take("/api/v1/users", Stage::Before, Candidate::default()),
+            None
+        );
         for _ in 0..2 {
             assert_eq!(
-                faults.take("/api/v1/apps/0oa1").unwrap().effect,
+                faults
+                    .take("/api/v1/apps/0oa1", Stage::Before, Candidate::default())
+                    .unwrap()
+                    .effect,
                 Some(Effect::Status {
                     status: 503,
                     reset_in_s: None
                 })
             );
         }
-        assert_eq!(faults.take("/api/v1/apps"), None);
+        assert_eq!(
+            faults.take("/api/v1/apps", Stage::Before, Candidate::default()),
+            None
+        );
+        assert_eq!(faults.pending(), 0);
+    }
+
+    #[test]
+    fn link_and_cursor_faults_wait_for_a_request_they_can_act_on() {
+        let faults = Faults::default();
+        for kind in ["expired_cursor", "empty_next", "loop_next"] {
+            let fault = Fault::from_json(&json!({"path_prefix": "/api/v1/users", "kind": kind}));
+            faults.add(fault.unwrap());
+        }
+        let first_page = Candidate::default();
+        assert_eq!(
+            faults.take("/api/v1/users", Stage::Before, first_page),
+            None
+        );
+        let with_cursor = Candidate {
+            has_cursor: true,
+            ..first_page
+        };
+        let taken = faults.take("/api/v1/users", Stage::Before, with_cursor);
+        assert_eq!(taken.unwrap().effect, Some(Effect::ExpiredCursor));
+        // A middle page (with a `next` link) is no place for an empty trailing page.
+        let middle = Candidate {
+            is_list: true,
+            has_next: true,
+            ..first_page
+        };
+        let taken = faults.take("/api/v1/users", Stage::After, middle);
+        assert_eq!(taken.unwrap().effect, Some(Effect::LoopNext));
+        let single = Candidate {
+            is_list: false,
+            ..first_page
+        };
+        assert_eq!(faults.take("/api/v1/users", Stage::After, single), None);
+        let last = Candidate {
+            is_list: true,
+            ..first_page
+        };
+        let taken = faults.take("/api/v1/users", Stage::After, last);
+        assert_eq!(taken.unwrap().effect, Some(Effect::EmptyNext));
         assert_eq!(faults.pending(), 0);
     }
 

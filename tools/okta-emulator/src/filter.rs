@@ -57,17 +57,6 @@ impl Expr {
             Expr::Or(a, b) => a.matches(item) || b.matches(item),
         }
     }
-
-    /// Whether some `attribute eq "value"` term asks for exactly this, e.g. DEPROVISIONED users.
-    pub(crate) fn asks_for(&self, attribute: &str, value: &str) -> bool {
-        match self {
-            Expr::Eq(path, v) => path.join(".") == attribute && v == value,
-            Expr::StartsWith(..) => false,
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                a.asks_for(attribute, value) || b.asks_for(attribute, value)
-            }
-        }
-    }
 }
 
 /// The attribute at a dotted path, as text (numbers and booleans compare by their JSON text).
@@ -212,15 +201,6 @@ mod tests {
                 "{expr}"
             );
         }
-    }
-
-    #[test]
-    fn knows_when_deprovisioned_users_are_asked_for() {
-        let expr = Expr::parse(r#"status eq "ACTIVE" or status eq "DEPROVISIONED""#).unwrap();
-        assert!(expr.asks_for("status", "DEPROVISIONED"));
-        assert!(!Expr::parse(r#"status eq "ACTIVE""#)
-            .unwrap()
-            .asks_for("status", "DEPROVISIONED"));
     }
 
     #[test]

@@ -29,9 +29,10 @@ mod time;
 pub use config::{BearerToken, EmulatorConfig, DEFAULT_TOKEN, USAGE};
 pub use rate_limit::{Bucket, RateLimits};
 pub use server::{start, RunningEmulator};
-pub use tenant::{with_origin, Tenant, ORIGIN_PLACEHOLDER};
+pub use tenant::{with_origin, Tenant, ORIGIN_PLACEHOLDER, POLICY_TYPES};
 
-/// The tenant an emulator started with `config` serves: same seed and sizes, same data.
+/// The tenant an emulator started with `config` serves: same seed, sizes and licence, same data.
 pub fn tenant(config: &EmulatorConfig) -> Tenant {
     Tenant::generate(config.seed, config.users, config.groups, config.apps)
+        .without_policy_types(&config.unlicensed_policy_types)
 }

@@ -1,11 +1,16 @@
 //! Okta's cursor pagination: `limit` and `after` in, `Link` headers out.
 //!
 //! The cursor is the id of the last item on the page, as Okta's own cursors for these lists are;
-//! clients are expected to follow the `next` link verbatim and never build one.
+//! clients are expected to follow the `next` link verbatim and never build one. Okta documents no
+//! cursor lifetime; with [`Cursors::with_ttl`] cursors also carry the instant they were issued and
+//! are refused once older than the TTL, so clients can be tested against one that expired.
+
+use std::time::Duration;
 
 use crate::errors::ApiError;
 
 /// A request's query string, decoded for reading but kept raw for echoing into links.
+#[derive(Clone)]
 pub(crate) struct Query<'a> {
     pairs: Vec<(String, String, &'a str)>,
 }
@@ -33,15 +38,69 @@ impl<'a> Query<'a> {
 
     /// This query with `limit` and `after` replaced, other parameters kept byte for byte.
     fn with_cursor(&self, limit: usize, after: &str) -> String {
-        let mut parts: Vec<String> = self
-            .pairs
-            .iter()
-            .filter(|(k, _, _)| k != "limit" && k != "after")
-            .map(|(_, _, raw)| (*raw).to_owned())
-            .collect();
+        let mut parts = self.raw_without(&["limit", "after"]);
         parts.push(format!("limit={limit}"));
         parts.push(format!("after={}", percent_encode(after)));
         parts.join("&")
+    }
+
+    /// The raw `key=value` pairs of this query, without the given keys.
+    fn raw_without(&self, keys: &[&str]) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, _, _)| !keys.contains(&k.as_str()))
+            .map(|(_, _, raw)| (*raw).to_owned())
+            .collect()
+    }
+
+    /// This query with its `after` cursor replaced, other parameters (`limit` too) kept.
+    pub(crate) fn with_after(&self, after: &str) -> String {
+        let mut parts = self.raw_without(&["after"]);
+        parts.push(format!("after={}", percent_encode(after)));
+        parts.join("&")
+    }
+
+    /// The first page of the same list: this query without its `after` cursor.
+    pub(crate) fn first_page(&self) -> String {
+        self.raw_without(&["after"]).join("&")
+    }
+}
+
+/// How cursors are written into `next` links and read back from `after`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Cursors {
+    ttl: Option<Duration>,
+}
+
+impl Cursors {
+    /// Cursors that expire `ttl` after they were issued.
+    pub(crate) fn with_ttl(ttl: Option<Duration>) -> Self {
+        Self { ttl }
+    }
+
+    /// The cursor for the page after the item `id`, issued at `now_ms` (epoch milliseconds).
+    pub(crate) fn encode(&self, id: &str, now_ms: u64) -> String {
+        match self.ttl {
+            None => id.to_owned(),
+            Some(_) => format!("{id}.{now_ms}"),
+        }
+    }
+
+    /// The item id an `after` value names, or Okta's invalid-paging error when it has expired or
+    /// is not one of this emulator's cursors.
+    pub(crate) fn decode<'c>(&self, cursor: &'c str, now_ms: u64) -> Result<&'c str, ApiError> {
+        let Some(ttl) = self.ttl else {
+            return Ok(cursor);
+        };
+        let (id, issued) = cursor
+            .rsplit_once('.')
+            .and_then(|(id, issued)| Some((id, issued.parse::<u64>().ok()?)))
+            .ok_or_else(ApiError::invalid_paging)?;
+        let age = now_ms.saturating_sub(issued);
+        if issued > now_ms || u128::from(age) > ttl.as_millis() {
+            return Err(ApiError::invalid_paging());
+        }
+        Ok(id)
     }
 }
 
@@ -52,6 +111,9 @@ pub(crate) struct PageSize {
     pub(crate) default: Option<usize>,
     /// Larger requested limits are clamped to this, as Okta does.
     pub(crate) max: usize,
+    /// Smaller requested limits are raised to this (`/api/v1/apps/{id}/groups` has a minimum of
+    /// 20); below 1 is a 400.
+    pub(crate) min: usize,
     /// `/api/v1/apps` documents `limit=-1` as its default, meaning "server default".
     pub(crate) minus_one_means_default: bool,
 }
@@ -61,6 +123,7 @@ impl PageSize {
         Self {
             default,
             max,
+            min: 1,
             minus_one_means_default: false,
         }
     }
@@ -75,7 +138,7 @@ impl PageSize {
             -1 if self.minus_one_means_default => Ok(self.default),
             n if n < 1 => Err(invalid()),
             n => Ok(Some(
-                usize::try_from(n).map_or(self.max, |n| n.min(self.max)),
+                usize::try_from(n).map_or(self.max, |n| n.clamp(self.min, self.max)),
             )),
         }
     }
@@ -102,11 +165,6 @@ pub(crate) fn paginate<'i, T>(
         items: &items[start..end],
         next,
     }
-}
-
-/// The error for an `after` cursor that names no item of the list.
-pub(crate) fn invalid_cursor() -> ApiError {
-    ApiError::validation("after", "after: Invalid cursor")
 }
 
 /// Okta's two `Link` header values: `rel="self"` echoing the request, and `rel="next"` while more
@@ -188,6 +246,42 @@ mod tests {
         };
         assert_eq!(apps.resolve(Some("-1")), Ok(Some(200)));
         assert_eq!(PageSize::new(None, 200).resolve(None), Ok(None));
+        let at_least_20 = PageSize {
+            min: 20,
+            ..PageSize::new(Some(20), 200)
+        };
+        assert_eq!(at_least_20.resolve(Some("1")), Ok(Some(20)));
+        assert_eq!(at_least_20.resolve(Some("0")).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn cursors_expire_when_given_a_ttl() {
+        let plain = Cursors::default();
+        assert_eq!(plain.encode("00u1", 5), "00u1");
+        assert_eq!(plain.decode("anything", 5), Ok("anything"));
+
+        let expiring = Cursors::with_ttl(Some(Duration::from_secs(2)));
+        let cursor = expiring.encode("00u1", 10_000);
+        assert_eq!(cursor, "00u1.10000");
+        assert_eq!(expiring.decode(&cursor, 11_999), Ok("00u1"));
+        for (raw, now) in [
+            (cursor.as_str(), 12_001),
+            (cursor.as_str(), 9_000),
+            ("00u1", 10_000),
+            ("00u1.x", 10_000),
+        ] {
+            assert_eq!(
+                expiring.decode(raw, now).unwrap_err().status,
+                400,
+                "{raw} at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn first_page_drops_only_the_cursor() {
+        let query = Query::parse("q=a+b&limit=5&after=00u9&filter=x");
+        assert_eq!(query.first_page(), "q=a+b&limit=5&filter=x");
     }
 
     #[test]

@@ -1,57 +1,120 @@
 //! Okta's rate limits: per-bucket request counts in fixed windows aligned to the clock (so
 //! `X-Rate-Limit-Reset` is the same instant for every caller), and an org-wide concurrency limit.
+//!
+//! The buckets and their defaults are the management rate limits Okta last published per endpoint
+//! (developer.okta.com/docs/reference/rl-global-mgmt/, Enterprise column, as of November 2025;
+//! Okta has since moved the table into each org's rate-limit dashboard): a request counts against
+//! the most specific bucket matching its method and path ("exact match first, then the longest
+//! match", developer.okta.com/docs/reference/rate-limits/#match-requests).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-/// Endpoint families that share a rate limit, as a backup sees them.
+/// Okta's documented management rate-limit buckets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bucket {
-    Users,
-    Groups,
+    /// `/api/v1/apps` and every `/api/v1/apps/*` path but the app itself: "create, list, or other
+    /// app actions" (100/min), the slowest bucket a backup meets.
     Apps,
-    Policies,
-    Org,
+    /// `/api/v1/apps/{id}`: get, update or delete one app (600/min).
+    App,
+    /// `/api/v1/groups` and `/api/v1/groups/*` except `/api/v1/groups/{id}` (600/min).
+    Groups,
+    /// `/api/v1/groups/{id}` only (600/min).
+    Group,
+    /// `GET` or `POST` to `/api/v1/users` (600/min).
+    Users,
+    /// `GET /api/v1/users/{idOrLogin}` (1,000/min).
+    User,
+    /// `POST`, `PUT` or `DELETE` to `/api/v1/users/{id}` (600/min).
+    UserWrites,
+    /// `/api/v1/logs`, the System Log (50/min).
+    Logs,
+    /// "Most other API actions": the rest of `/api/v1` (600/min).
     Other,
 }
 
+const BUCKETS: usize = 9;
+
 impl Bucket {
-    pub const ALL: [Bucket; 6] = [
-        Bucket::Users,
-        Bucket::Groups,
+    pub const ALL: [Bucket; BUCKETS] = [
         Bucket::Apps,
-        Bucket::Policies,
-        Bucket::Org,
+        Bucket::App,
+        Bucket::Groups,
+        Bucket::Group,
+        Bucket::Users,
+        Bucket::User,
+        Bucket::UserWrites,
+        Bucket::Logs,
         Bucket::Other,
     ];
 
+    /// The short name `--rate-limit` and `/__emulator/stats` use.
     pub fn name(self) -> &'static str {
         match self {
-            Bucket::Users => "users",
-            Bucket::Groups => "groups",
             Bucket::Apps => "apps",
-            Bucket::Policies => "policies",
-            Bucket::Org => "org",
+            Bucket::App => "app",
+            Bucket::Groups => "groups",
+            Bucket::Group => "group",
+            Bucket::Users => "users",
+            Bucket::User => "user",
+            Bucket::UserWrites => "user-writes",
+            Bucket::Logs => "logs",
             Bucket::Other => "other",
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|b| b.name() == name)
+    /// The bucket as Okta's rate-limit table names it.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Bucket::Apps => "/api/v1/apps*",
+            Bucket::App => "/api/v1/apps/{id}",
+            Bucket::Groups => "/api/v1/groups*",
+            Bucket::Group => "/api/v1/groups/{id}",
+            Bucket::Users => "GET|POST /api/v1/users",
+            Bucket::User => "GET /api/v1/users/{idOrLogin}",
+            Bucket::UserWrites => "POST|PUT|DELETE /api/v1/users/{id}",
+            Bucket::Logs => "/api/v1/logs",
+            Bucket::Other => "/api/v1",
+        }
     }
 
-    /// The bucket an API path counts against: its first segment after `/api/v1/`.
-    pub fn for_path(path: &str) -> Self {
-        let family = path
-            .strip_prefix("/api/v1/")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
-        match family {
-            "users" => Bucket::Users,
-            "groups" => Bucket::Groups,
-            "apps" => Bucket::Apps,
-            "policies" => Bucket::Policies,
-            "org" => Bucket::Org,
+    /// Okta's default limit (requests per minute, Enterprise).
+    pub fn default_limit(self) -> u32 {
+        match self {
+            Bucket::Apps => 100,
+            Bucket::User => 1000,
+            Bucket::Logs => 50,
+            _ => 600,
+        }
+    }
+
+    /// A bucket by [`Bucket::name`]. `policies` and `org`, buckets of earlier emulator versions,
+    /// are accepted for the bucket that now covers those paths (`other`, as in Okta's table).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "policies" | "org" => Some(Bucket::Other),
+            _ => Self::ALL.into_iter().find(|b| b.name() == name),
+        }
+    }
+
+    /// The bucket a request counts against.
+    pub fn for_request(method: &str, path: &str) -> Self {
+        let rest = path.strip_prefix("/api/v1/").unwrap_or_default();
+        let segments: Vec<&str> = rest.split('/').collect();
+        // `/api/v1/groups/rules` is a collection, not a group id.
+        let is_id = |segment: &str| !segment.is_empty() && segment != "rules";
+        match segments.as_slice() {
+            ["apps", id] if !id.is_empty() => Bucket::App,
+            ["apps", ..] => Bucket::Apps,
+            ["groups", id] if is_id(id) => Bucket::Group,
+            ["groups", ..] => Bucket::Groups,
+            ["users"] if matches!(method, "GET" | "POST") => Bucket::Users,
+            ["users", id] if !id.is_empty() && method == "GET" => Bucket::User,
+            ["users", id] if !id.is_empty() && matches!(method, "POST" | "PUT" | "DELETE") => {
+                Bucket::UserWrites
+            }
+            ["logs"] => Bucket::Logs,
             _ => Bucket::Other,
         }
     }
@@ -61,16 +124,13 @@ impl Bucket {
     }
 }
 
-/// Requests per minute for each bucket. Defaults are Okta's usual org-wide ones: apps are the
-/// slowest bucket a backup meets.
+/// Requests per minute for each bucket; [`Default`] gives Okta's.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RateLimits([u32; 6]);
+pub struct RateLimits([u32; BUCKETS]);
 
 impl Default for RateLimits {
     fn default() -> Self {
-        let mut limits = Self([600; 6]);
-        limits.set(Bucket::Apps, 100);
-        limits
+        Self(Bucket::ALL.map(Bucket::default_limit))
     }
 }
 
@@ -94,6 +154,20 @@ pub(crate) struct Verdict {
     pub(crate) reset: u64,
 }
 
+impl Verdict {
+    /// A concurrency-limit rejection: Okta sends `0` for the first two headers and an estimate of
+    /// when a slot frees up as the reset (developer.okta.com/docs/reference/rl2-monitor/,
+    /// "Example rate limit header with concurrent rate limit exceeded").
+    pub(crate) fn over_concurrency(now: f64) -> Self {
+        Self {
+            allowed: false,
+            limit: 0,
+            remaining: 0,
+            reset: now.ceil() as u64 + 1,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Window {
     index: u64,
@@ -103,7 +177,7 @@ struct Window {
 pub(crate) struct RateLimiter {
     limits: RateLimits,
     window_secs: f64,
-    windows: Mutex<[Window; 6]>,
+    windows: Mutex<[Window; BUCKETS]>,
 }
 
 impl RateLimiter {
@@ -112,8 +186,12 @@ impl RateLimiter {
         Self {
             limits,
             window_secs: 60.0 / time_scale,
-            windows: Mutex::new([Window::default(); 6]),
+            windows: Mutex::new([Window::default(); BUCKETS]),
         }
+    }
+
+    pub(crate) fn limit(&self, bucket: Bucket) -> u32 {
+        self.limits.get(bucket)
     }
 
     /// Counts one request at `now` (epoch seconds) against `bucket`, unless the window is used up.
@@ -138,7 +216,7 @@ impl RateLimiter {
     }
 
     pub(crate) fn reset(&self) {
-        *self.windows.lock().unwrap_or_else(PoisonError::into_inner) = [Window::default(); 6];
+        *self.windows.lock().unwrap_or_else(PoisonError::into_inner) = [Window::default(); BUCKETS];
     }
 }
 
@@ -177,10 +255,6 @@ impl Concurrency {
         }
     }
 
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     pub(crate) fn enter(&self) -> Slot<'_> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
@@ -205,12 +279,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_by_path() {
-        assert_eq!(Bucket::for_path("/api/v1/users"), Bucket::Users);
-        assert_eq!(Bucket::for_path("/api/v1/apps/0oa1/users"), Bucket::Apps);
-        assert_eq!(Bucket::for_path("/api/v1/org"), Bucket::Org);
-        assert_eq!(Bucket::for_path("/api/v1/zones"), Bucket::Other);
-        assert_eq!(Bucket::for_path("/elsewhere"), Bucket::Other);
+    fn buckets_follow_oktas_table() {
+        for (method, path, bucket) in [
+            ("GET", "/api/v1/users", Bucket::Users),
+            ("POST", "/api/v1/users", Bucket::Users),
+            ("GET", "/api/v1/users/00u1", Bucket::User),
+            ("GET", "/api/v1/users/me", Bucket::User),
+            ("PUT", "/api/v1/users/00u1", Bucket::UserWrites),
+            ("DELETE", "/api/v1/users/00u1", Bucket::UserWrites),
+            ("GET", "/api/v1/users/00u1/roles", Bucket::Other),
+            ("GET", "/api/v1/apps", Bucket::Apps),
+            ("GET", "/api/v1/apps/0oa1", Bucket::App),
+            ("GET", "/api/v1/apps/0oa1/users", Bucket::Apps),
+            ("GET", "/api/v1/groups", Bucket::Groups),
+            ("GET", "/api/v1/groups/rules", Bucket::Groups),
+            ("GET", "/api/v1/groups/00g1", Bucket::Group),
+            ("GET", "/api/v1/groups/00g1/users", Bucket::Groups),
+            ("GET", "/api/v1/logs", Bucket::Logs),
+            ("GET", "/api/v1/policies", Bucket::Other),
+            ("GET", "/api/v1/org", Bucket::Other),
+            ("GET", "/api/v1/zones", Bucket::Other),
+            ("GET", "/elsewhere", Bucket::Other),
+        ] {
+            assert_eq!(Bucket::for_request(method, path), bucket, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_names() {
+        let limits = RateLimits::default();
+        assert_eq!(limits.get(Bucket::Apps), 100);
+        assert_eq!(limits.get(Bucket::User), 1000);
+        assert_eq!(limits.get(Bucket::Logs), 50);
+        assert_eq!(limits.get(Bucket::Other), 600);
+        for bucket in Bucket::ALL {
+            assert_eq!(Bucket::from_name(bucket.name()), Some(bucket));
+        }
+        assert_eq!(Bucket::from_name("policies"), Some(Bucket::Other));
+        assert_eq!(Bucket::from_name("nope"), None);
     }
 
     #[test]

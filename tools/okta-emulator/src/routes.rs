@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::errors::ApiError;
 use crate::filter::Expr;
-use crate::paging::{invalid_cursor, link_headers, paginate, PageSize, Query};
+use crate::paging::{link_headers, paginate, Cursors, PageSize, Query};
 use crate::tenant::{with_origin, Tenant};
 
 /// A successful API response: the JSON body and any `Link` header values.
@@ -21,38 +21,43 @@ pub(crate) struct Call<'a> {
     pub(crate) target: &'a str,
     pub(crate) path: &'a str,
     pub(crate) query: Query<'a>,
+    pub(crate) cursors: Cursors,
+    /// When the request arrived (epoch milliseconds), for cursor lifetimes.
+    pub(crate) now_ms: u64,
 }
 
-// Page sizes from the spec (default / max).
+// Page sizes from the spec (default / max); where the spec gives no maximum, Okta's earlier API
+// reference does (users: "maximum 200").
 const USERS: PageSize = PageSize::new(Some(200), 200);
+/// Users matched by `q`: 10 unless `limit` says otherwise, and never more than one page.
+const USERS_Q: PageSize = PageSize::new(Some(10), 200);
 const GROUPS: PageSize = PageSize::new(Some(10_000), 10_000);
+/// Groups matched by `q`: "the default limit for a query is 300 results", one page.
+const GROUPS_Q: PageSize = PageSize::new(Some(300), 10_000);
 const GROUP_MEMBERS: PageSize = PageSize::new(Some(1000), 1000);
+const GROUP_RULES: PageSize = PageSize::new(Some(50), 200);
 /// Documented default -1 ("server default"): pages of 200.
 const APPS: PageSize = PageSize {
-    default: Some(200),
-    max: 200,
     minus_one_means_default: true,
+    ..PageSize::new(Some(200), 200)
 };
 const APP_USERS: PageSize = PageSize::new(Some(50), 500);
-const APP_GROUPS: PageSize = PageSize::new(Some(20), 200);
-/// Policies and rules come in one page unless a `limit` asks otherwise.
+/// The spec's minimum for this list is 20.
+const APP_GROUPS: PageSize = PageSize {
+    min: 20,
+    ..PageSize::new(Some(20), 200)
+};
+const IDPS: PageSize = PageSize::new(Some(20), 200);
+const AUTHORIZATION_SERVERS: PageSize = PageSize::new(Some(200), 200);
+const SCOPES: PageSize = PageSize::new(None, 200);
+/// Zones document `limit=-1` ("server default") as their default: all of them.
+const ZONES: PageSize = PageSize {
+    minus_one_means_default: true,
+    ..PageSize::new(None, 200)
+};
+/// Policies and rules come in one page unless a `limit` asks otherwise (the spec types it as a
+/// string and gives no maximum).
 const POLICIES: PageSize = PageSize::new(None, 200);
-
-/// `PolicyType` from the spec: any of these is a valid `type`, even if the tenant has none.
-const POLICY_TYPES: [&str; 12] = [
-    "ACCESS_POLICY",
-    "ENTITY_RISK",
-    "IDP_DISCOVERY",
-    "MFA_ENROLL",
-    "OKTA_SIGN_ON",
-    "PASSWORD",
-    "POST_AUTH_SESSION",
-    "PROFILE_ENROLLMENT",
-    "DEVICE_SIGNAL_COLLECTION",
-    "SESSION_VIOLATION_DETECTION",
-    "CLIENT_UPDATE",
-    "IDENTITY_CLAIM_SOURCING",
-];
 
 pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = call
@@ -62,17 +67,22 @@ pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
         .unwrap_or_default();
     let q = &call.query;
     match segments.as_slice() {
-        ["users"] => match expression(q, USER_Q_ATTRIBUTES)? {
-            None => users(call, tenant, USERS, tenant.listed_user_indexes()),
-            Some(expr) => users(call, tenant, USERS, &matching_users(tenant, &expr)),
-        },
+        ["users"] => list_users(call, tenant),
         ["users", "me"] => one(call, Some(tenant.super_admin()), "User", "me"),
         ["users", id] => one(call, tenant.user(id), "User", id),
-        ["groups"] => values(
-            call,
-            GROUPS,
-            &search(tenant.groups(), q, &["profile.name"])?,
-        ),
+        ["groups"] => match q.get("q") {
+            // "Paging and searching are currently mutually exclusive. You can't page a query."
+            Some(_) => first_page(
+                call,
+                GROUPS_Q,
+                &search(tenant.groups(), q, &["profile.name"])?,
+            ),
+            None => values(
+                call,
+                GROUPS,
+                &search(tenant.groups(), q, &["profile.name"])?,
+            ),
+        },
         ["groups", "rules"] => settings_route(tenant, call, &segments),
         ["groups", id] => one(call, tenant.group(id), "UserGroup", id),
         ["groups", id, "users"] => {
@@ -146,53 +156,55 @@ fn all(c: &crate::tenant::Collection) -> Vec<&Value> {
     c.items().iter().collect()
 }
 
-/// Org configuration endpoints, all small enough to come in one page.
+/// Org configuration endpoints. Those the spec gives no paging parameters come whole.
 fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Reply, ApiError> {
     let s = tenant.settings();
     match segments {
-        ["groups", "rules"] => values(call, POLICIES, &all(&s.group_rules)),
+        ["groups", "rules"] => values(call, GROUP_RULES, &all(&s.group_rules)),
         ["groups", id, "roles"] => {
             known(tenant.group(id), "UserGroup", id)?;
             let roles = s.group_roles.get(*id).map(all).unwrap_or_default();
-            values(call, POLICIES, &roles)
+            unpaged(call, &roles)
         }
         ["users", id, "roles"] => {
             known(tenant.user(id), "User", id)?;
             let roles = s.user_roles.get(*id).map(all).unwrap_or_default();
-            values(call, POLICIES, &roles)
+            unpaged(call, &roles)
         }
         ["iam", "assignees", "users"] => Ok(Reply {
             body: with_origin(&s.role_assignees(), call.origin),
             links: Vec::new(),
         }),
-        ["authenticators"] => values(call, POLICIES, &all(&s.authenticators)),
-        ["zones"] => values(call, POLICIES, &all(&s.network_zones)),
-        ["idps"] => values(call, POLICIES, &all(&s.idps)),
-        ["eventHooks"] => values(call, POLICIES, &all(&s.event_hooks)),
-        ["inlineHooks"] => values(call, POLICIES, &all(&s.inline_hooks)),
-        ["api-tokens"] => values(call, POLICIES, &all(&s.api_tokens)),
+        ["authenticators"] => unpaged(call, &all(&s.authenticators)),
+        ["zones"] => values(call, ZONES, &all(&s.network_zones)),
+        ["idps"] => values(call, IDPS, &all(&s.idps)),
+        ["eventHooks"] => unpaged(call, &all(&s.event_hooks)),
+        ["inlineHooks"] => unpaged(call, &all(&s.inline_hooks)),
+        ["api-tokens"] => unpaged(call, &all(&s.api_tokens)),
         ["threats", "configuration"] => one(
             call,
             Some(&s.threat_insight),
             "ThreatInsight",
             "configuration",
         ),
-        ["authorizationServers"] => values(call, POLICIES, &all(&s.authorization_servers)),
+        ["authorizationServers"] => {
+            values(call, AUTHORIZATION_SERVERS, &all(&s.authorization_servers))
+        }
         ["authorizationServers", id, child @ ..] => {
             let server = s
                 .auth_servers
                 .get(*id)
                 .ok_or_else(|| ApiError::not_found("AuthorizationServer", id))?;
             match child {
-                ["scopes"] => values(call, POLICIES, &all(&server.scopes)),
-                ["claims"] => values(call, POLICIES, &all(&server.claims)),
-                ["policies"] => values(call, POLICIES, &all(&server.policies)),
+                ["scopes"] => values(call, SCOPES, &all(&server.scopes)),
+                ["claims"] => unpaged(call, &all(&server.claims)),
+                ["policies"] => unpaged(call, &all(&server.policies)),
                 ["policies", policy, "rules"] => {
                     let rules = server
                         .policy_rules
                         .get(*policy)
                         .ok_or_else(|| ApiError::not_found("AuthorizationServerPolicy", policy))?;
-                    values(call, POLICIES, &all(rules))
+                    unpaged(call, &all(rules))
                 }
                 _ => Err(ApiError::not_found("Path", call.path)),
             }
@@ -215,6 +227,21 @@ fn known<'v>(item: Option<&'v Value>, kind: &str, id: &str) -> Result<&'v Value,
 
 fn id_of(item: &Value) -> &str {
     item["id"].as_str().unwrap_or_default()
+}
+
+/// A list the spec declares no paging for: every item, whatever `limit` or `after` say.
+fn unpaged(call: &Call, items: &[&Value]) -> Result<Reply, ApiError> {
+    Ok(Reply {
+        body: items.iter().map(|i| with_origin(i, call.origin)).collect(),
+        links: vec![format!("<{}{}>; rel=\"self\"", call.origin, call.target)],
+    })
+}
+
+/// The first `limit` items and no `next` link: lists that "don't support pagination" (`q`).
+fn first_page(call: &Call, size: PageSize, items: &[&Value]) -> Result<Reply, ApiError> {
+    let limit = size.resolve(call.query.get("limit"))?;
+    let end = limit.map_or(items.len(), |l| l.min(items.len()));
+    unpaged(call, &items[..end])
 }
 
 /// A page of stored payloads; short lists, so the cursor is found by scanning.
@@ -261,17 +288,24 @@ fn list<'i, T>(
 ) -> Result<Reply, ApiError> {
     let limit = size.resolve(call.query.get("limit"))?;
     let after = match call.query.get("after") {
-        Some(cursor) => Some(locate(cursor).ok_or_else(invalid_cursor)?),
+        Some(cursor) => {
+            let id = call.cursors.decode(cursor, call.now_ms)?;
+            Some(locate(id).ok_or_else(ApiError::invalid_paging)?)
+        }
         None => None,
     };
     let page = paginate(items, id, after, limit);
+    let next = page
+        .next
+        .as_deref()
+        .map(|id| call.cursors.encode(id, call.now_ms));
     let links = link_headers(
         call.origin,
         call.target,
         call.path,
         &call.query,
         limit,
-        page.next.as_deref(),
+        next.as_deref(),
     );
     let body = page.items.iter().map(render).collect();
     Ok(Reply { body, links })
@@ -280,15 +314,37 @@ fn list<'i, T>(
 /// Attributes Okta's `q` matches users on.
 const USER_Q_ATTRIBUTES: &[&str] = &["profile.firstName", "profile.lastName", "profile.email"];
 
-/// Indexes of users matching `expr`. DEPROVISIONED users are left out unless the expression asks
-/// for that status, as Okta does.
-fn matching_users(tenant: &Tenant, expr: &Expr) -> Vec<usize> {
-    let with_deprovisioned = expr.asks_for("status", "DEPROVISIONED");
-    let users = tenant.users();
-    (0..users.len())
-        .filter(|&i| with_deprovisioned || users[i]["status"] != "DEPROVISIONED")
-        .filter(|&i| expr.matches(&users[i]))
-        .collect()
+/// `GET /api/v1/users`, as the spec describes its three modes: a plain list omits DEPROVISIONED
+/// users; `filter` and `search` results include them; `q` omits them, defaults to 10 results and
+/// does not page.
+fn list_users(call: &Call, tenant: &Tenant) -> Result<Reply, ApiError> {
+    let query = &call.query;
+    let mut parts = Vec::new();
+    for key in ["filter", "search"] {
+        if let Some(text) = query.get(key) {
+            parts.push(Expr::parse(text)?);
+        }
+    }
+    let all = tenant.users();
+    if let Some(text) = query.get("q") {
+        let q = Expr::prefix_of_any(USER_Q_ATTRIBUTES, text);
+        let limit = USERS_Q.resolve(query.get("limit"))?.unwrap_or(usize::MAX);
+        let matching: Vec<&Value> = tenant
+            .listed_user_indexes()
+            .iter()
+            .map(|&i| &all[i])
+            .filter(|u| q.matches(u) && parts.iter().all(|p| p.matches(u)))
+            .take(limit)
+            .collect();
+        return unpaged(call, &matching);
+    }
+    if parts.is_empty() {
+        return users(call, tenant, USERS, tenant.listed_user_indexes());
+    }
+    let matching: Vec<usize> = (0..all.len())
+        .filter(|&i| parts.iter().all(|p| p.matches(&all[i])))
+        .collect();
+    users(call, tenant, USERS, &matching)
 }
 
 fn search<'t>(
@@ -319,16 +375,14 @@ fn expression(query: &Query, q_attributes: &[&str]) -> Result<Option<Expr>, ApiE
         .reduce(|a, b| Expr::And(Box::new(a), Box::new(b))))
 }
 
-/// `GET /api/v1/policies`: `type` is required, `status` optional.
+/// `GET /api/v1/policies`: `type` is required, `status` optional. A type outside the spec's
+/// list, or one the org's licence lacks, is Okta's E0000002.
 fn policies<'t>(tenant: &'t Tenant, query: &Query) -> Result<Vec<&'t Value>, ApiError> {
     let kind = query
         .get("type")
         .ok_or_else(|| ApiError::validation("type", "type: The field cannot be left blank"))?;
-    if !POLICY_TYPES.contains(&kind) {
-        return Err(ApiError::validation(
-            "type",
-            format!("type: Invalid policy type '{kind}'"),
-        ));
+    if !tenant.has_policy_type(kind) {
+        return Err(ApiError::invalid_policy_type());
     }
     let status = query.get("status");
     if status.is_some_and(|s| s != "ACTIVE" && s != "INACTIVE") {

@@ -13,17 +13,17 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Principal};
 use crate::config::EmulatorConfig;
 use crate::errors::ApiError;
-use crate::faults::{Effect, Fault, Faults};
-use crate::paging::Query;
+use crate::faults::{Candidate, Effect, Fault, Faults, Stage};
+use crate::paging::{Cursors, Query};
 use crate::prng::SplitMix64;
 use crate::rate_limit::{Bucket, Concurrency, RateLimiter, Verdict};
 use crate::routes::{self, Call};
-use crate::stats::Stats;
+use crate::stats::{Family, Stats};
 use crate::tenant::Tenant;
-use crate::time::now_epoch_secs;
+use crate::time::{now_epoch_ms, now_epoch_secs};
 
 /// Largest `/__emulator/faults` body read; fault specs are a few dozen bytes.
 const MAX_CONTROL_BODY: u64 = 64 * 1024;
@@ -51,6 +51,7 @@ struct State {
     concurrency: Concurrency,
     stats: Stats,
     faults: Faults,
+    cursors: Cursors,
     page_delay: Duration,
     /// Origin for links when a request has no usable `Host` header.
     fallback_origin: String,
@@ -75,6 +76,7 @@ pub fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         concurrency: Concurrency::new(config.concurrency_limit),
         stats: Stats::default(),
         faults: Faults::default(),
+        cursors: Cursors::with_ttl(config.cursor_ttl),
         page_delay: config.page_delay,
         fallback_origin: format!("http://{addr}"),
         port: addr.port(),
@@ -217,38 +219,78 @@ fn shutdown_socket(_local_port: u16, _peer: SocketAddr) -> bool {
     false
 }
 
+/// One API request as the server sees it, before routing.
+struct Incoming<'r> {
+    request: &'r Request,
+    method: String,
+    target: &'r str,
+    path: &'r str,
+    query: Query<'r>,
+    origin: String,
+}
+
 fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &str) -> Answer {
-    let bucket = Bucket::for_path(path);
-    state.stats.record_request(bucket);
+    let incoming = Incoming {
+        request,
+        method: request.method().as_str().to_ascii_uppercase(),
+        target,
+        path,
+        query: Query::parse(raw_query),
+        origin: origin(request).unwrap_or_else(|| state.fallback_origin.clone()),
+    };
+    let bucket = Bucket::for_request(&incoming.method, path);
+    let family = Family::for_path(path);
+    state.stats.record_request(family, bucket);
     let request_id = state.next_request_id();
     let mut headers = vec![("X-Okta-Request-Id", request_id.clone())];
 
     let slot = state.concurrency.enter();
     let verdict = if slot.over_limit() {
-        // Okta reports the concurrency limit itself when that is what was exceeded.
-        let limit = u32::try_from(state.concurrency.limit()).unwrap_or(u32::MAX);
-        Verdict {
-            allowed: false,
-            limit,
-            remaining: 0,
-            reset: now_epoch_secs().ceil() as u64 + 1,
-        }
+        Verdict::over_concurrency(now_epoch_secs())
     } else {
         state.limiter.check(bucket, now_epoch_secs())
     };
     // Injected faults hit requests the rate limits let through.
-    let injection = verdict.allowed.then(|| state.faults.take(path)).flatten();
+    let before = Candidate {
+        has_cursor: incoming.query.get("after").is_some(),
+        ..Candidate::default()
+    };
+    let injection = verdict
+        .allowed
+        .then(|| state.faults.take(path, Stage::Before, before))
+        .flatten();
     if let Some(injection) = injection {
         thread::sleep(injection.delay);
     }
-    let effect = injection.and_then(|i| i.effect);
+    let mut effect = injection.and_then(|i| i.effect);
     let outcome = match effect {
         _ if !verdict.allowed => Err(ApiError::rate_limited()),
         Some(Effect::Reset) => return Answer::Reset,
         Some(Effect::Status { status, .. }) => Err(ApiError::injected(status)),
-        Some(Effect::Malformed) | None => answer(state, request, target, path, raw_query),
+        Some(Effect::ExpiredCursor) => Err(ApiError::invalid_paging()),
+        Some(Effect::RevokeToken) => {
+            if let Ok(principal) = state.auth.authenticate(header(request, "Authorization")) {
+                state.auth.revoke(Some(principal.token()));
+            }
+            Err(ApiError::invalid_token())
+        }
+        _ => answer(state, &incoming),
     };
     drop(slot);
+    let outcome = outcome.map(|reply| {
+        let after = Candidate {
+            is_list: reply.body.is_array(),
+            has_next: reply.links.iter().any(|l| l.ends_with("rel=\"next\"")),
+            ..before
+        };
+        match state.faults.take(path, Stage::After, after) {
+            Some(injection) => {
+                effect = injection.effect;
+                reshape_links(state, &incoming, reply, injection.effect)
+            }
+            None => reply,
+        }
+    });
     // Every 429 says the window is used up, injected ones included.
     let remaining = match &outcome {
         Err(error) if error.status == 429 => 0,
@@ -272,10 +314,13 @@ fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &s
         }
         Err(error) => {
             if error.status == 429 {
-                state.stats.record_rate_limited(bucket);
+                state.stats.record_rate_limited(family, bucket);
             }
             if error.status == 405 {
                 headers.push(("Allow", "GET".to_owned()));
+            }
+            if error.status == 403 {
+                headers.extend(insufficient_scope(&incoming));
             }
             (error.status, error.body(&request_id))
         }
@@ -289,33 +334,83 @@ fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &s
     Answer::Respond(respond(status, bytes, &headers))
 }
 
-/// Everything after the rate limits and injected faults: latency, authentication, routing.
-fn answer(
+/// The `next` link a link fault gives a list page instead of its own.
+fn reshape_links(
     state: &State,
-    request: &Request,
-    target: &str,
-    path: &str,
-    raw_query: &str,
-) -> Result<routes::Reply, ApiError> {
+    incoming: &Incoming,
+    mut reply: routes::Reply,
+    effect: Option<Effect>,
+) -> routes::Reply {
+    let query = match effect {
+        Some(Effect::LoopNext) => incoming.query.first_page(),
+        Some(Effect::EmptyNext) => {
+            // Right after the last item there is nothing: an empty page without a `next` link,
+            // as Okta's lists sometimes end.
+            let last = reply
+                .body
+                .as_array()
+                .and_then(|items| items.last())
+                .and_then(|item| item["id"].as_str())
+                .unwrap_or_default();
+            let cursor = state.cursors.encode(last, now_epoch_ms());
+            incoming.query.with_after(&cursor)
+        }
+        _ => return reply,
+    };
+    reply.links.retain(|l| !l.ends_with("rel=\"next\""));
+    let separator = if query.is_empty() { "" } else { "?" };
+    reply.links.push(format!(
+        "<{}{}{separator}{query}>; rel=\"next\"",
+        incoming.origin, incoming.path
+    ));
+    reply
+}
+
+/// The `WWW-Authenticate` challenge Okta adds when an access token lacks the endpoint's scope
+/// (as recorded in github.com/okta/terraform-provider-okta issue 2375).
+fn insufficient_scope(incoming: &Incoming) -> Option<(&'static str, String)> {
+    let bearer = header(incoming.request, "Authorization")
+        .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer "));
+    let scope = Principal::required_scope(&incoming.method, incoming.path)?;
+    let origin = &incoming.origin;
+    bearer.then(|| {
+        (
+            "WWW-Authenticate",
+            format!(
+                "Bearer authorization_uri=\"{origin}/oauth2/v1/authorize\", realm=\"{origin}\", \
+                 scope=\"{scope}\", error=\"insufficient_scope\", error_description=\"The access \
+                 token provided does not contain the required scopes.\", resource=\"{}\"",
+                incoming.path
+            ),
+        )
+    })
+}
+
+/// Everything after the rate limits and injected faults: latency, authentication, routing.
+fn answer(state: &State, incoming: &Incoming) -> Result<routes::Reply, ApiError> {
     thread::sleep(state.page_delay);
-    let principal = state.auth.authenticate(header(request, "Authorization"))?;
-    if !principal.may_read(path) {
+    let principal = state
+        .auth
+        .authenticate(header(incoming.request, "Authorization"))?;
+    if !principal.may_call(&incoming.method, incoming.path) {
         return Err(ApiError::access_denied());
     }
-    if *request.method() != Method::Get {
+    if *incoming.request.method() != Method::Get {
         return Err(ApiError::method_not_allowed());
     }
-    let origin = origin(request).unwrap_or_else(|| state.fallback_origin.clone());
     let call = Call {
-        origin: &origin,
-        target,
-        path,
-        query: Query::parse(raw_query),
+        origin: &incoming.origin,
+        target: incoming.target,
+        path: incoming.path,
+        query: incoming.query.clone(),
+        cursors: state.cursors,
+        now_ms: now_epoch_ms(),
     };
     routes::route(&state.tenant, &call)
 }
 
-/// Test controls: `POST reset`, `GET stats`, `POST faults`. No authentication: tests only.
+/// Test controls: `POST reset`, `GET stats`, `POST faults`, `POST tokens/revoke`. No
+/// authentication: tests only.
 fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
     let method = request.method().clone();
     let result = match (path, &method) {
@@ -323,11 +418,14 @@ fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
             state.stats.reset();
             state.limiter.reset();
             state.faults.clear();
+            state.auth.restore();
             state.concurrency.reset_peak();
             Ok(json!({ "reset": true }))
         }
         ("stats", Method::Get) => {
-            let mut stats = state.stats.to_json(state.concurrency.peak());
+            let mut stats = state
+                .stats
+                .to_json(state.concurrency.peak(), &state.limiter);
             stats["faults_pending"] = state.faults.pending().into();
             Ok(stats)
         }
@@ -336,13 +434,33 @@ fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
                 Fault::from_json(&body).map_err(|cause| ApiError::validation("fault", cause))?;
             Ok(json!({ "pending": state.faults.add(fault) }))
         }),
-        ("reset" | "stats" | "faults", _) => Err(ApiError::method_not_allowed()),
+        ("tokens/revoke", Method::Post) => read_json_or_empty(request).and_then(|body| {
+            let token = match &body["token"] {
+                Value::Null => None,
+                Value::String(token) => Some(token.as_str()),
+                _ => return Err(ApiError::validation("token", "token must be a string")),
+            };
+            let revoked = state
+                .auth
+                .revoke(token)
+                .ok_or_else(|| ApiError::validation("token", "token: not a configured token"))?;
+            Ok(json!({ "revoked": revoked }))
+        }),
+        ("reset" | "stats" | "faults" | "tokens/revoke", _) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("Path", request.url())),
     };
     match result {
         Ok(body) => json_response(200, &body, &[]),
         Err(error) => json_response(error.status, &error.body(&state.next_request_id()), &[]),
     }
+}
+
+/// A JSON body, or `{}` when there is none.
+fn read_json_or_empty(request: &mut Request) -> Result<Value, ApiError> {
+    if request.body_length() == Some(0) {
+        return Ok(json!({}));
+    }
+    read_json(request)
 }
 
 fn read_json(request: &mut Request) -> Result<Value, ApiError> {

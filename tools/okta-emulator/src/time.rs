@@ -30,6 +30,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Seconds since the Unix epoch, as a float so that sub-second rate-limit windows work.
 pub(crate) fn now_epoch_secs() -> f64 {
     SystemTime::now()

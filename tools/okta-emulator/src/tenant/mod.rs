@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 pub(crate) use apps::AppUsers;
+pub use policies::POLICY_TYPES;
 pub(crate) use settings::Settings;
 
 use crate::prng::SplitMix64;
@@ -77,6 +78,8 @@ pub struct Tenant {
     app_groups: HashMap<String, Collection>,
     policies: Collection,
     policy_rules: HashMap<String, Collection>,
+    /// Policy types the org's licence does not include: listing them is Okta's E0000002.
+    unlicensed_policy_types: Vec<String>,
     settings: Settings,
 }
 
@@ -108,6 +111,12 @@ impl Tenant {
                 access_policy_id: &access_policy_id,
             },
         );
+
+        // Generated last, from a stream of its own, so the tenants of earlier emulator versions
+        // (users, groups, apps and the first five policy types) stay byte for byte the same.
+        let mut example_rng = SplitMix64::new(seed ^ 0x7079_7065_735F_7631);
+        let mut seeded_policies = seeded_policies;
+        seeded_policies.extend(policies::generate_from_examples(&mut example_rng));
 
         let logins = user_list
             .iter()
@@ -154,7 +163,32 @@ impl Tenant {
             app_groups,
             policies: Collection::from_items(policy_list),
             policy_rules,
+            unlicensed_policy_types: Vec::new(),
         }
+    }
+
+    /// This tenant as an org whose licence lacks `types` (e.g. `ENTITY_RISK` without Identity
+    /// Threat Protection): it has no policies of those types, and listing them is an error.
+    pub fn without_policy_types<S: AsRef<str>>(mut self, types: &[S]) -> Self {
+        let types: Vec<String> = types.iter().map(|t| t.as_ref().to_owned()).collect();
+        let (kept, dropped): (Vec<Value>, Vec<Value>) = std::mem::take(&mut self.policies.items)
+            .into_iter()
+            .partition(|p| !types.iter().any(|t| p["type"] == t.as_str()));
+        for policy in &dropped {
+            self.policy_rules.remove(&id_of(policy));
+        }
+        self.policies = Collection::from_items(kept);
+        self.unlicensed_policy_types.extend(types);
+        self
+    }
+
+    /// Whether the org's licence includes policies of `policy_type` (one of the spec's types).
+    pub fn has_policy_type(&self, policy_type: &str) -> bool {
+        POLICY_TYPES.contains(&policy_type)
+            && !self
+                .unlicensed_policy_types
+                .iter()
+                .any(|t| t == policy_type)
     }
 
     /// `GET /api/v1/org`.

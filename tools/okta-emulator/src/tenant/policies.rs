@@ -1,4 +1,6 @@
-//! Policies of every type a backup reads, each with prioritized rules and a system default rule.
+//! Policies of every type the spec lists. The five an admin shapes most (sign-on, password,
+//! authenticator enrollment, app sign-in, user profile) are generated with custom and default
+//! policies and prioritized rules; the other seven come from the spec's own examples.
 
 use serde_json::{json, Value};
 
@@ -66,6 +68,68 @@ const KINDS: [Kind; 5] = [
         catch_all_priority: Some(99),
     },
 ];
+
+/// Every `PolicyType` of the spec, in the order the tenant lists them.
+pub const POLICY_TYPES: [&str; 12] = [
+    "OKTA_SIGN_ON",
+    "PASSWORD",
+    "MFA_ENROLL",
+    "ACCESS_POLICY",
+    "PROFILE_ENROLLMENT",
+    "IDP_DISCOVERY",
+    "ENTITY_RISK",
+    "POST_AUTH_SESSION",
+    "DEVICE_SIGNAL_COLLECTION",
+    "SESSION_VIOLATION_DETECTION",
+    "CLIENT_UPDATE",
+    "IDENTITY_CLAIM_SOURCING",
+];
+
+/// The policy types that come from the spec's examples (`data/policy_types.json`: the
+/// `policy-<type>` and `policy-rules-<type>` examples with their placeholders made concrete and
+/// their zone and IdP references pointing at the tenant's own). Where an example contradicts its
+/// schema the schema wins: catch-all rules whose `conditions` may not be null omit it, and the
+/// client update rule's `{}` (a nullable string in the schema) is null. Each org has exactly one
+/// of most of them (the spec's `PolicyType` description), so one policy each.
+pub(super) fn generate_from_examples(rng: &mut SplitMix64) -> Vec<SeededPolicy> {
+    let Value::Array(templates) = serde_json::from_str(include_str!("data/policy_types.json"))
+        .expect("embedded policy examples are valid JSON")
+    else {
+        panic!("embedded policy examples are not a list");
+    };
+    templates
+        .into_iter()
+        .map(|template| {
+            // IdP discovery is a classic-engine policy (`00p`/`0pr` ids); the rest are Identity
+            // Engine ones.
+            let classic = template["policy"]["type"] == "IDP_DISCOVERY";
+            let (policy_prefix, rule_prefix) = if classic {
+                ("00p", "0pr")
+            } else {
+                ("rst", "rul")
+            };
+            let policy_id = rng.okta_id(policy_prefix);
+            let rule_ids = [rng.okta_id(rule_prefix), rng.okta_id(rule_prefix)];
+            let concrete = |value: &Value| {
+                let text = value
+                    .to_string()
+                    .replace("@policy", &policy_id)
+                    .replace("@rule1", &rule_ids[0])
+                    .replace("@rule2", &rule_ids[1]);
+                serde_json::from_str::<Value>(&text).expect("ids keep the JSON valid")
+            };
+            SeededPolicy {
+                policy: concrete(&template["policy"]),
+                rules: template["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(concrete)
+                    .collect(),
+            }
+        })
+        .collect()
+}
 
 /// For each type: a custom policy at priority 1 scoped to "IT Admins", then the system "Default
 /// Policy" scoped to `Everyone`.

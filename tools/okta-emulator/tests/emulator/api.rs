@@ -195,7 +195,7 @@ fn limit_above_the_maximum_is_clamped() {
 fn invalid_limits_and_cursors_are_400() {
     let emulator = start_default();
     let base = emulator.base_url();
-    for query in ["limit=abc", "limit=0", "limit=-5", "after=00unknown"] {
+    for query in ["limit=abc", "limit=0", "limit=-5"] {
         let response = get(&format!("{base}/api/v1/users?{query}"), SSWS);
         let body = assert_okta_error(&response, 400, "E0000001");
         assert!(
@@ -203,10 +203,134 @@ fn invalid_limits_and_cursors_are_400() {
             "{query}"
         );
     }
+    // A cursor naming nothing in the list is Okta's invalid paging request.
+    let response = get(&format!("{base}/api/v1/users?after=00unknown"), SSWS);
+    let body = assert_okta_error(&response, 400, "E0000029");
+    assert_eq!(body["errorSummary"], "Invalid paging request.");
 }
 
 #[test]
-fn deprovisioned_users_only_when_asked_for() {
+fn page_sizes_follow_the_spec() {
+    let emulator = start(EmulatorConfig {
+        users: 60,
+        ..EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let tenant = emulator.tenant();
+    // Group rules: limit 1-200 (default 50); IdPs: 1-200 (default 20).
+    let rules = get_ok(&format!("{base}/api/v1/groups/rules?limit=1"));
+    assert_eq!(rules.json().as_array().unwrap().len(), 1);
+    assert_okta_error(
+        &get(&format!("{base}/api/v1/groups/rules?limit=0"), SSWS),
+        400,
+        "E0000001",
+    );
+    let (idps, pages) = collect_all(&format!("{base}/api/v1/idps?limit=2"));
+    assert_eq!(idps.len(), 7);
+    assert_eq!(pages, 4);
+    let first = get_ok(&format!("{base}/api/v1/idps"));
+    assert_eq!(first.json().as_array().unwrap().len(), 7);
+    assert!(first.next_link().is_none(), "7 IdPs fit the default 20");
+    // App group assignments: at least 20 a page, whatever smaller limit is asked for.
+    let app = tenant
+        .apps()
+        .iter()
+        .find(|a| tenant.app_groups(a["id"].as_str().unwrap()).unwrap().len() > 1)
+        .expect("an app assigned to several groups");
+    let id = app["id"].as_str().unwrap();
+    let page = get_ok(&format!("{base}/api/v1/apps/{id}/groups?limit=1"));
+    assert_eq!(
+        page.json().as_array().unwrap().len(),
+        tenant.app_groups(id).unwrap().len()
+    );
+    assert!(page.next_link().is_none());
+    // Lists the spec declares no paging for come whole, with no `next` link.
+    for path in [
+        "/api/v1/authenticators?limit=1",
+        "/api/v1/eventHooks?limit=1",
+        "/api/v1/inlineHooks?limit=1",
+    ] {
+        let page = get_ok(&format!("{base}{path}"));
+        assert!(page.json().as_array().unwrap().len() > 1, "{path}");
+        assert!(page.next_link().is_none(), "{path}");
+    }
+}
+
+#[test]
+fn q_finds_ten_users_without_paging_and_never_deprovisioned_ones() {
+    let emulator = start(EmulatorConfig {
+        users: 300,
+        ..EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let tenant = emulator.tenant();
+    // Every login is firstname.lastname@example.com, so `q=a` matches many users.
+    let matching: Vec<&serde_json::Value> = tenant
+        .users()
+        .iter()
+        .filter(|u| u["status"] != "DEPROVISIONED")
+        .filter(|u| {
+            ["firstName", "lastName", "email"].iter().any(|k| {
+                u["profile"][k]
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase()
+                    .starts_with('a')
+            })
+        })
+        .collect();
+    assert!(matching.len() > 10);
+    let page = get_ok(&format!("{base}/api/v1/users?q=a"));
+    let ids_found = ids(page.json().as_array().unwrap());
+    assert_eq!(ids_found.len(), 10, "q defaults to 10 results");
+    assert!(page.next_link().is_none(), "q does not page");
+    let wanted: Vec<String> = matching[..10]
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids_found, wanted);
+    let page = get_ok(&format!("{base}/api/v1/users?q=a&limit=500"));
+    assert_eq!(
+        page.json().as_array().unwrap().len(),
+        matching.len().min(200)
+    );
+    assert!(page.next_link().is_none());
+    // A deprovisioned user is never a `q` match, even by its exact email.
+    let gone = tenant
+        .users()
+        .iter()
+        .find(|u| u["status"] == "DEPROVISIONED")
+        .unwrap();
+    let email = gone["profile"]["email"].as_str().unwrap();
+    let found = get_ok(&format!("{base}/api/v1/users?q={email}&limit=200")).json();
+    assert!(found
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["id"] != gone["id"]));
+}
+
+#[test]
+fn groups_q_returns_up_to_300_without_paging() {
+    let emulator = start(EmulatorConfig {
+        groups: 320,
+        ..EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let page = get_ok(&format!("{base}/api/v1/groups?q=Project"));
+    assert_eq!(page.json().as_array().unwrap().len(), 300);
+    assert!(page.next_link().is_none());
+    let page = get_ok(&format!("{base}/api/v1/groups?q=Project&limit=5"));
+    assert_eq!(page.json().as_array().unwrap().len(), 5);
+    assert!(page.next_link().is_none());
+    // Without `q` the list pages as before.
+    assert!(get_ok(&format!("{base}/api/v1/groups?limit=5"))
+        .next_link()
+        .is_some());
+}
+
+#[test]
+fn filter_and_search_results_include_deprovisioned_users() {
     let emulator = start(EmulatorConfig {
         users: 80,
         ..EmulatorConfig::default()
@@ -229,6 +353,21 @@ fn deprovisioned_users_only_when_asked_for() {
         let url = format!("{base}/api/v1/users?{param}=status%20eq%20%22DEPROVISIONED%22");
         assert_eq!(ids(&collect_all(&url).0), deprovisioned, "{param}");
     }
+    // Any filter or search, not only one asking for the status.
+    let everyone = format!(
+        "{base}/api/v1/users?search=profile.organization%20eq%20%22Example%20Corp%22&limit=7"
+    );
+    let (found, _) = collect_all(&everyone);
+    assert_eq!(found.len(), tenant.users().len());
+    assert!(found.iter().any(|u| u["status"] == "DEPROVISIONED"));
+    let url = format!("{base}/api/v1/users?filter=profile.email%20sw%20%22a%22");
+    let (found, _) = collect_all(&url);
+    let expected = tenant
+        .users()
+        .iter()
+        .filter(|u| u["profile"]["email"].as_str().unwrap().starts_with('a'))
+        .count();
+    assert_eq!(found.len(), expected);
     let url = format!(
         "{base}/api/v1/users?search=status+eq+%22DEPROVISIONED%22+or+status+eq+%22SUSPENDED%22"
     );
@@ -307,19 +446,24 @@ fn policies_need_a_type_and_list_only_that_type() {
     let base = emulator.base_url();
     let missing = get(&format!("{base}/api/v1/policies"), SSWS);
     assert_okta_error(&missing, 400, "E0000001");
-    let bogus = get(&format!("{base}/api/v1/policies?type=NOPE"), SSWS);
-    assert_okta_error(&bogus, 400, "E0000001");
-    for kind in [
-        "OKTA_SIGN_ON",
-        "PASSWORD",
-        "MFA_ENROLL",
-        "ACCESS_POLICY",
-        "PROFILE_ENROLLMENT",
-    ] {
+    // Okta's answer for a type outside its list (recorded for OAUTH_AUTHORIZATION_POLICY).
+    for bogus in ["NOPE", "OAUTH_AUTHORIZATION_POLICY"] {
+        let response = get(&format!("{base}/api/v1/policies?type={bogus}"), SSWS);
+        let body = assert_okta_error(&response, 400, "E0000002");
+        assert_eq!(
+            body["errorSummary"],
+            "The request was not valid: Invalid policy type specified"
+        );
+    }
+    for kind in okta_emulator::POLICY_TYPES {
         let policies = get_ok(&format!("{base}/api/v1/policies?type={kind}")).json();
         let policies = policies.as_array().unwrap();
-        assert!(policies.len() >= 2, "{kind}");
+        assert!(!policies.is_empty(), "{kind}");
         assert!(policies.iter().all(|p| p["type"] == kind));
+        if kind == "DEVICE_SIGNAL_COLLECTION" {
+            // The spec's only example of this type is a custom policy.
+            continue;
+        }
         assert!(
             policies.iter().any(|p| p["system"] == true),
             "{kind} has a default policy"
@@ -343,9 +487,45 @@ fn policies_need_a_type_and_list_only_that_type() {
             assert_eq!(rules.as_array().unwrap().last().unwrap()["system"], true);
         }
     }
+}
+
+#[test]
+fn policy_types_a_licence_lacks_are_refused_like_okta() {
+    let emulator = start(EmulatorConfig {
+        unlicensed_policy_types: vec!["ENTITY_RISK".to_owned(), "POST_AUTH_SESSION".to_owned()],
+        ..EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let full = okta_emulator::Tenant::generate(1, 25, 6, 5);
+    for kind in ["ENTITY_RISK", "POST_AUTH_SESSION"] {
+        let response = get(&format!("{base}/api/v1/policies?type={kind}"), SSWS);
+        assert_okta_error(&response, 400, "E0000002");
+        assert!(emulator
+            .tenant()
+            .policies()
+            .iter()
+            .all(|p| p["type"] != kind));
+        // Nor can the policy the full org would have be read by id.
+        let id = full.policies().iter().find(|p| p["type"] == kind).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_okta_error(
+            &get(&format!("{base}/api/v1/policies/{id}"), SSWS),
+            404,
+            "E0000007",
+        );
+        assert_okta_error(
+            &get(&format!("{base}/api/v1/policies/{id}/rules"), SSWS),
+            404,
+            "E0000007",
+        );
+    }
+    // Every other type is still there.
+    get_ok(&format!("{base}/api/v1/policies?type=IDP_DISCOVERY"));
     assert_eq!(
-        get_ok(&format!("{base}/api/v1/policies?type=IDP_DISCOVERY")).json(),
-        serde_json::json!([])
+        emulator.tenant().policies().len(),
+        full.policies().len() - 2
     );
 }
 
@@ -435,6 +615,21 @@ fn authentication_errors() {
         body["errorSummary"],
         "You do not have permission to perform the requested action"
     );
+    // With the challenge naming the scope the token lacks, as Okta sends it.
+    let challenge = denied
+        .header("WWW-Authenticate")
+        .expect("a Bearer challenge");
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    for part in [
+        "scope=\"okta.groups.read\"",
+        "error=\"insufficient_scope\"",
+        "resource=\"/api/v1/groups\"",
+    ] {
+        assert!(challenge.contains(part), "{challenge}");
+    }
+    // Scopes follow the spec's security requirements beyond the identity families.
+    let zones = format!("{}/api/v1/zones", emulator.base_url());
+    assert_okta_error(&get(&zones, "Bearer access-token"), 403, "E0000006");
     assert_okta_error(
         &get(
             &format!("{}/api/v1/org", emulator.base_url()),

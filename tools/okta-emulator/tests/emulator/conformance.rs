@@ -370,13 +370,7 @@ fn every_emulator_payload_conforms_to_the_spec() {
         }
     }
 
-    for kind in [
-        "OKTA_SIGN_ON",
-        "PASSWORD",
-        "MFA_ENROLL",
-        "ACCESS_POLICY",
-        "PROFILE_ENROLLMENT",
-    ] {
+    for kind in okta_emulator::POLICY_TYPES {
         for policy in checker
             .get("/api/v1/policies", &format!("/api/v1/policies?type={kind}"))
             .as_array()
@@ -477,6 +471,20 @@ fn every_emulator_payload_conforms_to_the_spec() {
         "/api/v1/policies/{policyId}/rules MFA_ENROLL",
         "/api/v1/policies/{policyId}/rules ACCESS_POLICY",
         "/api/v1/policies/{policyId}/rules PROFILE_ENROLLMENT",
+        "/api/v1/policies IDP_DISCOVERY",
+        "/api/v1/policies ENTITY_RISK",
+        "/api/v1/policies POST_AUTH_SESSION",
+        "/api/v1/policies DEVICE_SIGNAL_COLLECTION",
+        "/api/v1/policies SESSION_VIOLATION_DETECTION",
+        "/api/v1/policies CLIENT_UPDATE",
+        "/api/v1/policies IDENTITY_CLAIM_SOURCING",
+        "/api/v1/policies/{policyId}/rules IDP_DISCOVERY",
+        "/api/v1/policies/{policyId}/rules ENTITY_RISK",
+        "/api/v1/policies/{policyId}/rules POST_AUTH_SESSION",
+        "/api/v1/policies/{policyId}/rules DEVICE_SIGNAL_COLLECTION",
+        "/api/v1/policies/{policyId}/rules SESSION_VIOLATION_DETECTION",
+        "/api/v1/policies/{policyId}/rules CLIENT_UPDATE",
+        "/api/v1/policies/{policyId}/rules IDENTITY_CLAIM_SOURCING",
         "/api/v1/apps/{appId}/users -",
         "/api/v1/apps/{appId}/groups -",
         "/api/v1/groups/{groupId}/users -",
@@ -498,6 +506,8 @@ fn every_emulator_payload_conforms_to_the_spec() {
     // And the error bodies.
     let base = emulator.base_url();
     checker.error(&get(&format!("{base}/api/v1/policies"), SSWS));
+    checker.error(&get(&format!("{base}/api/v1/policies?type=NOPE"), SSWS));
+    checker.error(&get(&format!("{base}/api/v1/users?after=nope"), SSWS));
     checker.error(&get(&format!("{base}/api/v1/users?limit=x"), SSWS));
     checker.error(&get(&format!("{base}/api/v1/users"), "SSWS nope"));
     checker.error(&get(&format!("{base}/api/v1/groups"), "Bearer users-only"));

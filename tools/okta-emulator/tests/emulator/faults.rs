@@ -160,3 +160,144 @@ fn bad_kinds_are_rejected() {
         assert_okta_error(&inject(&base, &fault), 400, "E0000001");
     }
 }
+
+#[test]
+fn a_loop_next_link_points_back_at_the_first_page() {
+    let emulator = start_default();
+    let base = emulator.base_url();
+    let first = get_ok(&format!("{base}/api/v1/users?limit=5"));
+    let second_url = first.next_link().unwrap();
+    let second = get_ok(&second_url);
+    inject(
+        &base,
+        &json!({"path_prefix": "/api/v1/users", "kind": "loop_next"}),
+    );
+    // Taken by the next list page: its `next` link leads back to where the list started.
+    let looped = get_ok(&second.next_link().unwrap());
+    assert_eq!(
+        looped.next_link().unwrap(),
+        format!("{base}/api/v1/users?limit=5")
+    );
+    assert_eq!(get_ok(&looped.next_link().unwrap()).body, first.body);
+    // List pages after it are normal again.
+    assert_eq!(get_ok(&second_url).next_link(), second.next_link());
+    // Single objects do not take it: it waits for a list.
+    inject(
+        &base,
+        &json!({"path_prefix": "/api/v1/users", "kind": "loop_next"}),
+    );
+    get_ok(&format!("{base}/api/v1/users/me"));
+    let stats = get_ok(&format!("{base}/__emulator/stats")).json();
+    assert_eq!(stats["faults_pending"], 1);
+    assert!(get_ok(&format!("{base}/api/v1/users?limit=5"))
+        .next_link()
+        .unwrap()
+        .ends_with("/api/v1/users?limit=5"));
+}
+
+#[test]
+fn an_empty_next_page_ends_the_list_after_its_last_page() {
+    let emulator = start_default();
+    let base = emulator.base_url();
+    inject(
+        &base,
+        &json!({"path_prefix": "/api/v1/groups", "kind": "empty_next"}),
+    );
+    // A page that has a `next` link of its own does not take the fault.
+    let first = get_ok(&format!("{base}/api/v1/groups?limit=4"));
+    let last = get_ok(&first.next_link().unwrap());
+    let last_id = last.json().as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = last.next_link().expect("the last page gained a next link");
+    assert_eq!(
+        next,
+        format!("{base}/api/v1/groups?limit=4&after={last_id}")
+    );
+    let empty = get_ok(&next);
+    assert_eq!(empty.json(), json!([]));
+    assert!(empty.next_link().is_none());
+    let (groups, _) = crate::support::collect_all(&format!("{base}/api/v1/groups?limit=4"));
+    assert_eq!(groups.len(), emulator.tenant().groups().len());
+}
+
+#[test]
+fn an_expired_cursor_is_refused_with_an_invalid_paging_error() {
+    let emulator = start_default();
+    let base = emulator.base_url();
+    inject(
+        &base,
+        &json!({"path_prefix": "/api/v1/users", "kind": "expired_cursor", "count": 2}),
+    );
+    // First pages carry no cursor and are answered.
+    let first = get_ok(&format!("{base}/api/v1/users?limit=5"));
+    let next = first.next_link().unwrap();
+    for _ in 0..2 {
+        let refused = get(&next, SSWS);
+        let body = assert_okta_error(&refused, 400, "E0000029");
+        assert_eq!(body["errorSummary"], "Invalid paging request.");
+        assert!(refused.header("X-Rate-Limit-Remaining").is_some());
+    }
+    get_ok(&next);
+}
+
+#[test]
+fn cursors_expire_after_their_ttl() {
+    let emulator = crate::support::start(okta_emulator::EmulatorConfig {
+        cursor_ttl: Some(Duration::from_secs(1)),
+        ..okta_emulator::EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let first = get_ok(&format!("{base}/api/v1/users?limit=5"));
+    let next = first.next_link().unwrap();
+    // Still an opaque cursor that starts with the last item's id.
+    let last = first.json()[4]["id"].as_str().unwrap().to_owned();
+    assert!(next.contains(&format!("after={last}.")), "{next}");
+    get_ok(&next);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_okta_error(&get(&next, SSWS), 400, "E0000029");
+    // A cursor a client built itself was never valid.
+    let built = format!("{base}/api/v1/users?limit=5&after={last}");
+    assert_okta_error(&get(&built, SSWS), 400, "E0000029");
+}
+
+#[test]
+fn a_token_revoked_mid_run_gets_oktas_401_from_then_on() {
+    let emulator = crate::support::start(okta_emulator::EmulatorConfig {
+        api_tokens: vec!["first".to_owned(), "second".to_owned()],
+        ..okta_emulator::EmulatorConfig::default()
+    });
+    let base = emulator.base_url();
+    let users = format!("{base}/api/v1/users");
+    assert_eq!(get(&users, "SSWS first").status, 200);
+    // The fault revokes whichever token the matching request carries.
+    inject(
+        &base,
+        &json!({"path_prefix": "/api/v1/groups", "kind": "revoke_token"}),
+    );
+    assert_eq!(get(&users, "SSWS first").status, 200);
+    let revoked = get(&format!("{base}/api/v1/groups"), "SSWS first");
+    let body = assert_okta_error(&revoked, 401, "E0000011");
+    assert_eq!(body["errorSummary"], "Invalid token provided");
+    assert_okta_error(&get(&users, "SSWS first"), 401, "E0000011");
+    assert_eq!(get(&users, "SSWS second").status, 200);
+
+    // The control API revokes a named token, or all of them.
+    let revoke = |body: &str| {
+        send(
+            "POST",
+            &format!("{base}/__emulator/tokens/revoke"),
+            &[],
+            Some(body),
+        )
+    };
+    assert_okta_error(&revoke(r#"{"token": "unknown"}"#), 400, "E0000001");
+    assert_eq!(revoke(r#"{"token": "second"}"#).json()["revoked"], 2);
+    assert_okta_error(&get(&users, "SSWS second"), 401, "E0000011");
+    // `reset` brings them back.
+    send("POST", &format!("{base}/__emulator/reset"), &[], None);
+    assert_eq!(get(&users, "SSWS first").status, 200);
+    assert_eq!(revoke("").json()["revoked"], 2);
+    assert_okta_error(&get(&users, "SSWS second"), 401, "E0000011");
+}

@@ -140,20 +140,53 @@ fn tenant_has_the_variety_a_backup_meets() {
     }
 
     let types = strings(tenant.policies(), "type");
-    for kind in [
-        "OKTA_SIGN_ON",
-        "PASSWORD",
-        "MFA_ENROLL",
-        "ACCESS_POLICY",
-        "PROFILE_ENROLLMENT",
-    ] {
+    for kind in okta_emulator::POLICY_TYPES {
         assert!(types.contains(kind), "{kind}");
     }
     for policy in tenant.policies() {
         let rules = tenant.policy_rules(policy["id"].as_str().unwrap()).unwrap();
-        assert!(rules.len() >= 2);
-        assert!(rules.last().unwrap()["system"] == true);
+        assert!(!rules.is_empty());
+        let kind = policy["type"].as_str().unwrap();
+        if policy["system"] == true {
+            // Default policies end with their system catch-all rule.
+            assert!(rules.last().unwrap()["system"] == true, "{kind}");
+        }
+        let generated = [
+            "OKTA_SIGN_ON",
+            "PASSWORD",
+            "MFA_ENROLL",
+            "ACCESS_POLICY",
+            "PROFILE_ENROLLMENT",
+        ];
+        if generated.contains(&kind) {
+            assert!(
+                rules.len() >= 2,
+                "{kind} has custom rules and a default one"
+            );
+        }
     }
+    // One IdP discovery policy per org, routing to Okta by default.
+    let discovery: Vec<&Value> = tenant
+        .policies()
+        .iter()
+        .filter(|p| p["type"] == "IDP_DISCOVERY")
+        .collect();
+    assert_eq!(discovery.len(), 1);
+    let rules = tenant
+        .policy_rules(discovery[0]["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(rules[0]["actions"]["idp"]["providers"][0]["type"], "OKTA");
+}
+
+#[test]
+fn new_policy_types_leave_the_earlier_tenant_unchanged() {
+    // The seven example-based types come from their own random stream, so every id and field the
+    // first five types, users, groups and apps had before is unchanged (stack tests and the
+    // compliance expectations rely on the seeded content).
+    let tenant = Tenant::generate(1, 25, 6, 5);
+    assert_eq!(tenant.users()[0]["id"], "00ulUKq5lKRkcMhaWVwO");
+    assert_eq!(tenant.apps()[0]["id"], "0oaz7Og04eRpSCYGSxsy");
+    assert_eq!(tenant.policies()[0]["id"], "00pJow7IFvdIBYxCY0yC");
 }
 
 #[test]

@@ -34,22 +34,65 @@ fn post_json(url: &str, body: &serde_json::Value) -> crate::support::Response {
 fn every_response_carries_rate_limit_headers() {
     let emulator = start_default();
     let base = emulator.base_url();
+    let tenant = emulator.tenant();
+    let user = tenant.users()[0]["id"].as_str().unwrap().to_owned();
+    let group = tenant.groups()[0]["id"].as_str().unwrap().to_owned();
+    let app = tenant.apps()[0]["id"].as_str().unwrap().to_owned();
+    // Okta's Enterprise defaults, each bucket counted on its own.
     for (path, limit) in [
-        ("/api/v1/users", 600),
-        ("/api/v1/groups", 600),
-        ("/api/v1/apps", 100),
-        ("/api/v1/policies?type=PASSWORD", 600),
-        ("/api/v1/org", 600),
+        ("/api/v1/users".to_owned(), 600),
+        (format!("/api/v1/users/{user}"), 1000),
+        ("/api/v1/users/me".to_owned(), 1000),
+        (format!("/api/v1/users/{user}/roles"), 600),
+        ("/api/v1/groups".to_owned(), 600),
+        (format!("/api/v1/groups/{group}"), 600),
+        (format!("/api/v1/groups/{group}/users"), 600),
+        ("/api/v1/groups/rules".to_owned(), 600),
+        ("/api/v1/apps".to_owned(), 100),
+        (format!("/api/v1/apps/{app}"), 600),
+        (format!("/api/v1/apps/{app}/users"), 100),
+        ("/api/v1/policies?type=PASSWORD".to_owned(), 600),
+        ("/api/v1/org".to_owned(), 600),
     ] {
         let response = get_ok(&format!("{base}{path}"));
         assert_eq!(response.rate_header("X-Rate-Limit-Limit"), limit, "{path}");
-        assert_eq!(
-            response.rate_header("X-Rate-Limit-Remaining"),
-            limit - 1,
-            "{path}"
-        );
         assert!(response.rate_header("X-Rate-Limit-Reset") as f64 > now() - 1.0);
     }
+    // Requests share a bucket's window: groups list, group members and group rules used three of
+    // `/api/v1/groups*`; `/api/v1/users/{id}/roles` counts with the org, policies and everything
+    // else under `/api/v1`.
+    let stats = get_ok(&format!("{base}/__emulator/stats")).json();
+    let buckets = &stats["rate_limit_buckets"];
+    for (bucket, requests, limit) in [
+        ("users", 1, 600),
+        ("user", 2, 1000),
+        ("groups", 3, 600),
+        ("group", 1, 600),
+        ("apps", 2, 100),
+        ("app", 1, 600),
+        ("other", 3, 600),
+    ] {
+        assert_eq!(buckets[bucket]["requests"], requests, "{bucket}: {buckets}");
+        assert_eq!(buckets[bucket]["limit"], limit, "{bucket}");
+    }
+    assert_eq!(buckets["apps"]["pattern"], "/api/v1/apps*");
+    assert_eq!(
+        get_ok(&format!("{base}/api/v1/groups/rules")).rate_header("X-Rate-Limit-Remaining"),
+        600 - 4
+    );
+    // Endpoint families are counted as well: `buckets.policies` is every policy request.
+    assert_eq!(stats["buckets"]["policies"]["requests"], 1);
+    assert_eq!(stats["buckets"]["groups"]["requests"], 4);
+}
+
+#[test]
+fn legacy_bucket_names_set_the_bucket_now_covering_those_paths() {
+    let config =
+        EmulatorConfig::from_args(["--rate-limit", "policies=7", "--rate-limit", "org=9"]).unwrap();
+    assert_eq!(config.rate_limits.get(Bucket::Other), 9);
+    let emulator = start(config);
+    let response = get_ok(&format!("{}/api/v1/zones", emulator.base_url()));
+    assert_eq!(response.rate_header("X-Rate-Limit-Limit"), 9);
 }
 
 #[test]
@@ -131,7 +174,7 @@ fn concurrency_limit_rejects_excess_in_flight_requests() {
         ..EmulatorConfig::default()
     });
     let url = format!("{}/api/v1/groups", emulator.base_url());
-    let statuses: Vec<(u16, String)> = thread::scope(|scope| {
+    let statuses: Vec<(u16, String, u64, u64)> = thread::scope(|scope| {
         let handles: Vec<_> = (0..6)
             .map(|_| {
                 scope.spawn(|| {
@@ -140,17 +183,26 @@ fn concurrency_limit_rejects_excess_in_flight_requests() {
                         .as_str()
                         .unwrap_or("")
                         .to_owned();
-                    (response.status, code)
+                    let limit = response.rate_header("X-Rate-Limit-Limit");
+                    let remaining = response.rate_header("X-Rate-Limit-Remaining");
+                    (response.status, code, limit, remaining)
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
-    let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    let ok = statuses.iter().filter(|(s, ..)| *s == 200).count();
+    let limited: Vec<_> = statuses.iter().filter(|(s, ..)| *s == 429).collect();
     assert!((1..=3).contains(&ok), "{statuses:?}");
     assert!(!limited.is_empty(), "{statuses:?}");
-    assert!(limited.iter().all(|(_, code)| code == "E0000047"));
+    assert!(limited.iter().all(|(_, code, ..)| code == "E0000047"));
+    // Okta's concurrency 429s report 0 for the limit and the remaining count.
+    assert!(
+        limited
+            .iter()
+            .all(|(_, _, limit, rem)| (*limit, *rem) == (0, 0)),
+        "{limited:?}"
+    );
     assert_eq!(ok + limited.len(), 6);
     let stats = get_ok(&format!("{}/__emulator/stats", emulator.base_url())).json();
     assert!(stats["max_in_flight"].as_u64().unwrap() >= 3);
@@ -228,7 +280,7 @@ fn bad_fault_specs_are_rejected() {
 #[test]
 fn reset_clears_counters_windows_and_faults() {
     let emulator = start(EmulatorConfig {
-        rate_limits: limits(Bucket::Org, 1),
+        rate_limits: limits(Bucket::Other, 1),
         ..EmulatorConfig::default()
     });
     let base = emulator.base_url();
