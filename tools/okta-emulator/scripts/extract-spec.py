@@ -61,6 +61,7 @@ PATHS = [
     "/api/v1/authorizationServers/{authServerId}/claims",
     "/api/v1/authorizationServers/{authServerId}/policies",
     "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
+    "/api/v1/logs",
 ]
 EXTRA_SCHEMAS = ["Error"]
 

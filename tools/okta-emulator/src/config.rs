@@ -32,6 +32,7 @@ usage: okta-emulator [options]
   --concurrency-limit <n>      in-flight API requests before 429 (default 75)
   --cursor-ttl-secs <n>        `after` cursors expire n seconds after they were issued, and an
                                expired one is Okta's 400 E0000029 (default: never)
+  --log-history <n>            sign-in events the System Log holds at start (default 50)
   --unlicensed-policy-types <types>
                                comma-separated policy types the org's licence lacks, e.g.
                                ENTITY_RISK,POST_AUTH_SESSION: the tenant has none, and listing
@@ -73,6 +74,8 @@ pub struct EmulatorConfig {
     pub cursor_ttl: Option<Duration>,
     /// Policy types the org's licence lacks (see [`crate::Tenant::without_policy_types`]).
     pub unlicensed_policy_types: Vec<String>,
+    /// Sign-in events the System Log holds at start, spread over the day before.
+    pub log_history: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -92,6 +95,7 @@ impl Default for EmulatorConfig {
             page_delay: Duration::ZERO,
             cursor_ttl: None,
             unlicensed_policy_types: Vec::new(),
+            log_history: 50,
         }
     }
 }
@@ -144,6 +148,7 @@ impl EmulatorConfig {
                 "--page-delay-ms" => {
                     config.page_delay = Duration::from_millis(number(&flag, &value()?)?);
                 }
+                "--log-history" => config.log_history = number(&flag, &value()?)?,
                 "--cursor-ttl-secs" => {
                     config.cursor_ttl = Some(Duration::from_secs(number(&flag, &value()?)?));
                 }

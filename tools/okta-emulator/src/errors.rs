@@ -20,6 +20,28 @@ impl ApiError {
         }
     }
 
+    /// Any error Okta documents by code and summary.
+    pub(crate) fn custom(status: u16, code: &'static str, summary: impl Into<String>) -> Self {
+        Self::new(status, code, summary)
+    }
+
+    /// An error whose `errorCauses` list each problem.
+    pub(crate) fn with_causes(
+        status: u16,
+        code: &'static str,
+        summary: impl Into<String>,
+        causes: Vec<String>,
+    ) -> Self {
+        let mut error = Self::new(status, code, summary);
+        error.causes = causes;
+        error
+    }
+
+    /// 400 for a write whose body is missing or not a JSON object.
+    pub(crate) fn malformed_body() -> Self {
+        Self::new(400, "E0000003", "The request body was not well-formed.")
+    }
+
     /// 400 for a bad query parameter, naming it as Okta does.
     pub(crate) fn validation(field: &str, cause: impl Into<String>) -> Self {
         let mut error = Self::new(400, "E0000001", format!("Api validation failed: {field}"));

@@ -1,10 +1,12 @@
-//! A local emulator of Okta's management API read endpoints, for Butterfly's integration tests and
+//! A local emulator of Okta's management API and System Log, for Butterfly's integration tests and
 //! benchmarks (real Okta is out of reach from CI).
 //!
 //! It serves a deterministic, seeded org ([`Tenant`]) with Okta's wire behaviour: cursor pagination
-//! through `Link` headers, per-bucket rate limits with `X-Rate-Limit-*` headers and E0000047 429s, a
-//! concurrency limit, SSWS and scoped Bearer authentication, and Okta's error bodies. Test-only
-//! controls under `/__emulator/` reset counters, report statistics and inject faults.
+//! through `Link` headers, Okta's rate-limit buckets with `X-Rate-Limit-*` headers and E0000047
+//! 429s, a concurrency limit, SSWS and scoped Bearer authentication, and Okta's error bodies.
+//! Writes follow Okta's rules and log Okta's events in the System Log. Test-only controls under
+//! `/__emulator/` reset counters, report statistics, inject faults, revoke tokens and make an
+//! admin's changes.
 //!
 //! ```no_run
 //! let emulator = okta_emulator::start(okta_emulator::EmulatorConfig::default())?;
@@ -23,8 +25,10 @@ mod rate_limit;
 mod routes;
 mod server;
 mod stats;
+mod syslog;
 mod tenant;
 mod time;
+mod writes;
 
 pub use config::{BearerToken, EmulatorConfig, DEFAULT_TOKEN, USAGE};
 pub use rate_limit::{Bucket, RateLimits};

@@ -38,14 +38,14 @@ impl<'a> Query<'a> {
 
     /// This query with `limit` and `after` replaced, other parameters kept byte for byte.
     fn with_cursor(&self, limit: usize, after: &str) -> String {
-        let mut parts = self.raw_without(&["limit", "after"]);
+        let mut parts = self.without(&["limit", "after"]);
         parts.push(format!("limit={limit}"));
         parts.push(format!("after={}", percent_encode(after)));
         parts.join("&")
     }
 
     /// The raw `key=value` pairs of this query, without the given keys.
-    fn raw_without(&self, keys: &[&str]) -> Vec<String> {
+    pub(crate) fn without(&self, keys: &[&str]) -> Vec<String> {
         self.pairs
             .iter()
             .filter(|(k, _, _)| !keys.contains(&k.as_str()))
@@ -55,14 +55,14 @@ impl<'a> Query<'a> {
 
     /// This query with its `after` cursor replaced, other parameters (`limit` too) kept.
     pub(crate) fn with_after(&self, after: &str) -> String {
-        let mut parts = self.raw_without(&["after"]);
+        let mut parts = self.without(&["after"]);
         parts.push(format!("after={}", percent_encode(after)));
         parts.join("&")
     }
 
     /// The first page of the same list: this query without its `after` cursor.
     pub(crate) fn first_page(&self) -> String {
-        self.raw_without(&["after"]).join("&")
+        self.without(&["after"]).join("&")
     }
 }
 

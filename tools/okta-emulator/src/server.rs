@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[cfg(unix)]
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -22,11 +22,13 @@ use crate::prng::SplitMix64;
 use crate::rate_limit::{Bucket, Concurrency, RateLimiter, Verdict};
 use crate::routes::{self, Call};
 use crate::stats::{Family, Stats};
-use crate::tenant::Tenant;
-use crate::time::{now_epoch_ms, now_epoch_secs};
+use crate::syslog::{self, Actor, Client, Context, SystemLog};
+use crate::tenant::{with_origin, Tenant};
+use crate::time::{now_epoch_ms, now_epoch_secs, parse_iso8601};
+use crate::writes::{self, Env, Write};
 
-/// Largest `/__emulator/faults` body read; fault specs are a few dozen bytes.
-const MAX_CONTROL_BODY: u64 = 64 * 1024;
+/// Largest control body read: fault specs are a few dozen bytes, change batches a few kilobytes.
+const MAX_CONTROL_BODY: u64 = 1024 * 1024;
 
 type JsonResponse = Response<Cursor<Vec<u8>>>;
 
@@ -45,7 +47,11 @@ pub struct RunningEmulator {
 }
 
 struct State {
-    tenant: Tenant,
+    /// The org: read by every API request, changed by writes one at a time.
+    tenant: RwLock<Tenant>,
+    log: SystemLog,
+    /// New ids for objects writes create (its own stream, so reads never shift it).
+    ids: Mutex<SplitMix64>,
     auth: Auth,
     limiter: RateLimiter,
     concurrency: Concurrency,
@@ -69,8 +75,12 @@ pub fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         .to_ip()
         .ok_or_else(|| io::Error::other("listener has no IP address"))?;
     let addr = connectable(bound);
+    let tenant = crate::tenant(&config);
+    let log = SystemLog::new(config.seed, config.log_history, &tenant, now_epoch_ms());
     let state = Arc::new(State {
-        tenant: crate::tenant(&config),
+        tenant: RwLock::new(tenant),
+        log,
+        ids: Mutex::new(SplitMix64::new(config.seed ^ 0x7772_6974_6573_0001)),
         auth: Auth::new(&config.api_tokens, &config.bearer_tokens),
         limiter: RateLimiter::new(config.rate_limits.clone(), config.time_scale),
         concurrency: Concurrency::new(config.concurrency_limit),
@@ -108,9 +118,19 @@ impl RunningEmulator {
         self.addr.port()
     }
 
-    /// The data being served, to compare a client's view against.
-    pub fn tenant(&self) -> &Tenant {
-        &self.state.tenant
+    /// A copy of the data being served right now, to compare a client's view against.
+    pub fn tenant(&self) -> Tenant {
+        self.state.read_tenant().clone()
+    }
+
+    /// Every System Log event stored so far, oldest first.
+    pub fn log_events(&self) -> Vec<Value> {
+        self.state
+            .log
+            .entries()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
     }
 
     /// Stops accepting requests; requests already being answered finish on their own threads.
@@ -406,7 +426,10 @@ fn answer(state: &State, incoming: &Incoming) -> Result<routes::Reply, ApiError>
         cursors: state.cursors,
         now_ms: now_epoch_ms(),
     };
-    routes::route(&state.tenant, &call)
+    if incoming.path == "/api/v1/logs" {
+        return syslog::list(&state.log, &call);
+    }
+    routes::route(&state.read_tenant(), &call)
 }
 
 /// Test controls: `POST reset`, `GET stats`, `POST faults`, `POST tokens/revoke`. No
@@ -446,13 +469,146 @@ fn control(state: &State, request: &mut Request, path: &str) -> JsonResponse {
                 .ok_or_else(|| ApiError::validation("token", "token: not a configured token"))?;
             Ok(json!({ "revoked": revoked }))
         }),
-        ("reset" | "stats" | "faults" | "tokens/revoke", _) => Err(ApiError::method_not_allowed()),
+        ("changes", Method::Post) => {
+            read_json(request).and_then(|body| changes(state, request, &body))
+        }
+        ("reset" | "stats" | "faults" | "tokens/revoke" | "changes", _) => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found("Path", request.url())),
     };
     match result {
         Ok(body) => json_response(200, &body, &[]),
         Err(error) => json_response(error.status, &error.body(&state.next_request_id()), &[]),
     }
+}
+
+/// `POST /__emulator/changes`: an admin changes the org. Each request is carried out as the
+/// Okta API would (same rules, same answer) and logs its System Log events with the batch's
+/// actor and client, one transaction per request. The caller must hold one of the org's API
+/// tokens, as an admin would.
+fn changes(state: &State, request: &Request, body: &Value) -> Result<Value, ApiError> {
+    state.auth.authenticate(header(request, "Authorization"))?;
+    let requests = body["requests"]
+        .as_array()
+        .ok_or_else(|| ApiError::validation("requests", "requests: a list of requests"))?;
+    let published_ms = match &body["published"] {
+        Value::Null => None,
+        Value::String(text) => Some(
+            parse_iso8601(text)
+                .and_then(|ms| u64::try_from(ms).ok())
+                .ok_or_else(|| ApiError::validation("published", "published: an ISO 8601 time"))?,
+        ),
+        _ => {
+            return Err(ApiError::validation(
+                "published",
+                "published: an ISO 8601 time",
+            ))
+        }
+    };
+    let actor = {
+        let tenant = state.read_tenant();
+        match &body["actor"] {
+            Value::Null => Actor::user(tenant.super_admin()),
+            v => {
+                let key = v.as_str().or(v["id"].as_str()).unwrap_or_default();
+                let user = tenant.user(key).ok_or_else(|| {
+                    ApiError::validation("actor", format!("actor: no user {key}"))
+                })?;
+                Actor::user(user)
+            }
+        }
+    };
+    let client = client(&body["client"])?;
+    let origin = origin(request).unwrap_or_else(|| state.fallback_origin.clone());
+    let mut results = Vec::with_capacity(requests.len());
+    for item in requests {
+        let method = item["method"]
+            .as_str()
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
+        let target = item["path"]
+            .as_str()
+            .filter(|p| p.starts_with("/api/v1/"))
+            .ok_or_else(|| ApiError::validation("path", "path: an /api/v1/ path"))?;
+        let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+        let query = Query::parse(raw_query);
+        let transaction_id = state.next_request_id();
+        let write = Write {
+            method: &method,
+            path,
+            query: &query,
+            body: item.get("body").filter(|b| !b.is_null()),
+        };
+        let now_ms = now_epoch_ms();
+        let outcome = {
+            let mut tenant = state.tenant.write().unwrap_or_else(PoisonError::into_inner);
+            let mut ids = state.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut env = Env {
+                now_ms,
+                rng: &mut ids,
+            };
+            writes::route(&mut tenant, &write, &mut env)
+        };
+        let result = match outcome {
+            Ok(Some(outcome)) => {
+                let context = Context {
+                    actor: actor.clone(),
+                    client: client.clone(),
+                    transaction_id: transaction_id.clone(),
+                    request_uri: target.to_owned(),
+                    published_ms,
+                };
+                state.log.record(&context, &outcome.events, now_ms);
+                let events: Vec<&str> = outcome.events.iter().map(|e| e.event_type).collect();
+                json!({
+                    "status": outcome.status,
+                    "body": outcome.body.map(|b| with_origin(&b, &origin)),
+                    "events": events,
+                    "transaction": transaction_id,
+                })
+            }
+            Ok(None) => {
+                let error = ApiError::not_found("Path", path);
+                json!({ "status": error.status, "body": error.body(&transaction_id), "events": [] })
+            }
+            Err(error) => {
+                json!({ "status": error.status, "body": error.body(&transaction_id), "events": [] })
+            }
+        };
+        results.push(result);
+    }
+    Ok(json!({ "results": results }))
+}
+
+/// The `client` of a change batch: `{"ipAddress", "userAgent", "geographicalContext"}`, each
+/// optional (the default is an admin in the Admin Console).
+fn client(value: &Value) -> Result<Client, ApiError> {
+    let mut client = Client::admin_console();
+    if value.is_null() {
+        return Ok(client);
+    }
+    if !value.is_object() {
+        return Err(ApiError::validation("client", "client: an object"));
+    }
+    if let Some(ip) = value["ipAddress"].as_str() {
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(ApiError::validation(
+                "client",
+                "client.ipAddress: an IP address",
+            ));
+        }
+        client.ip_address = ip.to_owned();
+        // A new address comes without the console's place unless the batch gives one.
+        client.geo = None;
+    }
+    if let Some(agent) = value["userAgent"].as_str() {
+        client.user_agent = agent.to_owned();
+    }
+    if let Some(geo) = value.get("geographicalContext") {
+        client.geo = (!geo.is_null()).then(|| geo.clone());
+    }
+    Ok(client)
 }
 
 /// A JSON body, or `{}` when there is none.
@@ -513,6 +669,10 @@ fn respond(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> JsonRespon
 }
 
 impl State {
+    fn read_tenant(&self) -> std::sync::RwLockReadGuard<'_, Tenant> {
+        self.tenant.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Okta-looking request ids (also used as `errorId`), deterministic per seed and request number.
     fn next_request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);

@@ -232,19 +232,70 @@ pub(crate) struct AppUsers {
 pub(crate) struct AppUserRecord {
     /// Index into the tenant's users.
     pub(crate) user: usize,
-    /// Index into the tenant's groups, for an assignment that comes from a group (`scope: GROUP`).
-    group: Option<usize>,
+    /// Index into the tenant's groups, for an assignment that comes from a group (`scope: GROUP`);
+    /// `None` for a direct one (`scope: USER`), which wins over any group.
+    pub(crate) group: Option<usize>,
+    /// When the assignment was made or last changed, in milliseconds after the org's creation.
     assigned_ms: i64,
+    /// The app-specific profile of a direct assignment; `{}` when absent.
+    profile: Option<Box<Value>>,
+}
+
+impl AppUserRecord {
+    /// A record made now (`now_ms`: epoch milliseconds).
+    pub(crate) fn new(
+        user: usize,
+        group: Option<usize>,
+        now_ms: u64,
+        profile: Option<Value>,
+    ) -> Self {
+        Self {
+            user,
+            group,
+            assigned_ms: i64::try_from(now_ms).unwrap_or(i64::MAX) - super::ORG_CREATED_MS,
+            profile: profile.map(Box::new),
+        }
+    }
+
+    pub(crate) fn profile(&self) -> Option<&Value> {
+        self.profile.as_deref()
+    }
+
+    pub(crate) fn set_profile(&mut self, profile: Option<Value>) {
+        self.profile = profile.map(Box::new);
+    }
+
+    pub(crate) fn touch(&mut self, now_ms: u64) {
+        self.assigned_ms = i64::try_from(now_ms).unwrap_or(i64::MAX) - super::ORG_CREATED_MS;
+    }
 }
 
 impl AppUsers {
+    /// An app with no assignments yet.
+    pub(crate) fn empty(app: &Value) -> Self {
+        Self {
+            app_id: app["id"].as_str().unwrap_or_default().to_owned(),
+            swa: is_swa(app),
+            records: Vec::new(),
+        }
+    }
+
     pub(crate) fn records(&self) -> &[AppUserRecord] {
         &self.records
+    }
+
+    pub(crate) fn records_mut(&mut self) -> &mut Vec<AppUserRecord> {
+        &mut self.records
     }
 
     pub(crate) fn find(&self, user: usize) -> Option<&AppUserRecord> {
         let i = self.records.binary_search_by_key(&user, |r| r.user).ok()?;
         Some(&self.records[i])
+    }
+
+    /// The record of `user`, or where it would go.
+    pub(crate) fn search(&self, user: usize) -> Result<usize, usize> {
+        self.records.binary_search_by_key(&user, |r| r.user)
     }
 
     /// The `AppUser` payload for one assignment.
@@ -281,7 +332,7 @@ impl AppUsers {
             "statusChanged": assigned,
             "passwordChanged": if self.swa { json!(assigned) } else { Value::Null },
             "credentials": credentials,
-            "profile": {},
+            "profile": record.profile().cloned().unwrap_or_else(|| json!({})),
             "_links": links,
         })
     }
@@ -355,15 +406,21 @@ fn assignments(
             user: u,
             group: if direct[u] { None } else { via_group[u] },
             assigned_ms: 300 * DAY_MS + random_instant(rng, 90),
+            profile: None,
         })
         .collect();
     let users = AppUsers {
         app_id: app_id.to_owned(),
-        swa: matches!(
-            app["signOnMode"].as_str(),
-            Some("AUTO_LOGIN" | "BROWSER_PLUGIN")
-        ),
+        swa: is_swa(app),
         records,
     };
     (users, groups)
+}
+
+/// SWA apps keep a password per assigned user (shown only as `{}`).
+fn is_swa(app: &Value) -> bool {
+    matches!(
+        app["signOnMode"].as_str(),
+        Some("AUTO_LOGIN" | "BROWSER_PLUGIN")
+    )
 }

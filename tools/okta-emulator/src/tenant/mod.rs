@@ -1,12 +1,13 @@
-//! The seeded, read-only Okta org the emulator serves.
+//! The seeded Okta org the emulator serves, which writes change (see `edit.rs`).
 //!
 //! Everything is generated up front from a seed, so tests can hold the same [`Tenant`] the server
-//! holds (see [`crate::tenant()`]) and compare a backup against it. Payloads are kept as the API
+//! starts with (see [`crate::tenant()`]) and compare a backup against it. Payloads are kept as the API
 //! returns them — except app user assignments, numerous in a big org, which are kept compact and
 //! rendered on demand — with link URLs starting with [`ORIGIN_PLACEHOLDER`]: the server swaps in
 //! the origin the client called, as Okta's links point at the org domain.
 
 mod apps;
+mod edit;
 mod groups;
 mod names;
 mod policies;
@@ -19,7 +20,7 @@ use serde_json::{json, Value};
 
 pub(crate) use apps::AppUsers;
 pub use policies::POLICY_TYPES;
-pub(crate) use settings::Settings;
+pub(crate) use settings::{AuthServer, Settings};
 
 use crate::prng::SplitMix64;
 use crate::time::iso8601;
@@ -40,7 +41,7 @@ pub(crate) struct Collection {
 }
 
 impl Collection {
-    fn from_items(items: Vec<Value>) -> Self {
+    pub(crate) fn from_items(items: Vec<Value>) -> Self {
         let index = items
             .iter()
             .enumerate()
@@ -57,8 +58,58 @@ impl Collection {
         self.position(id).map(|i| &self.items[i])
     }
 
-    fn position(&self, id: &str) -> Option<usize> {
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        let i = self.position(id)?;
+        Some(&mut self.items[i])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Adds `item` at the end of the list (or at `at`), returning its position.
+    pub(crate) fn insert(&mut self, item: Value, at: Option<usize>) -> usize {
+        let at = at.map_or(self.items.len(), |at| at.min(self.items.len()));
+        self.items.insert(at, item);
+        if at + 1 == self.items.len() {
+            if let Some(id) = self.items[at]["id"].as_str() {
+                self.index.insert(id.to_owned(), at);
+            }
+        } else {
+            self.reindex();
+        }
+        at
+    }
+
+    /// Removes the item `id`, returning it and the position it had.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<(usize, Value)> {
+        let at = self.position(id)?;
+        let item = self.items.remove(at);
+        self.reindex();
+        Some((at, item))
+    }
+
+    /// Re-sorts the list (policies and rules by priority) and rebuilds the index.
+    pub(crate) fn sort_by_key<K: Ord>(&mut self, key: impl FnMut(&Value) -> K) {
+        self.items.sort_by_key(key);
+        self.reindex();
+    }
+
+    pub(crate) fn items_mut(&mut self) -> &mut [Value] {
+        &mut self.items
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| Some((item["id"].as_str()?.to_owned(), i)))
+            .collect();
     }
 }
 

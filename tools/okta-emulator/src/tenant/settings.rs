@@ -29,6 +29,18 @@ pub(crate) struct AuthServer {
     pub(crate) policy_rules: HashMap<String, Collection>,
 }
 
+impl AuthServer {
+    /// A new custom authorization server's children: none yet.
+    pub(crate) fn empty() -> Self {
+        Self {
+            scopes: Collection::default(),
+            claims: Collection::default(),
+            policies: Collection::default(),
+            policy_rules: HashMap::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Settings {
     pub(crate) group_rules: Collection,

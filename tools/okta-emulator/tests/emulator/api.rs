@@ -31,8 +31,8 @@ fn pagination_collects_every_user_exactly_once() {
     );
 
     let (users, pages) = collect_all(&format!("{base}/api/v1/users?limit=200"));
-    let expected: Vec<&Value> = emulator
-        .tenant()
+    let tenant = emulator.tenant();
+    let expected: Vec<&Value> = tenant
         .users()
         .iter()
         .filter(|u| u["status"] != "DEPROVISIONED")
@@ -398,7 +398,7 @@ fn q_and_search_on_other_attributes() {
     ));
     assert!(!saml.is_empty() && saml.iter().all(|a| a["signOnMode"] == "SAML_2_0"));
     let bad = get(
-        &format!("{base}/api/v1/users?search=status%20gt%20%22A%22"),
+        &format!("{base}/api/v1/users?search=status%20co%20%22A%22"),
         SSWS,
     );
     assert_okta_error(&bad, 400, "E0000031");
@@ -659,8 +659,8 @@ fn secrets_never_leave_the_emulator() {
     ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
-    let oidc = emulator
-        .tenant()
+    let tenant = emulator.tenant();
+    let oidc = tenant
         .apps()
         .iter()
         .find(|a| a["signOnMode"] == "OPENID_CONNECT")
