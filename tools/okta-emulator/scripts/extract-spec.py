@@ -10,7 +10,8 @@ Output: {"x-provenance": ..., "paths": {"<GET path template>": <200 response sch
 `discriminator.mapping` target reachable from the listed operations plus `Error`. Annotation keywords
 (description, example, ...) are dropped; every validation keyword is kept verbatim.
 
-Usage: python3 extract-spec.py [SPEC_YAML] [OUTPUT_JSON]   (needs PyYAML)
+Usage: python3 extract-spec.py [SPEC_YAML] [OUTPUT_JSON]   (needs PyYAML); it also writes
+src/spec/requests.json, the request body schemas of the write operations the emulator checks.
 """
 
 import json
@@ -62,8 +63,65 @@ PATHS = [
     "/api/v1/authorizationServers/{authServerId}/policies",
     "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
     "/api/v1/logs",
+    "/api/v1/groups/rules/{groupRuleId}",
+    "/api/v1/authenticators/{authenticatorId}",
+    "/api/v1/zones/{zoneId}",
+    "/api/v1/idps/{idpId}",
+    "/api/v1/eventHooks/{eventHookId}",
+    "/api/v1/inlineHooks/{inlineHookId}",
+    "/api/v1/api-tokens/{apiTokenId}",
+    "/api/v1/authorizationServers/{authServerId}",
+    "/api/v1/authorizationServers/{authServerId}/scopes/{scopeId}",
+    "/api/v1/authorizationServers/{authServerId}/claims/{claimId}",
+    "/api/v1/authorizationServers/{authServerId}/policies/{policyId}",
+    "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules/{ruleId}",
 ]
 EXTRA_SCHEMAS = ["Error"]
+
+# Write operations the emulator serves, whose request body schemas it checks payloads against.
+WRITES = [
+    ("post", "/api/v1/users"),
+    ("post", "/api/v1/users/{id}"),
+    ("put", "/api/v1/users/{id}"),
+    ("post", "/api/v1/users/{userId}/roles"),
+    ("post", "/api/v1/groups"),
+    ("put", "/api/v1/groups/{groupId}"),
+    ("post", "/api/v1/groups/{groupId}/roles"),
+    ("post", "/api/v1/groups/rules"),
+    ("put", "/api/v1/groups/rules/{groupRuleId}"),
+    ("post", "/api/v1/apps"),
+    ("put", "/api/v1/apps/{appId}"),
+    ("post", "/api/v1/apps/{appId}/users"),
+    ("post", "/api/v1/apps/{appId}/users/{userId}"),
+    ("put", "/api/v1/apps/{appId}/groups/{groupId}"),
+    ("post", "/api/v1/policies"),
+    ("put", "/api/v1/policies/{policyId}"),
+    ("post", "/api/v1/policies/{policyId}/rules"),
+    ("put", "/api/v1/policies/{policyId}/rules/{ruleId}"),
+    ("post", "/api/v1/zones"),
+    ("put", "/api/v1/zones/{zoneId}"),
+    ("post", "/api/v1/authenticators"),
+    ("put", "/api/v1/authenticators/{authenticatorId}"),
+    ("post", "/api/v1/authorizationServers"),
+    ("put", "/api/v1/authorizationServers/{authServerId}"),
+    ("post", "/api/v1/authorizationServers/{authServerId}/scopes"),
+    ("put", "/api/v1/authorizationServers/{authServerId}/scopes/{scopeId}"),
+    ("post", "/api/v1/authorizationServers/{authServerId}/claims"),
+    ("put", "/api/v1/authorizationServers/{authServerId}/claims/{claimId}"),
+    ("post", "/api/v1/authorizationServers/{authServerId}/policies"),
+    ("put", "/api/v1/authorizationServers/{authServerId}/policies/{policyId}"),
+    ("post", "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules"),
+    ("put", "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules/{ruleId}"),
+    ("post", "/api/v1/idps"),
+    ("put", "/api/v1/idps/{idpId}"),
+    ("post", "/api/v1/eventHooks"),
+    ("put", "/api/v1/eventHooks/{eventHookId}"),
+    ("post", "/api/v1/inlineHooks"),
+    ("post", "/api/v1/inlineHooks/{inlineHookId}"),
+    ("put", "/api/v1/inlineHooks/{inlineHookId}"),
+    ("post", "/api/v1/threats/configuration"),
+]
+DEFAULT_REQUESTS_OUT = os.path.join(HERE, "..", "src", "spec", "requests.json")
 
 # Keywords that carry no validation meaning; everything else in a schema object is kept.
 ANNOTATIONS = {
@@ -109,6 +167,46 @@ def refs(node):
             yield from refs(value)
 
 
+def closure(roots, schemas):
+    """The component schemas `roots` reach, cleaned."""
+    wanted = list(refs(roots))
+    picked = {}
+    while wanted:
+        name = wanted.pop()
+        if name in picked:
+            continue
+        picked[name] = clean(schemas[name])
+        wanted.extend(refs(picked[name]))
+    return dict(sorted(picked.items()))
+
+
+def write_subset(spec, schemas, out_path):
+    """The request body schemas of WRITES, keyed `METHOD template`, for the emulator binary."""
+    paths = {}
+    for method, path in WRITES:
+        body = spec["paths"][path][method].get("requestBody", {})
+        schema = body.get("content", {}).get("application/json", {}).get("schema")
+        if schema is not None:
+            paths[f"{method.upper()} {path}"] = clean(schema)
+    subset = {
+        "x-provenance": {
+            "repository": SPEC_REPO,
+            "file": SPEC_FILE,
+            "commit": SPEC_COMMIT,
+            "info.version": spec["info"]["version"],
+            "license": spec["info"]["license"]["name"],
+            "note": "Request body schemas extracted by tools/okta-emulator/scripts/extract-spec.py; annotations removed.",
+        },
+        "paths": paths,
+        "components": {"schemas": closure(paths, schemas)},
+    }
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(subset, f, sort_keys=True, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {len(paths)} request schemas to {out_path}")
+
+
 def main():
     spec_path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_SPEC
     out_path = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
@@ -120,6 +218,8 @@ def main():
     paths = {}
     for path in PATHS:
         response = spec["paths"][path]["get"]["responses"]["200"]
+        if "$ref" in response:
+            response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
         paths[path] = clean(response["content"]["application/json"]["schema"])
 
     wanted = list(refs(paths)) + EXTRA_SCHEMAS
@@ -130,6 +230,8 @@ def main():
             continue
         picked[name] = clean(schemas[name])
         wanted.extend(refs(picked[name]))
+
+    write_subset(spec, schemas, os.path.normpath(DEFAULT_REQUESTS_OUT))
 
     subset = {
         "x-provenance": {

@@ -33,6 +33,12 @@ usage: okta-emulator [options]
   --cursor-ttl-secs <n>        `after` cursors expire n seconds after they were issued, and an
                                expired one is Okta's 400 E0000029 (default: never)
   --log-history <n>            sign-in events the System Log holds at start (default 50)
+  --okta-defaults              also the objects Okta creates in every org that the seeded
+                               tenant lacks: the DefaultEnhancedDynamicZone and
+                               DefaultExemptIpZone system zones, the Okta Admin Console and
+                               Okta Dashboard apps with their app sign-in policies
+  --sandbox                    an empty org (the super admin and Okta's default objects only),
+                               to restore into; --users/--groups/--apps are ignored
   --unlicensed-policy-types <types>
                                comma-separated policy types the org's licence lacks, e.g.
                                ENTITY_RISK,POST_AUTH_SESSION: the tenant has none, and listing
@@ -76,6 +82,13 @@ pub struct EmulatorConfig {
     pub unlicensed_policy_types: Vec<String>,
     /// Sign-in events the System Log holds at start, spread over the day before.
     pub log_history: usize,
+    /// Add the objects Okta creates in every org that the seeded tenant lacks (two system
+    /// zones, the Admin Console and Dashboard apps and their app sign-in policies). Off by
+    /// default so the tenant stays the one earlier versions served.
+    pub okta_defaults: bool,
+    /// Serve an empty org (only the super admin and Okta's default objects; implies
+    /// `okta_defaults`; `users`, `groups` and `apps` are ignored), as a sandbox to restore into.
+    pub sandbox: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -96,6 +109,8 @@ impl Default for EmulatorConfig {
             cursor_ttl: None,
             unlicensed_policy_types: Vec::new(),
             log_history: 50,
+            okta_defaults: false,
+            sandbox: false,
         }
     }
 }
@@ -149,6 +164,8 @@ impl EmulatorConfig {
                     config.page_delay = Duration::from_millis(number(&flag, &value()?)?);
                 }
                 "--log-history" => config.log_history = number(&flag, &value()?)?,
+                "--okta-defaults" => config.okta_defaults = true,
+                "--sandbox" => config.sandbox = true,
                 "--cursor-ttl-secs" => {
                     config.cursor_ttl = Some(Duration::from_secs(number(&flag, &value()?)?));
                 }

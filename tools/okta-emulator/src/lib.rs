@@ -23,6 +23,7 @@ mod paging;
 mod prng;
 mod rate_limit;
 mod routes;
+pub mod schema;
 mod server;
 mod stats;
 mod syslog;
@@ -37,6 +38,13 @@ pub use tenant::{with_origin, Tenant, ORIGIN_PLACEHOLDER, POLICY_TYPES};
 
 /// The tenant an emulator started with `config` serves: same seed, sizes and licence, same data.
 pub fn tenant(config: &EmulatorConfig) -> Tenant {
-    Tenant::generate(config.seed, config.users, config.groups, config.apps)
-        .without_policy_types(&config.unlicensed_policy_types)
+    let tenant = if config.sandbox {
+        Tenant::sandbox(config.seed)
+    } else if config.okta_defaults {
+        Tenant::generate(config.seed, config.users, config.groups, config.apps)
+            .with_okta_defaults(config.seed)
+    } else {
+        Tenant::generate(config.seed, config.users, config.groups, config.apps)
+    };
+    tenant.without_policy_types(&config.unlicensed_policy_types)
 }

@@ -18,10 +18,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let summary = format!(
-        "okta-emulator: seed {}, {} users, {} groups + Everyone, {} apps",
-        config.seed, config.users, config.groups, config.apps
-    );
+    let summary = if config.sandbox {
+        format!("okta-emulator: seed {}, empty sandbox org", config.seed)
+    } else {
+        format!(
+            "okta-emulator: seed {}, {} users, {} groups + Everyone, {} apps",
+            config.seed, config.users, config.groups, config.apps
+        )
+    };
     let emulator = match okta_emulator::start(config) {
         Ok(emulator) => emulator,
         Err(err) => {

@@ -7,8 +7,10 @@ use crate::filter::Expr;
 use crate::paging::{link_headers, paginate, Cursors, PageSize, Query};
 use crate::tenant::{with_origin, Tenant};
 
-/// A successful API response: the JSON body and any `Link` header values.
+/// A successful API response: its status, the JSON body (`null`: none, as for 204) and any
+/// `Link` header values.
 pub(crate) struct Reply {
+    pub(crate) status: u16,
     pub(crate) body: Value,
     pub(crate) links: Vec<String>,
 }
@@ -172,15 +174,23 @@ fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Rep
             unpaged(call, &roles)
         }
         ["iam", "assignees", "users"] => Ok(Reply {
+            status: 200,
             body: with_origin(&s.role_assignees(), call.origin),
             links: Vec::new(),
         }),
+        ["groups", "rules", id] => one(call, s.group_rules.get(id), "GroupRule", id),
         ["authenticators"] => unpaged(call, &all(&s.authenticators)),
+        ["authenticators", id] => one(call, s.authenticators.get(id), "Authenticator", id),
         ["zones"] => values(call, ZONES, &all(&s.network_zones)),
+        ["zones", id] => one(call, s.network_zones.get(id), "NetworkZone", id),
         ["idps"] => values(call, IDPS, &all(&s.idps)),
+        ["idps", id] => one(call, s.idps.get(id), "IdentityProvider", id),
         ["eventHooks"] => unpaged(call, &all(&s.event_hooks)),
+        ["eventHooks", id] => one(call, s.event_hooks.get(id), "EventHook", id),
         ["inlineHooks"] => unpaged(call, &all(&s.inline_hooks)),
+        ["inlineHooks", id] => one(call, s.inline_hooks.get(id), "InlineHook", id),
         ["api-tokens"] => unpaged(call, &all(&s.api_tokens)),
+        ["api-tokens", id] => one(call, s.api_tokens.get(id), "ApiToken", id),
         ["threats", "configuration"] => one(
             call,
             Some(&s.threat_insight),
@@ -190,6 +200,12 @@ fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Rep
         ["authorizationServers"] => {
             values(call, AUTHORIZATION_SERVERS, &all(&s.authorization_servers))
         }
+        ["authorizationServers", id] => one(
+            call,
+            s.authorization_servers.get(id),
+            "AuthorizationServer",
+            id,
+        ),
         ["authorizationServers", id, child @ ..] => {
             let server = s
                 .auth_servers
@@ -197,8 +213,23 @@ fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Rep
                 .ok_or_else(|| ApiError::not_found("AuthorizationServer", id))?;
             match child {
                 ["scopes"] => values(call, SCOPES, &all(&server.scopes)),
+                ["scopes", scope] => one(call, server.scopes.get(scope), "OAuth2Scope", scope),
                 ["claims"] => unpaged(call, &all(&server.claims)),
+                ["claims", claim] => one(call, server.claims.get(claim), "OAuth2Claim", claim),
                 ["policies"] => unpaged(call, &all(&server.policies)),
+                ["policies", policy] => one(
+                    call,
+                    server.policies.get(policy),
+                    "AuthorizationServerPolicy",
+                    policy,
+                ),
+                ["policies", policy, "rules", rule] => {
+                    let rules = server
+                        .policy_rules
+                        .get(*policy)
+                        .ok_or_else(|| ApiError::not_found("AuthorizationServerPolicy", policy))?;
+                    one(call, rules.get(rule), "AuthorizationServerPolicyRule", rule)
+                }
                 ["policies", policy, "rules"] => {
                     let rules = server
                         .policy_rules
@@ -216,6 +247,7 @@ fn settings_route(tenant: &Tenant, call: &Call, segments: &[&str]) -> Result<Rep
 fn one(call: &Call, item: Option<&Value>, kind: &str, id: &str) -> Result<Reply, ApiError> {
     let item = known(item, kind, id)?;
     Ok(Reply {
+        status: 200,
         body: with_origin(item, call.origin),
         links: Vec::new(),
     })
@@ -232,6 +264,7 @@ fn id_of(item: &Value) -> &str {
 /// A list the spec declares no paging for: every item, whatever `limit` or `after` say.
 fn unpaged(call: &Call, items: &[&Value]) -> Result<Reply, ApiError> {
     Ok(Reply {
+        status: 200,
         body: items.iter().map(|i| with_origin(i, call.origin)).collect(),
         links: vec![format!("<{}{}>; rel=\"self\"", call.origin, call.target)],
     })
@@ -308,7 +341,11 @@ fn list<'i, T>(
         next.as_deref(),
     );
     let body = page.items.iter().map(render).collect();
-    Ok(Reply { body, links })
+    Ok(Reply {
+        status: 200,
+        body,
+        links,
+    })
 }
 
 /// Attributes Okta's `q` matches users on.

@@ -27,6 +27,9 @@ use crate::tenant::{with_origin, Tenant};
 use crate::time::{now_epoch_ms, now_epoch_secs, parse_iso8601};
 use crate::writes::{self, Env, Write};
 
+/// Largest API request body read; the largest Okta payloads (apps, policies) are a few kilobytes.
+const MAX_API_BODY: u64 = 1024 * 1024;
+
 /// Largest control body read: fault specs are a few dozen bytes, change batches a few kilobytes.
 const MAX_CONTROL_BODY: u64 = 1024 * 1024;
 
@@ -175,7 +178,10 @@ fn handle(state: &State, mut request: Request) {
     let (path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
     let answer = match path.strip_prefix("/__emulator/") {
         Some(control_path) => Answer::Respond(control(state, &mut request, control_path)),
-        None => api(state, &request, &target, path, raw_query),
+        None => {
+            let body = read_body(&mut request);
+            api(state, &request, body, &target, path, raw_query)
+        }
     };
     match answer {
         // The client may have hung up; there is nobody left to tell.
@@ -242,6 +248,8 @@ fn shutdown_socket(_local_port: u16, _peer: SocketAddr) -> bool {
 /// One API request as the server sees it, before routing.
 struct Incoming<'r> {
     request: &'r Request,
+    /// The request body (`Err`: larger than Okta takes).
+    body: Result<Vec<u8>, ApiError>,
     method: String,
     target: &'r str,
     path: &'r str,
@@ -249,9 +257,17 @@ struct Incoming<'r> {
     origin: String,
 }
 
-fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &str) -> Answer {
+fn api(
+    state: &State,
+    request: &Request,
+    body: Result<Vec<u8>, ApiError>,
+    target: &str,
+    path: &str,
+    raw_query: &str,
+) -> Answer {
     let incoming = Incoming {
         request,
+        body,
         method: request.method().as_str().to_ascii_uppercase(),
         target,
         path,
@@ -294,7 +310,7 @@ fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &s
             }
             Err(ApiError::invalid_token())
         }
-        _ => answer(state, &incoming),
+        _ => answer(state, &incoming, &request_id),
     };
     drop(slot);
     let outcome = outcome.map(|reply| {
@@ -330,7 +346,7 @@ fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &s
     let (status, body) = match outcome {
         Ok(reply) => {
             headers.extend(reply.links.into_iter().map(|link| ("Link", link)));
-            (200, reply.body)
+            (reply.status, reply.body)
         }
         Err(error) => {
             if error.status == 429 {
@@ -345,7 +361,12 @@ fn api(state: &State, request: &Request, target: &str, path: &str, raw_query: &s
             (error.status, error.body(&request_id))
         }
     };
-    let mut bytes = body.to_string().into_bytes();
+    // 202 and 204 answers have no body.
+    let mut bytes = if body.is_null() && matches!(status, 202 | 204) {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
     if effect == Some(Effect::Malformed) {
         // A strict prefix of a JSON array or object is never valid JSON: the page as a cut
         // transfer or a broken proxy delivers it, cut mid-item, with a matching Content-Length.
@@ -407,7 +428,7 @@ fn insufficient_scope(incoming: &Incoming) -> Option<(&'static str, String)> {
 }
 
 /// Everything after the rate limits and injected faults: latency, authentication, routing.
-fn answer(state: &State, incoming: &Incoming) -> Result<routes::Reply, ApiError> {
+fn answer(state: &State, incoming: &Incoming, request_id: &str) -> Result<routes::Reply, ApiError> {
     thread::sleep(state.page_delay);
     let principal = state
         .auth
@@ -416,7 +437,7 @@ fn answer(state: &State, incoming: &Incoming) -> Result<routes::Reply, ApiError>
         return Err(ApiError::access_denied());
     }
     if *incoming.request.method() != Method::Get {
-        return Err(ApiError::method_not_allowed());
+        return write(state, incoming, &principal, request_id);
     }
     let call = Call {
         origin: &incoming.origin,
@@ -430,6 +451,94 @@ fn answer(state: &State, incoming: &Incoming) -> Result<routes::Reply, ApiError>
         return syslog::list(&state.log, &call);
     }
     routes::route(&state.read_tenant(), &call)
+}
+
+/// A write through the API: the caller's token decides the actor, the connection the client,
+/// the request id the transaction, as Okta records API changes.
+fn write(
+    state: &State,
+    incoming: &Incoming,
+    principal: &Principal,
+    request_id: &str,
+) -> Result<routes::Reply, ApiError> {
+    let bytes = incoming.body.clone()?;
+    let body: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_body())?)
+    };
+    let actor = match principal {
+        Principal::ApiToken(_) => Actor::user(state.read_tenant().super_admin()),
+        Principal::Bearer { token, .. } => Actor::service_app(token),
+    };
+    let client = Client {
+        ip_address: incoming
+            .request
+            .remote_addr()
+            .map_or_else(|| "127.0.0.1".to_owned(), |a| a.ip().to_string()),
+        user_agent: header(incoming.request, "User-Agent")
+            .unwrap_or("unknown")
+            .to_owned(),
+        geo: None,
+    };
+    let context = Context {
+        actor,
+        client,
+        transaction_id: request_id.to_owned(),
+        request_uri: incoming.target.to_owned(),
+        published_ms: None,
+    };
+    let now_ms = now_epoch_ms();
+    if incoming.method == "DELETE" && incoming.path == "/api/v1/api-tokens/current" {
+        // The caller revokes the very token it calls with.
+        state.auth.revoke(Some(principal.token()));
+        let target = syslog::Target::new("current", "Token", "unknown", "API token");
+        let event = syslog::Emitted::new("system.api_token.revoke", vec![target]);
+        state.log.record(&context, &[event], now_ms);
+        return Ok(routes::Reply {
+            status: 204,
+            body: Value::Null,
+            links: Vec::new(),
+        });
+    }
+    let write = Write {
+        method: &incoming.method,
+        path: incoming.path,
+        query: &incoming.query,
+        body: body.as_ref(),
+    };
+    let outcome = {
+        let mut tenant = state.tenant.write().unwrap_or_else(PoisonError::into_inner);
+        let mut ids = state.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut env = Env {
+            now_ms,
+            rng: &mut ids,
+        };
+        writes::route(&mut tenant, &write, &mut env)?
+    };
+    let outcome = outcome.ok_or_else(ApiError::method_not_allowed)?;
+    state.log.record(&context, &outcome.events, now_ms);
+    Ok(routes::Reply {
+        status: outcome.status,
+        body: outcome
+            .body
+            .map_or(Value::Null, |b| with_origin(&b, &incoming.origin)),
+        links: Vec::new(),
+    })
+}
+
+/// Reads a request body up to [`MAX_API_BODY`]; a larger one is refused, not buffered.
+fn read_body(request: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    request
+        .as_reader()
+        .take(MAX_API_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|_| ApiError::malformed_body())?;
+    if body.len() as u64 > MAX_API_BODY {
+        return Err(ApiError::malformed_body());
+    }
+    Ok(body)
 }
 
 /// Test controls: `POST reset`, `GET stats`, `POST faults`, `POST tokens/revoke`. No

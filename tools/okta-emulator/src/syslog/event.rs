@@ -33,6 +33,21 @@ impl Actor {
         }
     }
 
+    /// An OAuth 2.0 service app calling with an access token: Okta names the client app. The id
+    /// is derived from the token, so the token itself never appears in the log.
+    pub(crate) fn service_app(token: &str) -> Self {
+        let seed = token.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let id = crate::prng::SplitMix64::new(seed).okta_id("0oa");
+        Self {
+            alternate_id: id.clone(),
+            id,
+            kind: "PublicClientApp".to_owned(),
+            display_name: "Service app".to_owned(),
+        }
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "id": self.id,

@@ -94,6 +94,7 @@ pub(crate) fn list(log: &SystemLog, call: &Call) -> Result<Reply, ApiError> {
             next_link(call, &next, &format!("after={}_{}", cursor.0, cursor.1)),
         ];
         return Ok(Reply {
+            status: 200,
             body: Value::Array(page),
             links,
         });
@@ -137,6 +138,7 @@ pub(crate) fn list(log: &SystemLog, call: &Call) -> Result<Reply, ApiError> {
         links.push(next_link(call, &next, &after));
     }
     Ok(Reply {
+        status: 200,
         body: Value::Array(page),
         links,
     })

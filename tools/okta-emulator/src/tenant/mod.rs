@@ -7,6 +7,7 @@
 //! the origin the client called, as Okta's links point at the org domain.
 
 mod apps;
+mod defaults;
 mod edit;
 mod groups;
 mod names;

@@ -13,11 +13,14 @@ mod policies;
 mod roles;
 mod users;
 
+use std::sync::OnceLock;
+
 use serde_json::{json, Map, Value};
 
 use crate::errors::ApiError;
 use crate::paging::Query;
 use crate::prng::SplitMix64;
+use crate::schema::{Mode, Schemas};
 use crate::syslog::{Emitted, Target};
 use crate::tenant::{Tenant, ORIGIN_PLACEHOLDER};
 use crate::time::iso8601;
@@ -85,12 +88,89 @@ impl Outcome {
     }
 }
 
-/// Carries out `write`; `Ok(None)` when no write endpoint matches the method and path.
+/// The spec's request body schemas of the writes served (`src/spec/requests.json`, made by
+/// `scripts/extract-spec.py`).
+fn request_schemas() -> &'static Schemas {
+    static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        Schemas::new(
+            serde_json::from_str(include_str!("../spec/requests.json"))
+                .expect("embedded request schemas are valid JSON"),
+        )
+    })
+}
+
+/// The request schema for `method path`: the template with the most literal segments that
+/// matches (`/groups/rules` before `/groups/{groupId}`).
+fn request_schema(method: &str, path: &str) -> Option<&'static Value> {
+    let schemas = request_schemas();
+    let segments: Vec<&str> = path.split('/').collect();
+    schemas
+        .path_keys()
+        .filter_map(|key| {
+            let (m, template) = key.split_once(' ')?;
+            let parts: Vec<&str> = template.split('/').collect();
+            let fits = m == method
+                && parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s);
+            fits.then(|| (parts.iter().filter(|t| !t.starts_with('{')).count(), key))
+        })
+        .max_by_key(|(literals, _)| *literals)
+        .and_then(|(_, key)| schemas.path(key))
+}
+
+/// Okta's 400 for a payload its request schema refuses, naming each problem.
+fn check_payload(write: &Write) -> Result<(), ApiError> {
+    let (Some(body), Some(schema)) = (write.body, request_schema(write.method, write.path)) else {
+        return Ok(());
+    };
+    let violations = request_schemas().violations(body, schema, Mode::Request);
+    let Some(first) = violations.first() else {
+        return Ok(());
+    };
+    let field = |line: &str| {
+        let path = line.split(':').next().unwrap_or_default();
+        path.trim_start_matches('$')
+            .trim_start_matches('.')
+            .to_owned()
+    };
+    let name = field(first);
+    let name = name.rsplit('.').next().unwrap_or("body").to_owned();
+    let causes = violations
+        .iter()
+        .take(10)
+        .map(|line| {
+            let path = field(line);
+            let message = line.split_once(": ").map_or(line.as_str(), |(_, m)| m);
+            if path.is_empty() {
+                message.to_owned()
+            } else {
+                format!("{path}: {message}")
+            }
+        })
+        .collect();
+    Err(ApiError::with_causes(
+        400,
+        "E0000001",
+        format!(
+            "Api validation failed: {}",
+            if name.is_empty() { "body" } else { &name }
+        ),
+        causes,
+    ))
+}
+
+/// Carries out `write`; `Ok(None)` when no write endpoint matches the method and path. Payloads
+/// are checked against the spec's request schema first, as Okta checks them.
 pub(crate) fn route(
     tenant: &mut Tenant,
     write: &Write,
     env: &mut Env,
 ) -> Result<Option<Outcome>, ApiError> {
+    check_payload(write)?;
     let segments: Vec<&str> = match write.path.strip_prefix("/api/v1/") {
         Some(rest) => rest.split('/').collect(),
         None => return Ok(None),

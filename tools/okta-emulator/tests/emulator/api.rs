@@ -569,15 +569,21 @@ fn unknown_ids_routes_and_methods() {
         "Not found: Resource not found: 00unope (User)"
     );
 
-    for method in ["POST", "PUT", "DELETE"] {
+    // Methods no endpoint of the path takes.
+    for (method, path) in [
+        ("PATCH", format!("/api/v1/users/{user}")),
+        ("POST", "/api/v1/org".to_owned()),
+        ("PUT", "/api/v1/logs".to_owned()),
+        ("DELETE", "/api/v1/groups".to_owned()),
+    ] {
         let response = send(
             method,
-            &format!("{base}/api/v1/users/{user}"),
+            &format!("{base}{path}"),
             &[("Authorization", SSWS)],
             Some("{}"),
         );
         assert_okta_error(&response, 405, "E0000022");
-        assert_eq!(response.header("Allow"), Some("GET"));
+        assert_eq!(response.header("Allow"), Some("GET"), "{method} {path}");
     }
 }
 

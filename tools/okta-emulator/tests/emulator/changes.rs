@@ -530,7 +530,17 @@ fn apps_and_assignments() {
             &base,
             "POST",
             "/api/v1/apps",
-            json!({"label": label, "signOnMode": "SAML_2_0", "settings": {"signOn": {"ssoAcsUrl": "https://sp.example.com/acs", "audience": "https://sp.example.com"}}}),
+            json!({"label": label, "signOnMode": "SAML_2_0", "settings": {"signOn": {
+                "ssoAcsUrl": "https://sp.example.com/acs", "audience": "https://sp.example.com",
+                "recipient": "https://sp.example.com/acs", "destination": "https://sp.example.com/acs",
+                "subjectNameIdTemplate": "${user.userName}",
+                "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+                "responseSigned": true, "assertionSigned": true, "signatureAlgorithm": "RSA_SHA256",
+                "digestAlgorithm": "SHA256", "honorForceAuthn": true,
+                "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+                "requestCompressed": false, "allowMultipleAcsEndpoints": false, "acsEndpoints": [],
+                "idpIssuer": "http://www.okta.com/${org.externalKey}",
+            }}}),
             200,
         )
     };
@@ -700,7 +710,7 @@ fn policies_and_rules_get_oktas_priorities() {
         &base,
         "POST",
         &format!("/api/v1/policies/{id}/rules"),
-        json!({"name": "Second", "priority": 1, "actions": {}}),
+        json!({"name": "Second", "type": "PASSWORD", "priority": 1, "actions": {}}),
         200,
     );
     let rules = get_ok(&format!("{base}/api/v1/policies/{id}/rules")).json();
@@ -945,7 +955,9 @@ fn every_configuration_object_can_change_and_logs_it() {
     check(
         "POST",
         &format!("/api/v1/authorizationServers/{server_id}/policies/{policy_id}/rules"),
-        json!({"type": "RESOURCE_ACCESS", "name": "Client credentials", "priority": 1}),
+        json!({"type": "RESOURCE_ACCESS", "name": "Client credentials", "priority": 1,
+            "conditions": {"people": {"groups": {"include": ["EVERYONE"]}}, "grantTypes": {"include": ["client_credentials"]}, "scopes": {"include": ["*"]}},
+            "actions": {"token": {"accessTokenLifetimeMinutes": 60, "refreshTokenLifetimeMinutes": 0, "refreshTokenWindowMinutes": 10080}}}),
         201,
         &["policy.rule.add", "policy.rule.activate"],
     );

@@ -302,6 +302,7 @@ fn every_emulator_payload_conforms_to_the_spec() {
         users: 60,
         groups: 6,
         apps: 10,
+        okta_defaults: true,
         rate_limits: generous(),
         bearer_tokens: vec![BearerToken {
             token: "users-only".to_owned(),
@@ -409,6 +410,23 @@ fn every_emulator_payload_conforms_to_the_spec() {
     ] {
         checker.get(path, path);
     }
+    // And each of them by id.
+    for (list, one) in [
+        ("/api/v1/groups/rules", "/api/v1/groups/rules/{groupRuleId}"),
+        (
+            "/api/v1/authenticators",
+            "/api/v1/authenticators/{authenticatorId}",
+        ),
+        ("/api/v1/zones", "/api/v1/zones/{zoneId}"),
+        ("/api/v1/idps", "/api/v1/idps/{idpId}"),
+        ("/api/v1/eventHooks", "/api/v1/eventHooks/{eventHookId}"),
+        ("/api/v1/inlineHooks", "/api/v1/inlineHooks/{inlineHookId}"),
+        ("/api/v1/api-tokens", "/api/v1/api-tokens/{apiTokenId}"),
+    ] {
+        for item in checker.get(list, list).as_array().unwrap() {
+            checker.get(one, &format!("{list}/{}", id(item)));
+        }
+    }
     let admin = id(emulator.tenant().super_admin()).to_owned();
     checker.get(
         "/api/v1/users/{userId}/roles",
@@ -429,14 +447,27 @@ fn every_emulator_payload_conforms_to_the_spec() {
         .unwrap()
     {
         let base = format!("/api/v1/authorizationServers/{}", id(server));
-        checker.get(
+        checker.get("/api/v1/authorizationServers/{authServerId}", &base);
+        let scopes = checker.get(
             "/api/v1/authorizationServers/{authServerId}/scopes",
             &format!("{base}/scopes"),
         );
-        checker.get(
+        for scope in scopes.as_array().unwrap() {
+            checker.get(
+                "/api/v1/authorizationServers/{authServerId}/scopes/{scopeId}",
+                &format!("{base}/scopes/{}", id(scope)),
+            );
+        }
+        let claims = checker.get(
             "/api/v1/authorizationServers/{authServerId}/claims",
             &format!("{base}/claims"),
         );
+        for claim in claims.as_array().unwrap() {
+            checker.get(
+                "/api/v1/authorizationServers/{authServerId}/claims/{claimId}",
+                &format!("{base}/claims/{}", id(claim)),
+            );
+        }
         for policy in checker
             .get(
                 "/api/v1/authorizationServers/{authServerId}/policies",
@@ -446,9 +477,19 @@ fn every_emulator_payload_conforms_to_the_spec() {
             .unwrap()
         {
             checker.get(
+                "/api/v1/authorizationServers/{authServerId}/policies/{policyId}",
+                &format!("{base}/policies/{}", id(policy)),
+            );
+            let rules = checker.get(
                 "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
                 &format!("{base}/policies/{}/rules", id(policy)),
             );
+            for rule in rules.as_array().unwrap() {
+                checker.get(
+                    "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules/{ruleId}",
+                    &format!("{base}/policies/{}/rules/{}", id(policy), id(rule)),
+                );
+            }
         }
     }
 
@@ -459,6 +500,7 @@ fn every_emulator_payload_conforms_to_the_spec() {
         "/api/v1/apps BOOKMARK",
         "/api/v1/apps AUTO_LOGIN",
         "/api/v1/apps BROWSER_PLUGIN",
+        "/api/v1/zones/{zoneId} DYNAMIC_V2",
         "/api/v1/groups BUILT_IN",
         "/api/v1/groups OKTA_GROUP",
         "/api/v1/policies OKTA_SIGN_ON",

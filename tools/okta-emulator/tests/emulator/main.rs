@@ -9,3 +9,4 @@ mod support;
 mod syslog;
 mod tenant;
 mod throttling;
+mod writes;
