@@ -43,9 +43,11 @@ struct Kind {
 struct Events {
     create: &'static str,
     update: &'static str,
-    delete: &'static str,
-    activate: &'static str,
-    deactivate: &'static str,
+    /// `None`: the API has no DELETE for the kind.
+    delete: Option<&'static str>,
+    /// `None` (both): the kind has no lifecycle.
+    activate: Option<&'static str>,
+    deactivate: Option<&'static str>,
 }
 
 const ZONES: Kind = Kind {
@@ -58,9 +60,9 @@ const ZONES: Kind = Kind {
     events: Events {
         create: "zone.create",
         update: "zone.update",
-        delete: "zone.delete",
-        activate: "zone.activate",
-        deactivate: "zone.deactivate",
+        delete: Some("zone.delete"),
+        activate: Some("zone.activate"),
+        deactivate: Some("zone.deactivate"),
     },
     write_only: &[],
     starts_active: true,
@@ -76,9 +78,9 @@ const AUTHENTICATORS: Kind = Kind {
     events: Events {
         create: "security.authenticator.lifecycle.create",
         update: "security.authenticator.lifecycle.update",
-        delete: "security.authenticator.lifecycle.update",
-        activate: "security.authenticator.lifecycle.activate",
-        deactivate: "security.authenticator.lifecycle.deactivate",
+        delete: None,
+        activate: Some("security.authenticator.lifecycle.activate"),
+        deactivate: Some("security.authenticator.lifecycle.deactivate"),
     },
     write_only: &[],
     starts_active: true,
@@ -94,9 +96,9 @@ const IDPS: Kind = Kind {
     events: Events {
         create: "system.idp.lifecycle.create",
         update: "system.idp.lifecycle.update",
-        delete: "system.idp.lifecycle.delete",
-        activate: "system.idp.lifecycle.activate",
-        deactivate: "system.idp.lifecycle.deactivate",
+        delete: Some("system.idp.lifecycle.delete"),
+        activate: Some("system.idp.lifecycle.activate"),
+        deactivate: Some("system.idp.lifecycle.deactivate"),
     },
     write_only: &[],
     starts_active: true,
@@ -112,9 +114,9 @@ const EVENT_HOOKS: Kind = Kind {
     events: Events {
         create: "event_hook.created",
         update: "event_hook.updated",
-        delete: "event_hook.deleted",
-        activate: "event_hook.activated",
-        deactivate: "event_hook.deactivated",
+        delete: Some("event_hook.deleted"),
+        activate: Some("event_hook.activated"),
+        deactivate: Some("event_hook.deactivated"),
     },
     write_only: &["channel.config.authScheme.value"],
     starts_active: true,
@@ -130,9 +132,9 @@ const INLINE_HOOKS: Kind = Kind {
     events: Events {
         create: "inline_hook.created",
         update: "inline_hook.updated",
-        delete: "inline_hook.deleted",
-        activate: "inline_hook.activated",
-        deactivate: "inline_hook.deactivated",
+        delete: Some("inline_hook.deleted"),
+        activate: Some("inline_hook.activated"),
+        deactivate: Some("inline_hook.deactivated"),
     },
     write_only: &[
         "channel.config.authScheme.value",
@@ -151,9 +153,9 @@ const AUTH_SERVERS: Kind = Kind {
     events: Events {
         create: "oauth2.as.created",
         update: "oauth2.as.updated",
-        delete: "oauth2.as.deleted",
-        activate: "oauth2.as.activated",
-        deactivate: "oauth2.as.deactivated",
+        delete: Some("oauth2.as.deleted"),
+        activate: Some("oauth2.as.activated"),
+        deactivate: Some("oauth2.as.deactivated"),
     },
     write_only: &[],
     starts_active: true,
@@ -169,9 +171,9 @@ const SCOPES: Kind = Kind {
     events: Events {
         create: "oauth2.scope.created",
         update: "oauth2.scope.updated",
-        delete: "oauth2.scope.deleted",
-        activate: "oauth2.scope.updated",
-        deactivate: "oauth2.scope.updated",
+        delete: Some("oauth2.scope.deleted"),
+        activate: None,
+        deactivate: None,
     },
     write_only: &[],
     starts_active: true,
@@ -187,9 +189,9 @@ const CLAIMS: Kind = Kind {
     events: Events {
         create: "oauth2.claim.created",
         update: "oauth2.claim.updated",
-        delete: "oauth2.claim.deleted",
-        activate: "oauth2.claim.updated",
-        deactivate: "oauth2.claim.updated",
+        delete: Some("oauth2.claim.deleted"),
+        activate: None,
+        deactivate: None,
     },
     write_only: &[],
     starts_active: true,
@@ -206,9 +208,9 @@ const AS_POLICIES: Kind = Kind {
     events: Events {
         create: "policy.lifecycle.create",
         update: "policy.lifecycle.update",
-        delete: "policy.lifecycle.delete",
-        activate: "policy.lifecycle.activate",
-        deactivate: "policy.lifecycle.deactivate",
+        delete: Some("policy.lifecycle.delete"),
+        activate: Some("policy.lifecycle.activate"),
+        deactivate: Some("policy.lifecycle.deactivate"),
     },
     write_only: &[],
     starts_active: true,
@@ -224,9 +226,9 @@ const AS_RULES: Kind = Kind {
     events: Events {
         create: "policy.rule.add",
         update: "policy.rule.update",
-        delete: "policy.rule.delete",
-        activate: "policy.rule.activate",
-        deactivate: "policy.rule.deactivate",
+        delete: Some("policy.rule.delete"),
+        activate: Some("policy.rule.activate"),
+        deactivate: Some("policy.rule.deactivate"),
     },
     write_only: &[],
     starts_active: true,
@@ -285,11 +287,12 @@ fn crud(
     rest: &[&str],
     locate: impl Fn(&mut Tenant) -> Option<&mut Collection>,
 ) -> Result<Option<Outcome>, ApiError> {
+    let lifecycle_ops = kind.events.activate.is_some();
     Ok(Some(match (write.method, rest) {
         ("POST", []) => create(tenant, write, env, kind, kind.path, &locate)?,
         ("PUT", [id]) => replace(tenant, write, env, kind, id, &locate)?,
-        ("DELETE", [id]) => delete(tenant, kind, id, &locate)?,
-        ("POST", [id, "lifecycle", op @ ("activate" | "deactivate")]) => {
+        ("DELETE", [id]) if kind.events.delete.is_some() => delete(tenant, kind, id, &locate)?,
+        ("POST", [id, "lifecycle", op @ ("activate" | "deactivate")]) if lifecycle_ops => {
             lifecycle(tenant, env, kind, kind.path, id, op, &locate)?
         }
         _ => return Ok(None),
@@ -365,15 +368,8 @@ fn create(
         kind.events.create,
         vec![target_of(kind, &item)],
     )];
-    if active
-        && kind.events.activate != kind.events.create
-        && kind.name != "OAuth2Scope"
-        && kind.name != "OAuth2Claim"
-    {
-        events.push(Emitted::new(
-            kind.events.activate,
-            vec![target_of(kind, &item)],
-        ));
+    if let (true, Some(activated)) = (active, kind.events.activate) {
+        events.push(Emitted::new(activated, vec![target_of(kind, &item)]));
     }
     let outcome = if kind.created == 201 {
         Outcome::created(item, events)
@@ -537,7 +533,7 @@ fn lifecycle(
         } else {
             kind.events.deactivate
         };
-        events.push(Emitted::new(event, vec![target_of(kind, &current)]));
+        events.extend(event.map(|e| Emitted::new(e, vec![target_of(kind, &current)])));
     }
     let item = find(tenant, kind, id, locate)?.clone();
     Ok(if kind.lifecycle == 204 {
@@ -591,17 +587,12 @@ fn delete(
             ));
         }
     }
-    if kind.name == "Authenticator" {
-        return Err(ApiError::method_not_allowed());
-    }
     locate(tenant).and_then(|c| c.remove(id));
-    Ok(Outcome::empty(
-        204,
-        vec![Emitted::new(
-            kind.events.delete,
-            vec![target_of(kind, &current)],
-        )],
-    ))
+    let events = kind
+        .events
+        .delete
+        .map(|e| Emitted::new(e, vec![target_of(kind, &current)]));
+    Ok(Outcome::empty(204, events.into_iter().collect()))
 }
 
 /// The name of a policy rule whose network condition names the zone.
