@@ -254,14 +254,12 @@ impl TenantIndex {
             id: id.to_owned(),
             label,
         });
-        for field in shape.names {
+        // Okta's own apps carry Okta's names, which identify no one.
+        let first_party = shape.kind == Kind::App
+            && text(object, "/name").is_some_and(|n| FIRST_PARTY_APPS.contains(&n));
+        for field in shape.names.iter().filter(|_| !first_party) {
             if let Some(name) = text(object, field) {
-                let first_party = shape.kind == Kind::App
-                    && *field == "/name"
-                    && FIRST_PARTY_APPS.contains(&name);
-                if !first_party {
-                    self.add_name(Kind::Name, name);
-                }
+                self.add_name(Kind::Name, name);
             }
         }
         for field in PHONES {
@@ -342,7 +340,10 @@ impl TenantIndex {
 /// `"finance admins"` are the same name.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -354,7 +355,11 @@ pub fn normalize(s: &str) -> String {
 /// The lower-case host of an absolute URL (`scheme://host[:port]/...`).
 pub fn url_host(s: &str) -> Option<String> {
     let (scheme, rest) = s.split_once("://")?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    {
         return None;
     }
     let authority = rest.split(['/', '?', '#']).next()?;
@@ -403,17 +408,36 @@ mod tests {
     fn finds_ids_emails_names_phones_and_hosts() {
         let index = TenantIndex::build(&tenant());
         let alice = index.object("00u1").unwrap();
-        assert_eq!((alice.kind, alice.label.as_str()), (Kind::User, "Alice.Smith@acme.test"));
-        assert_eq!(index.user_by_email("alice.smith@ACME.test").unwrap().id, "00u1");
+        assert_eq!(
+            (alice.kind, alice.label.as_str()),
+            (Kind::User, "Alice.Smith@acme.test")
+        );
+        assert_eq!(
+            index.user_by_email("alice.smith@ACME.test").unwrap().id,
+            "00u1"
+        );
         assert_eq!(index.name("finance admins").unwrap().1, "Finance-Admins");
         assert_eq!(index.name("alice smith").unwrap().0, Kind::Name);
         assert!(index.name("smith").is_some());
-        assert!(index.name("everyone").is_none(), "built-in names are vocabulary");
-        assert!(index.name("saasure").is_none(), "first-party app names are vocabulary");
-        assert_eq!(index.longest_name(), 3, "okta admin console");
+        assert!(
+            index.name("everyone").is_none(),
+            "built-in names are vocabulary"
+        );
+        assert!(
+            index.name("saasure").is_none(),
+            "first-party app names are vocabulary"
+        );
+        assert!(
+            index.name("okta admin console").is_none(),
+            "nor are their labels"
+        );
+        assert_eq!(index.longest_name(), 2, "finance admins");
         assert!(index.is_phone("15550107788"));
         assert!(index.is_host("acme.okta.com") && index.is_host("ACME.test"));
-        assert!(index.is_host("login.acme.test"), "subdomains of known hosts");
+        assert!(
+            index.is_host("login.acme.test"),
+            "subdomains of known hosts"
+        );
         assert!(!index.is_host("okta.com"));
     }
 
@@ -424,7 +448,10 @@ mod tests {
             url_host("https://u:p@Acme.okta.com:443/x?y"),
             Some("acme.okta.com".into())
         );
-        assert_eq!(url_host("http://[2001:db8::1]:80/"), Some("2001:db8::1".into()));
+        assert_eq!(
+            url_host("http://[2001:db8::1]:80/"),
+            Some("2001:db8::1".into())
+        );
         assert_eq!(url_host("no url"), None);
         assert_eq!(url_host("://x"), None);
     }

@@ -13,7 +13,9 @@
 //! breaker; per-team budgets bound tokens and request rates, and every request leaves a
 //! [`record::GuidanceRecord`]. `docs/ai.md` describes all of it for admins.
 
+pub mod fields;
 pub mod index;
+pub mod prompts;
 pub mod pseudonym;
 pub mod redact;
 pub mod tenant;

@@ -223,7 +223,8 @@ mod tests {
         let mut p = Pseudonyms::new();
         p.token(Kind::User, "00u1", "alice@acme.test");
         p.token(Kind::Group, "00g1", "Admins");
-        let answer = "Remove user-1 from group-1 (not user-11, user-1x, xuser-1 or user-2); user-1.";
+        let answer =
+            "Remove user-1 from group-1 (not user-11, user-1x, xuser-1 or user-2); user-1.";
         assert_eq!(
             p.reidentify(answer),
             "Remove alice@acme.test from Admins (not user-11, user-1x, xuser-1 or user-2); \
@@ -236,7 +237,10 @@ mod tests {
     fn token_shape_covers_every_prefix_and_nothing_else() {
         for kind in Kind::ALL {
             assert!(is_token_shaped(&format!("{}-7", kind.prefix())));
-            assert!(is_token_shaped(&format!("{}-7", kind.prefix().to_uppercase())));
+            assert!(is_token_shaped(&format!(
+                "{}-7",
+                kind.prefix().to_uppercase()
+            )));
         }
         for word in ["user-", "user-x", "pre-2024", "user", "co-1a", "-1"] {
             assert!(!is_token_shaped(word), "{word}");
