@@ -13,9 +13,17 @@
 //! breaker; per-team budgets bound tokens and request rates, and every request leaves a
 //! [`record::GuidanceRecord`]. `docs/ai.md` describes all of it for admins.
 
+pub mod breaker;
+pub mod budget;
+pub mod config;
+pub mod cost;
+pub mod failover;
 pub mod fields;
+pub mod guide;
 pub mod index;
 pub mod prompts;
+pub mod provider;
 pub mod pseudonym;
+pub mod record;
 pub mod redact;
 pub mod tenant;
