@@ -27,3 +27,6 @@ pub mod pseudonym;
 pub mod record;
 pub mod redact;
 pub mod tenant;
+
+#[cfg(test)]
+mod tests;

@@ -252,4 +252,4 @@ pub(crate) fn capped<T>(items: Vec<T>, max: usize) -> (Vec<T>, usize) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
