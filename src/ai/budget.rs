@@ -204,21 +204,21 @@ mod tests {
         };
         let mut u = Usage::default();
         let t0 = at("2025-12-31T23:50:00Z");
-        admit(&policy, &mut u, t0, 1).unwrap();
-        admit(&policy, &mut u, t0 + Duration::seconds(10), 1).unwrap();
+        let _ = admit(&policy, &mut u, t0, 1).unwrap();
+        let _ = admit(&policy, &mut u, t0 + Duration::seconds(10), 1).unwrap();
         assert_eq!(
             admit(&policy, &mut u, t0 + Duration::seconds(20), 1),
             Err(BudgetError::PerMinute {
                 retry_at: t0 + Duration::seconds(60)
             })
         );
-        admit(&policy, &mut u, t0 + Duration::seconds(61), 1).unwrap();
-        admit(&policy, &mut u, t0 + Duration::seconds(200), 1).unwrap();
-        admit(&policy, &mut u, t0 + Duration::seconds(300), 1).unwrap();
+        let _ = admit(&policy, &mut u, t0 + Duration::seconds(61), 1).unwrap();
+        let _ = admit(&policy, &mut u, t0 + Duration::seconds(200), 1).unwrap();
+        let _ = admit(&policy, &mut u, t0 + Duration::seconds(300), 1).unwrap();
         let err = admit(&policy, &mut u, t0 + Duration::seconds(400), 1).unwrap_err();
         assert_eq!(err.retry_at(), at("2026-01-01T00:00:00Z"));
         assert_eq!(err.code(), "daily_requests");
-        admit(&policy, &mut u, at("2026-01-01T00:00:00Z"), 1).unwrap();
+        let _ = admit(&policy, &mut u, at("2026-01-01T00:00:00Z"), 1).unwrap();
         assert!(u.version >= 6);
     }
 

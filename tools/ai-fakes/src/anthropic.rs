@@ -84,7 +84,7 @@ pub(crate) fn handle(
         return (reply, vec![]);
     }
     let prompt = prompt_text(&body);
-    let text = answer.unwrap_or_else(|| default_answer(&prompt));
+    let text = answer.unwrap_or_else(|| default_answer(&messages_text(&body)));
     let model = format!(
         "{}{MODEL_SUFFIX}",
         body["model"].as_str().unwrap_or("claude")
@@ -115,20 +115,27 @@ pub(crate) fn handle(
 
 /// All text the request sends: system prompt and message contents.
 fn prompt_text(body: &Value) -> String {
-    let mut text = String::new();
-    let mut push = |v: &Value| match v {
-        Value::String(s) => text.push_str(s),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b["text"].as_str())
-            .for_each(|s| text.push_str(s)),
-        _ => {}
-    };
-    push(&body["system"]);
-    for m in body["messages"].as_array().into_iter().flatten() {
-        push(&m["content"]);
-    }
+    let mut text = content_text(&body["system"]);
+    text.push_str(&messages_text(body));
     text
+}
+
+/// The text of the messages alone (where the data is; the system prompt is instructions).
+fn messages_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| content_text(&m["content"]))
+        .collect()
+}
+
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect(),
+        _ => String::new(),
+    }
 }
 
 fn default_answer(prompt: &str) -> String {

@@ -508,3 +508,6 @@ fn the_record_hash_is_of_exactly_what_was_sent() {
     assert_eq!(g.record.payload_bytes, sent_system.len() + sent_user.len());
     assert!(g.record.pseudonyms > 5);
 }
+
+mod fakes;
+mod native;
