@@ -9,13 +9,33 @@ use crate::ai::index::FIRST_PARTY_APPS;
 use crate::ai::pseudonym::Kind;
 use crate::snapshot::ResourceType;
 
+/// `profile.userType` values sent as they are (it is a free-text field; anything else is
+/// withheld): the usual employment types and the service-account labels the compliance checks
+/// recognise.
+pub const USER_TYPES: [&str; 14] = [
+    "Employee",
+    "Contractor",
+    "Intern",
+    "Vendor",
+    "Partner",
+    "Temporary",
+    "service",
+    "service_account",
+    "serviceaccount",
+    "system",
+    "machine",
+    "non-human",
+    "nonhuman",
+    "Service",
+];
+
 pub const USER: View = View {
     resource: ResourceType::Users,
     kind: Kind::User,
     id: "/id",
     fields: &[
         field("status", "/status", Enum),
-        field("user_type_text", "/profile/userType", Quoted(40)),
+        field("user_type", "/profile/userType", OneOf(&USER_TYPES)),
         field("credential_provider", "/credentials/provider/type", Enum),
         field("created_days_ago", "/created", AgeDays),
         field("last_login_days_ago", "/lastLogin", AgeDays),
@@ -31,7 +51,6 @@ pub const GROUP: View = View {
     fields: &[
         field("type", "/type", Enum),
         field("source_app", "/source/id", Ref(Kind::App)),
-        field("description_text", "/profile/description", Quoted(200)),
         field(
             "membership_updated_days_ago",
             "/lastMembershipUpdated",

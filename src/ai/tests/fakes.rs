@@ -14,7 +14,7 @@ use crate::ai::breaker::{BreakerPolicy, Breakers};
 use crate::ai::budget::{BudgetPolicy, Usage};
 use crate::ai::config::AiConfig;
 use crate::ai::guide::{ask, AiSettings, Ask, Deps, Guidance};
-use crate::ai::prompts::tests::{drift_alert, restore_plan, tenant, INJECTION};
+use crate::ai::prompts::tests::{drift_alert, restore_plan, tenant, EXPRESSION};
 use crate::ai::prompts::Subject;
 use crate::ai::provider::ProviderId;
 use crate::ai::record::RecordOutcome;
@@ -50,7 +50,7 @@ fn guide(config: &AiConfig, breakers: &Breakers, subject: Subject<'_>) -> Guidan
         config,
         breakers,
     };
-    let t = tenant(INJECTION);
+    let t = tenant(EXPRESSION);
     let request = Ask {
         team: TeamId::parse("6f1c3a52-1d2e-4c9b-8a57-0d9a3a6c2b11").unwrap(),
         connection: None,
@@ -75,7 +75,7 @@ fn every_prompt_type_conforms_to_both_providers_schemas() {
     let fakes = ai_fakes::start(FakeConfig::default()).unwrap();
     let config = config(&fakes, "30");
     let breakers = Breakers::new(BreakerPolicy::default());
-    let t = tenant(INJECTION);
+    let t = tenant(EXPRESSION);
     let findings = evaluate(&t, &EvalContext::at(super::super::prompts::tests::now()));
     let finding = findings
         .iter()

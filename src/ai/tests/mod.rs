@@ -12,7 +12,7 @@ use super::breaker::{BreakerPolicy, Breakers};
 use super::budget::{BudgetPolicy, Usage};
 use super::config::AiConfig;
 use super::guide::{ask, AiSettings, Ask, Deps, GuideError};
-use super::prompts::tests::{now, tenant};
+use super::prompts::tests::{now, tenant, EXPRESSION};
 use super::prompts::Subject;
 use super::provider::ProviderId;
 use super::record::RecordOutcome;
@@ -150,7 +150,7 @@ impl Run {
             config: &self.config,
             breakers: &self.breakers,
         };
-        let t = tenant("Helpdesk staff");
+        let t = tenant(EXPRESSION);
         let request = Ask {
             team: team(),
             connection: None,
@@ -511,3 +511,4 @@ fn the_record_hash_is_of_exactly_what_was_sent() {
 
 mod fakes;
 mod native;
+mod tenant_scan;
