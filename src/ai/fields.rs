@@ -59,6 +59,9 @@ impl Treatment {
                 format!("pseudonym ({}-N)", kind.prefix())
             }
             Treatment::Refs(kind) => format!("list of pseudonyms ({}-N)", kind.prefix()),
+            Treatment::Pseudonym(Kind::Email) => {
+                "pseudonym (the user's user-N if it is a user's, else email-N)".into()
+            }
             Treatment::Pseudonym(kind) => format!("pseudonym ({}-N)", kind.prefix()),
             Treatment::Quoted(max) => format!("quoted text, scrubbed, ≤ {max} chars"),
             Treatment::OneOf(values) => format!("only if one of: {}", values.join(", ")),

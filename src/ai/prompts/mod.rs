@@ -252,4 +252,6 @@ pub(crate) fn capped<T>(items: Vec<T>, max: usize) -> (Vec<T>, usize) {
 }
 
 #[cfg(test)]
+mod docs;
+#[cfg(test)]
 pub(crate) mod tests;

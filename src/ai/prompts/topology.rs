@@ -156,6 +156,18 @@ pub(super) fn data(t: &dyn TenantView, r: &mut Redactor, now: DateTime<Utc>) -> 
         })
         .collect();
 
+    // One pass over the (large) assignment and user lists, not one per admin.
+    let mut direct_apps: HashMap<&str, usize> = HashMap::new();
+    for a in t.all(ResourceType::AppUserAssignments) {
+        if let Some(user) = text(a, "/user/id") {
+            *direct_apps.entry(user).or_default() += 1;
+        }
+    }
+    let by_id: HashMap<&str, &Value> = t
+        .all(ResourceType::Users)
+        .iter()
+        .filter_map(|u| Some((text(u, "/id")?, u)))
+        .collect();
     let (holders, users_total) = capped(grants.iter().collect(), MAX_ADMIN_USERS);
     let admin_users: Vec<Value> = holders
         .into_iter()
@@ -170,12 +182,12 @@ pub(super) fn data(t: &dyn TenantView, r: &mut Redactor, now: DateTime<Utc>) -> 
                     json!({"role_type": g.role, "via": via})
                 })
                 .collect();
-            let apps = t
-                .all(ResourceType::AppUserAssignments)
-                .iter()
-                .filter(|a| text(a, "/user/id") == Some(*user))
-                .count();
-            let mut o = object(r, &USER, t, user, now);
+            let apps = direct_apps.get(*user).copied().unwrap_or(0);
+            let mut o = Map::new();
+            o.insert("ref".into(), r.object(Kind::User, user).into());
+            if let Some(found) = by_id.get(*user) {
+                o.extend(project(USER.fields, found, r, now));
+            }
             o.insert("roles".into(), Value::Array(roles));
             o.insert("apps_assigned".into(), apps.into());
             Value::Object(o)
