@@ -269,7 +269,7 @@ pub(crate) fn classify(status: u16, kind: String, retry: Option<Duration>) -> Ca
             status,
             retry_after: retry,
         },
-        401 | 402 | 403 => CallError::Account { status, kind },
+        401..=403 => CallError::Account { status, kind },
         s if s >= 500 => CallError::Server {
             status,
             kind,

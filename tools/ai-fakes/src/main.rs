@@ -26,11 +26,20 @@ fn main() -> ExitCode {
         };
         let port = |v: &str| v.parse::<u16>().map_err(|_| format!("{flag}: not a port"));
         let applied = match flag.as_str() {
-            "--host" => Ok(config.host = value),
+            "--host" => {
+                config.host = value;
+                Ok(())
+            }
             "--anthropic-port" => port(&value).map(|p| config.anthropic_port = p),
             "--openai-port" => port(&value).map(|p| config.openai_port = p),
-            "--anthropic-key" => Ok(config.anthropic_key = value),
-            "--openai-key" => Ok(config.openai_key = value),
+            "--anthropic-key" => {
+                config.anthropic_key = value;
+                Ok(())
+            }
+            "--openai-key" => {
+                config.openai_key = value;
+                Ok(())
+            }
             _ => Err(format!("unknown option {flag}")),
         };
         if let Err(e) = applied {
