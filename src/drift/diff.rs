@@ -131,6 +131,11 @@ pub struct TypeSummary {
 }
 
 impl TypeSummary {
+    /// Resources added, removed or changed.
+    pub fn changes_count(&self) -> u64 {
+        self.added + self.removed + self.changed
+    }
+
     pub(crate) fn new(resource: ResourceType) -> TypeSummary {
         TypeSummary {
             resource,
@@ -156,10 +161,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn changes(&self) -> u64 {
-        self.types
-            .iter()
-            .map(|t| t.added + t.removed + t.changed)
-            .sum()
+        self.types.iter().map(TypeSummary::changes_count).sum()
     }
 
     pub fn of(&self, resource: ResourceType) -> Option<&TypeSummary> {

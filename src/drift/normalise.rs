@@ -158,8 +158,8 @@ impl Normaliser {
         }
     }
 
-    /// The item's natural key, resolving parents through `parents`; `None` when a part is
-    /// missing (such an item can only be matched by id).
+    /// The item's natural key, resolving parents through `parents`; `None` when a parent is
+    /// unknown (such an item can only be matched by id). A missing text part is `null`.
     pub fn natural_key(&self, item: &Value, parents: &NaturalKeys) -> Option<NaturalKey> {
         let mut out = String::from("[");
         for (i, part) in self.rules.natural_key.iter().enumerate() {
@@ -167,10 +167,14 @@ impl Normaliser {
                 out.push(',');
             }
             match *part {
-                NaturalPart::Text(path) => push_json_str(&mut out, text_at(item, path)?),
-                NaturalPart::Folded(path) => {
-                    push_json_str(&mut out, &text_at(item, path)?.to_lowercase())
-                }
+                NaturalPart::Text(path) => match text_at(item, path) {
+                    Some(s) => push_json_str(&mut out, s),
+                    None => out.push_str("null"),
+                },
+                NaturalPart::Folded(path) => match text_at(item, path) {
+                    Some(s) => push_json_str(&mut out, &s.to_lowercase()),
+                    None => out.push_str("null"),
+                },
                 NaturalPart::Fixed(name) => push_json_str(&mut out, name),
                 NaturalPart::Parent { resource, key } => {
                     let mut id = String::new();

@@ -761,7 +761,14 @@ pub static RULES: &[TypeRules] = &[
         resource: T::InlineHooks,
         key: Key::Fields(&["/id"]),
         natural_key: &[NaturalPart::Text("/type"), NaturalPart::Text("/name")],
-        ignore: &[CREATED, LAST_UPDATED],
+        ignore: &[
+            CREATED,
+            LAST_UPDATED,
+            f(
+                "/channel/created",
+                "read-only creation time, which Okta's own example also places in `channel`",
+            ),
+        ],
         sets: &[f("/channel/config/headers", "HTTP headers")],
         ordered: &[],
         kept: &[f("/status", "ACTIVE or INACTIVE")],
@@ -822,6 +829,7 @@ pub static RULES: &[TypeRules] = &[
             },
             NaturalPart::Text("/role/type"),
             NaturalPart::Text("/role/label"),
+            NaturalPart::Text("/role/assignmentType"),
         ],
         ignore: &[
             f("/role/created", "read-only creation time of the assignment"),
