@@ -414,7 +414,10 @@ pub static RULES: &[TypeRules] = &[
                 "read-only provisioning sync state: changes with every sync attempt",
             ),
         ],
-        sets: &[],
+        sets: &[f(
+            "/user/profile/*",
+            "multi-valued app attributes (groups, entitlements, roles): no order is defined",
+        )],
         ordered: &[],
         kept: &[
             f(
@@ -452,7 +455,10 @@ pub static RULES: &[TypeRules] = &[
             },
         ],
         ignore: &[f("/group/lastUpdated", "read-only: moves with every write")],
-        sets: &[],
+        sets: &[f(
+            "/group/profile/*",
+            "multi-valued app attributes given to the group: no order is defined",
+        )],
         ordered: &[],
         kept: &[
             f(
@@ -533,6 +539,10 @@ pub static RULES: &[TypeRules] = &[
             f(
                 "/rule/conditions/userIdentifier/patterns",
                 "any pattern matches",
+            ),
+            f(
+                "/rule/conditions/risk/behaviors",
+                "any listed behavior matches",
             ),
             f(
                 "/rule/actions/appSignOn/verificationMethod/constraints",
@@ -673,6 +683,10 @@ pub static RULES: &[TypeRules] = &[
             f("/proxies", "IP ranges: a request matches any"),
             f("/locations", "a request matches any location"),
             f("/asns", "a request matches any ASN"),
+            f(
+                "/ipServiceCategories/*",
+                "IP service categories included or excluded (Okta's example misspells one key)",
+            ),
         ],
         ordered: &[],
         kept: &[
@@ -934,10 +948,7 @@ pub static RULES: &[TypeRules] = &[
             },
             NaturalPart::Text("/item/name"),
         ],
-        ignore: &[
-            f("/item/created", "read-only creation time"),
-            f("/item/lastUpdated", "read-only: moves with every write"),
-        ],
+        ignore: &[],
         sets: &[],
         ordered: &[],
         kept: &[
@@ -960,10 +971,7 @@ pub static RULES: &[TypeRules] = &[
             NaturalPart::Text("/item/claimType"),
             NaturalPart::Text("/item/name"),
         ],
-        ignore: &[
-            f("/item/created", "read-only creation time"),
-            f("/item/lastUpdated", "read-only: moves with every write"),
-        ],
+        ignore: &[],
         sets: &[f(
             "/item/conditions/scopes",
             "the claim is added for any listed scope",
