@@ -174,6 +174,8 @@ pub struct TenantDiff {
     pub summary: Summary,
     /// In collection order of types, then by key.
     pub changes: Vec<ResourceChange>,
+    /// Ids of resources paired by natural key whose ids differ (after side to before side).
+    pub ids: IdMap,
 }
 
 /// One side's items of one type, deduplicated by key.
@@ -348,5 +350,6 @@ pub fn diff_states(
         out.summary.types.push(summary);
     }
     out.changes.sort_by(|x, y| x.order().cmp(&y.order()));
+    out.ids = ids;
     Ok(out)
 }

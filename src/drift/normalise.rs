@@ -2,7 +2,8 @@
 //! its comparable content.
 //!
 //! Content is the item with its key fields, volatile fields and nulls removed (Okta treats a
-//! null field as unset, and emits some as null and omits others), configuration-carrying links
+//! null field as unset, and emits some as null and omits others) and any object those removals
+//! left empty, configuration-carrying links
 //! reduced to the id they point to, references optionally rewritten through an id map, and
 //! every set-like array sorted by the canonical bytes of its members, innermost first. Two
 //! items are "the same" exactly when their contents are equal.
@@ -121,15 +122,13 @@ impl Normaliser {
 
     pub(crate) fn here(&self, states: &States) -> Here {
         let mut here = Here::default();
-        for class in self.patterns.matched(states) {
-            match *class {
-                Class::Ignore => here.ignore = true,
-                Class::Set => here.set = true,
-                Class::Ordered => here.ordered = true,
-                Class::Secret => here.secret = true,
-                Class::Reference(t) => here.reference = here.reference.or(Some(t)),
-            }
-        }
+        self.patterns.each_match(states, |class| match *class {
+            Class::Ignore => here.ignore = true,
+            Class::Set => here.set = true,
+            Class::Ordered => here.ordered = true,
+            Class::Secret => here.secret = true,
+            Class::Reference(t) => here.reference = here.reference.or(Some(t)),
+        });
         here
     }
 
@@ -230,8 +229,10 @@ impl Normaliser {
                 if child_here.ignore {
                     return false;
                 }
+                let had_members = matches!(child, Value::Object(m) if !m.is_empty());
                 self.walk(&below, child_here, child, ids);
-                true
+                // An object emptied by the removals goes too (an object sent empty stays).
+                !(had_members && matches!(child, Value::Object(m) if m.is_empty()))
             }),
             Value::Array(items) => {
                 let mut i = 0usize;

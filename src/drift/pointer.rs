@@ -103,41 +103,78 @@ impl Pattern {
         let mut here = set.root();
         for t in tokens {
             here = set.step(&here, t.as_ref());
-            if here.is_dead() {
-                return false;
-            }
         }
-        let found = set.matched(&here).next().is_some();
+        let mut found = false;
+        set.each_match(&here, |_| found = true);
         found
     }
 }
 
-/// Where a walk is in every pattern of a set: (pattern, next segment) pairs still alive.
+/// Where a walk is in a [`PatternSet`]: the (pattern, next segment) pairs of anchored patterns
+/// still alive, and which suffix patterns (`/**/name`) the last token matched.
 #[derive(Clone, Debug, Default)]
-pub struct States(Vec<(u32, u32)>);
+pub struct States {
+    nfa: Vec<(u32, u32)>,
+    suffix: Option<u32>,
+}
 
 impl States {
-    /// No pattern can match here or below.
+    /// No anchored pattern can match here or below (suffix patterns match at any depth).
     pub fn is_dead(&self) -> bool {
-        self.0.is_empty()
+        self.nfa.is_empty()
     }
 }
 
 /// Patterns tagged with what a match means, stepped together (see the module docs).
+///
+/// Patterns of the form `/**/name` (every rule common to all types) are matched by a lookup of
+/// the last token instead of being stepped: they are alive everywhere, and stepping them at
+/// every node of every item was most of the cost of a diff.
 #[derive(Debug)]
 pub struct PatternSet<T> {
     patterns: Vec<(Pattern, T)>,
+    /// Indices of patterns stepped as automata.
+    anchored: Vec<usize>,
+    /// Suffix tokens; the index is into `suffix_hits`. A dozen short names: a scan beats
+    /// hashing each token.
+    suffix: Vec<String>,
+    /// Per suffix token, the patterns it completes.
+    suffix_hits: Vec<Vec<usize>>,
 }
 
 impl<T> PatternSet<T> {
     pub fn new(patterns: Vec<(Pattern, T)>) -> PatternSet<T> {
-        PatternSet { patterns }
+        let mut anchored = Vec::new();
+        let mut suffix: Vec<String> = Vec::new();
+        let mut suffix_hits: Vec<Vec<usize>> = Vec::new();
+        for (p, (pattern, _)) in patterns.iter().enumerate() {
+            match pattern.segs.as_slice() {
+                [Seg::Deep, Seg::Lit(name)] => {
+                    let slot = suffix.iter().position(|s| s == name).unwrap_or_else(|| {
+                        suffix.push(name.clone());
+                        suffix_hits.push(Vec::new());
+                        suffix.len() - 1
+                    });
+                    suffix_hits[slot].push(p);
+                }
+                _ => anchored.push(p),
+            }
+        }
+        PatternSet {
+            patterns,
+            anchored,
+            suffix,
+            suffix_hits,
+        }
     }
 
     /// The states at the document root.
     pub fn root(&self) -> States {
-        let mut states = States(Vec::with_capacity(self.patterns.len()));
-        for p in 0..self.patterns.len() {
+        let mut states = States {
+            nfa: Vec::with_capacity(self.anchored.len()),
+            suffix: None,
+        };
+        for &p in &self.anchored {
             self.add(&mut states, p, 0);
         }
         states
@@ -148,8 +185,8 @@ impl<T> PatternSet<T> {
         let segs = &self.patterns[p].0.segs;
         loop {
             let entry = (p as u32, i as u32);
-            if !states.0.contains(&entry) {
-                states.0.push(entry);
+            if !states.nfa.contains(&entry) {
+                states.nfa.push(entry);
             }
             if segs.get(i) == Some(&Seg::Deep) {
                 i += 1;
@@ -161,8 +198,15 @@ impl<T> PatternSet<T> {
 
     /// The states one token below `states`.
     pub fn step(&self, states: &States, token: &str) -> States {
-        let mut next = States(Vec::new());
-        for &(p, i) in &states.0 {
+        let mut next = States {
+            nfa: Vec::new(),
+            suffix: self
+                .suffix
+                .iter()
+                .position(|s| s == token)
+                .map(|i| i as u32),
+        };
+        for &(p, i) in &states.nfa {
             let (p, i) = (p as usize, i as usize);
             match self.patterns[p].0.segs.get(i) {
                 Some(Seg::Lit(lit)) if lit == token => self.add(&mut next, p, i + 1),
@@ -174,17 +218,26 @@ impl<T> PatternSet<T> {
         next
     }
 
-    /// The tags of every pattern that matches exactly here, in declaration order.
-    pub fn matched<'a>(&'a self, states: &'a States) -> impl Iterator<Item = &'a T> + 'a {
+    /// Calls `f` with the tag of every pattern that matches exactly here, in declaration
+    /// order.
+    pub fn each_match(&self, states: &States, mut f: impl FnMut(&T)) {
         let mut hits: Vec<usize> = states
-            .0
+            .nfa
             .iter()
             .filter(|&&(p, i)| i as usize == self.patterns[p as usize].0.segs.len())
             .map(|&(p, _)| p as usize)
             .collect();
+        if let Some(slot) = states.suffix {
+            hits.extend(&self.suffix_hits[slot as usize]);
+        }
+        if hits.is_empty() {
+            return;
+        }
         hits.sort_unstable();
         hits.dedup();
-        hits.into_iter().map(|p| &self.patterns[p].1)
+        for p in hits {
+            f(&self.patterns[p].1);
+        }
     }
 }
 
@@ -238,10 +291,17 @@ mod tests {
         ]);
         let a = set.step(&set.root(), "a");
         let hit = set.step(&a, "secret");
-        assert_eq!(set.matched(&hit).collect::<Vec<_>>(), [&"deep", &"exact"]);
+        let mut tags = Vec::new();
+        set.each_match(&hit, |t| tags.push(*t));
+        assert_eq!(tags, ["deep", "exact"]);
         let miss = set.step(&set.step(&set.root(), "c"), "d");
-        assert_eq!(set.matched(&miss).count(), 0);
-        assert!(!miss.is_dead(), "`**` stays alive");
+        let mut count = 0;
+        set.each_match(&miss, |_| count += 1);
+        assert_eq!(count, 0);
+        let deep = set.step(&set.step(&miss, "x"), "secret");
+        tags.clear();
+        set.each_match(&deep, |t| tags.push(*t));
+        assert_eq!(tags, ["deep"], "a suffix pattern matches at any depth");
         let exact = PatternSet::new(vec![(Pattern::parse("/b").unwrap(), ())]);
         let dead = exact.step(&exact.step(&exact.root(), "b"), "x");
         assert!(dead.is_dead());
