@@ -42,7 +42,7 @@ pub use diff::{
     TypeSummary,
 };
 pub use matching::{keyed, match_resources, How, IdMap, Keyed, MatchBy, Matching, Pair};
-pub use normalise::{NaturalKeys, Normaliser};
+pub use normalise::{NaturalKeys, Normaliser, ParentKeys};
 pub use stream::{
     index_changes, ChangeIndex, ChangeRef, Cursor, ItemSource, ItemStream, ObjectItems,
     ObjectSource, Page, SourceError, Usage,

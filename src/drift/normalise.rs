@@ -159,7 +159,7 @@ impl Normaliser {
 
     /// The item's natural key, resolving parents through `parents`; `None` when a parent is
     /// unknown (such an item can only be matched by id). A missing text part is `null`.
-    pub fn natural_key(&self, item: &Value, parents: &NaturalKeys) -> Option<NaturalKey> {
+    pub fn natural_key(&self, item: &Value, parents: &dyn ParentKeys) -> Option<NaturalKey> {
         let mut out = String::from("[");
         for (i, part) in self.rules.natural_key.iter().enumerate() {
             if i > 0 {
@@ -183,7 +183,7 @@ impl Normaliser {
                         }
                         id.push_str(text_at(item, path)?);
                     }
-                    out.push_str(parents.get(resource, &id)?.as_str());
+                    out.push_str(parents.parent_key(resource, &id)?.as_str());
                 }
             }
         }
@@ -300,6 +300,17 @@ fn insert(value: &mut Value, toks: &[String], new: Value) {
 
 fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).expect("strings serialize"));
+}
+
+/// Where natural keys of parents are looked up (one side's resources read so far).
+pub trait ParentKeys {
+    fn parent_key(&self, resource: ResourceType, key: &str) -> Option<&NaturalKey>;
+}
+
+impl ParentKeys for NaturalKeys {
+    fn parent_key(&self, resource: ResourceType, key: &str) -> Option<&NaturalKey> {
+        self.get(resource, key)
+    }
 }
 
 /// The natural keys of one side's resources that other types' natural keys refer to (users,

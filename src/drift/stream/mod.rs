@@ -33,7 +33,7 @@ use super::canonical::{digest, ContentDigest};
 use super::compare::{compare, redact};
 use super::diff::{type_index, ChangeKind, DiffOptions, ResourceChange, Summary, TypeSummary};
 use super::matching::{keyed, match_resources, How, IdMap, MatchBy};
-use super::normalise::{entry_bytes, NaturalKeys, Normaliser};
+use super::normalise::{entry_bytes, Normaliser, ParentKeys};
 use super::{DiffError, NaturalKey, ResourceId, ResourceType};
 
 mod object;
@@ -422,7 +422,7 @@ async fn by_id(
         drop(stream);
         usage.hold(changes_bytes + index_bytes);
         let Some(mut stream) = open(after, t).await? else {
-            summary.types.push(s);
+            summary.types.push(TypeSummary::new(t));
             continue;
         };
         let type_start = changes.len();
@@ -519,22 +519,91 @@ fn push(
     changes.push(change);
 }
 
-/// One side's resources of one type, as matching needs them.
+/// One side's resources of one type, as matching needs them, indexed by key for deduplication
+/// and for resolving children's natural keys. The index holds a 64-bit hash of each key and its
+/// position rather than a second copy of the key (with a map of full keys for the rare hash
+/// collision), which roughly halves what a large type costs.
 struct KeyList {
     keys: Vec<ResourceId>,
     naturals: Vec<Option<NaturalKey>>,
     /// Before side only: content digests (for types the filter admits).
     digests: Vec<Option<ContentDigest>>,
+    index: HashMap<u64, u32>,
+    collided: HashMap<ResourceId, u32>,
     /// Keys that repeated an earlier item's.
     duplicates: Vec<ResourceId>,
     bytes: u64,
 }
 
-/// Streams one side's type for keys and natural keys (and, with `digests`, content digests).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same hash in every invocation (nothing here is attacker-chosen at a
+    // scale that matters: a collision only costs one map entry).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl KeyList {
+    fn new() -> KeyList {
+        KeyList {
+            keys: Vec::new(),
+            naturals: Vec::new(),
+            digests: Vec::new(),
+            index: HashMap::new(),
+            collided: HashMap::new(),
+            duplicates: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<usize> {
+        match self.index.get(&key_hash(key)) {
+            Some(&i) if self.keys[i as usize].as_str() == key => Some(i as usize),
+            Some(_) => self.collided.get(key).map(|&i| i as usize),
+            None => None,
+        }
+    }
+
+    fn push(&mut self, key: ResourceId, natural: Option<NaturalKey>, d: Option<ContentDigest>) {
+        let i = self.keys.len() as u32;
+        self.bytes += (std::mem::size_of::<ResourceId>()
+            + key.as_str().len()
+            + std::mem::size_of::<Option<NaturalKey>>()
+            + natural.as_ref().map_or(0, |n| n.as_str().len())
+            + std::mem::size_of::<Option<ContentDigest>>()
+            + 16) as u64;
+        match self.index.entry(key_hash(key.as_str())) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.bytes += entry_bytes(key.as_str().len());
+                self.collided.insert(key.clone(), i);
+            }
+        }
+        self.keys.push(key);
+        self.naturals.push(natural);
+        self.digests.push(d);
+    }
+}
+
+/// Parents' natural keys, looked up in the key lists of the types already read.
+struct Lists<'a>(&'a [Option<KeyList>]);
+
+impl ParentKeys for Lists<'_> {
+    fn parent_key(&self, resource: ResourceType, key: &str) -> Option<&NaturalKey> {
+        let list = self.0.get(type_index(resource))?.as_ref()?;
+        list.naturals[list.find(key)?].as_ref()
+    }
+}
+
+/// Streams one side's type for keys and natural keys (and, with `digests`, content digests);
+/// `earlier` holds this side's lists of the types before it.
 async fn key_list(
     source: &dyn ItemSource,
     t: ResourceType,
-    parents: &mut NaturalKeys,
+    earlier: &[Option<KeyList>],
     digests: bool,
     usage: &mut Usage,
     scratch: &mut Vec<u8>,
@@ -543,36 +612,20 @@ async fn key_list(
     let Some(mut stream) = open(source, t).await? else {
         return Ok(None);
     };
-    let mut list = KeyList {
-        keys: Vec::new(),
-        naturals: Vec::new(),
-        digests: Vec::new(),
-        duplicates: Vec::new(),
-        bytes: 0,
-    };
-    let mut seen: HashSet<ResourceId> = HashSet::new();
+    let mut list = KeyList::new();
     let mut position = 0u64;
     while let Some(bytes) = next(stream.as_mut(), t, usage).await? {
         let item = parse(t, position, &bytes)?;
         let key = n.key(&item, position)?;
         position += 1;
-        if seen.contains(&key) {
+        if list.find(key.as_str()).is_some() {
             list.bytes += entry_bytes(key.as_str().len());
             list.duplicates.push(key);
             continue;
         }
-        let natural = n.natural_key(&item, parents);
-        if let Some(nk) = &natural {
-            parents.insert(t, key.clone(), nk.clone());
-        }
+        let natural = n.natural_key(&item, &Lists(earlier));
         let d = digests.then(|| digest(&n.content(item, None), scratch));
-        list.bytes += 2 * entry_bytes(key.as_str().len())
-            + natural.as_ref().map_or(0, |nk| nk.as_str().len()) as u64
-            + std::mem::size_of::<(Option<NaturalKey>, Option<ContentDigest>)>() as u64;
-        seen.insert(key.clone());
-        list.keys.push(key);
-        list.naturals.push(natural);
-        list.digests.push(d);
+        list.push(key, natural, d);
     }
     Ok(Some(list))
 }
@@ -585,31 +638,29 @@ async fn by_natural_key(
     let filter = &options.filter;
     let mut usage = Usage::default();
     let mut scratch = Vec::new();
-    let (mut parents_b, mut parents_a) = (NaturalKeys::default(), NaturalKeys::default());
-    let mut lists = Vec::new();
+    let mut lists: Vec<Option<KeyList>> = Vec::new();
     let mut held = 0u64;
     for t in ResourceType::ALL {
         let b = key_list(
             before,
             t,
-            &mut parents_b,
+            &lists,
             filter.admits_type(t),
             &mut usage,
             &mut scratch,
         )
         .await?;
         held += b.as_ref().map_or(0, |l| l.bytes);
-        usage.hold(held + parents_b.retained_bytes());
+        usage.hold(held);
         lists.push(b);
     }
-    let mut after_lists = Vec::new();
+    let mut after_lists: Vec<Option<KeyList>> = Vec::new();
     for t in ResourceType::ALL {
-        let a = key_list(after, t, &mut parents_a, false, &mut usage, &mut scratch).await?;
+        let a = key_list(after, t, &after_lists, false, &mut usage, &mut scratch).await?;
         held += a.as_ref().map_or(0, |l| l.bytes);
-        usage.hold(held + parents_b.retained_bytes() + parents_a.retained_bytes());
+        usage.hold(held);
         after_lists.push(a);
     }
-    drop((parents_a, parents_b));
     let mut ids = IdMap::default();
     let mut matchings = Vec::new();
     for (t, (b, a)) in ResourceType::ALL
