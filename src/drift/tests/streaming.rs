@@ -236,7 +236,7 @@ fn retained_memory_grows_with_the_number_of_resources_not_their_size() {
         let (double, _, _) = peak(4000, 50);
         assert_eq!(
             small, large,
-            "{by:?}: 40x larger items, same retained index"
+            "{by:?}: items over ten times larger, same retained index"
         );
         let ratio = double as f64 / small as f64;
         assert!(
