@@ -13,6 +13,7 @@ pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod drift;
 pub mod ids;
 pub mod okta;
 pub mod ports;
