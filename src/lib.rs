@@ -12,6 +12,7 @@ pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod evidence;
 pub mod ids;
 pub mod okta;
 pub mod ports;

@@ -1,0 +1,1 @@
+//! Trust Center (placeholder during development)
