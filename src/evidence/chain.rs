@@ -330,6 +330,11 @@ impl ChainVerifier {
         })
     }
 
+    /// Problems found so far (the first [`MAX_LISTED_PROBLEMS`]).
+    pub fn problems(&self) -> &[Problem] {
+        &self.report.problems
+    }
+
     /// The last row's sequence number so far.
     pub fn last_seq(&self) -> Option<i64> {
         self.report.last_seq
