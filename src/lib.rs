@@ -5,6 +5,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 
+pub mod allowlist;
 pub mod api;
 pub mod auth;
 pub mod authz;
