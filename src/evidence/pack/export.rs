@@ -150,17 +150,17 @@ pub async fn export_pack(
         zip.start(set.path(), JSON_LINES, true)?;
         let mut records = 0u64;
         let mut cursor: Option<String> = None;
-        while collected {
+        // A set this deployment does not collect is an empty file, marked so in its section.
+        let mut more = collected;
+        while more {
             let page = source.records(set, scope, cursor.as_deref()).await?;
             for record in &page.items {
                 zip.write_line(&line(record)?)?;
                 records += 1;
             }
             sink.write(zip.take_output()).await?;
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
+            more = page.next.is_some();
+            cursor = page.next;
         }
         files.push(zip.finish_file()?);
         let mut section_files = vec![set.path().to_string()];

@@ -281,9 +281,9 @@ pub fn render(tc: &TrustCenter, links: &Links) -> String {
          We acknowledge every report within 24 hours.</p></section>",
         esc(links.security_txt)
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "</main><footer><p>Reviewed {}. This page is generated from the same repository as the service it describes.</p></footer></body></html>\n",
+        "</main><footer><p>Reviewed {}. This page is generated from the same repository as the service it describes.</p></footer></body></html>",
         content::REVIEWED
     );
     out
