@@ -12,6 +12,7 @@ const SECRETS: &[&str] = &[
     "SNAPSHOT_MASTER_SECRET",
     "DOWNLOAD_SIGNING_KEY",
     "API_KEY_PEPPER",
+    "AUDIT_SIGNING_KEYS",
 ];
 
 /// Rate-limit bindings the worker requires (`platform::Runtime::load`).

@@ -40,6 +40,14 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
+# The standard tools docs/audit-pack.md tells auditors to use; a test runs that recipe.
+missing=()
+for tool in jq unzip openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]} (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
 for tool in psql pg_isready; do
   command -v "$tool" >/dev/null || { say "$tool is required (PostgreSQL client)"; exit 1; }
 done

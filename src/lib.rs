@@ -6,6 +6,7 @@
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 
 pub mod ai;
+pub mod allowlist;
 pub mod api;
 pub mod auth;
 pub mod authz;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod drift;
+pub mod evidence;
 pub mod ids;
 pub mod okta;
 pub mod ports;

@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod backup_flow;
 mod bench;
+mod chain;
 mod checkpoints;
 mod compliance;
 mod cors;
