@@ -8,10 +8,12 @@
 pub mod api;
 pub mod auth;
 pub mod authz;
+pub mod billing;
 pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod email;
 pub mod ids;
 pub mod okta;
 pub mod ports;
