@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod db;
 pub mod email;
 pub mod ids;
+pub mod lifecycle;
 pub mod okta;
 pub mod ports;
 pub mod services;
