@@ -154,7 +154,8 @@ impl<'a> Mailer<'a> {
             body["headers"] = Value::Object(headers);
         }
         if let Some(id) = message.outbox_id {
-            body["custom_args"] = json!({ "outbox_id": id });
+            // Per personalization: the spec types the message-level `custom_args` as a string.
+            body["personalizations"][0]["custom_args"] = json!({ "outbox_id": id });
         }
         body
     }
@@ -294,7 +295,10 @@ mod tests {
             body["headers"]["List-Unsubscribe-Post"],
             "List-Unsubscribe=One-Click"
         );
-        assert_eq!(body["custom_args"]["outbox_id"], "0b7e...");
+        assert_eq!(
+            body["personalizations"][0]["custom_args"]["outbox_id"],
+            "0b7e..."
+        );
         assert_eq!(body["tracking_settings"]["click_tracking"]["enable"], false);
     }
 
