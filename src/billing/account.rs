@@ -336,13 +336,11 @@ impl BillingAccount {
             }
         }
         match view.status {
-            SubscriptionStatus::PastDue => {
-                if self.dunning_since.is_none() {
-                    self.dunning_since = Some(version);
-                    effects.push(Effect::PaymentFailed {
-                        grace_until: version + GRACE_PERIOD.num_seconds(),
-                    });
-                }
+            SubscriptionStatus::PastDue if self.dunning_since.is_none() => {
+                self.dunning_since = Some(version);
+                effects.push(Effect::PaymentFailed {
+                    grace_until: version + GRACE_PERIOD.num_seconds(),
+                });
             }
             SubscriptionStatus::Active | SubscriptionStatus::Trialing => self.dunning_since = None,
             _ => {}

@@ -62,7 +62,8 @@ impl BillingConfig {
                 let parsed = url::Url::parse(&base).map_err(|_| invalid("STRIPE_API_BASE"))?;
                 let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost"));
                 // Plain HTTP only to the local fake: a live key never crosses the network in clear.
-                if parsed.scheme() != "https" && !(loopback && !secret_key.livemode()) {
+                let plain_ok = loopback && !secret_key.livemode();
+                if parsed.scheme() != "https" && !plain_ok {
                     return Err(invalid("STRIPE_API_BASE"));
                 }
                 base
