@@ -62,9 +62,10 @@ insert into public.plan_history (team_id, effective_at, plan)
 
 -- Applies one verified Stripe event atomically: records its id (a duplicate changes nothing),
 -- and, when the state machine produced a new state, writes it with a compare-and-set on
--- updated_at (two events of one team racing: the loser raises 40001, its event id is rolled
--- back with it, and the webhook answers 5xx so Stripe redelivers). A plan change appends to
--- plan_history in the same transaction.
+-- updated_at (two events of one team racing: the loser raises PT409, which PostgREST answers
+-- as 409, its event id is rolled back with it, and the webhook answers 5xx so Stripe
+-- redelivers; not 40001, which PostgREST would retry with the same stale state forever). A plan
+-- change appends to plan_history in the same transaction.
 create function public.billing_apply_event(
   p_event_id text, p_event_type text, p_team uuid, p_expected_updated_at timestamptz,
   p_state jsonb, p_new_plan text
@@ -95,7 +96,7 @@ begin
     updated_at = clock_timestamp()
   where b.team_id = p_team and b.updated_at = p_expected_updated_at;
   if not found then
-    raise exception 'team_billing changed concurrently' using errcode = '40001';
+    raise exception 'team_billing changed concurrently' using errcode = 'PT409';
   end if;
   if p_new_plan is not null then
     insert into public.plan_history (team_id, plan) values (p_team, p_new_plan);
@@ -288,6 +289,8 @@ language sql stable security definer set search_path = '' as $$
 $$;
 
 -- Row-level security and grants --------------------------------------------------------------
+-- Supabase grants everything in `public` to anon and authenticated by default (and to PUBLIC
+-- for functions), so each grant is revoked explicitly before the intended ones are given.
 
 alter table public.team_billing enable row level security;
 alter table public.plan_history enable row level security;
@@ -334,7 +337,7 @@ revoke all on function public.billing_apply_event(text, text, uuid, timestamptz,
   public.outbox_claim(integer, integer, integer),
   public.outbox_settle(uuid, uuid, public.outbox_status, timestamptz, text, text),
   public.outbox_mark_processed(uuid, text),
-  public.team_billing_init(), public.team_frozen(uuid) from public;
+  public.team_billing_init(), public.team_frozen(uuid) from public, anon, authenticated;
 grant execute on function public.billing_apply_event(text, text, uuid, timestamptz, jsonb, text),
   public.outbox_claim(integer, integer, integer),
   public.outbox_settle(uuid, uuid, public.outbox_status, timestamptz, text, text),

@@ -53,10 +53,12 @@ pub enum PurgeStep {
     /// Deletes the team's rows: backups and checkpoints, compliance runs and findings, drift
     /// alerts, restores and drills, billing state and Stripe event records, outbox rows.
     DeleteRecords,
-    /// Pseudonymises the team's activity log: erases the salt and the value of every
-    /// identifying field (actor email and name, source IP, user agent, invitee emails) from
-    /// the identity store of the hash chain, leaving the salted commitment, so the chain
-    /// still verifies and no longer identifies anyone.
+    /// Pseudonymises the team's activity log through the hash chain's erasure function
+    /// (`activity_logs_pseudonymise(team)`, from the evidence work): actor email and name and
+    /// source IP are erased, identifying `details` keys (email, display name, IP) removed, user
+    /// ids replaced by per-purge pseudonyms (`erased-<hash>`, so one anonymous person's actions
+    /// still read as one), and the rows' identity salts deleted. The salted commitments stay, so
+    /// the chain still verifies, and without the salts they cannot be opened or guessed at.
     PseudonymiseActivity,
     /// Removes memberships and replaces the team row by a tombstone (id, dates, no name).
     RemoveTeam,

@@ -97,10 +97,7 @@ fn lifecycle_billing_events_apply_once_with_compare_and_set() {
     // its id, so Stripe's redelivery is applied later.
     let racer = format!("{event}x");
     let (status, _) = apply(&racer, &team, &before, Some(state(1_700_000_200)), None);
-    assert!(
-        status >= 400,
-        "stale compare-and-set must fail, got {status}"
-    );
+    assert_eq!(status, 409, "a stale compare-and-set is a conflict");
     assert_eq!(
         psql(&format!(
             "select count(*) from public.stripe_events where event_id = '{racer}'"
@@ -282,6 +279,27 @@ fn lifecycle_rows_are_visible_only_to_their_users() {
         write.text()
     );
 
+    // The service-only functions are not callable by users (Supabase grants functions to
+    // everyone by default; the migration revokes that).
+    for (function, args) in [
+        (
+            "outbox_claim",
+            json!({"batch": 10, "lease_seconds": 1, "reclaim_seconds": 1}),
+        ),
+        (
+            "billing_apply_event",
+            json!({"p_event_id": "evt_x", "p_event_type": "x", "p_team": alice_team,
+            "p_expected_updated_at": null, "p_state": null, "p_new_plan": null}),
+        ),
+    ] {
+        let reply = alice.rest("POST", &format!("rpc/{function}"), Some(&args));
+        assert!(
+            reply.status == 401 || reply.status == 403,
+            "{function}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
     for table in [
         "notification_outbox",
         "email_verification_codes",
