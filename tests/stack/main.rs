@@ -15,6 +15,7 @@ mod edge;
 mod faults;
 mod isolation;
 mod jwks;
+mod lifecycle;
 mod rate_limits;
 mod schedule;
 mod tenancy;
