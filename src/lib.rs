@@ -18,6 +18,7 @@ pub mod ports;
 pub mod services;
 pub mod signed_url;
 pub mod snapshot;
+pub mod tenant;
 
 #[cfg(test)]
 mod testing;

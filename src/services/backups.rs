@@ -24,7 +24,7 @@ use crate::snapshot::collect::{
     remove_unlisted, Budget, CheckpointError, Checkpoints, CollectError, Collector, SliceOutcome,
 };
 use crate::snapshot::manifest::{sha256_hex, NOT_RESTORABLE, WORKFLOWS_NOTE};
-use crate::snapshot::{Manifest, Progress, SnapshotLayout};
+use crate::snapshot::{Manifest, Progress, SnapshotLayout, SnapshotRef};
 
 /// A run with no checkpoint for this long lost its invocations.
 pub const STALE_AFTER_MINUTES: i64 = 30;
@@ -355,6 +355,27 @@ pub async fn run_slice(
             Err(e)
         }
     }
+}
+
+/// Where a complete backup's snapshot lies, for reading it back; only a complete backup has one.
+pub fn snapshot_of(row: &BackupRow) -> Result<SnapshotRef, ServiceError> {
+    if row.status != "complete" {
+        return Err(ServiceError::Conflict {
+            code: "backup_not_complete",
+            message: "only complete backups can be read",
+        });
+    }
+    let manifest_sha256 = row
+        .manifest_sha256
+        .clone()
+        .ok_or_else(|| ServiceError::Internal("complete backup without manifest hash".into()))?;
+    Ok(SnapshotRef {
+        backup: row.id,
+        team: row.team_id,
+        connection: row.connection_id,
+        layout: SnapshotLayout::from_prefix(&row.r2_prefix),
+        manifest_sha256,
+    })
 }
 
 /// A failure reason fit for users and the audit log: Okta and validation messages are ours;

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::audit::{self, Actor, Event, RequestMeta};
+use super::backups::snapshot_of;
 use super::connections::{require_role, resolve_team};
 use super::error::conflict_as;
-use super::snapshot_reader::SnapshotReader;
 use super::{Deps, ServiceError};
 use crate::authz::matrix::Action;
 use crate::compliance::remediation::{self, Remediation, Request, State, TransitionError};
@@ -22,6 +22,7 @@ use crate::db::compliance::{ComplianceRunRow, FindingRow, RemediationRow};
 use crate::db::records::BackupRow;
 use crate::db::Repo;
 use crate::ids::{ComplianceRunId, ConnectionId, TeamId, UserId};
+use crate::snapshot::SnapshotReader;
 
 /// A run still `running` after this long lost its invocation.
 pub const STALE_AFTER_MINUTES: i64 = 30;
@@ -437,10 +438,14 @@ async fn evaluate_and_store(
     run: &ComplianceRunRow,
     backup: BackupRow,
 ) -> Result<Value, ServiceError> {
-    let snapshot = SnapshotReader::open(deps, backup)
-        .await?
-        .tenant_snapshot()
-        .await?;
+    let snapshot = SnapshotReader::open(
+        deps.store,
+        &deps.config.snapshot_secret,
+        snapshot_of(&backup)?,
+    )
+    .await?
+    .tenant_snapshot()
+    .await?;
     let now = deps.clock.now();
     let findings = evaluate(&snapshot, &EvalContext::at(now));
     let rows: Vec<FindingRow> = findings

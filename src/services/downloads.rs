@@ -5,12 +5,13 @@
 use serde_json::json;
 
 use super::audit::{self, Actor, Event, RequestMeta};
-use super::snapshot_reader::SnapshotReader;
+use super::backups::snapshot_of;
 use super::{Deps, ServiceError};
 use crate::db::Repo;
 use crate::ids::{BackupId, UserId};
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};
-use crate::snapshot::{ObjectStream, ResourceType};
+use crate::snapshot::{ObjectStream, SnapshotReader};
+use crate::tenant::ResourceType;
 
 pub struct IssuedUrl {
     pub url: String,
@@ -88,7 +89,8 @@ pub async fn serve(
     if row.team_id.to_string() != grant.tenant || row.status != "complete" {
         return Err(ServiceError::LinkDenied);
     }
-    let mut stream = SnapshotReader::open(deps, row)
+    let snapshot = snapshot_of(&row)?;
+    let mut stream = SnapshotReader::open(deps.store, &deps.config.snapshot_secret, snapshot)
         .await?
         .object_stream(resource)?;
     stream

@@ -3,6 +3,7 @@
 
 use crate::db::DbError;
 use crate::okta::OktaError;
+use crate::snapshot::ReadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -72,6 +73,15 @@ impl From<OktaError> for ServiceError {
             }
             OktaError::GaveUp { .. } => ServiceError::OktaUnavailable,
             other => ServiceError::OktaRejected(other.to_string()),
+        }
+    }
+}
+
+impl From<ReadError> for ServiceError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotCollected(_) => ServiceError::NotFound,
+            other => ServiceError::Internal(other.to_string()),
         }
     }
 }

@@ -9,7 +9,6 @@ pub mod downloads;
 pub mod error;
 pub mod jobs;
 pub mod scheduler;
-pub mod snapshot_reader;
 pub mod teams;
 
 pub use error::ServiceError;
