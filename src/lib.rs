@@ -13,11 +13,13 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod ids;
+pub mod jobs;
 pub mod okta;
 pub mod ports;
 pub mod services;
 pub mod signed_url;
 pub mod snapshot;
+pub mod store;
 pub mod tenant;
 
 #[cfg(test)]

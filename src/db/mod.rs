@@ -1,11 +1,95 @@
-//! Supabase Postgres through PostgREST. Every request carries a JWT: the caller's own (so
-//! row-level security decides what it may see) or, for system jobs only, the service role's.
+//! The stores over Supabase Postgres through PostgREST. Every request carries a JWT: the
+//! caller's own (so row-level security decides what it may see) or, for the worker's own and
+//! authorised work, the service role's. Audited changes are calls of one database function per
+//! mutation, which makes the change and writes its `activity_logs` row in one transaction
+//! (migration 0008); users hold no write grant on those tables at all.
 
-pub mod compliance;
+mod api_keys;
+mod audit;
+mod backups;
+mod compliance;
+mod connections;
+mod job_state;
 pub mod postgrest;
-pub mod records;
-pub mod repo;
+mod teams;
+mod tenant_keys;
 
-pub use postgrest::{DbError, Postgrest};
-pub use repo::Repo;
-pub mod access;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use postgrest::{Postgrest, Query};
+
+use crate::config::Config;
+use crate::ports::HttpClient;
+use crate::store::{Acting, Database, DbError, Stores};
+
+/// The database port over PostgREST.
+pub struct PostgrestDb<'a> {
+    http: &'a dyn HttpClient,
+    config: &'a Config,
+}
+
+impl<'a> PostgrestDb<'a> {
+    pub fn new(http: &'a dyn HttpClient, config: &'a Config) -> Self {
+        PostgrestDb { http, config }
+    }
+}
+
+impl Database for PostgrestDb<'_> {
+    fn stores<'s>(&'s self, acting: Acting<'_>, request_id: &str) -> Box<dyn Stores + 's> {
+        let jwt = match acting {
+            Acting::Caller(principal) => principal.jwt.as_str(),
+            Acting::System => self.config.service_role_key.as_str(),
+        };
+        Box::new(PgStores {
+            db: Postgrest::new(
+                self.http,
+                &self.config.postgrest_url,
+                self.config.supabase_anon_key.as_deref(),
+                jwt,
+                Some(request_id),
+            ),
+        })
+    }
+}
+
+/// Every store, over one PostgREST client (one JWT).
+pub(crate) struct PgStores<'a> {
+    db: Postgrest<'a>,
+}
+
+impl PgStores<'_> {
+    /// The first row of a select, if any.
+    async fn one<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        query: Query,
+    ) -> Result<Option<T>, DbError> {
+        Ok(self.db.select(table, query).await?.into_iter().next())
+    }
+
+    /// Calls one of the worker's functions; `false` from one that changes a row in a given state
+    /// means the row was not in it.
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        function: &str,
+        args: &B,
+    ) -> Result<T, DbError> {
+        self.db.rpc(function, args).await
+    }
+
+    /// Calls a function returning whether it changed what it guards; `false` is a conflict.
+    async fn guarded<B: Serialize>(&self, function: &str, args: &B) -> Result<(), DbError> {
+        if self.call::<_, bool>(function, args).await? {
+            Ok(())
+        } else {
+            Err(DbError::Conflict)
+        }
+    }
+}
+
+/// A JSON row returned by a function, read as `T`.
+fn row<T: DeserializeOwned>(value: Value) -> Result<T, DbError> {
+    serde_json::from_value(value).map_err(|e| DbError::Unexpected(e.to_string()))
+}

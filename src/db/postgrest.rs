@@ -1,8 +1,6 @@
-//! A minimal PostgREST client over the [`HttpClient`] port.
-//!
-//! The `postgrest` crate is built on reqwest, which does not run on the Workers runtime's fetch;
-//! this client speaks the same protocol with the few operations Butterfly needs, and keeps the
-//! one HTTP stack (the port) that tests already exercise.
+//! A minimal PostgREST client over the [`HttpClient`] port: filtered reads, calls of the
+//! worker's database functions, and the two plain writes that are not audited (a key's last
+//! use, a new data key).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -10,23 +8,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::ports::{HttpClient, HttpRequest, Method};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// Row-level security or a grant refused the operation.
-    #[error("database refused the operation")]
-    Forbidden,
-    /// A unique constraint was violated.
-    #[error("conflicting row")]
-    Conflict,
-    /// A check/foreign-key constraint refused the values.
-    #[error("rejected by a database constraint")]
-    Constraint,
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("unexpected database response: {0}")]
-    Unexpected(String),
-}
+use crate::store::DbError;
 
 /// PostgREST's error body.
 #[derive(Debug, Default, Deserialize)]
@@ -42,7 +24,7 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Query-string builder: `eq`, `in`, `order`, `limit`, `select`.
+/// Query-string builder: `select`, `eq`, `neq`, `order`, `limit`.
 #[derive(Default, Clone)]
 pub struct Query {
     parts: Vec<String>,
@@ -67,24 +49,6 @@ impl Query {
     pub fn neq(mut self, column: &str, value: impl fmt::Display) -> Self {
         self.parts
             .push(format!("{column}=neq.{}", encode(&value.to_string())));
-        self
-    }
-
-    pub fn lt(mut self, column: &str, value: impl fmt::Display) -> Self {
-        self.parts
-            .push(format!("{column}=lt.{}", encode(&value.to_string())));
-        self
-    }
-
-    /// PostgREST's `or=(...)` over already-formed conditions; values must not need escaping.
-    pub fn or(mut self, conditions: &[String]) -> Self {
-        self.parts
-            .push(format!("or=({})", encode(&conditions.join(","))));
-        self
-    }
-
-    pub fn is_null(mut self, column: &str) -> Self {
-        self.parts.push(format!("{column}=is.null"));
         self
     }
 
@@ -188,24 +152,6 @@ impl<'a> Postgrest<'a> {
         self.execute(self.request(Method::Get, table, &query)).await
     }
 
-    /// Inserts one row and returns it (only the `select`ed columns, which RLS also checks).
-    pub async fn insert<B: Serialize, T: DeserializeOwned>(
-        &self,
-        table: &str,
-        row: &B,
-        returning: &str,
-    ) -> Result<T, DbError> {
-        let mut request = self
-            .request(Method::Post, table, &Query::new().select(returning))
-            .header("content-type", "application/json")
-            .header("prefer", "return=representation");
-        request.body =
-            Some(serde_json::to_vec(row).map_err(|e| DbError::Unexpected(e.to_string()))?);
-        let mut rows: Vec<T> = self.execute(request).await?;
-        rows.pop()
-            .ok_or_else(|| DbError::Unexpected("insert returned no row".into()))
-    }
-
     /// Inserts without reading back (for tables the caller may write but not read).
     pub async fn insert_only<B: Serialize>(&self, table: &str, row: &B) -> Result<(), DbError> {
         let mut request = self
@@ -225,30 +171,6 @@ impl<'a> Postgrest<'a> {
         patch: &B,
     ) -> Result<usize, DbError> {
         self.patch_counting(table, filter, patch, "id").await
-    }
-
-    /// Like [`Postgrest::update`] for a filter with `or=(...)`: PostgREST re-applies such a
-    /// filter to the returned rows, so every column it names must be returned too.
-    pub async fn update_or_filtered<B: Serialize>(
-        &self,
-        table: &str,
-        filter: Query,
-        patch: &B,
-        filter_columns: &str,
-    ) -> Result<usize, DbError> {
-        self.patch_counting(table, filter, patch, filter_columns)
-            .await
-    }
-
-    /// Like [`Postgrest::update`], for tables keyed by something other than `id`: counts rows by
-    /// their `team_id` column.
-    pub async fn update_team_rows<B: Serialize>(
-        &self,
-        table: &str,
-        filter: Query,
-        patch: &B,
-    ) -> Result<usize, DbError> {
-        self.patch_counting(table, filter, patch, "team_id").await
     }
 
     /// PATCH reading back only `column` (a select list), to count the rows changed without
@@ -282,15 +204,6 @@ impl<'a> Postgrest<'a> {
         request.body =
             Some(serde_json::to_vec(args).map_err(|e| DbError::Unexpected(e.to_string()))?);
         self.execute(request).await
-    }
-
-    /// Deletes matching rows (of a table with a `team_id` column); returns how many went.
-    pub async fn delete(&self, table: &str, filter: Query) -> Result<usize, DbError> {
-        let request = self
-            .request(Method::Delete, table, &filter.select("team_id"))
-            .header("prefer", "return=representation");
-        let rows: Vec<serde_json::Value> = self.execute(request).await?;
-        Ok(rows.len())
     }
 }
 

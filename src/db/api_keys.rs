@@ -1,0 +1,61 @@
+//! `api_keys`: users read metadata only (never `secret_hash`); only the worker's functions
+//! create and revoke, and a trigger keeps revocation final.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{row, PgStores, Query};
+use crate::ids::ApiKeyId;
+use crate::store::{ApiKeyRow, ApiKeySecretRow, ApiKeyStore, AuditRecord, DbError, NewApiKey};
+
+/// Columns users may read.
+const COLUMNS: &str =
+    "id,team_id,user_id,name,scopes,expires_at,revoked_at,last_used_at,created_at";
+
+#[async_trait(?Send)]
+impl ApiKeyStore for PgStores<'_> {
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, DbError> {
+        let query = Query::new().select(COLUMNS).order("created_at.desc");
+        self.db.select("api_keys", query).await
+    }
+
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyRow>, DbError> {
+        self.one("api_keys", Query::new().select(COLUMNS).eq("id", id))
+            .await
+    }
+
+    async fn create_api_key(
+        &self,
+        new: &NewApiKey,
+        audit: &AuditRecord,
+    ) -> Result<ApiKeyRow, DbError> {
+        let created: Value = self
+            .call("api_key_create", &json!({"p_row": new, "p_audit": audit}))
+            .await?;
+        row(created)
+    }
+
+    async fn revoke_api_key(&self, id: ApiKeyId, audit: &AuditRecord) -> Result<bool, DbError> {
+        self.call("api_key_revoke", &json!({"p_id": id, "p_audit": audit}))
+            .await
+    }
+
+    async fn api_key_secret(&self, id: ApiKeyId) -> Result<Option<ApiKeySecretRow>, DbError> {
+        let query = Query::new()
+            .select("team_id,user_id,secret_hash,scopes,expires_at,revoked_at")
+            .eq("id", id);
+        self.one("api_keys", query).await
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), DbError> {
+        self.db
+            .update(
+                "api_keys",
+                Query::new().eq("id", id),
+                &json!({ "last_used_at": now }),
+            )
+            .await
+            .map(|_| ())
+    }
+}
