@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{row, PgStores, Query};
+use super::{row, PgStores};
 use crate::ids::{BackupId, ConnectionId};
 use crate::store::{AuditRecord, BackupResult, BackupRow, BackupStore, DbError, NewBackup};
 
@@ -12,30 +12,39 @@ const COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,star
 #[async_trait(?Send)]
 impl BackupStore for PgStores<'_> {
     async fn backup(&self, id: BackupId) -> Result<Option<BackupRow>, DbError> {
-        self.one("backups", Query::new().select(COLUMNS).eq("id", id))
-            .await
+        self.one(
+            self.db
+                .from("backups")
+                .select(COLUMNS)
+                .eq("id", id.to_string()),
+        )
+        .await
     }
 
     async fn backups_of(&self, connection: ConnectionId) -> Result<Vec<BackupRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("backups")
             .select(COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .order("started_at.desc")
             .limit(100);
-        self.db.select("backups", query).await
+        self.db.fetch(query).await
     }
 
     async fn latest_complete_backup(
         &self,
         connection: ConnectionId,
     ) -> Result<Option<BackupRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("backups")
             .select(COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .eq("status", "complete")
             .order("finished_at.desc")
             .limit(1);
-        self.one("backups", query).await
+        self.one(query).await
     }
 
     async fn open_backup(

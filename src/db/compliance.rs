@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{row, PgStores, Query};
+use super::{row, PgStores};
 use crate::compliance::remediation::State;
 use crate::ids::{ComplianceRunId, ConnectionId, TeamId};
 use crate::store::{
@@ -25,12 +25,14 @@ impl ComplianceStore for PgStores<'_> {
         &self,
         connection: ConnectionId,
     ) -> Result<Vec<ComplianceRunRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("compliance_runs")
             .select(RUN_COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .order("started_at.desc")
             .limit(100);
-        self.db.select("compliance_runs", query).await
+        self.db.fetch(query).await
     }
 
     async fn compliance_run(
@@ -38,8 +40,10 @@ impl ComplianceStore for PgStores<'_> {
         id: ComplianceRunId,
     ) -> Result<Option<ComplianceRunRow>, DbError> {
         self.one(
-            "compliance_runs",
-            Query::new().select(RUN_COLUMNS).eq("id", id),
+            self.db
+                .from("compliance_runs")
+                .select(RUN_COLUMNS)
+                .eq("id", id.to_string()),
         )
         .await
     }
@@ -48,32 +52,38 @@ impl ComplianceStore for PgStores<'_> {
         &self,
         connection: ConnectionId,
     ) -> Result<Option<ComplianceRunRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("compliance_runs")
             .select(RUN_COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .eq("status", "complete")
             .order("finished_at.desc")
             .limit(1);
-        self.one("compliance_runs", query).await
+        self.one(query).await
     }
 
     async fn findings_of(&self, run: ComplianceRunId) -> Result<Vec<FindingRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("compliance_findings")
             .select(FINDING_COLUMNS)
-            .eq("run_id", run)
+            .eq("run_id", run.to_string())
             .order("check_id.asc");
-        self.db.select("compliance_findings", query).await
+        self.db.fetch(query).await
     }
 
     async fn remediations_of(
         &self,
         connection: ConnectionId,
     ) -> Result<Vec<RemediationRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("compliance_remediations")
             .select(REMEDIATION_COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .order("check_id.asc");
-        self.db.select("compliance_remediations", query).await
+        self.db.fetch(query).await
     }
 
     async fn remediation(
@@ -81,20 +91,22 @@ impl ComplianceStore for PgStores<'_> {
         connection: ConnectionId,
         check_id: &str,
     ) -> Result<Option<RemediationRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("compliance_remediations")
             .select(REMEDIATION_COLUMNS)
-            .eq("connection_id", connection)
+            .eq("connection_id", connection.to_string())
             .eq("check_id", check_id);
-        self.one("compliance_remediations", query).await
+        self.one(query).await
     }
 
     async fn compliance_trend(&self, team: TeamId) -> Result<Vec<TrendRow>, DbError> {
-        let query = Query::new()
+        let query = self.db.from("compliance_trend")
             .select("connection_id,day,run_id,pass_count,fail_count,not_applicable_count,error_count,pass_rate")
-            .eq("team_id", team)
+            .eq("team_id", team.to_string())
             .order("day.asc")
             .limit(1000);
-        self.db.select("compliance_trend", query).await
+        self.db.fetch(query).await
     }
 
     async fn open_compliance_run(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{row, PgStores, Query};
+use super::{row, PgStores};
 use crate::ids::{ConnectionId, TeamId};
 use crate::store::{
     AuditRecord, ConnectionRow, ConnectionSecretRow, ConnectionStore, DbError, NewConnection,
@@ -34,40 +34,48 @@ fn secret_row(value: Value) -> Result<ConnectionSecretRow, UnreadableRow> {
 #[async_trait(?Send)]
 impl ConnectionStore for PgStores<'_> {
     async fn connections(&self) -> Result<Vec<ConnectionRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("okta_connections")
             .select(COLUMNS)
             .neq("status", "deleted")
             .order("created_at.desc");
-        self.db.select("okta_connections", query).await
+        self.db.fetch(query).await
     }
 
     async fn connection(&self, id: ConnectionId) -> Result<Option<ConnectionRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("okta_connections")
             .select(COLUMNS)
-            .eq("id", id)
+            .eq("id", id.to_string())
             .neq("status", "deleted");
-        self.one("okta_connections", query).await
+        self.one(query).await
     }
 
     async fn connection_secret(
         &self,
         id: ConnectionId,
     ) -> Result<Option<ConnectionSecretRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("okta_connections")
             .select(SECRET_COLUMNS)
-            .eq("id", id)
+            .eq("id", id.to_string())
             .eq("status", "active");
-        self.one("okta_connections", query).await
+        self.one(query).await
     }
 
     async fn active_connections(
         &self,
     ) -> Result<Vec<Result<ConnectionSecretRow, UnreadableRow>>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("okta_connections")
             .select(SECRET_COLUMNS)
             .eq("status", "active")
             .order("created_at.asc");
-        let rows: Vec<Value> = self.db.select("okta_connections", query).await?;
+        let rows: Vec<Value> = self.db.fetch(query).await?;
         Ok(rows.into_iter().map(secret_row).collect())
     }
 

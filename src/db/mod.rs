@@ -7,18 +7,19 @@
 mod api_keys;
 mod audit;
 mod backups;
+mod client;
 mod compliance;
 mod connections;
 mod job_state;
-pub mod postgrest;
 mod teams;
 mod tenant_keys;
 
+use postgrest::Builder;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use postgrest::{Postgrest, Query};
+pub use client::Postgrest;
 
 use crate::config::Config;
 use crate::ports::HttpClient;
@@ -60,17 +61,13 @@ pub(crate) struct PgStores<'a> {
 }
 
 impl PgStores<'_> {
-    /// The first row of a select, if any.
-    async fn one<T: DeserializeOwned>(
-        &self,
-        table: &str,
-        query: Query,
-    ) -> Result<Option<T>, DbError> {
-        Ok(self.db.select(table, query).await?.into_iter().next())
+    /// The first row a read returns, if any.
+    async fn one<T: DeserializeOwned>(&self, query: Builder) -> Result<Option<T>, DbError> {
+        let rows: Vec<T> = self.db.fetch(query).await?;
+        Ok(rows.into_iter().next())
     }
 
-    /// Calls one of the worker's functions; `false` from one that changes a row in a given state
-    /// means the row was not in it.
+    /// Calls one of the worker's functions.
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         function: &str,

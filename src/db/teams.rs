@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{row, PgStores, Query};
+use super::{row, PgStores};
 use crate::authz::matrix::Role;
 use crate::ids::{InvitationId, TeamId, UserId};
 use crate::store::{
@@ -13,16 +13,22 @@ use crate::store::{
 #[async_trait(?Send)]
 impl TeamStore for PgStores<'_> {
     async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, DbError> {
-        let query = Query::new().select("team_id,role").eq("user_id", user);
-        self.db.select("team_members", query).await
+        let query = self
+            .db
+            .from("team_members")
+            .select("team_id,role")
+            .eq("user_id", user.to_string());
+        self.db.fetch(query).await
     }
 
     async fn role_in(&self, user: UserId, team: TeamId) -> Result<Option<Role>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("team_members")
             .select("team_id,role")
-            .eq("user_id", user)
-            .eq("team_id", team);
-        let membership: Option<Membership> = self.one("team_members", query).await?;
+            .eq("user_id", user.to_string())
+            .eq("team_id", team.to_string());
+        let membership: Option<Membership> = self.one(query).await?;
         Ok(membership.map(|m| m.role))
     }
 
@@ -31,28 +37,34 @@ impl TeamStore for PgStores<'_> {
         struct Row {
             id: TeamId,
         }
-        let query = Query::new()
+        let query = self
+            .db
+            .from("teams")
             .select("id")
-            .eq("created_by", user)
-            .eq("personal", true)
+            .eq("created_by", user.to_string())
+            .eq("personal", "true")
             .limit(1);
-        let team: Option<Row> = self.one("teams", query).await?;
+        let team: Option<Row> = self.one(query).await?;
         Ok(team.map(|t| t.id))
     }
 
     async fn teams(&self) -> Result<Vec<TeamRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("teams")
             .select("id,name,personal")
             .order("created_at.asc");
-        self.db.select("teams", query).await
+        self.db.fetch(query).await
     }
 
     async fn members(&self, team: TeamId) -> Result<Vec<MemberRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("team_members")
             .select("team_id,user_id,role,created_at")
-            .eq("team_id", team)
+            .eq("team_id", team.to_string())
             .order("created_at.asc");
-        self.db.select("team_members", query).await
+        self.db.fetch(query).await
     }
 
     async fn set_member_role(
@@ -96,10 +108,12 @@ impl TeamStore for PgStores<'_> {
     }
 
     async fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("team_invitations")
             .select("id,team_id,email,role,expires_at,accepted_at")
             .eq("token_hash", hash);
-        self.one("team_invitations", query).await
+        self.one(query).await
     }
 
     async fn accept_invitation(

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{PgStores, Query};
+use serde_json::Value;
+
+use super::client::json;
+use super::PgStores;
 use crate::ids::TeamId;
 use crate::store::{DbError, TenantKeyRow, TenantKeyStore};
 
@@ -13,17 +16,24 @@ impl TenantKeyStore for PgStores<'_> {
         team: TeamId,
         version: Option<u32>,
     ) -> Result<Option<TenantKeyRow>, DbError> {
-        let query = Query::new()
+        let query = self
+            .db
+            .from("tenant_keys")
             .select("team_id,version,master_key_id,wrapped_key")
-            .eq("team_id", team);
+            .eq("team_id", team.to_string());
         let query = match version {
-            Some(v) => query.eq("version", v),
+            Some(v) => query.eq("version", v.to_string()),
             None => query.order("version.desc"),
         };
-        self.one("tenant_keys", query.limit(1)).await
+        self.one(query.limit(1)).await
     }
 
     async fn insert_tenant_key(&self, row: &TenantKeyRow) -> Result<(), DbError> {
-        self.db.insert_only("tenant_keys", row).await
+        let query = self
+            .db
+            .from("tenant_keys")
+            .select("version")
+            .insert(json(row)?);
+        self.db.fetch::<Value>(query).await.map(|_| ())
     }
 }
