@@ -1,7 +1,13 @@
 //! Butterfly: Okta resilience as a Cloudflare Worker.
 //!
 //! Everything except `platform` is a plain-Rust core that builds and tests natively and reaches the
-//! world only through the traits in [`ports`]. `platform` is the wasm adapter over the `worker` crate.
+//! world only through ports: the traits in [`ports`] and the database port [`store::Database`].
+//! `platform` is the wasm adapter over the `worker` crate; it converts types and calls
+//! [`api::handle`], [`jobs::scheduled`] and [`jobs::deliver`].
+//!
+//! From the top: [`api`] (routes, authentication, one [`services::Caller`] per request), [`jobs`]
+//! (the job runner), [`services`] (use cases), [`store`] (store traits and rows) with [`db`]
+//! (PostgREST), then the domain: [`snapshot`], [`compliance`], [`tenant`], [`okta`], [`crypto`].
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 

@@ -274,3 +274,86 @@ pub async fn run_slice<J: SlicedJob>(
     job.fail(sys, &e).await?;
     Ok(SliceEnd::Failed(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::backup;
+    use crate::store::JobStateStore;
+    use crate::testing::world::World;
+    use futures::executor::block_on;
+    use serde_json::{json, Value};
+
+    /// A running backup nobody works on, and its job key.
+    fn running(world: &World) -> JobKey {
+        let owner = world.user();
+        let connection = world.connect(owner);
+        let row = block_on(backup::request(&world.caller(owner), connection)).unwrap();
+        JobKey {
+            kind: backup::KIND,
+            id: row.id.as_uuid(),
+        }
+    }
+
+    fn claim<'s>(
+        store: &'s dyn JobStateStore,
+        key: JobKey,
+        world: &World,
+    ) -> Option<Lease<'s, Value>> {
+        block_on(Lease::claim(store, key, world.deps.rng)).unwrap()
+    }
+
+    #[test]
+    fn one_invocation_holds_the_lease_and_a_superseded_one_writes_nothing() {
+        let world = World::new();
+        let key = running(&world);
+        let sys = world.system("test");
+        let first = claim(sys.stores(), key, &world).expect("free");
+        assert!(first.is_first());
+        assert!(claim(sys.stores(), key, &world).is_none(), "held");
+        block_on(first.commit(&json!({"n": 1}))).unwrap();
+        // The holder dies; its lease lapses and a successor takes over from its last commit.
+        world.db.expire_leases();
+        let second = claim(sys.stores(), key, &world).expect("lapsed");
+        assert!(!second.is_first());
+        assert_eq!(second.state(), json!({"n": 1}));
+        assert!(matches!(
+            block_on(first.commit(&json!({"n": 2}))),
+            Err(LeaseError::Lost)
+        ));
+        // Released at the end of a slice: the next message starts at once, from there.
+        block_on(second.commit(&json!({"n": 3}))).unwrap();
+        block_on(second.release()).unwrap();
+        assert_eq!(
+            claim(sys.stores(), key, &world).unwrap().state(),
+            json!({"n": 3})
+        );
+    }
+
+    #[test]
+    fn a_finished_job_cannot_be_claimed() {
+        let world = World::new();
+        let key = running(&world);
+        world.drain_queue();
+        let sys = world.system("test");
+        assert!(claim(sys.stores(), key, &world).is_none());
+    }
+
+    #[test]
+    fn each_end_of_a_slice_decides_its_message() {
+        assert_eq!(SliceEnd::Paused.next(60), Next::Resend(0));
+        assert_eq!(SliceEnd::RetryLater("x".into()).next(60), Next::Resend(60));
+        assert_eq!(
+            SliceEnd::Busy.next(60),
+            Next::RetryAfter(BUSY_RETRY_SECONDS)
+        );
+        for done in [
+            SliceEnd::Finished,
+            SliceEnd::Superseded,
+            SliceEnd::Over,
+            SliceEnd::Failed("x".into()),
+        ] {
+            assert_eq!(done.next(60), Next::Ack);
+        }
+    }
+}

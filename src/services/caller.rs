@@ -167,3 +167,49 @@ impl<'a> Caller<'a> {
             .ok_or(ServiceError::NotFound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::matrix::Scope;
+    use crate::testing::world::World;
+    use futures::executor::block_on;
+
+    #[test]
+    fn authorize_checks_membership_role_and_a_keys_team_and_scopes() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let other = world.team_of(world.user());
+        world.db.add_member(other, owner, Role::Owner);
+        let viewer = world.member(team, Role::Viewer);
+        let ok = |c: &Caller<'_>, t, a| block_on(c.authorize(t, a)).map_err(|e| e.to_string());
+        assert_eq!(
+            ok(&world.caller(owner), team, Action::ConnectionManage),
+            Ok(Role::Owner)
+        );
+        assert_eq!(
+            ok(&world.caller(viewer), team, Action::BackupRun),
+            Err("forbidden".into())
+        );
+        assert_eq!(
+            ok(&world.caller(viewer), other, Action::TeamRead),
+            Err("not found".into())
+        );
+        // A key acts only in its own team, and only within its scopes, whatever its user's role.
+        let key = world.key_caller(owner, team, &[Scope::Read]);
+        assert_eq!(ok(&key, team, Action::ConnectionRead), Ok(Role::Owner));
+        assert_eq!(ok(&key, team, Action::BackupRun), Err("forbidden".into()));
+        assert_eq!(ok(&key, other, Action::TeamRead), Err("not found".into()));
+        // The audit rows name the key and its user.
+        let row = key.audit(Event {
+            team,
+            action: "backup.request",
+            target_type: "backup",
+            target_id: "b".into(),
+            details: serde_json::json!({}),
+        });
+        assert_eq!(row.key_id, key.principal().key.as_ref().map(|k| k.id));
+        assert_eq!(row.actor_id, owner.to_string());
+    }
+}
