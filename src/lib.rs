@@ -1,7 +1,13 @@
 //! Butterfly: Okta resilience as a Cloudflare Worker.
 //!
 //! Everything except `platform` is a plain-Rust core that builds and tests natively and reaches the
-//! world only through the traits in [`ports`]. `platform` is the wasm adapter over the `worker` crate.
+//! world only through ports: the traits in [`ports`] and the database port [`store::Database`].
+//! `platform` is the wasm adapter over the `worker` crate; it converts types and calls
+//! [`api::handle`], [`jobs::scheduled`] and [`jobs::deliver`].
+//!
+//! From the top: [`api`] (routes, authentication, one [`services::Caller`] per request), [`jobs`]
+//! (the job runner), [`services`] (use cases), [`store`] (store traits and rows) with [`db`]
+//! (PostgREST), then the domain: [`snapshot`], [`compliance`], [`tenant`], [`okta`], [`crypto`].
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 
@@ -19,12 +25,15 @@ pub mod drift;
 pub mod email;
 pub mod evidence;
 pub mod ids;
+pub mod jobs;
 pub mod lifecycle;
 pub mod okta;
 pub mod ports;
 pub mod services;
 pub mod signed_url;
 pub mod snapshot;
+pub mod store;
+pub mod tenant;
 
 #[cfg(test)]
 mod testing;

@@ -1,4 +1,5 @@
-//! Ports: the only ways the core reaches the outside world.
+//! Ports: the only ways the core reaches the outside world (the database's is
+//! [`crate::store::Database`], with its store traits).
 //!
 //! The wasm adapter (`platform`) implements them over Workers APIs; unit tests use the in-memory
 //! fakes in `crate::testing`. Keeping time and randomness here makes crypto and pacing deterministic
@@ -170,4 +171,17 @@ pub enum RateBudget {
 #[async_trait(?Send)]
 pub trait RateLimiter {
     async fn allow(&self, budget: RateBudget, key: &str) -> bool;
+}
+
+/// Queue failure.
+#[derive(Debug, thiserror::Error)]
+#[error("queue error: {0}")]
+pub struct QueueError(pub String);
+
+/// The job queue (a Cloudflare Queue in production). Messages are JSON (the job runner's
+/// `Job`); a delay postpones delivery.
+#[async_trait(?Send)]
+pub trait JobQueue {
+    async fn send(&self, message: &serde_json::Value, delay_seconds: u32)
+        -> Result<(), QueueError>;
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::pseudonym::Kind;
 use super::redact::Redactor;
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 /// Longest enum-like value sent as is.
 const MAX_ENUM_LEN: usize = 64;
@@ -184,7 +184,7 @@ fn enum_value(s: &str, r: &mut Redactor) -> Option<String> {
 mod tests {
     use super::*;
     use crate::ai::index::TenantIndex;
-    use crate::compliance::TenantSnapshot;
+    use crate::tenant::TenantSnapshot;
     use serde_json::json;
 
     const FIELDS: &[Field] = &[
@@ -213,7 +213,7 @@ mod tests {
     fn sends_declared_fields_only_in_declared_form() {
         let mut s = TenantSnapshot::default();
         s.resources.insert(
-            "users".into(),
+            ResourceType::Users,
             vec![json!({"id": "00u1", "profile": {"login": "a@acme.test"}})],
         );
         let index = TenantIndex::build(&s);
@@ -245,7 +245,7 @@ mod tests {
     fn enum_values_that_identify_are_withheld() {
         let mut s = TenantSnapshot::default();
         s.resources.insert(
-            "org".into(),
+            ResourceType::Org,
             vec![json!({"id": "00o1", "subdomain": "acme"})],
         );
         let index = TenantIndex::build(&s);

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::pseudonym::Kind;
 use super::tenant::{text, TenantView};
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 /// How to find an object's id and label, and which of its fields are names.
 struct Shape {
@@ -374,14 +374,13 @@ pub fn url_host(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compliance::TenantSnapshot;
+    use crate::tenant::TenantSnapshot;
     use serde_json::json;
 
     fn tenant() -> TenantSnapshot {
         let mut s = TenantSnapshot::default();
         let put = |s: &mut TenantSnapshot, r: ResourceType, v: Value| {
-            s.resources
-                .insert(r.as_str().into(), v.as_array().unwrap().clone());
+            s.resources.insert(r, v.as_array().unwrap().clone());
         };
         put(
             &mut s,

@@ -470,15 +470,14 @@ fn is_id_shaped(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compliance::TenantSnapshot;
-    use crate::snapshot::ResourceType;
+    use crate::tenant::ResourceType;
+    use crate::tenant::TenantSnapshot;
     use serde_json::{json, Value};
 
     fn index() -> TenantIndex {
         let mut s = TenantSnapshot::default();
         let mut put = |r: ResourceType, v: Value| {
-            s.resources
-                .insert(r.as_str().into(), v.as_array().unwrap().clone());
+            s.resources.insert(r, v.as_array().unwrap().clone());
         };
         put(
             ResourceType::Users,

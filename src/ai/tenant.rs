@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use crate::compliance::TenantSnapshot;
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
+use crate::tenant::TenantSnapshot;
 
 /// Read access to one snapshot of a tenant.
 pub trait TenantView {
@@ -21,7 +21,7 @@ pub trait TenantView {
 
 impl TenantView for TenantSnapshot {
     fn objects(&self, resource: ResourceType) -> Option<&[Value]> {
-        self.resources.get(resource.as_str()).map(Vec::as_slice)
+        self.resources.get(&resource).map(Vec::as_slice)
     }
 }
 

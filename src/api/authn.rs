@@ -3,17 +3,17 @@
 use crate::auth::apikey::{self, KeyClaims, KEY_PREFIX, MINTED_TTL_SECS};
 use crate::auth::jwks::{token_kid, verify_asymmetric};
 use crate::auth::jwt::{sign_hs256, split, verify_hs256, Claims, JwtError};
-use crate::db::Repo;
+use crate::authz::{KeyGrant, Principal};
 use crate::ids::UserId;
 use crate::services::{Deps, ServiceError};
+use crate::store::Stores;
 
-use super::call::{KeyGrant, Principal};
 use super::error::ApiError;
 use super::http::ApiRequest;
 
 pub async fn authenticate(
     deps: &Deps<'_>,
-    system: &Repo<'_>,
+    system: &dyn Stores,
     request: &ApiRequest,
 ) -> Result<Principal, ApiError> {
     let token = request
@@ -92,7 +92,7 @@ async fn verify_user_jwt(deps: &Deps<'_>, token: &str) -> Result<Claims, JwtErro
 /// key's team and scopes, so PostgREST's `public.can` confines the call exactly as the worker does.
 async fn authenticate_key(
     deps: &Deps<'_>,
-    system: &Repo<'_>,
+    system: &dyn Stores,
     presented: &str,
 ) -> Result<Principal, ApiError> {
     let (id, secret) = apikey::parse(presented).ok_or_else(ApiError::unauthorized)?;

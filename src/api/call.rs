@@ -1,69 +1,26 @@
-//! One authenticated call as handlers see it: the request, its metadata, path parameters, the
-//! caller, and the two repositories (the caller's, and the system one for audit and key custody).
+//! One call as handlers see it: the request, its path parameters, and (on authenticated routes)
+//! the [`Caller`] context the use cases take.
 
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::http::{ApiRequest, ApiResponse};
-use crate::authz::matrix::Scope;
-use crate::db::Repo;
-use crate::ids::{ApiKeyId, InvalidId, TeamId, UserId};
+use super::http::ApiRequest;
+use crate::ids::InvalidId;
 use crate::services::audit::RequestMeta;
-use crate::services::backups::BackupJob;
-use crate::services::Deps;
-
-/// A verified caller.
-pub struct Principal {
-    pub user: UserId,
-    /// The caller's own JWT (or, for an API key, one minted for it), forwarded to PostgREST so
-    /// RLS applies.
-    pub jwt: String,
-    /// From a user JWT; invitations are accepted by email.
-    pub email: Option<String>,
-    /// Set when the caller used an API key.
-    pub key: Option<KeyGrant>,
-}
-
-/// What an API key may reach: one team, some scopes.
-pub struct KeyGrant {
-    pub id: ApiKeyId,
-    pub team: TeamId,
-    pub scopes: Vec<Scope>,
-}
+use crate::services::{Caller, Deps};
 
 pub struct Call<'a> {
     pub deps: &'a Deps<'a>,
     pub request: &'a ApiRequest,
     pub meta: &'a RequestMeta,
     pub params: Vec<String>,
-    pub principal: Option<Principal>,
-    pub system: Repo<'a>,
-}
-
-/// A handler's result: the response, and work to continue after it is sent.
-pub struct Outcome {
-    pub response: ApiResponse,
-    pub job: Option<BackupJob>,
-}
-
-impl From<ApiResponse> for Outcome {
-    fn from(response: ApiResponse) -> Self {
-        Outcome {
-            response,
-            job: None,
-        }
-    }
+    pub caller: Option<Caller<'a>>,
 }
 
 impl<'a> Call<'a> {
-    pub fn principal(&self) -> Result<&Principal, ApiError> {
-        self.principal.as_ref().ok_or_else(ApiError::unauthorized)
-    }
-
-    /// A repository acting as the caller.
-    pub fn repo(&self) -> Result<Repo<'a>, ApiError> {
-        let p = self.principal()?;
-        Ok(self.deps.user_repo(&p.jwt, &self.meta.request_id))
+    /// The authenticated caller (every route but the public and signed-URL ones has one).
+    pub fn caller(&self) -> Result<&Caller<'a>, ApiError> {
+        self.caller.as_ref().ok_or_else(ApiError::unauthorized)
     }
 
     /// Path parameter `i` parsed as an id; ids are checked before any lookup, and a malformed one

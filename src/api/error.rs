@@ -91,6 +91,9 @@ impl From<ServiceError> for ApiError {
                 "link_denied",
                 "download link is invalid, expired or not yours",
             ),
+            ServiceError::Unavailable(message) => {
+                ApiError::new(503, "service_unavailable", message)
+            }
             ServiceError::Internal(detail) => ApiError {
                 internal: Some(detail),
                 ..ApiError::new(500, "internal_error", "internal error")

@@ -1,8 +1,8 @@
 //! Rate limits: the core decides which budget a request spends and what the caller sees; the
 //! counting is the `RateLimiter` port (Workers Rate Limiting binding, configured in wrangler.toml).
 
-use super::call::Principal;
 use super::error::ApiError;
+use crate::authz::Principal;
 use crate::ports::{RateBudget, RateLimiter};
 
 /// Spends one unit of the caller's budget: per API key when one is used, else per user.
@@ -64,7 +64,7 @@ mod tests {
         assert!(block_on(spend_caller(&limiter, &b)).is_ok());
         // A key of user A has its own budget, separate from A's sessions.
         let keyed = Principal {
-            key: Some(crate::api::call::KeyGrant {
+            key: Some(crate::authz::KeyGrant {
                 id: ApiKeyId::parse("00000000-0000-4000-8000-0000000000aa").unwrap(),
                 team: TeamId::parse("00000000-0000-4000-8000-0000000000bb").unwrap(),
                 scopes: Vec::new(),

@@ -1,5 +1,6 @@
-//! The HTTP API: authenticate, route, call a use case, map the result. Runtime-neutral, so the
-//! whole request path runs in native tests; `platform` only converts to and from Workers types.
+//! The HTTP API: authenticate, route, build the request's [`Caller`], call a use case, map the
+//! result. Runtime-neutral, so the whole request path runs in native tests; `platform` only
+//! converts to and from Workers types.
 
 mod authn;
 mod call;
@@ -12,22 +13,22 @@ pub mod routes;
 
 use serde_json::json;
 
-use crate::authz::matrix::{route_action, scopes_allow};
+use crate::auth::apikey::KEY_PREFIX;
+use crate::authz::matrix::scopes_allow;
 use crate::ids::RequestId;
 use crate::ports::Method;
-use crate::services::audit::RequestMeta;
-use crate::services::backups::BackupJob;
-use crate::services::{Deps, ServiceError};
+use crate::services::audit::{Actor, RequestMeta};
+use crate::services::{Caller, Deps, Privileged, ServiceError};
+use crate::store::Acting;
 use call::Call;
 use error::ApiError;
 use http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
 use routes::{resolve, Access, Resolved};
 
-/// What the edge needs after a request: the response, work to continue after responding, and
-/// fields for the one structured log line (never secrets or bodies).
+/// What the edge needs after a request: the response, and fields for the one structured log
+/// line (never secrets or bodies).
 pub struct Handled {
     pub response: ApiResponse,
-    pub job: Option<BackupJob>,
     pub route: Option<&'static str>,
     pub actor: Option<String>,
     /// The API key used, if any (its id, never its secret).
@@ -37,12 +38,13 @@ pub struct Handled {
 }
 
 pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
-    let request_id = request
-        .header("x-request-id")
-        .and_then(RequestId::from_header)
-        .unwrap_or_else(|| RequestId::generate(deps.rng));
     let meta = RequestMeta {
-        request_id: request_id.to_string(),
+        // Always the worker's own: a client's id is kept beside it, never instead.
+        request_id: RequestId::generate(deps.rng).to_string(),
+        client_request_id: request
+            .header("x-request-id")
+            .and_then(RequestId::from_header)
+            .map(|id| id.to_string()),
         // Set by Cloudflare's edge; a client cannot forge it through Cloudflare.
         source_ip: request
             .header("cf-connecting-ip")
@@ -51,7 +53,6 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
     };
     let mut handled = Handled {
         response: ApiResponse::json(200, &json!({})),
-        job: None,
         route: None,
         actor: None,
         key_id: None,
@@ -65,7 +66,9 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            handled.internal_error = error.internal.clone();
+            if error.internal.is_some() {
+                handled.internal_error = error.internal.clone();
+            }
             error.into_response(&meta.request_id)
         }
     };
@@ -98,28 +101,38 @@ async fn dispatch(
             format!("request body exceeds {MAX_BODY_BYTES} bytes"),
         ));
     }
-    let system = deps.system_repo(&meta.request_id);
-    let principal = match def.access {
-        Access::User => {
-            let principal = match authn::authenticate(deps, &system, request).await {
+    let caller = match def.access {
+        Access::Team(_) | Access::Account => {
+            let system = deps.db.stores(Acting::System, &meta.request_id);
+            let principal = match authn::authenticate(deps, system.as_ref(), request).await {
                 Ok(principal) => principal,
                 Err(e) if e.status == 401 => {
-                    return Err(limits::failed_auth(deps.limiter, meta.source_ip.as_deref()).await)
+                    let refused =
+                        limits::failed_auth(deps.limiter, meta.source_ip.as_deref()).await;
+                    if refused.status == 401 {
+                        if let Err(e) = record_failed_login(deps, request, meta).await {
+                            handled.internal_error = Some(e.to_string());
+                        }
+                    }
+                    return Err(refused);
                 }
                 Err(e) => return Err(e),
             };
             handled.actor = Some(principal.user.to_string());
             if let Some(key) = &principal.key {
                 handled.key_id = Some(key.id.to_string());
-                // A key reaches only what its scopes allow; its team is confined by RLS.
-                let allowed =
-                    route_action(def.route).is_some_and(|action| scopes_allow(&key.scopes, action));
+                // A key reaches only what its scopes allow (and never the caller's own account);
+                // its team is confined by `Caller::authorize` and by RLS.
+                let allowed = match def.access {
+                    Access::Team(action) => scopes_allow(&key.scopes, action),
+                    _ => false,
+                };
                 if !allowed {
                     return Err(ServiceError::Forbidden.into());
                 }
             }
             limits::spend_caller(deps.limiter, &principal).await?;
-            Some(principal)
+            Some(Caller::new(deps, principal, meta.clone()))
         }
         Access::Public | Access::SignedUrl => None,
     };
@@ -128,12 +141,39 @@ async fn dispatch(
         request,
         meta,
         params,
-        principal,
-        system,
+        caller,
     };
-    let outcome = handlers::route(def.route, &call).await?;
-    handled.job = outcome.job;
-    Ok(outcome.response)
+    handlers::route(def.route, &call).await
+}
+
+/// A credential was presented and refused: an audited event of no team (only operators see
+/// it), naming the address and the kind of credential, never the credential. Only failures
+/// within the address's failed-login budget are recorded, so a flood costs no more writes than
+/// the budget allows.
+async fn record_failed_login(
+    deps: &Deps<'_>,
+    request: &ApiRequest,
+    meta: &RequestMeta,
+) -> Result<(), ServiceError> {
+    let Some(authorization) = request.header("authorization") else {
+        return Ok(());
+    };
+    let credential = match authorization.strip_prefix("Bearer ").map(str::trim) {
+        Some(token) if token.starts_with(KEY_PREFIX) => "api_key",
+        Some(_) => "jwt",
+        None => "other",
+    };
+    let sys = Privileged::new(deps, Actor::Anonymous, meta.clone());
+    let mut audit = sys.audit_untied(
+        "auth.failed",
+        "route",
+        request.path.chars().take(100).collect(),
+    );
+    audit.details = json!({"credential": credential});
+    sys.stores()
+        .record(&audit)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("failed-login audit: {e}")))
 }
 
 impl Method {

@@ -1,5 +1,8 @@
-//! The route table: one list the dispatcher, the tests and the docs all read.
+//! The route table: one list the dispatcher, the tests and the docs all read. Each row carries
+//! how the route authenticates and, for team routes, the permission [`Action`] it performs: an
+//! API key reaches a route only if one of its scopes allows that action, before any handler runs.
 
+use crate::authz::matrix::Action;
 use crate::ports::Method;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,14 +34,17 @@ pub enum Route {
     RevokeApiKey,
 }
 
-/// How a route authenticates its caller.
+/// How a route authenticates its caller, and what it does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Public,
-    /// A Supabase user JWT, or an API key (confined to its team and scopes).
-    User,
     /// The HMAC signature in the URL itself.
     SignedUrl,
+    /// A Supabase user JWT, or an API key whose scopes allow the action (confined to its team).
+    /// The use case checks the caller's role for the action in the team it resolves.
+    Team(Action),
+    /// The caller's own account (accepting an invitation): a user JWT only, never an API key.
+    Account,
 }
 
 pub struct RouteDef {
@@ -63,49 +69,49 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Get,
         "/api/v1/connections",
         Route::ListConnections,
-        Access::User,
+        Access::Team(Action::ConnectionRead),
     ),
     def(
         Method::Post,
         "/api/v1/connections",
         Route::CreateConnection,
-        Access::User,
+        Access::Team(Action::ConnectionManage),
     ),
     def(
         Method::Get,
         "/api/v1/connections/{id}",
         Route::GetConnection,
-        Access::User,
+        Access::Team(Action::ConnectionRead),
     ),
     def(
         Method::Delete,
         "/api/v1/connections/{id}",
         Route::DeleteConnection,
-        Access::User,
+        Access::Team(Action::ConnectionManage),
     ),
     def(
         Method::Post,
         "/api/v1/connections/{id}/backups",
         Route::CreateBackup,
-        Access::User,
+        Access::Team(Action::BackupRun),
     ),
     def(
         Method::Get,
         "/api/v1/connections/{id}/backups",
         Route::ListBackups,
-        Access::User,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,
         "/api/v1/backups/{id}",
         Route::GetBackup,
-        Access::User,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,
         "/api/v1/backups/{id}/objects/{type}/url",
         Route::ObjectUrl,
-        Access::User,
+        Access::Team(Action::BackupDownload),
     ),
     def(
         Method::Get,
@@ -117,86 +123,91 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Post,
         "/api/v1/connections/{id}/compliance-runs",
         Route::CreateComplianceRun,
-        Access::User,
+        Access::Team(Action::ComplianceRun),
     ),
     def(
         Method::Get,
         "/api/v1/connections/{id}/compliance-runs",
         Route::ListComplianceRuns,
-        Access::User,
+        Access::Team(Action::ComplianceRead),
     ),
     def(
         Method::Get,
         "/api/v1/compliance-runs/{id}",
         Route::GetComplianceRun,
-        Access::User,
+        Access::Team(Action::ComplianceRead),
     ),
     def(
         Method::Get,
         "/api/v1/connections/{id}/findings",
         Route::ListFindings,
-        Access::User,
+        Access::Team(Action::ComplianceRead),
     ),
     def(
         Method::Post,
         "/api/v1/connections/{id}/findings/{check_id}/transitions",
         Route::TransitionFinding,
-        Access::User,
+        Access::Team(Action::FindingTriage),
     ),
     def(
         Method::Get,
         "/api/v1/teams/{id}/compliance-trend",
         Route::ComplianceTrend,
-        Access::User,
+        Access::Team(Action::ComplianceRead),
     ),
-    def(Method::Get, "/api/v1/teams", Route::ListTeams, Access::User),
+    def(
+        Method::Get,
+        "/api/v1/teams",
+        Route::ListTeams,
+        Access::Team(Action::TeamRead),
+    ),
     def(
         Method::Get,
         "/api/v1/teams/{id}/members",
         Route::ListMembers,
-        Access::User,
+        Access::Team(Action::TeamRead),
     ),
     def(
         Method::Post,
         "/api/v1/teams/{id}/invitations",
         Route::CreateInvitation,
-        Access::User,
+        Access::Team(Action::MemberManage),
     ),
     def(
         Method::Post,
         "/api/v1/invitations/accept",
         Route::AcceptInvitation,
-        Access::User,
+        Access::Account,
     ),
     def(
         Method::Patch,
         "/api/v1/teams/{id}/members/{user_id}",
         Route::ChangeMemberRole,
-        Access::User,
+        Access::Team(Action::MemberManage),
     ),
     def(
         Method::Delete,
         "/api/v1/teams/{id}/members/{user_id}",
         Route::RemoveMember,
-        Access::User,
+        Access::Team(Action::MemberManage),
     ),
     def(
         Method::Post,
         "/api/v1/api-keys",
         Route::CreateApiKey,
-        Access::User,
+        Access::Team(Action::ApiKeyManage),
     ),
     def(
         Method::Get,
         "/api/v1/api-keys",
         Route::ListApiKeys,
-        Access::User,
+        Access::Team(Action::ApiKeyManage),
     ),
     def(
         Method::Delete,
         "/api/v1/api-keys/{id}",
         Route::RevokeApiKey,
-        Access::User,
+        Access::Team(Action::ApiKeyManage),
     ),
 ];
 
@@ -278,6 +289,21 @@ mod tests {
             resolve(Some(Method::Get), "/api/v1/connections/a/b"),
             Resolved::NotFound
         ));
+    }
+
+    #[test]
+    fn keys_reach_team_routes_by_scope_and_never_the_account_or_key_routes() {
+        use crate::authz::matrix::{scopes_allow, Scope};
+        for def in ROUTES {
+            let reachable = match def.access {
+                Access::Team(action) => scopes_allow(&Scope::ALL, action),
+                Access::Account => false,
+                Access::Public | Access::SignedUrl => continue,
+            };
+            let key_route = def.template.starts_with("/api/v1/api-keys");
+            let account = def.route == Route::AcceptInvitation;
+            assert_eq!(reachable, !key_route && !account, "{}", def.template);
+        }
     }
 
     #[test]

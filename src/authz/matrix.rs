@@ -4,8 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::routes::Route;
-
 /// A member's role in a team.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,31 +213,6 @@ pub fn scopes_allow(scopes: &[Scope], action: Action) -> bool {
     SCOPE_MATRIX
         .iter()
         .any(|(s, actions)| scopes.contains(s) && actions.contains(&action))
-}
-
-/// The action a route performs, checked against an API key's scopes before the handler runs
-/// (roles are checked by the use case, in the team it resolves). `None`: not a team action.
-pub fn route_action(route: Route) -> Option<Action> {
-    Some(match route {
-        Route::Health | Route::Download => return None,
-        Route::ListConnections | Route::GetConnection => A::ConnectionRead,
-        Route::CreateConnection | Route::DeleteConnection => A::ConnectionManage,
-        Route::CreateBackup => A::BackupRun,
-        Route::ListBackups | Route::GetBackup => A::BackupRead,
-        Route::ObjectUrl => A::BackupDownload,
-        Route::ListTeams | Route::ListMembers => A::TeamRead,
-        Route::CreateInvitation | Route::ChangeMemberRole | Route::RemoveMember => A::MemberManage,
-        // Accepting joins the caller's own account to a team: never done with a key.
-        Route::AcceptInvitation => A::ApiKeyManage,
-        Route::CreateApiKey | Route::ListApiKeys | Route::RevokeApiKey => A::ApiKeyManage,
-        Route::ListComplianceRuns
-        | Route::GetComplianceRun
-        | Route::ListFindings
-        | Route::ComplianceTrend => A::ComplianceRead,
-        Route::CreateComplianceRun => A::ComplianceRun,
-        // Risk acceptance additionally needs `RiskAccept`, checked by the use case.
-        Route::TransitionFinding => A::FindingTriage,
-    })
 }
 
 /// Rows of `role_permissions` the matrix implies, sorted: what the database must hold.

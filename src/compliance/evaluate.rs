@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::catalog::{catalog, CheckDef};
+use super::catalog::catalog;
+use super::check_def::CheckDef;
 use super::context::EvalContext;
 use super::frameworks::Framework;
 use super::outcome::{CheckResult, Evidence, Outcome, Severity};
-use super::snapshot::TenantSnapshot;
+use crate::tenant::TenantSnapshot;
 
 /// The result of one check, self-describing enough to store or render on its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,8 +1,8 @@
 //! CIS Controls v8 compliance checks over an Okta tenant snapshot.
 //!
-//! The engine is pure: it reads a [`TenantSnapshot`] (what the backup wrote) and an
-//! [`EvalContext`] (the evaluation time and thresholds, passed in so results are reproducible)
-//! and returns one [`Finding`] per check in [`catalog`] order. Nothing here does I/O or reads a
+//! The engine is pure: it reads a [`TenantSnapshot`](crate::tenant::TenantSnapshot) (the shared
+//! tenant model, read from a backup) and an [`EvalContext`] (the evaluation time and thresholds,
+//! passed in so results are reproducible) and returns one [`Finding`] per check in [`catalog`] order. Nothing here does I/O or reads a
 //! clock.
 //!
 //! Scope is CIS v8 controls 1, 2, 4 and 5, adapted to an identity provider: "assets" are the
@@ -16,20 +16,20 @@
 //! fails the check.
 
 mod catalog;
+mod check_def;
 mod checks;
 mod context;
 mod evaluate;
 mod frameworks;
 mod outcome;
 pub mod remediation;
-mod snapshot;
 
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{catalog, CheckDef, Mapping};
+pub use catalog::catalog;
+pub use check_def::{CheckDef, Mapping};
 pub use context::EvalContext;
 pub use evaluate::{evaluate, Finding};
 pub use frameworks::Framework;
 pub use outcome::{CheckResult, Evidence, Outcome, Severity};
-pub use snapshot::{resource, MissingResource, TenantSnapshot};

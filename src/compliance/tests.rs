@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::tenant::{ResourceType, TenantSnapshot};
 use cases::cases;
 use fixtures::{baseline, ctx};
 
@@ -141,7 +142,7 @@ fn a_missing_resource_is_an_error_never_a_verdict() {
 #[test]
 fn missing_resource_message_names_the_resource() {
     let mut snapshot = baseline();
-    snapshot.resources.remove(resource::APPS);
+    snapshot.resources.remove(&ResourceType::Apps);
     let result = (def("BF-CIS2-002").eval)(&snapshot, &ctx());
     assert_eq!(result.outcome, Outcome::Error);
     assert_eq!(result.message, "resource `apps` not in snapshot");
@@ -166,7 +167,7 @@ fn odd_data_never_panics() {
     ];
     let mut snapshot = TenantSnapshot::default();
     for name in baseline().resources.keys() {
-        snapshot.resources.insert(name.clone(), odd.clone());
+        snapshot.resources.insert(*name, odd.clone());
     }
     assert_eq!(evaluate(&snapshot, &ctx()).len(), catalog().len());
 }
@@ -188,7 +189,7 @@ fn findings_serialize_with_stable_ids() {
     let mut snapshot = baseline();
     fixtures::edit(
         &mut snapshot,
-        resource::APPS,
+        ResourceType::Apps,
         fixtures::SWA_APP,
         "/status",
         json!("INACTIVE"),

@@ -11,7 +11,7 @@ use super::compare::{compare, redact, FieldChange};
 use super::matching::{keyed, match_resources, How, IdMap, MatchBy};
 use super::normalise::{NaturalKeys, Normaliser};
 use super::{DiffError, NaturalKey, ResourceId, ResourceType};
-use crate::compliance::TenantSnapshot;
+use crate::tenant::TenantSnapshot;
 
 /// A tenant state in memory: each resource type's items, as a snapshot object holds them.
 pub trait TenantItems {
@@ -29,7 +29,7 @@ impl TenantItems for std::collections::BTreeMap<ResourceType, Vec<Value>> {
 /// The compliance engine's copy of a backup.
 impl TenantItems for TenantSnapshot {
     fn items(&self, resource: ResourceType) -> Option<&[Value]> {
-        self.resources.get(resource.as_str()).map(Vec::as_slice)
+        self.resources.get(&resource).map(Vec::as_slice)
     }
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// The resource types compared. Imported from here only, so moving the type to the shared
 /// tenant model is a one-line change.
-pub use crate::snapshot::ResourceType;
+pub use crate::tenant::ResourceType;
 
 pub mod apply;
 pub mod canonical;

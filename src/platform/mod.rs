@@ -1,25 +1,25 @@
 //! The wasm adapter: Workers entry points and the port implementations over `worker::`.
-//! Nothing here decides anything; it converts types and hands over to the core.
+//! Nothing here decides anything: it converts types and hands over to the core (`api::handle`,
+//! `jobs::scheduled`, `jobs::deliver`). A unit test in `crate::jobs` keeps it that way.
 
 mod adapters;
+mod queue;
 
 use std::rc::Rc;
 use worker::{
-    event, Context, Env, MessageBatch, MessageBuilder, MessageExt, QueueRetryOptionsBuilder,
-    Request, Response, ScheduleContext, ScheduledEvent,
+    event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request, Response,
+    ScheduleContext, ScheduledEvent,
 };
 
 use crate::api::http::{ApiRequest, ApiResponse, Body, MAX_BODY_BYTES};
 use crate::auth::jwks::JwksCache;
 use crate::config::Config;
-use crate::ids::RequestId;
-use crate::ports::{Clock, Method, Rng};
-use crate::services::audit::RequestMeta;
-use crate::services::backups::{self, SliceEnd};
-use crate::services::jobs::QueuedJob;
-use crate::services::{compliance, scheduler, Deps};
+use crate::db::PostgrestDb;
+use crate::ports::{Clock, Method};
+use crate::services::Deps;
 use crate::snapshot::ObjectStream;
 use adapters::{FetchHttp, R2Store, SystemRng, WorkerClock, WorkerLimiter};
+use queue::WorkerQueue;
 
 thread_local! {
     /// One JWKS cache per isolate, so key sets survive across requests (leaked once: it lives as
@@ -27,11 +27,15 @@ thread_local! {
     static JWKS: &'static JwksCache = Box::leak(Box::default());
 }
 
-/// Everything a request or job needs, owned so background work can outlive the response.
+/// Queue binding jobs go out on (validated in build.rs).
+const JOB_QUEUE: &str = "JOB_QUEUE";
+
+/// Everything a request or job needs, owned so a streamed response can outlive the handler.
 struct Runtime {
     config: Config,
     http: FetchHttp,
     store: R2Store,
+    queue: WorkerQueue,
     clock: WorkerClock,
     rng: SystemRng,
     limiter: WorkerLimiter,
@@ -49,6 +53,9 @@ impl Runtime {
         let bucket = env
             .bucket("SNAPSHOTS")
             .map_err(|_| "R2 binding SNAPSHOTS missing".to_string())?;
+        let queue = env
+            .queue(JOB_QUEUE)
+            .map_err(|_| format!("queue binding {JOB_QUEUE} missing"))?;
         let limiter = WorkerLimiter {
             caller: env
                 .rate_limiter("CALLER_LIMITER")
@@ -62,16 +69,24 @@ impl Runtime {
             limiter,
             http: FetchHttp,
             store: R2Store(bucket),
+            queue: WorkerQueue(queue),
             clock: WorkerClock,
             rng: SystemRng,
         })
     }
 
-    fn deps(&self) -> Deps<'_> {
+    /// The database port over this runtime's fetch and configuration.
+    fn db(&self) -> PostgrestDb<'_> {
+        PostgrestDb::new(&self.http, &self.config)
+    }
+
+    fn deps<'a>(&'a self, db: &'a PostgrestDb<'a>) -> Deps<'a> {
         Deps {
             config: &self.config,
             http: &self.http,
             store: &self.store,
+            db,
+            queue: &self.queue,
             clock: &self.clock,
             rng: &self.rng,
             limiter: &self.limiter,
@@ -148,7 +163,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let runtime = match Runtime::load(&env) {
         Ok(r) => Rc::new(r),
         Err(e) => return unavailable(&e),
@@ -175,7 +190,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         https: url.scheme() == "https",
         preflight: req.method() == worker::Method::Options,
     };
-    let handled = crate::api::handle(&runtime.deps(), request).await;
+    let db = runtime.db();
+    let handled = crate::api::handle(&runtime.deps(&db), request).await;
     let status = handled.response.status;
     let request_id = handled
         .response
@@ -194,19 +210,6 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         "key_id": handled.key_id,
         "error": handled.internal_error,
     }));
-    if let Some(job) = handled.job {
-        // The backup runs on the queue: one bounded invocation after another, each resumable.
-        if let Err(e) = enqueue(&env, &QueuedJob::Backup(job.clone()), 0).await {
-            log_line(
-                serde_json::json!({"level": "error", "event": "backup.enqueue", "request_id": job.meta.request_id, "backup_id": job.backup.to_string(), "error": e.to_string()}),
-            );
-            let runtime = runtime.clone();
-            ctx.wait_until(async move {
-                let _ =
-                    backups::abandon(&runtime.deps(), &job, "the backup could not be queued").await;
-            });
-        }
-    }
     to_worker(handled.response, &runtime, &request_id)
 }
 
@@ -219,62 +222,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             return;
         }
     };
-    let meta = RequestMeta {
-        request_id: RequestId::generate(&runtime.rng as &dyn Rng).to_string(),
-        source_ip: None,
-    };
-    let cron = event.cron();
-    let deps = runtime.deps();
-    let (kind, jobs, mut log) = if cron == runtime.config.compliance_cron {
-        match compliance::scheduled_jobs(&deps, &meta).await {
-            Ok(jobs) => (
-                "compliance",
-                jobs.into_iter()
-                    .map(QueuedJob::Compliance)
-                    .collect::<Vec<_>>(),
-                serde_json::json!({}),
-            ),
-            Err(e) => return log_scheduled_error("compliance", &meta, &e.to_string()),
-        }
-    } else if cron == runtime.config.backup_cron {
-        match scheduler::schedule_backups(&deps, &meta).await {
-            Ok((skipped_running, jobs)) => (
-                "backups",
-                jobs.into_iter().map(QueuedJob::Backup).collect(),
-                serde_json::json!({"skipped_running": skipped_running}),
-            ),
-            Err(e) => return log_scheduled_error("backups", &meta, &e.to_string()),
-        }
-    } else {
-        return log_line(
-            serde_json::json!({"level": "warn", "event": "scheduled", "cron": cron, "error": "no job for this schedule"}),
-        );
-    };
-    // One message per connection: each consumer invocation does one connection's work.
-    let (mut queued, mut failed) = (0, 0);
-    for job in jobs {
-        match enqueue(&env, &job, 0).await {
-            Ok(()) => queued += 1,
-            Err(e) => {
-                failed += 1;
-                log_line(
-                    serde_json::json!({"level": "error", "event": "scheduled.enqueue", "request_id": meta.request_id, "job": job, "error": e.to_string()}),
-                );
-            }
-        }
-    }
-    log["level"] = "info".into();
-    log["event"] = format!("scheduled.{kind}").into();
-    log["request_id"] = meta.request_id.clone().into();
-    log["queued"] = queued.into();
-    log["failed"] = failed.into();
-    log_line(log);
-}
-
-fn log_scheduled_error(kind: &str, meta: &RequestMeta, error: &str) {
-    log_line(
-        serde_json::json!({"level": "error", "event": format!("scheduled.{kind}"), "request_id": meta.request_id, "error": error}),
-    );
+    let db = runtime.db();
+    log_line(crate::jobs::scheduled(&runtime.deps(&db), &event.cron()).await);
 }
 
 /// The wasm heap's size: linear memory only grows, so after a backup slice this is its peak
@@ -284,75 +233,29 @@ fn wasm_memory_bytes() -> usize {
     core::arch::wasm32::memory_size::<0>() * 65_536
 }
 
-/// Queue binding the cron fans jobs out on (validated in build.rs).
-const JOB_QUEUE: &str = "JOB_QUEUE";
-
-async fn enqueue(env: &Env, job: &QueuedJob, delay_seconds: u32) -> worker::Result<()> {
-    let message = MessageBuilder::new(job)
-        .delay_seconds(delay_seconds)
-        .build();
-    env.queue(JOB_QUEUE)?.send(message).await
-}
-
-/// How long a message that found its backup busy waits before it is delivered again: a held
-/// lease is either renewed by a live invocation (which re-enqueues itself) or lapses.
-const BUSY_RETRY_SECONDS: u32 = 60;
-
-/// One job per message (`max_batch_size = 1`). A backup slice that paused sends its job again
-/// (a fresh message, so a long backup is not bounded by the retry limit); one that found the
-/// backup busy is retried later, in case the holder died. Everything else is acknowledged: the
-/// outcome is on the run's row.
+/// One job per message (`max_batch_size = 1`): the core runs it and says whether the message is
+/// done or must be delivered again after a delay.
 #[event(queue)]
-async fn queue(batch: MessageBatch<QueuedJob>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(
+    batch: MessageBatch<serde_json::Value>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
     let runtime = Runtime::load(&env).map_err(worker::Error::RustError)?;
-    let deps = runtime.deps();
+    let db = runtime.db();
+    let deps = runtime.deps(&db);
     for message in batch.messages()? {
-        let request_id = match message.body() {
-            QueuedJob::Backup(job) => &job.meta.request_id,
-            QueuedJob::Compliance(job) => &job.meta.request_id,
-        };
-        let mut log = serde_json::json!({"level": "info", "event": "queue.job", "request_id": request_id, "job": message.body()});
-        match message.body() {
-            QueuedJob::Backup(job) => {
-                let report = backups::SliceReport::default();
-                let outcome = backups::run_slice(&deps, job, &report).await;
-                log["okta_buckets"] = serde_json::json!(*report.okta_buckets.borrow());
-                log["wasm_memory_bytes"] = wasm_memory_bytes().into();
-                // A paused slice's job goes out again at once; one that met a transient
-                // failure, after the configured delay.
-                let resend = match &outcome {
-                    Ok(SliceEnd::Paused) => Some(0),
-                    Ok(SliceEnd::RetryLater(_)) => Some(runtime.config.backup_slice.retry_seconds),
-                    _ => None,
-                };
-                match (resend, &outcome) {
-                    (Some(delay), _) => match enqueue(&env, message.body(), delay).await {
-                        Ok(()) => message.ack(),
-                        Err(e) => {
-                            log["enqueue_error"] = e.to_string().into();
-                            message.retry();
-                        }
-                    },
-                    (None, Ok(SliceEnd::Busy)) => message.retry_with_options(
-                        &QueueRetryOptionsBuilder::new()
-                            .with_delay_seconds(BUSY_RETRY_SECONDS)
-                            .build(),
-                    ),
-                    (None, _) => message.ack(),
-                }
-                log["outcome"] = outcome
-                    .map_or_else(|e| e.to_string(), |o| format!("{o:?}"))
-                    .into();
-            }
-            QueuedJob::Compliance(job) => {
-                let outcome = compliance::run_job(&deps, job).await;
-                log["outcome"] = outcome
-                    .map_or_else(|e| e.to_string(), |o| format!("{o:?}"))
-                    .into();
-                message.ack();
-            }
+        let mut delivery = crate::jobs::deliver(&deps, message.body().clone()).await;
+        delivery.log["wasm_memory_bytes"] = wasm_memory_bytes().into();
+        match delivery.retry_after {
+            None => message.ack(),
+            Some(seconds) => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(seconds)
+                    .build(),
+            ),
         }
-        log_line(log);
+        log_line(delivery.log);
     }
     Ok(())
 }

@@ -1,18 +1,17 @@
 //! API keys for service integrations: created by an owner or admin for one team with scopes,
-//! shown once, listed by prefix and metadata only, revocable, expiring.
+//! shown once, listed by prefix and metadata only, revocable for good, expiring.
 
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::audit::{self, Actor, Event, RequestMeta};
-use super::connections::{require_role, resolve_team};
-use super::{Deps, ServiceError};
+use super::audit::Event;
+use super::connections::parse_team;
+use super::{Caller, ServiceError};
 use crate::auth::apikey::{display_prefix, generate};
 use crate::authz::matrix::{Action, Scope};
-use crate::db::access::{ApiKeyRow, NewApiKey};
-use crate::db::Repo;
-use crate::ids::{ApiKeyId, TeamId, UserId};
+use crate::ids::ApiKeyId;
+use crate::store::{ApiKeyRow, NewApiKey};
 
 const DEFAULT_DAYS: u32 = 90;
 const MAX_DAYS: u32 = 365;
@@ -54,14 +53,14 @@ pub fn view(row: &ApiKeyRow) -> Value {
     v
 }
 
-pub async fn create(
-    deps: &Deps<'_>,
-    repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
-    body: CreateApiKey,
-) -> Result<Value, ServiceError> {
+/// The keys the caller manages.
+pub async fn list(caller: &Caller<'_>) -> Result<Vec<Value>, ServiceError> {
+    let rows = caller.stores().api_keys().await?;
+    Ok(rows.iter().map(view).collect())
+}
+
+pub async fn create(caller: &Caller<'_>, body: CreateApiKey) -> Result<Value, ServiceError> {
+    let deps = caller.deps();
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ServiceError::invalid(
@@ -77,79 +76,69 @@ pub async fn create(
             "must be between 1 and 365",
         ));
     }
-    let requested = body
-        .team_id
-        .as_deref()
-        .map(TeamId::parse)
-        .transpose()
-        .map_err(|_| ServiceError::invalid("team_id", "must be a team id"))?;
-    let (team, role) = resolve_team(repo, user, requested).await?;
-    require_role(&role, Action::ApiKeyManage)?;
+    let team = caller
+        .team_or_default(parse_team(body.team_id.as_deref())?)
+        .await?;
+    caller.authorize(team, Action::ApiKeyManage).await?;
 
     let key = generate(deps.rng, &deps.config.api_key_pepper);
-    let row = repo
-        .insert_api_key(&NewApiKey {
-            id: key.id,
-            team_id: team,
-            user_id: user,
-            name,
-            secret_hash: &key.hash,
-            scopes: &scopes,
-            expires_at: Some(deps.clock.now() + Duration::days(days.into())),
-        })
+    let expires_at = Some(deps.clock.now() + Duration::days(days.into()));
+    let audit = caller.audit(Event {
+        team,
+        action: "apikey.create",
+        target_type: "api_key",
+        target_id: key.id.to_string(),
+        details: json!({"name": name, "scopes": scopes, "expires_at": expires_at}),
+    });
+    let row = NewApiKey {
+        id: key.id,
+        team_id: team,
+        user_id: caller.user(),
+        name: name.to_string(),
+        secret_hash: key.hash.clone(),
+        scopes,
+        expires_at,
+    };
+    let row = caller
+        .system()
+        .stores()
+        .create_api_key(&row, &audit)
         .await?;
-    audit::record(
-        system,
-        &Actor::User(user),
-        meta,
-        Event {
-            team,
-            action: "apikey.create",
-            target_type: "api_key",
-            target_id: key.id.to_string(),
-            details: json!({"name": name, "scopes": scopes, "expires_at": row.expires_at}),
-        },
-    )
-    .await?;
     Ok(json!({"api_key": view(&row), "key": key.full.as_str()}))
 }
 
-pub async fn revoke(
-    deps: &Deps<'_>,
-    repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
-    id: ApiKeyId,
-) -> Result<Value, ServiceError> {
-    let row = repo.api_key(id).await?.ok_or(ServiceError::NotFound)?;
-    let (team, role) = resolve_team(repo, user, Some(row.team_id)).await?;
-    require_role(&role, Action::ApiKeyManage)?;
+/// Revokes a key for good (revoking a revoked key changes nothing and records nothing).
+pub async fn revoke(caller: &Caller<'_>, id: ApiKeyId) -> Result<Value, ServiceError> {
+    let row = caller
+        .stores()
+        .api_key(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::ApiKeyManage).await?;
     if row.revoked_at.is_none() {
-        if !repo.revoke_api_key(id, deps.clock.now()).await? {
-            return Err(ServiceError::NotFound);
-        }
-        audit::record(
-            system,
-            &Actor::User(user),
-            meta,
-            Event {
-                team,
-                action: "apikey.revoke",
-                target_type: "api_key",
-                target_id: id.to_string(),
-                details: json!({"name": row.name}),
-            },
-        )
-        .await?;
+        let audit = caller.audit(Event {
+            team: row.team_id,
+            action: "apikey.revoke",
+            target_type: "api_key",
+            target_id: id.to_string(),
+            details: json!({"name": row.name}),
+        });
+        caller.system().stores().revoke_api_key(id, &audit).await?;
     }
-    let row = repo.api_key(id).await?.ok_or(ServiceError::NotFound)?;
+    let row = caller
+        .stores()
+        .api_key(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     Ok(view(&row))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::matrix::Role;
+    use crate::testing::world::World;
+    use futures::executor::block_on;
 
     #[test]
     fn scopes_are_parsed_deduplicated_and_required() {
@@ -167,5 +156,39 @@ mod tests {
                 })
             ));
         }
+    }
+
+    fn body() -> CreateApiKey {
+        CreateApiKey {
+            name: "ci".into(),
+            scopes: vec!["read".into()],
+            team_id: None,
+            expires_in_days: None,
+        }
+    }
+
+    #[test]
+    fn keys_are_managed_by_owners_and_admins_never_by_keys() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let operator = world.member(team, Role::Operator);
+        let mut named = body();
+        named.team_id = Some(team.to_string());
+        assert!(matches!(
+            block_on(create(&world.caller(operator), named)),
+            Err(ServiceError::Forbidden)
+        ));
+        let admin_key = world.key_caller(owner, team, &Scope::ALL);
+        assert!(matches!(
+            block_on(create(&admin_key, body())),
+            Err(ServiceError::Forbidden)
+        ));
+        let created = block_on(create(&world.caller(owner), body())).unwrap();
+        let id = ApiKeyId::parse(created["api_key"]["id"].as_str().unwrap()).unwrap();
+        let revoked = block_on(revoke(&world.caller(owner), id)).unwrap();
+        assert!(revoked["revoked_at"].is_string());
+        block_on(revoke(&world.caller(owner), id)).unwrap();
+        assert_eq!(world.db.actions(), ["apikey.create", "apikey.revoke"]);
     }
 }

@@ -2,32 +2,34 @@
 //! store the findings, move remediation states along, and let users act on findings.
 //!
 //! Runs read only the encrypted snapshot in R2 (no Okta calls). Every write uses the service
-//! role after the code has authorised the caller; every state change leaves an audit row.
+//! role after the code has authorised the caller, and carries its audit row.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::Duration as ChronoDuration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::audit::{self, Actor, Event, RequestMeta};
-use super::connections::{require_role, resolve_team};
+use super::audit::{Actor, Event};
+use super::downloads::snapshot_of;
 use super::error::conflict_as;
-use super::snapshot_reader::SnapshotReader;
-use super::{Deps, ServiceError};
+use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::Action;
 use crate::compliance::remediation::{self, Remediation, Request, State, TransitionError};
-use crate::compliance::{catalog, evaluate, CheckDef, EvalContext, Finding, Framework, Outcome};
-use crate::db::compliance::{ComplianceRunRow, FindingRow, RemediationRow};
-use crate::db::records::BackupRow;
-use crate::db::Repo;
-use crate::ids::{ComplianceRunId, ConnectionId, TeamId, UserId};
+use crate::compliance::{
+    catalog, evaluate, CheckDef, EvalContext, Finding, Framework, Outcome, Severity,
+};
+use crate::ids::{ComplianceRunId, ConnectionId, TeamId};
+use crate::snapshot::SnapshotReader;
+use crate::store::{
+    BackupRow, ComplianceRunRow, FindingRow, NewComplianceRun, RemediationRow, RunResult, TrendRow,
+    Trigger,
+};
 
 /// A run still `running` after this long lost its invocation.
-pub const STALE_AFTER_MINUTES: i64 = 30;
+pub const STALE_AFTER_SECONDS: u32 = 30 * 60;
 
 /// The audit actor of scheduled runs and of the state changes runs make.
-const SYSTEM: Actor = Actor::System("compliance");
+pub const ENGINE: Actor = Actor::System("compliance");
 
 /// A stored finding with its check's definition and the current remediation state.
 #[derive(Debug, Clone, Serialize)]
@@ -36,8 +38,8 @@ pub struct FindingView {
     pub title: &'static str,
     pub cis_control: u8,
     pub cis_safeguard: &'static str,
-    pub severity: String,
-    pub outcome: String,
+    pub severity: Severity,
+    pub outcome: Outcome,
     pub message: String,
     pub evidence: Value,
     pub mappings: BTreeMap<Framework, &'static [&'static str]>,
@@ -59,8 +61,8 @@ pub struct FindingFilter {
     pub framework: Option<Framework>,
     /// A framework control id (within `framework` if set) or a CIS safeguard.
     pub control: Option<String>,
-    pub severity: Option<String>,
-    pub outcome: Option<String>,
+    pub severity: Option<Severity>,
+    pub outcome: Option<Outcome>,
     pub state: Option<State>,
 }
 
@@ -77,8 +79,8 @@ impl FindingFilter {
             .is_none_or(|c| control_matches(def, self.framework, c));
         framework_ok
             && control_ok
-            && self.severity.as_deref().is_none_or(|s| s == row.severity)
-            && self.outcome.as_deref().is_none_or(|o| o == row.outcome)
+            && self.severity.is_none_or(|s| s == row.severity)
+            && self.outcome.is_none_or(|o| o == row.outcome)
             && self.state.is_none_or(|s| Some(s) == state)
     }
 }
@@ -104,46 +106,20 @@ fn check_def(id: &str) -> Option<&'static CheckDef> {
     catalog().iter().find(|d| d.id == id)
 }
 
-fn outcome_str(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-        Outcome::NotApplicable => "not_applicable",
-        Outcome::Error => "error",
-    }
-}
-
-fn severity_str(finding: &Finding) -> String {
-    serde_json::to_value(finding.severity)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Outcome counts and failures by severity, for the run row.
-fn tally(findings: &[Finding]) -> Value {
-    let count = |o: Outcome| findings.iter().filter(|f| f.outcome == o).count();
-    let mut by_severity: BTreeMap<String, u32> = BTreeMap::new();
+fn tally(findings: &[Finding]) -> RunResult {
+    let count = |o: Outcome| findings.iter().filter(|f| f.outcome == o).count() as u32;
+    let mut by_severity: BTreeMap<Severity, u32> = BTreeMap::new();
     for f in findings.iter().filter(|f| f.outcome == Outcome::Fail) {
-        *by_severity.entry(severity_str(f)).or_default() += 1;
+        *by_severity.entry(f.severity).or_default() += 1;
     }
-    json!({
-        "pass_count": count(Outcome::Pass),
-        "fail_count": count(Outcome::Fail),
-        "not_applicable_count": count(Outcome::NotApplicable),
-        "error_count": count(Outcome::Error),
-        "failed_by_severity": by_severity,
-    })
-}
-
-fn parse_state(row: &RemediationRow) -> Result<Remediation, ServiceError> {
-    let state = State::parse(&row.state).ok_or_else(|| {
-        ServiceError::Internal(format!("unknown remediation state {}", row.state))
-    })?;
-    Ok(Remediation {
-        state,
-        expires_at: row.expires_at,
-    })
+    RunResult {
+        pass_count: count(Outcome::Pass),
+        fail_count: count(Outcome::Fail),
+        not_applicable_count: count(Outcome::NotApplicable),
+        error_count: count(Outcome::Error),
+        failed_by_severity: json!(by_severity),
+    }
 }
 
 fn views(rows: Vec<FindingRow>, states: &[RemediationRow]) -> Vec<FindingView> {
@@ -169,103 +145,46 @@ fn views(rows: Vec<FindingRow>, states: &[RemediationRow]) -> Vec<FindingView> {
         .collect()
 }
 
-/// Who started a run.
-#[derive(Clone, Copy, Debug)]
-enum Trigger {
-    Manual(UserId),
-    Schedule,
-}
-
-impl Trigger {
-    fn actor(self) -> Actor {
-        match self {
-            Trigger::Manual(user) => Actor::User(user),
-            Trigger::Schedule => SYSTEM,
-        }
-    }
-}
-
-fn new_run(
-    deps: &Deps<'_>,
-    team: TeamId,
-    connection: ConnectionId,
-    trigger: Trigger,
-) -> ComplianceRunRow {
-    ComplianceRunRow {
-        id: ComplianceRunId::generate(deps.rng),
-        team_id: team,
-        connection_id: connection,
-        backup_id: None,
-        trigger: match trigger {
-            Trigger::Manual(_) => "manual",
-            Trigger::Schedule => "schedule",
-        }
-        .into(),
-        requested_by: match trigger {
-            Trigger::Manual(user) => Some(user),
-            Trigger::Schedule => None,
-        },
-        status: "running".into(),
-        started_at: deps.clock.now(),
-        finished_at: None,
-        pass_count: 0,
-        fail_count: 0,
-        not_applicable_count: 0,
-        error_count: 0,
-        failed_by_severity: json!({}),
-        error: None,
-    }
-}
-
-fn run_event(run: &ComplianceRunRow, action: &'static str, details: Value) -> Event {
+fn run_event(team: TeamId, run: ComplianceRunId, action: &'static str, details: Value) -> Event {
     Event {
-        team: run.team_id,
+        team,
         action,
         target_type: "compliance_run",
-        target_id: run.id.to_string(),
+        target_id: run.to_string(),
         details,
     }
 }
 
 /// `POST /connections/{id}/compliance-runs`: evaluate now (operator and above).
 pub async fn request(
-    deps: &Deps<'_>,
-    user_repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
+    caller: &Caller<'_>,
     connection: ConnectionId,
 ) -> Result<RunView, ServiceError> {
-    let conn = user_repo
+    let conn = caller
+        .stores()
         .connection(connection)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let (team, role) = resolve_team(user_repo, user, Some(conn.team_id)).await?;
-    require_role(&role, Action::ComplianceRun)?;
-    let backup =
-        system
-            .latest_complete_backup(connection)
-            .await?
-            .ok_or(ServiceError::Conflict {
-                code: "no_complete_backup",
-                message: "the connection has no complete backup to evaluate; run a backup first",
-            })?;
-    let run = execute(deps, system, meta, team, backup, Trigger::Manual(user)).await?;
-    let findings = system.findings_of(run.id).await?;
-    let states = system.remediations_of(connection).await?;
+    caller
+        .authorize(conn.team_id, Action::ComplianceRun)
+        .await?;
+    let sys = caller.system();
+    let backup = sys
+        .stores()
+        .latest_complete_backup(connection)
+        .await?
+        .filter(|b| b.team_id == conn.team_id)
+        .ok_or(ServiceError::Conflict {
+            code: "no_complete_backup",
+            message: "the connection has no complete backup to evaluate; run a backup first",
+        })?;
+    let run = execute(sys, backup, Trigger::Manual).await?;
+    let findings = sys.stores().findings_of(run.id).await?;
+    let states = sys.stores().remediations_of(connection).await?;
     Ok(RunView {
         findings: views(findings, &states),
         run,
     })
-}
-
-/// One connection's scheduled evaluation, as a queue message: the daily cron fans out one per
-/// active connection, like backups, so each runs in its own bounded invocation.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ComplianceJob {
-    pub team: TeamId,
-    pub connection: ConnectionId,
-    pub meta: RequestMeta,
 }
 
 /// What a scheduled evaluation did.
@@ -276,131 +195,86 @@ pub enum ScheduledOutcome {
     Skipped,
 }
 
-/// The daily cron: one job per active connection.
-pub async fn scheduled_jobs(
-    deps: &Deps<'_>,
-    meta: &RequestMeta,
-) -> Result<Vec<ComplianceJob>, ServiceError> {
-    let system = deps.system_repo(&meta.request_id);
-    Ok(system
-        .active_connections()
-        .await?
-        .into_iter()
-        .map(|conn| ComplianceJob {
-            team: conn.team_id,
-            connection: conn.id,
-            meta: meta.clone(),
-        })
-        .collect())
-}
-
-/// Evaluates the connection's latest complete backup, or records a skip when there is none.
-pub async fn run_job(
-    deps: &Deps<'_>,
-    job: &ComplianceJob,
+/// A scheduled evaluation of one connection: its latest complete backup, or a recorded skip.
+pub async fn evaluate_latest(
+    sys: &Privileged<'_>,
+    team: TeamId,
+    connection: ConnectionId,
 ) -> Result<ScheduledOutcome, ServiceError> {
-    let system = deps.system_repo(&job.meta.request_id);
-    match system.latest_complete_backup(job.connection).await? {
-        Some(backup) if backup.team_id == job.team => {
-            execute(
-                deps,
-                &system,
-                &job.meta,
-                job.team,
-                backup,
-                Trigger::Schedule,
-            )
-            .await?;
+    match sys.stores().latest_complete_backup(connection).await? {
+        Some(backup) if backup.team_id == team => {
+            execute(sys, backup, Trigger::Schedule).await?;
             Ok(ScheduledOutcome::Evaluated)
         }
         _ => {
-            skip(deps, &system, &job.meta, job.team, job.connection).await?;
+            let reason = "no complete backup of this connection to evaluate";
+            let row = NewComplianceRun {
+                id: ComplianceRunId::generate(sys.deps.rng),
+                team_id: team,
+                connection_id: connection,
+                backup_id: None,
+                trigger: Trigger::Schedule,
+                requested_by: None,
+            };
+            let audit = sys.audit(run_event(
+                team,
+                row.id,
+                "compliance.skip",
+                json!({"connection_id": connection.to_string(), "reason": reason}),
+            ));
+            sys.stores()
+                .skip_compliance_run(&row, reason, &audit)
+                .await?;
             Ok(ScheduledOutcome::Skipped)
         }
     }
 }
 
-/// Records that a connection could not be evaluated, so the gap is visible.
-async fn skip(
-    deps: &Deps<'_>,
-    system: &Repo<'_>,
-    meta: &RequestMeta,
-    team: TeamId,
-    connection: ConnectionId,
-) -> Result<(), ServiceError> {
-    let reason = "no complete backup of this connection to evaluate";
-    let mut row = new_run(deps, team, connection, Trigger::Schedule);
-    row.status = "skipped".into();
-    row.finished_at = Some(row.started_at);
-    row.error = Some(reason.into());
-    let row = system.insert_compliance_run(&row).await?;
-    audit::record(
-        system,
-        &SYSTEM,
-        meta,
-        run_event(
-            &row,
-            "compliance.skip",
-            json!({"connection_id": connection.to_string(), "reason": reason}),
-        ),
-    )
-    .await
-}
-
 /// Opens a run over `backup`, evaluates it and records the outcome with start/complete/error
-/// events; a failed evaluation marks the run failed, never complete.
+/// events (named after `sys`'s actor); a failed evaluation marks the run failed, never complete.
 async fn execute(
-    deps: &Deps<'_>,
-    system: &Repo<'_>,
-    meta: &RequestMeta,
-    team: TeamId,
+    sys: &Privileged<'_>,
     backup: BackupRow,
     trigger: Trigger,
 ) -> Result<ComplianceRunRow, ServiceError> {
-    let connection = backup.connection_id;
-    let now = deps.clock.now();
-    system
-        .fail_stale_compliance_runs(
-            connection,
-            now - ChronoDuration::minutes(STALE_AFTER_MINUTES),
-            now,
-        )
-        .await?;
-    let mut row = new_run(deps, team, connection, trigger);
-    row.backup_id = Some(backup.id);
-    let run = system
-        .insert_compliance_run(&row)
+    let (team, connection) = (backup.team_id, backup.connection_id);
+    let row = NewComplianceRun {
+        id: ComplianceRunId::generate(sys.deps.rng),
+        team_id: team,
+        connection_id: connection,
+        backup_id: Some(backup.id),
+        trigger,
+        requested_by: match sys.actor() {
+            Actor::User(user) | Actor::ApiKey { user, .. } => Some(*user),
+            Actor::System(_) | Actor::Anonymous => None,
+        },
+    };
+    let audit = sys.audit(run_event(
+        team,
+        row.id,
+        "compliance.start",
+        json!({"connection_id": connection.to_string(), "backup_id": backup.id.to_string()}),
+    ));
+    let run = sys
+        .stores()
+        .open_compliance_run(&row, STALE_AFTER_SECONDS, &audit)
         .await
         .map_err(conflict_as(
             "compliance_run_in_progress",
             "a compliance run of this connection is already running",
         ))?;
-    let actor = trigger.actor();
-    audit::record(
-        system,
-        &actor,
-        meta,
-        run_event(
-            &run,
-            "compliance.start",
-            json!({"connection_id": connection.to_string(), "backup_id": backup.id.to_string()}),
-        ),
-    )
-    .await?;
-    match evaluate_and_store(deps, system, meta, &run, backup).await {
-        Ok(counts) => {
-            let mut patch = counts.clone();
-            patch["status"] = json!("complete");
-            patch["finished_at"] = json!(deps.clock.now());
-            system.finish_compliance_run(run.id, &patch).await?;
-            audit::record(
-                system,
-                &actor,
-                meta,
-                run_event(&run, "compliance.complete", counts),
-            )
-            .await?;
-            system
+    match evaluate_run(sys, &run, &backup).await {
+        Ok((result, findings)) => {
+            let audit = sys.audit(run_event(
+                team,
+                run.id,
+                "compliance.complete",
+                json!(result),
+            ));
+            sys.stores()
+                .finish_compliance_run(run.id, &result, &findings, &audit)
+                .await?;
+            sys.stores()
                 .compliance_run(run.id)
                 .await?
                 .ok_or_else(|| ServiceError::Internal("compliance run vanished".into()))
@@ -410,37 +284,36 @@ async fn execute(
                 ServiceError::Internal(_) => "internal error while evaluating the snapshot".into(),
                 other => other.to_string(),
             };
-            system
-                .finish_compliance_run(
-                    run.id,
-                    &json!({"status": "failed", "finished_at": deps.clock.now(), "error": reason}),
-                )
+            let audit = sys.audit(run_event(
+                team,
+                run.id,
+                "compliance.error",
+                json!({"reason": reason}),
+            ));
+            sys.stores()
+                .fail_compliance_run(run.id, &reason, &audit)
                 .await?;
-            audit::record(
-                system,
-                &actor,
-                meta,
-                run_event(&run, "compliance.error", json!({"reason": reason})),
-            )
-            .await?;
             Err(e)
         }
     }
 }
 
-/// Reads and evaluates the snapshot, stores findings and applies run-driven state changes;
-/// returns the counts for the run row.
-async fn evaluate_and_store(
-    deps: &Deps<'_>,
-    system: &Repo<'_>,
-    meta: &RequestMeta,
+/// Reads and evaluates the snapshot and applies the run-driven state changes; returns the tally
+/// and the findings for the run row.
+async fn evaluate_run(
+    sys: &Privileged<'_>,
     run: &ComplianceRunRow,
-    backup: BackupRow,
-) -> Result<Value, ServiceError> {
-    let snapshot = SnapshotReader::open(deps, backup)
-        .await?
-        .tenant_snapshot()
-        .await?;
+    backup: &BackupRow,
+) -> Result<(RunResult, Vec<FindingRow>), ServiceError> {
+    let deps = sys.deps;
+    let snapshot = SnapshotReader::open(
+        deps.store,
+        &deps.config.snapshot_secret,
+        snapshot_of(backup)?,
+    )
+    .await?
+    .tenant_snapshot()
+    .await?;
     let now = deps.clock.now();
     let findings = evaluate(&snapshot, &EvalContext::at(now));
     let rows: Vec<FindingRow> = findings
@@ -451,19 +324,21 @@ async fn evaluate_and_store(
             connection_id: run.connection_id,
             check_id: f.check_id.to_string(),
             cis_safeguard: f.cis_safeguard.to_string(),
-            severity: severity_str(f),
-            outcome: outcome_str(f.outcome).to_string(),
+            severity: f.severity,
+            outcome: f.outcome,
             message: f.message.chars().take(2000).collect(),
             evidence: serde_json::to_value(&f.evidence).unwrap_or_else(|_| json!([])),
         })
         .collect();
-    system.insert_findings(&rows).await?;
-    let states = system.remediations_of(run.connection_id).await?;
+    let states = sys.stores().remediations_of(run.connection_id).await?;
     let by_check: HashMap<&str, &RemediationRow> =
         states.iter().map(|r| (r.check_id.as_str(), r)).collect();
     for f in &findings {
         let current = by_check.get(f.check_id).copied();
-        let parsed = current.map(parse_state).transpose()?;
+        let parsed = current.map(|r| Remediation {
+            state: r.state,
+            expires_at: r.expires_at,
+        });
         let Some(next) = remediation::after_run(parsed.as_ref(), f.outcome, now) else {
             continue;
         };
@@ -471,7 +346,7 @@ async fn evaluate_and_store(
             connection_id: run.connection_id,
             check_id: f.check_id.to_string(),
             team_id: run.team_id,
-            state: next.as_str().into(),
+            state: next,
             justification: None,
             approved_by: None,
             expires_at: None,
@@ -479,50 +354,25 @@ async fn evaluate_and_store(
             updated_at: now,
             last_run_id: Some(run.id),
         };
-        match current {
-            None => system.insert_remediation(&fresh).await?,
-            Some(cur) => {
-                system
-                    .update_remediation(
-                        run.connection_id,
-                        f.check_id,
-                        &cur.state,
-                        &state_patch(&fresh),
-                    )
-                    .await?
-            }
-        }
-        audit::record(
-            system,
-            &SYSTEM,
-            meta,
+        let audit = sys.audit_by(
+            ENGINE,
             finding_event(
                 run.team_id,
                 run.connection_id,
                 f.check_id,
                 json!({
                     "check_id": f.check_id,
-                    "from": current.map(|c| c.state.as_str()),
-                    "to": next.as_str(),
+                    "from": current.map(|c| c.state),
+                    "to": next,
                     "run_id": run.id.to_string(),
                 }),
             ),
-        )
-        .await?;
+        );
+        sys.stores()
+            .set_remediation(&fresh, current.map(|c| c.state), &audit)
+            .await?;
     }
-    Ok(tally(&findings))
-}
-
-fn state_patch(row: &RemediationRow) -> Value {
-    json!({
-        "state": row.state,
-        "justification": row.justification,
-        "approved_by": row.approved_by,
-        "expires_at": row.expires_at,
-        "updated_by": row.updated_by,
-        "updated_at": row.updated_at,
-        "last_run_id": row.last_run_id,
-    })
+    Ok((tally(&findings), rows))
 }
 
 fn finding_event(team: TeamId, connection: ConnectionId, check_id: &str, details: Value) -> Event {
@@ -538,30 +388,28 @@ fn finding_event(team: TeamId, connection: ConnectionId, check_id: &str, details
 /// `POST /connections/{id}/findings/{check}/transitions`: a user moves a finding along the
 /// workflow. Acknowledge and reopen need operator or above; accepting a risk needs an admin or
 /// owner, who is recorded as its approver.
-#[allow(clippy::too_many_arguments)]
 pub async fn transition(
-    deps: &Deps<'_>,
-    user_repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
+    caller: &Caller<'_>,
     connection: ConnectionId,
     check_id: &str,
     request: Request,
 ) -> Result<RemediationRow, ServiceError> {
-    let conn = user_repo
+    let conn = caller
+        .stores()
         .connection(connection)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let def = check_def(check_id).ok_or(ServiceError::NotFound)?;
-    let (team, role) = resolve_team(user_repo, user, Some(conn.team_id)).await?;
-    require_role(&role, request.action())?;
-    let current = system
+    let team = conn.team_id;
+    caller.authorize(team, request.action()).await?;
+    let sys = caller.system();
+    let current = sys
+        .stores()
         .remediation(connection, def.id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let from = parse_state(&current)?.state;
-    let now = deps.clock.now();
+    let from = current.state;
+    let now = caller.deps().clock.now();
     remediation::check_transition(from, &request, now).map_err(|e| match e {
         TransitionError::NotAllowed { .. } => ServiceError::Conflict {
             code: "invalid_transition",
@@ -576,70 +424,64 @@ pub async fn transition(
             expires_at,
         } => (
             Some(justification.trim().to_string()),
-            Some(user),
+            Some(caller.user()),
             Some(*expires_at),
         ),
         Request::Acknowledge | Request::Reopen => (None, None, None),
     };
     let to = request.target();
     let updated = RemediationRow {
-        state: to.as_str().into(),
+        state: to,
         justification,
         approved_by,
         expires_at,
-        updated_by: Some(user),
+        updated_by: Some(caller.user()),
         updated_at: now,
         ..current
     };
-    system
-        .update_remediation(connection, def.id, from.as_str(), &state_patch(&updated))
+    let audit = caller.audit(finding_event(
+        team,
+        connection,
+        def.id,
+        json!({
+            "check_id": def.id,
+            "from": from,
+            "to": to,
+            "justification": updated.justification,
+            "expires_at": updated.expires_at,
+        }),
+    ));
+    sys.stores()
+        .set_remediation(&updated, Some(from), &audit)
         .await?;
-    audit::record(
-        system,
-        &Actor::User(user),
-        meta,
-        finding_event(
-            team,
-            connection,
-            def.id,
-            json!({
-                "check_id": def.id,
-                "from": from.as_str(),
-                "to": to.as_str(),
-                "justification": updated.justification,
-                "expires_at": updated.expires_at,
-            }),
-        ),
-    )
-    .await?;
     Ok(updated)
 }
 
 /// The latest complete run of a connection with its findings, filtered; `None` before any run.
 pub async fn latest_findings(
-    user_repo: &Repo<'_>,
+    caller: &Caller<'_>,
     connection: ConnectionId,
     filter: &FindingFilter,
 ) -> Result<Option<RunView>, ServiceError> {
-    user_repo
+    let stores = caller.stores();
+    stores
         .connection(connection)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let Some(run) = user_repo.latest_complete_compliance_run(connection).await? else {
+    let Some(run) = stores.latest_complete_compliance_run(connection).await? else {
         return Ok(None);
     };
-    let rows = user_repo.findings_of(run.id).await?;
-    let states = user_repo.remediations_of(connection).await?;
-    let state_of: HashMap<&str, Option<State>> = states
+    let rows = stores.findings_of(run.id).await?;
+    let states = stores.remediations_of(connection).await?;
+    let state_of: HashMap<&str, State> = states
         .iter()
-        .map(|r| (r.check_id.as_str(), State::parse(&r.state)))
+        .map(|r| (r.check_id.as_str(), r.state))
         .collect();
     let rows: Vec<FindingRow> = rows
         .into_iter()
         .filter(|row| {
             check_def(&row.check_id).is_some_and(|def| {
-                let state = state_of.get(row.check_id.as_str()).copied().flatten();
-                filter.matches(def, row, state)
+                filter.matches(def, row, state_of.get(row.check_id.as_str()).copied())
             })
         })
         .collect();
@@ -650,13 +492,14 @@ pub async fn latest_findings(
 }
 
 /// One run (any status) with its findings, as the caller may see it.
-pub async fn run_view(user_repo: &Repo<'_>, id: ComplianceRunId) -> Result<RunView, ServiceError> {
-    let run = user_repo
+pub async fn run_view(caller: &Caller<'_>, id: ComplianceRunId) -> Result<RunView, ServiceError> {
+    let stores = caller.stores();
+    let run = stores
         .compliance_run(id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let rows = user_repo.findings_of(id).await?;
-    let states = user_repo.remediations_of(run.connection_id).await?;
+    let rows = stores.findings_of(id).await?;
+    let states = stores.remediations_of(run.connection_id).await?;
     Ok(RunView {
         findings: views(rows, &states),
         run,
@@ -664,11 +507,189 @@ pub async fn run_view(user_repo: &Repo<'_>, id: ComplianceRunId) -> Result<RunVi
 }
 
 /// Pass rate per connection and day for a team the caller belongs to.
-pub async fn trend(
-    user_repo: &Repo<'_>,
-    user: UserId,
-    team: TeamId,
-) -> Result<Vec<crate::db::compliance::TrendRow>, ServiceError> {
-    resolve_team(user_repo, user, Some(team)).await?;
-    Ok(user_repo.compliance_trend(team).await?)
+pub async fn trend(caller: &Caller<'_>, team: TeamId) -> Result<Vec<TrendRow>, ServiceError> {
+    caller.authorize(team, Action::ComplianceRead).await?;
+    Ok(caller.stores().compliance_trend(team).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::matrix::Role;
+    use crate::compliance::remediation::Request;
+    use crate::snapshot::SnapshotLayout;
+    use crate::store::{ActorType, RunStatus};
+    use crate::testing::world::World;
+    use futures::executor::block_on;
+
+    #[test]
+    fn a_run_is_audited_as_its_requester_and_its_state_changes_as_the_engine() {
+        let world = World::new();
+        let owner = world.user();
+        let (connection, backup) = world.backed_up(owner);
+        let view = block_on(request(&world.caller(owner), connection)).unwrap();
+        assert_eq!(view.run.status, RunStatus::Complete);
+        assert_eq!(view.run.backup_id, Some(backup.id));
+        assert_eq!(view.run.requested_by, Some(owner));
+        assert_eq!(view.findings.len(), catalog().len());
+        let fails = view
+            .findings
+            .iter()
+            .filter(|f| f.outcome == Outcome::Fail)
+            .count();
+        assert!(fails > 0, "an empty org fails some checks");
+        assert!(view
+            .findings
+            .iter()
+            .filter(|f| f.outcome == Outcome::Fail)
+            .all(|f| f.state.as_ref().is_some_and(|s| s.state == State::Open)));
+        let log = world.db.activity.borrow();
+        let actions: Vec<_> = log.iter().map(|r| r.action).collect();
+        assert_eq!(actions.first(), Some(&"compliance.start"));
+        assert_eq!(actions.last(), Some(&"compliance.complete"));
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| **a == "finding.transition")
+                .count(),
+            fails
+        );
+        for row in log.iter() {
+            let engine = row.action == "finding.transition";
+            assert_eq!(row.actor_type == ActorType::System, engine, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn runs_need_compliance_run_a_complete_backup_and_no_run_in_flight() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let connection = world.connect(owner);
+        let viewer = world.member(team, Role::Viewer);
+        assert!(matches!(
+            block_on(request(&world.caller(viewer), connection)),
+            Err(ServiceError::Forbidden)
+        ));
+        assert!(matches!(
+            block_on(request(&world.caller(owner), connection)),
+            Err(ServiceError::Conflict {
+                code: "no_complete_backup",
+                ..
+            })
+        ));
+        let world = World::new();
+        let owner = world.user();
+        let (connection, _) = world.backed_up(owner);
+        let sys = world.system("test");
+        let running = NewComplianceRun {
+            id: ComplianceRunId::generate(world.deps.rng),
+            team_id: world.team_of(owner),
+            connection_id: connection,
+            backup_id: None,
+            trigger: Trigger::Schedule,
+            requested_by: None,
+        };
+        let audit = sys.audit(run_event(
+            running.team_id,
+            running.id,
+            "compliance.start",
+            json!({}),
+        ));
+        block_on(
+            sys.stores()
+                .open_compliance_run(&running, STALE_AFTER_SECONDS, &audit),
+        )
+        .unwrap();
+        assert!(matches!(
+            block_on(request(&world.caller(owner), connection)),
+            Err(ServiceError::Conflict {
+                code: "compliance_run_in_progress",
+                ..
+            })
+        ));
+        assert_eq!(world.db.runs().len(), 1);
+    }
+
+    #[test]
+    fn a_run_that_cannot_read_its_snapshot_is_failed_never_complete() {
+        let world = World::new();
+        let owner = world.user();
+        let (connection, backup) = world.backed_up(owner);
+        let manifest = SnapshotLayout::from_prefix(&backup.r2_prefix).manifest_key();
+        world.objects.objects.borrow_mut().remove(&manifest);
+        let err = block_on(request(&world.caller(owner), connection)).unwrap_err();
+        assert!(matches!(err, ServiceError::Internal(_)), "{err:?}");
+        let run = &world.db.runs()[0];
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(
+            run.error.as_deref(),
+            Some("internal error while evaluating the snapshot")
+        );
+        assert_eq!(world.db.actions(), ["compliance.start", "compliance.error"]);
+    }
+
+    #[test]
+    fn a_scheduled_evaluation_without_a_backup_records_a_skip() {
+        let world = World::new();
+        let owner = world.user();
+        let connection = world.connect(owner);
+        let sys = world.system("compliance");
+        let outcome = block_on(evaluate_latest(&sys, world.team_of(owner), connection)).unwrap();
+        assert_eq!(outcome, ScheduledOutcome::Skipped);
+        assert_eq!(world.db.runs()[0].status, RunStatus::Skipped);
+        assert_eq!(world.db.actions(), ["compliance.skip"]);
+    }
+
+    #[test]
+    fn only_admins_accept_risks_and_every_transition_is_audited() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (connection, _) = world.backed_up(owner);
+        let view = block_on(request(&world.caller(owner), connection)).unwrap();
+        let failing = view
+            .findings
+            .iter()
+            .find(|f| f.outcome == Outcome::Fail)
+            .unwrap()
+            .check_id
+            .clone();
+        world.db.activity.borrow_mut().clear();
+        let operator = world.member(team, Role::Operator);
+        let accept = || Request::AcceptRisk {
+            justification: "compensating control".into(),
+            expires_at: world.deps.clock.now() + chrono::Duration::days(30),
+        };
+        assert!(matches!(
+            block_on(transition(
+                &world.caller(operator),
+                connection,
+                &failing,
+                accept()
+            )),
+            Err(ServiceError::Forbidden)
+        ));
+        let row = block_on(transition(
+            &world.caller(operator),
+            connection,
+            &failing,
+            Request::Acknowledge,
+        ))
+        .unwrap();
+        assert_eq!(row.state, State::Acknowledged);
+        let row = block_on(transition(
+            &world.caller(owner),
+            connection,
+            &failing,
+            accept(),
+        ))
+        .unwrap();
+        assert_eq!(row.approved_by, Some(owner));
+        assert_eq!(
+            world.db.actions(),
+            ["finding.transition", "finding.transition"]
+        );
+        assert_eq!(world.db.activity.borrow()[0].actor_id, operator.to_string());
+    }
 }

@@ -5,17 +5,15 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::audit::{self, Actor, Event, RequestMeta};
+use super::audit::Event;
 use super::error::conflict_as;
-use super::{Deps, ServiceError};
-use crate::authz::matrix::{role_allows, Action, Role};
-use crate::crypto::envelope::{
-    open_secret, seal_secret, sealed_secret_key_version, DataKey, SecretContext,
-};
-use crate::db::records::{ConnectionRow, NewConnection, TenantKeyRow};
-use crate::db::{DbError, Repo};
-use crate::ids::{ConnectionId, TeamId, UserId};
+use super::tenant_keys::current_data_key;
+use super::{Caller, ServiceError};
+use crate::authz::matrix::Action;
+use crate::crypto::envelope::{seal_secret, SecretContext};
+use crate::ids::{ConnectionId, TeamId};
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
+use crate::store::{AuthType, ConnectionRow, NewConnection};
 
 /// Read scopes a backup needs, each with a cheap probe that proves the credential has it.
 const SCOPE_PROBES: &[(&str, &str)] = &[
@@ -57,111 +55,11 @@ fn parse_api_token(token: Option<Zeroizing<String>>) -> Result<Zeroizing<String>
     }
 }
 
-/// The team the caller acts in, and the caller's role there.
-pub async fn resolve_team(
-    repo: &Repo<'_>,
-    user: UserId,
-    requested: Option<TeamId>,
-) -> Result<(TeamId, String), ServiceError> {
-    let memberships = repo.memberships(user).await?;
-    let team = match requested {
-        Some(team) => team,
-        None => repo
-            .personal_team(user)
-            .await?
-            .ok_or(ServiceError::NotFound)?,
-    };
-    memberships
-        .into_iter()
-        .find(|m| m.team_id == team)
-        .map(|m| (team, m.role))
-        .ok_or(ServiceError::NotFound)
-}
-
-/// The permission matrix decides: may `role` do `action`?
-pub fn require_role(role: &str, action: Action) -> Result<(), ServiceError> {
-    match Role::parse(role) {
-        Some(role) if role_allows(role, action) => Ok(()),
-        _ => Err(ServiceError::Forbidden),
-    }
-}
-
-/// The team's current data key, creating version 1 on first use.
-pub async fn current_data_key(
-    deps: &Deps<'_>,
-    system: &Repo<'_>,
-    team: TeamId,
-) -> Result<DataKey, ServiceError> {
-    if let Some(row) = system.tenant_key(team, None).await? {
-        return unwrap_row(deps, &row);
-    }
-    let (key, wrapped) = deps
-        .config
-        .master_keys
-        .new_data_key(deps.rng, &team.to_string(), 1);
-    let row = TenantKeyRow {
-        team_id: team,
-        version: 1,
-        master_key_id: wrapped.master_key_id,
-        wrapped_key: wrapped.wrapped,
-    };
-    match system.insert_tenant_key(&row).await {
-        Ok(()) => Ok(key),
-        // Another request created it first: use theirs.
-        Err(DbError::Conflict) => {
-            let row = system
-                .tenant_key(team, Some(1))
-                .await?
-                .ok_or(ServiceError::NotFound)?;
-            unwrap_row(deps, &row)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn unwrap_row(deps: &Deps<'_>, row: &TenantKeyRow) -> Result<DataKey, ServiceError> {
-    let wrapped = crate::crypto::envelope::WrappedDataKey {
-        master_key_id: row.master_key_id.clone(),
-        wrapped: row.wrapped_key.clone(),
-    };
-    deps.config
-        .master_keys
-        .unwrap(&wrapped, &row.team_id.to_string(), row.version)
-        .map_err(|e| {
-            ServiceError::Internal(format!(
-                "data key unwrap failed for team {}: {e}",
-                row.team_id
-            ))
-        })
-}
-
-/// Decrypts a connection's credential for a job.
-pub async fn open_credential(
-    deps: &Deps<'_>,
-    system: &Repo<'_>,
-    team: TeamId,
-    connection: ConnectionId,
-    org: &OrgDomain,
-    sealed: &str,
-) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    let version = sealed_secret_key_version(sealed)
-        .map_err(|e| ServiceError::Internal(format!("sealed credential unreadable: {e}")))?;
-    let row = system
-        .tenant_key(team, Some(version))
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Internal(format!("data key v{version} missing for team {team}"))
-        })?;
-    let key = unwrap_row(deps, &row)?;
-    let team_s = team.to_string();
-    let conn_s = connection.to_string();
-    let ctx = SecretContext {
-        tenant: &team_s,
-        connection: &conn_s,
-        org_domain: org.as_str(),
-    };
-    open_secret(&key, &ctx, sealed)
-        .map_err(|e| ServiceError::Internal(format!("credential open failed: {e}")))
+/// A `team_id` given in a body.
+pub fn parse_team(team: Option<&str>) -> Result<Option<TeamId>, ServiceError> {
+    team.map(TeamId::parse)
+        .transpose()
+        .map_err(|_| ServiceError::invalid("team_id", "must be a team id"))
 }
 
 /// Confirms the token works for this org and finds which read scopes it has.
@@ -196,14 +94,12 @@ async fn verify_credential(client: &OktaClient<'_>) -> Result<Vec<String>, Servi
     Ok(granted)
 }
 
+/// `POST /connections`: verify the token against the org, seal it, store it (owner or admin).
 pub async fn create(
-    deps: &Deps<'_>,
-    user_repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
+    caller: &Caller<'_>,
     body: CreateConnection,
 ) -> Result<ConnectionRow, ServiceError> {
+    let deps = caller.deps();
     let org = OrgDomain::parse(&body.org_domain, deps.config.okta_domains)
         .map_err(|e| ServiceError::invalid("org_domain", e.to_string()))?;
     if body.auth_type != "api_token" {
@@ -213,14 +109,10 @@ pub async fn create(
         ));
     }
     let token = parse_api_token(body.api_token)?;
-    let requested_team = body
-        .team_id
-        .as_deref()
-        .map(TeamId::parse)
-        .transpose()
-        .map_err(|_| ServiceError::invalid("team_id", "must be a team id"))?;
-    let (team, role) = resolve_team(user_repo, user, requested_team).await?;
-    require_role(&role, Action::ConnectionManage)?;
+    let team = caller
+        .team_or_default(parse_team(body.team_id.as_deref())?)
+        .await?;
+    caller.authorize(team, Action::ConnectionManage).await?;
 
     let client = OktaClient::new(
         deps.http,
@@ -231,7 +123,7 @@ pub async fn create(
     );
     let scopes = verify_credential(&client).await?;
 
-    let key = current_data_key(deps, system, team).await?;
+    let key = current_data_key(caller.system(), team).await?;
     let id = ConnectionId::generate(deps.rng);
     let (team_s, id_s) = (team.to_string(), id.to_string());
     let ctx = SecretContext {
@@ -240,76 +132,69 @@ pub async fn create(
         org_domain: org.as_str(),
     };
     let sealed = seal_secret(&key, deps.rng, &ctx, token.as_bytes());
-
-    let row = user_repo
-        .insert_connection(&NewConnection {
-            id,
-            team_id: team,
-            created_by: user,
-            org_domain: org.as_str(),
-            auth_type: "api_token",
-            granted_scopes: &scopes,
-            sealed_token: &sealed,
-            key_version: key.version,
-            status: "active",
-            verified_at: deps.clock.now(),
-        })
+    let audit = caller.audit(Event {
+        team,
+        action: "connection.create",
+        target_type: "okta_connection",
+        target_id: id.to_string(),
+        details: json!({"org_domain": org.as_str(), "granted_scopes": scopes, "key_version": key.version}),
+    });
+    let row = NewConnection {
+        id,
+        team_id: team,
+        created_by: caller.user(),
+        org_domain: org.as_str().to_string(),
+        auth_type: AuthType::ApiToken,
+        granted_scopes: scopes,
+        sealed_token: sealed,
+        key_version: key.version,
+        verified_at: deps.clock.now(),
+    };
+    caller
+        .system()
+        .stores()
+        .create_connection(&row, &audit)
         .await
         .map_err(conflict_as(
             "connection_exists",
             "this team already has a connection to that org",
-        ))?;
-    audit::record(
-        system,
-        &Actor::User(user),
-        meta,
-        Event {
-            team,
-            action: "connection.create",
-            target_type: "okta_connection",
-            target_id: id.to_string(),
-            details: json!({"org_domain": org.as_str(), "granted_scopes": scopes, "key_version": key.version}),
-        },
-    )
-    .await?;
-    Ok(row)
+        ))
 }
 
-pub async fn delete(
-    deps: &Deps<'_>,
-    user_repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
-    id: ConnectionId,
-) -> Result<(), ServiceError> {
-    let connection = user_repo
+/// `DELETE /connections/{id}`: drop the sealed credential and hide the connection.
+pub async fn delete(caller: &Caller<'_>, id: ConnectionId) -> Result<(), ServiceError> {
+    let connection = caller
+        .stores()
         .connection(id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let (team, role) = resolve_team(user_repo, user, Some(connection.team_id)).await?;
-    require_role(&role, Action::ConnectionManage)?;
-    if !user_repo.delete_connection(id, deps.clock.now()).await? {
-        return Err(ServiceError::NotFound);
+    let team = connection.team_id;
+    caller.authorize(team, Action::ConnectionManage).await?;
+    let audit = caller.audit(Event {
+        team,
+        action: "connection.delete",
+        target_type: "okta_connection",
+        target_id: id.to_string(),
+        details: json!({"org_domain": connection.org_domain}),
+    });
+    if caller
+        .system()
+        .stores()
+        .delete_connection(id, &audit)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
     }
-    audit::record(
-        system,
-        &Actor::User(user),
-        meta,
-        Event {
-            team,
-            action: "connection.delete",
-            target_type: "okta_connection",
-            target_id: id.to_string(),
-            details: json!({"org_domain": connection.org_domain}),
-        },
-    )
-    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::matrix::Role;
+    use crate::testing::world::World;
+    use futures::executor::block_on;
 
     #[test]
     fn api_tokens_are_shape_checked() {
@@ -329,14 +214,58 @@ mod tests {
     }
 
     #[test]
-    fn roles_gate_management() {
-        assert!(require_role("owner", Action::ConnectionManage).is_ok());
-        assert!(require_role("admin", Action::ConnectionManage).is_ok());
-        for role in ["operator", "viewer", "auditor", "", "Owner"] {
-            assert!(matches!(
-                require_role(role, Action::ConnectionManage),
-                Err(ServiceError::Forbidden)
-            ));
+    fn only_owners_and_admins_connect_and_each_change_is_audited() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        for role in [Role::Operator, Role::Viewer, Role::Auditor] {
+            let member = world.member(team, role);
+            let refused = block_on(create(&world.caller(member), world.connection_body(team)));
+            assert!(matches!(refused, Err(ServiceError::Forbidden)), "{role:?}");
         }
+        assert!(world.db.activity.borrow().is_empty());
+        let admin = world.member(team, Role::Admin);
+        let caller = world.caller(admin);
+        let row = block_on(create(&caller, world.connection_body(team))).unwrap();
+        assert_eq!(row.team_id, team);
+        // A second connection of the team to the same org is a conflict.
+        let again = block_on(create(&caller, world.connection_body(team)));
+        assert!(matches!(
+            again,
+            Err(ServiceError::Conflict {
+                code: "connection_exists",
+                ..
+            })
+        ));
+        block_on(delete(&caller, row.id)).unwrap();
+        assert!(matches!(
+            block_on(delete(&caller, row.id)),
+            Err(ServiceError::NotFound)
+        ));
+        assert_eq!(
+            world.db.actions(),
+            ["connection.create", "connection.delete"]
+        );
+        let created = &world.db.activity.borrow()[0];
+        assert_eq!(created.actor_id, admin.to_string());
+        assert_eq!(created.target_id, row.id.to_string());
+    }
+
+    #[test]
+    fn another_team_neither_sees_nor_deletes_a_connection() {
+        let world = World::new();
+        let owner = world.user();
+        let connection = world.connect(owner);
+        let stranger = world.user();
+        assert!(matches!(
+            block_on(delete(&world.caller(stranger), connection)),
+            Err(ServiceError::NotFound)
+        ));
+        // Naming the other team in the body does not help either.
+        let team = world.team_of(owner);
+        assert!(matches!(
+            block_on(create(&world.caller(stranger), world.connection_body(team))),
+            Err(ServiceError::NotFound)
+        ));
     }
 }

@@ -1,37 +1,61 @@
 //! Downloads: a member asks for a short-lived signed URL to one object; the URL alone (no
 //! session) then streams the decrypted JSON, after the signature, expiry, tenant and both hashes
-//! check out.
+//! check out. Issuing a URL and each download are audited events.
 
 use serde_json::json;
 
-use super::audit::{self, Actor, Event, RequestMeta};
-use super::snapshot_reader::SnapshotReader;
-use super::{Deps, ServiceError};
-use crate::db::Repo;
-use crate::ids::{BackupId, UserId};
+use super::audit::{Actor, Event, RequestMeta};
+use super::{Caller, Deps, Privileged, ServiceError};
+use crate::authz::matrix::Action;
+use crate::ids::BackupId;
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};
-use crate::snapshot::{ObjectStream, ResourceType};
+use crate::snapshot::{ObjectStream, SnapshotLayout, SnapshotReader, SnapshotRef};
+use crate::store::{BackupRow, BackupStatus};
+use crate::tenant::ResourceType;
 
 pub struct IssuedUrl {
     pub url: String,
     pub expires_at: i64,
 }
 
+/// Where a complete backup's snapshot lies, for reading it back; only a complete backup has one.
+pub fn snapshot_of(row: &BackupRow) -> Result<SnapshotRef, ServiceError> {
+    if row.status != BackupStatus::Complete {
+        return Err(ServiceError::Conflict {
+            code: "backup_not_complete",
+            message: "only complete backups can be read",
+        });
+    }
+    let manifest_sha256 = row
+        .manifest_sha256
+        .clone()
+        .ok_or_else(|| ServiceError::Internal("complete backup without manifest hash".into()))?;
+    Ok(SnapshotRef {
+        backup: row.id,
+        team: row.team_id,
+        connection: row.connection_id,
+        layout: SnapshotLayout::from_prefix(&row.r2_prefix),
+        manifest_sha256,
+    })
+}
+
+/// `GET /backups/{id}/objects/{type}/url`.
 pub async fn issue_url(
-    deps: &Deps<'_>,
-    user_repo: &Repo<'_>,
-    system: &Repo<'_>,
-    user: UserId,
-    meta: &RequestMeta,
+    caller: &Caller<'_>,
     backup: BackupId,
     object: &str,
 ) -> Result<IssuedUrl, ServiceError> {
-    let row = user_repo
+    let deps = caller.deps();
+    let row = caller
+        .stores()
         .backup(backup)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let resource = ResourceType::parse(object).ok_or(ServiceError::NotFound)?;
-    if row.status != "complete" {
+    caller
+        .authorize(row.team_id, Action::BackupDownload)
+        .await?;
+    if row.status != BackupStatus::Complete {
         return Err(ServiceError::Conflict {
             code: "backup_not_complete",
             message: "only complete backups can be downloaded",
@@ -45,19 +69,16 @@ pub async fn issue_url(
         expires_at,
     };
     let query = signed_url::sign(&deps.config.download_signing_key, &grant);
-    audit::record(
-        system,
-        &Actor::User(user),
-        meta,
-        Event {
+    caller
+        .system()
+        .record(Event {
             team: row.team_id,
             action: "backup.download_url",
             target_type: "backup",
             target_id: backup.to_string(),
             details: json!({"object": resource.as_str(), "expires_at": expires_at}),
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(IssuedUrl {
         url: format!("{}/api/v1/downloads?{query}", deps.config.public_base_url),
         expires_at,
@@ -66,10 +87,11 @@ pub async fn issue_url(
 
 /// Serves a signed URL: returns the decrypted JSON array as a stream, once the manifest has been
 /// verified and the first piece read (so a missing or unreadable object is still an error
-/// status). The stream ends with an error if anything later fails verification.
+/// status), and the download recorded. The stream ends with an error if anything later fails
+/// verification.
 pub async fn serve(
     deps: &Deps<'_>,
-    system: &Repo<'_>,
+    meta: &RequestMeta,
     query: &str,
 ) -> Result<ObjectStream, ServiceError> {
     let grant = signed_url::verify(
@@ -80,20 +102,32 @@ pub async fn serve(
     .map_err(|_| ServiceError::LinkDenied)?;
     let backup = BackupId::parse(&grant.backup_id).map_err(|_| ServiceError::LinkDenied)?;
     let resource = ResourceType::parse(&grant.object).ok_or(ServiceError::LinkDenied)?;
-    let row = system
+    // The signature is the credential: nobody is signed in.
+    let sys = Privileged::new(deps, Actor::Anonymous, meta.clone());
+    let row = sys
+        .stores()
         .backup(backup)
         .await?
         .ok_or(ServiceError::LinkDenied)?;
     // A link is bound to one tenant: a validly signed link for another team's backup is refused.
-    if row.team_id.to_string() != grant.tenant || row.status != "complete" {
+    if row.team_id.to_string() != grant.tenant || row.status != BackupStatus::Complete {
         return Err(ServiceError::LinkDenied);
     }
-    let mut stream = SnapshotReader::open(deps, row)
+    let snapshot = snapshot_of(&row)?;
+    let mut stream = SnapshotReader::open(deps.store, &deps.config.snapshot_secret, snapshot)
         .await?
         .object_stream(resource)?;
     stream
         .prime(deps.store)
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    sys.record(Event {
+        team: row.team_id,
+        action: "backup.download",
+        target_type: "backup",
+        target_id: backup.to_string(),
+        details: json!({"object": resource.as_str(), "link_expires_at": grant.expires_at}),
+    })
+    .await?;
     Ok(stream)
 }

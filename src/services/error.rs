@@ -1,8 +1,9 @@
 //! Use-case errors: each variant is something the edge can show a caller as a stable code.
 //! `Internal` carries detail for the log only.
 
-use crate::db::DbError;
 use crate::okta::OktaError;
+use crate::snapshot::ReadError;
+use crate::store::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -26,6 +27,9 @@ pub enum ServiceError {
     OktaUnavailable,
     #[error("download link is invalid or expired")]
     LinkDenied,
+    /// A dependency the request needs (the job queue) is down; nothing was left half done.
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -72,6 +76,15 @@ impl From<OktaError> for ServiceError {
             }
             OktaError::GaveUp { .. } => ServiceError::OktaUnavailable,
             other => ServiceError::OktaRejected(other.to_string()),
+        }
+    }
+}
+
+impl From<ReadError> for ServiceError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotCollected(_) => ServiceError::NotFound,
+            other => ServiceError::Internal(other.to_string()),
         }
     }
 }

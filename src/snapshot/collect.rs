@@ -54,8 +54,9 @@ pub enum CheckpointError {
     Unavailable(String),
 }
 
-/// Durable progress (the `backup_checkpoints` row in production). A commit must fail with
-/// [`CheckpointError::LeaseLost`] once another invocation has taken the backup over.
+/// Durable progress (the backup's `job_checkpoints` row in production, under its lease). A
+/// commit must fail with [`CheckpointError::LeaseLost`] once another invocation has taken the
+/// backup over.
 #[async_trait(?Send)]
 pub trait Checkpoints {
     async fn commit(&self, progress: &Progress) -> Result<(), CheckpointError>;

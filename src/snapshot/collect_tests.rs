@@ -16,7 +16,7 @@ use crate::ids::{ConnectionId, UserId};
 use crate::okta::{DomainPolicy, OktaAuth, OrgDomain};
 use crate::ports::HttpResponse;
 use crate::snapshot::manifest::sha256_hex;
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 use crate::testing::{
     json_response, poll_at_most, ManualClock, MemoryStore, ScriptedHttp, SeqRng, Yielding,
 };

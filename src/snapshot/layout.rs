@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::resource::ResourceType;
 use crate::ids::{ConnectionId, UserId};
+use crate::tenant::ResourceType;
 
 /// Sealed objects end in `.json.bfs` (Butterfly sealed stream); the manifest is plain JSON.
 const SEALED_SUFFIX: &str = ".json.bfs";

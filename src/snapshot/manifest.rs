@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::resource::ResourceType;
+use crate::tenant::ResourceType;
 
 /// 2: objects are sequences of independently sealed segments, so a backup can resume.
 pub const FORMAT_VERSION: u32 = 2;

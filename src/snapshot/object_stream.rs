@@ -261,7 +261,7 @@ mod tests {
     use crate::crypto::stream::seal_object;
     use crate::crypto::testing::pseudo_random;
     use crate::snapshot::manifest::sha256_hex;
-    use crate::snapshot::ResourceType;
+    use crate::tenant::ResourceType;
     use crate::testing::{MemoryStore, SeqRng, Yielding};
     use futures::executor::block_on;
 

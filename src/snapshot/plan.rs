@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::resource::ResourceType;
+use crate::tenant::ResourceType;
 
 /// A sequence of steps sharing one family of Okta rate-limit buckets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

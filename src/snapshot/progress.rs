@@ -3,7 +3,7 @@
 //! Everything here describes sealed bytes already in the object store, never work in flight:
 //! a checkpoint is written only after the segment and key list it names are complete, so an
 //! invocation killed at any point resumes from the last checkpoint and rewrites exactly the
-//! bytes that were lost. Serialised as JSON into the `backup_checkpoints` row.
+//! bytes that were lost. Serialised as JSON into the backup's `job_checkpoints` row.
 
 use std::collections::BTreeMap;
 
@@ -27,10 +27,6 @@ pub struct Progress {
     /// Okta's last rate-limit window per bucket, so pacing carries over between invocations.
     #[serde(default)]
     pub rate_windows: BTreeMap<String, Window>,
-    /// Slices in a row that ended in a transient failure (reset by a slice that pauses or
-    /// finishes normally).
-    #[serde(default)]
-    pub transient_failures: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,7 +83,7 @@ fn connection_backup_and_signed_download_round_trip() {
     // invocations, each resuming from the last one's checkpoint.
     assert!(backup["slices"].as_u64().unwrap() >= 3, "{backup}");
     // The checkpoint is the worker's alone.
-    let hidden = user.rest("GET", "backup_checkpoints?select=backup_id", None);
+    let hidden = user.rest("GET", "job_checkpoints?select=job_id", None);
     assert!(
         hidden.status >= 400 || hidden.json() == json!([]),
         "{}",

@@ -1,4 +1,4 @@
-//! Resumable backups against the real database and worker: the lease and sequence guard on
+//! Resumable backups against the real database and worker: the lease and sequence guard on job
 //! checkpoints, and racing starts of one connection's backup.
 
 use crate::support::*;
@@ -10,8 +10,8 @@ fn rpc(function: &str, args: Value) -> Reply {
 
 fn claim(backup: &str, token: &str) -> Value {
     let reply = rpc(
-        "backup_claim",
-        json!({"p_backup": backup, "p_token": token, "p_lease_seconds": 60}),
+        "job_claim",
+        json!({"p_kind": "backup", "p_id": backup, "p_token": token, "p_lease_seconds": 60}),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
@@ -19,9 +19,9 @@ fn claim(backup: &str, token: &str) -> Value {
 
 fn commit(backup: &str, token: &str, seq: i64, state: Value, release: bool) -> Value {
     let reply = rpc(
-        "backup_commit",
-        json!({"p_backup": backup, "p_token": token, "p_seq": seq, "p_state": state,
-               "p_lease_seconds": 60, "p_release": release}),
+        "job_commit",
+        json!({"p_kind": "backup", "p_id": backup, "p_token": token, "p_seq": seq,
+               "p_state": state, "p_failures": 0, "p_lease_seconds": 60, "p_release": release}),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply.json()
@@ -30,7 +30,7 @@ fn commit(backup: &str, token: &str, seq: i64, state: Value, release: bool) -> V
 fn stored_state(backup: &str) -> Value {
     service(
         "GET",
-        &format!("backup_checkpoints?backup_id=eq.{backup}&select=seq,state"),
+        &format!("job_checkpoints?job_kind=eq.backup&job_id=eq.{backup}&select=seq,state"),
         None,
     )
     .json()[0]
@@ -44,17 +44,20 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
     let team = psql(&format!(
         "select team_id from okta_connections where id = '{connection}'"
     ));
-    // A running scheduled backup that no worker is processing.
+    // A running scheduled backup that no worker is processing, opened as the worker opens one.
     let backup = psql("select gen_random_uuid()");
-    let inserted = service(
-        "POST",
-        "backups",
-        Some(
-            &json!({"id": backup, "team_id": team, "connection_id": connection,
-                     "trigger": "schedule", "status": "running", "r2_prefix": "users/x/"}),
-        ),
+    let opened = rpc(
+        "backup_open",
+        json!({
+            "p_row": {"id": backup, "team_id": team, "connection_id": connection,
+                      "trigger": "schedule", "requested_by": null, "r2_prefix": "users/x/"},
+            "p_stale_after_seconds": 1800,
+            "p_audit": {"actor_type": "system", "actor_id": "test", "action": "backup.schedule",
+                        "target_type": "backup", "target_id": backup, "request_id": "req_test",
+                        "details": {}},
+        }),
     );
-    assert_eq!(inserted.status, 201, "{}", inserted.text());
+    assert_eq!(opened.status, 200, "{}", opened.text());
     let (a, b) = ("a".repeat(32), "b".repeat(32));
 
     let first = claim(&backup, &a);
@@ -71,7 +74,7 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
     // The lease lapses (its holder died): another invocation takes over, and the old holder
     // can no longer commit.
     psql(&format!(
-        "update backup_checkpoints set lease_until = now() - interval '1 second' where backup_id = '{backup}'"
+        "update job_checkpoints set lease_until = now() - interval '1 second' where job_id = '{backup}'"
     ));
     let second = claim(&backup, &b);
     assert_eq!(second[0]["seq"], 1);
@@ -93,15 +96,15 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
     // Users can neither read checkpoints nor call the functions.
     let denied = user.rest(
         "POST",
-        "rpc/backup_claim",
-        Some(&json!({"p_backup": backup, "p_token": b, "p_lease_seconds": 60})),
+        "rpc/job_claim",
+        Some(&json!({"p_kind": "backup", "p_id": backup, "p_token": b, "p_lease_seconds": 60})),
     );
     assert!(
         denied.status == 401 || denied.status == 403,
         "{}",
         denied.text()
     );
-    let hidden = user.rest("GET", "backup_checkpoints?select=state", None);
+    let hidden = user.rest("GET", "job_checkpoints?select=state", None);
     assert!(
         hidden.status >= 400 || hidden.json() == json!([]),
         "{}",
@@ -110,47 +113,38 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
     // Malformed tokens and leases are refused by the database.
     assert!(
         rpc(
-            "backup_claim",
-            json!({"p_backup": backup, "p_token": "zz", "p_lease_seconds": 60})
+            "job_claim",
+            json!({"p_kind": "backup", "p_id": backup, "p_token": "zz", "p_lease_seconds": 60})
         )
         .status
             >= 400
     );
     assert!(
         rpc(
-            "backup_claim",
-            json!({"p_backup": backup, "p_token": a, "p_lease_seconds": 86400})
+            "job_claim",
+            json!({"p_kind": "backup", "p_id": backup, "p_token": a, "p_lease_seconds": 86400})
         )
         .status
             >= 400
     );
 
     // A finished run can no longer be claimed.
-    let failed = service(
-        "PATCH",
-        &format!("backups?id=eq.{backup}"),
-        Some(&json!({"status": "failed", "finished_at": "2026-01-01T00:00:00Z", "error": "test"})),
+    let failed = rpc(
+        "backup_fail",
+        json!({"p_id": backup, "p_reason": "test",
+               "p_audit": {"actor_type": "system", "actor_id": "test", "action": "backup.error",
+                           "target_type": "backup", "target_id": backup, "request_id": "req_test",
+                           "details": {}}}),
     );
-    assert!(failed.status < 300, "{}", failed.text());
-    psql(&format!(
-        "update backup_checkpoints set lease_until = null, lease_token = null where backup_id = '{backup}'"
-    ));
+    assert_eq!(failed.json(), json!(true), "{}", failed.text());
     assert_eq!(claim(&backup, &b), json!([]));
 
-    // A user's own insert cannot pre-fill the worker's progress columns.
-    for forged in [
-        json!({"heartbeat_at": "2100-01-01T00:00:00Z"}),
-        json!({"slices": 7}),
-    ] {
-        let mut row = json!({"id": psql("select gen_random_uuid()"), "team_id": team,
-            "connection_id": connection, "trigger": "manual", "status": "running",
-            "requested_by": user.id, "r2_prefix": "users/x/"});
-        row.as_object_mut()
-            .unwrap()
-            .extend(forged.as_object().unwrap().clone());
-        let reply = user.rest("POST", "backups", Some(&row));
-        assert_eq!(reply.status, 403, "{forged}: {}", reply.text());
-    }
+    // Users cannot open runs at all (not even ones that look like the worker's).
+    let row = json!({"id": psql("select gen_random_uuid()"), "team_id": team,
+        "connection_id": connection, "trigger": "manual", "status": "running",
+        "requested_by": user.id, "r2_prefix": "users/x/"});
+    let reply = rest_insert(&user.jwt, "backups", &row);
+    assert!(reply.status >= 400, "{}", reply.text());
 }
 
 #[test]

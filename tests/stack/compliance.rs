@@ -2,8 +2,8 @@
 //! cron, the remediation workflow with its audit trail, and tenancy.
 
 use crate::support::*;
-use butterfly::compliance::{evaluate, EvalContext, Outcome, TenantSnapshot};
-use butterfly::snapshot::ResourceType;
+use butterfly::compliance::{evaluate, EvalContext, Outcome};
+use butterfly::tenant::{ResourceType, TenantSnapshot};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -74,9 +74,7 @@ const EXPECTED: &[(&str, &str)] = &[
 fn needs_uncollected() -> Vec<String> {
     let mut snapshot = TenantSnapshot::default();
     for t in ResourceType::ALL {
-        snapshot
-            .resources
-            .insert(t.as_str().to_string(), Vec::new());
+        snapshot.resources.insert(t, Vec::new());
     }
     let now = chrono::DateTime::from_timestamp(now(), 0).unwrap();
     evaluate(&snapshot, &EvalContext::at(now))

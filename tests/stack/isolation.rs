@@ -302,3 +302,183 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
     }
     assert_eq!(state(&v), before);
 }
+
+/// A direct PostgREST write by the team's own members, with their own JWTs (owner, an operator,
+/// and an admin-scoped key token): what the product audits must not be writable around the
+/// worker. One case per table: each insert, update and delete is refused (or touches no row),
+/// and nothing of the team's changes.
+#[test]
+fn a_teams_own_members_cannot_write_audited_tables_around_the_worker() {
+    let v = victim();
+    let (t, c, b, owner) = (&v.team, &v.connection, &v.backup, &v.user.id);
+    let operator = new_user();
+    psql(&format!(
+        "insert into team_members (team_id, user_id, role) values ('{t}', '{}', 'operator')",
+        operator.id
+    ));
+    let stranger = new_user();
+    let (revoked_key, _) = create_key(&v.user, t, &[Scope::Read]);
+    let revoked = v
+        .user
+        .api("DELETE", &format!("/api-keys/{revoked_key}"), None);
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let before = state(&v);
+    let callers = [
+        ("owner", v.user.jwt.clone()),
+        ("operator", operator.jwt.clone()),
+        ("admin key", key_jwt(owner, t, &["admin"])),
+    ];
+    let id = "00000000-0000-4000-8000-00000000c0de";
+    let sealed = service(
+        "GET",
+        &format!("okta_connections?id=eq.{c}&select=sealed_token"),
+        None,
+    )
+    .json()[0]["sealed_token"]
+        .clone();
+    // (table, filter of the team's rows and a column the caller may read, a row to insert,
+    // patches to try)
+    let cases: Vec<(&str, String, Value, Vec<Value>)> = vec![
+        (
+            "okta_connections",
+            format!("id=eq.{c}&select=id"),
+            json!({"id": id, "team_id": t, "created_by": owner, "org_domain": "evil.okta.com",
+                   "auth_type": "api_token", "sealed_token": sealed, "key_version": -1,
+                   "status": "active"}),
+            vec![
+                json!({"key_version": -1}),
+                json!({"sealed_token": "v1.9.AAAA"}),
+                json!({"status": "error"}),
+                json!({"status": "deleted", "sealed_token": null, "deleted_at": "2026-01-01T00:00:00Z"}),
+            ],
+        ),
+        (
+            "backups",
+            format!("id=eq.{b}&select=id"),
+            // A running row that starts in the far future would block the connection forever.
+            json!({"id": id, "team_id": t, "connection_id": c, "requested_by": owner,
+                   "trigger": "manual", "status": "running", "r2_prefix": "users/x/",
+                   "started_at": "2999-01-01T00:00:00Z"}),
+            vec![json!({"error": "x"})],
+        ),
+        (
+            "team_members",
+            format!("team_id=eq.{t}&user_id=eq.{}&select=user_id", operator.id),
+            // Anyone joined without an invitation or consent.
+            json!({"team_id": t, "user_id": stranger.id, "role": "owner"}),
+            vec![json!({"role": "admin"})],
+        ),
+        (
+            "team_invitations",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"id": id, "team_id": t, "email": "x@test.local", "role": "owner",
+                   "invited_by": owner, "token_hash": "0".repeat(64),
+                   "expires_at": "2999-01-01T00:00:00Z"}),
+            vec![
+                json!({"accepted_at": "2026-01-01T00:00:00Z"}),
+                json!({"role": "owner"}),
+            ],
+        ),
+        (
+            "api_keys",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"id": id, "team_id": t, "user_id": owner, "name": "x",
+                   "secret_hash": "0".repeat(64), "scopes": ["admin"]}),
+            // Un-revoking, and revoking without an audit row.
+            vec![
+                json!({"revoked_at": null}),
+                json!({"revoked_at": "2026-01-01T00:00:00Z"}),
+            ],
+        ),
+        (
+            "compliance_runs",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"id": id, "team_id": t, "connection_id": c, "trigger": "manual",
+                   "requested_by": owner, "status": "running"}),
+            vec![json!({"status": "failed", "error": "x", "finished_at": "2026-01-01T00:00:00Z"})],
+        ),
+        (
+            "compliance_findings",
+            format!("team_id=eq.{t}&select=check_id"),
+            json!({"run_id": v.run, "team_id": t, "connection_id": c, "check_id": "BF-CIS5-999",
+                   "cis_safeguard": "5.1", "severity": "low", "outcome": "pass", "message": "x"}),
+            vec![json!({"outcome": "pass"})],
+        ),
+        (
+            "compliance_remediations",
+            format!("team_id=eq.{t}&select=check_id"),
+            json!({"connection_id": c, "check_id": "BF-CIS5-999", "team_id": t, "state": "resolved"}),
+            vec![json!({"state": "resolved"})],
+        ),
+        (
+            "tenant_keys",
+            format!("team_id=eq.{t}&select=version"),
+            json!({"team_id": t, "version": 9, "master_key_id": "x", "wrapped_key": "x"}),
+            vec![json!({"retired_at": "2026-01-01T00:00:00Z"})],
+        ),
+        (
+            "activity_logs",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"team_id": t, "actor_type": "user", "actor_id": owner, "action": "x.y"}),
+            vec![json!({"action": "x.y"})],
+        ),
+        (
+            "job_checkpoints",
+            format!("job_id=eq.{b}&select=job_id"),
+            json!({"job_kind": "backup", "job_id": id, "team_id": t}),
+            vec![json!({"state": {}})],
+        ),
+        (
+            "teams",
+            format!("id=eq.{t}&select=id"),
+            json!({"id": id, "name": "x", "created_by": owner}),
+            vec![json!({"name": "pwned"})],
+        ),
+    ];
+    for (who, jwt) in &callers {
+        for (table, filter, row, patches) in &cases {
+            let insert = rest_insert(jwt, table, row);
+            assert!(
+                insert.status >= 400,
+                "{who} inserted into {table}: {}",
+                insert.text()
+            );
+            for patch in patches {
+                let reply = rest_as(jwt, "PATCH", &format!("{table}?{filter}"), Some(patch));
+                assert!(
+                    reply.status >= 400 || reply.json() == json!([]),
+                    "{who} updated {table} with {patch}: {}",
+                    reply.text()
+                );
+            }
+            let delete = rest_as(jwt, "DELETE", &format!("{table}?{filter}"), None);
+            assert!(
+                delete.status >= 400 || delete.json() == json!([]),
+                "{who} deleted from {table}: {}",
+                delete.text()
+            );
+        }
+    }
+    assert_eq!(state(&v), before, "a direct write changed the team's data");
+    // The worker's write functions are the service role's alone.
+    let functions = psql(
+        "select string_agg(p.proname, ',' order by p.proname) from pg_proc p
+           join pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = 'public' and p.prorettype <> 'trigger'::regtype
+            and has_function_privilege('authenticated', p.oid, 'execute')
+            and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')",
+    );
+    let allowed = ["can", "has_team_role", "is_team_member", "local_jwks"];
+    for f in functions.split(',').filter(|f| !f.is_empty()) {
+        assert!(allowed.contains(&f), "authenticated may execute {f}");
+    }
+    // Revocation is one-way, whoever writes.
+    let unrevoke = service(
+        "PATCH",
+        &format!("api_keys?id=eq.{revoked_key}"),
+        Some(&json!({"revoked_at": null})),
+    );
+    assert!(unrevoke.status >= 400, "{}", unrevoke.text());
+    // The connection still backs up: nothing above blocked it.
+    assert_eq!(v.user.backup(c)["status"], "complete");
+}

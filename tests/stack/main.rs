@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod audit;
 mod backup_flow;
 mod bench;
 mod chain;

@@ -243,6 +243,22 @@ pub fn rest_as(jwt: &str, method: &str, path_and_query: &str, body: Option<&Valu
     )
 }
 
+/// A direct insert that reads nothing back (`return=minimal`), so a column the caller may write
+/// but not read does not make PostgREST refuse it for the wrong reason.
+pub fn rest_insert(jwt: &str, table: &str, row: &Value) -> Reply {
+    let auth = format!("Bearer {jwt}");
+    call(
+        "POST",
+        &format!("{}/{table}", env("BF_POSTGREST_URL")),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("prefer", "return=minimal"),
+        ],
+        Some(&serde_json::to_vec(row).unwrap()),
+    )
+}
+
 /// PostgREST as the service role (test inspection of what is really stored).
 pub fn service(method: &str, path_and_query: &str, body: Option<&Value>) -> Reply {
     rest_as(

@@ -17,7 +17,7 @@ use super::{capped, PromptKind, PromptSpec};
 use crate::ai::fields::{project, treat, Field};
 use crate::ai::redact::Redactor;
 use crate::ai::tenant::TenantView;
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 const MAX_CHANGES: usize = 50;
 const MAX_FIELDS: usize = 30;

@@ -17,7 +17,7 @@ use crate::ai::fields::project;
 use crate::ai::pseudonym::Kind;
 use crate::ai::redact::Redactor;
 use crate::ai::tenant::{text, TenantView};
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 const MAX_OPERATIONS: usize = 50;
 /// Pseudonyms listed per impact list (counts are complete).

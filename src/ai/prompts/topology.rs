@@ -17,7 +17,7 @@ use crate::ai::fields::{project, View};
 use crate::ai::pseudonym::Kind;
 use crate::ai::redact::Redactor;
 use crate::ai::tenant::{in_force, text, TenantView};
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 const MAX_ADMIN_USERS: usize = 100;
 const MAX_ADMIN_GROUPS: usize = 50;

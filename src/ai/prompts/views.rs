@@ -7,7 +7,7 @@
 use crate::ai::fields::{field, Field, Treatment::*, View};
 use crate::ai::index::FIRST_PARTY_APPS;
 use crate::ai::pseudonym::Kind;
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
 
 /// `profile.userType` values sent as they are (it is a free-text field; anything else is
 /// withheld): the usual employment types and the service-account labels the compliance checks

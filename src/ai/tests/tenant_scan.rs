@@ -31,11 +31,12 @@ use crate::ai::prompts::{
     RestorePlan, Subject, SYSTEM,
 };
 use crate::ai::record::RecordOutcome;
-use crate::compliance::{catalog, evaluate, EvalContext, Outcome, TenantSnapshot};
+use crate::compliance::{catalog, evaluate, EvalContext, Outcome};
 use crate::ids::TeamId;
 use crate::ports::{HttpClient, HttpRequest, HttpResponse, TransportError};
 use crate::snapshot::plan::{okta_id, Source, PLAN};
-use crate::snapshot::ResourceType;
+use crate::tenant::ResourceType;
+use crate::tenant::TenantSnapshot;
 use crate::testing::ManualClock;
 
 /// Collects a tenant the way a backup does: every step of the plan, following `Link` pages.
@@ -112,7 +113,7 @@ fn collect(base: &str, token: &str) -> TenantSnapshot {
         if let Some(resource) = step.object {
             snapshot
                 .resources
-                .entry(resource.as_str().to_owned())
+                .entry(resource)
                 .or_default()
                 .extend(objects);
         }
@@ -209,7 +210,7 @@ fn identifying_values(tenant: &TenantSnapshot) -> BTreeSet<String> {
                     }
                 }
             });
-            let okta_vocabulary = resource == ResourceType::Authenticators.as_str()
+            let okta_vocabulary = *resource == ResourceType::Authenticators
                 || FIRST_PARTY.contains(&o["name"].as_str().unwrap_or_default());
             for pointer in IDENTIFYING {
                 let Some(s) = o.pointer(pointer).and_then(Value::as_str) else {
@@ -281,7 +282,7 @@ impl HttpClient for Recorder {
 
 /// Changes touching identifying and declared fields of real objects.
 fn drift(t: &TenantSnapshot) -> DriftAlert {
-    let all = |r: ResourceType| t.resources.get(r.as_str()).cloned().unwrap_or_default();
+    let all = |r: ResourceType| t.resources.get(&r).cloned().unwrap_or_default();
     let mut changes = Vec::new();
     let users = all(ResourceType::Users);
     for pair in users.windows(2).take(20) {
@@ -364,7 +365,7 @@ fn drift(t: &TenantSnapshot) -> DriftAlert {
 }
 
 fn restore(t: &TenantSnapshot) -> RestorePlan {
-    let all = |r: ResourceType| t.resources.get(r.as_str()).cloned().unwrap_or_default();
+    let all = |r: ResourceType| t.resources.get(&r).cloned().unwrap_or_default();
     let mut operations = Vec::new();
     let mut op = |action, resource, id: Option<&str>, fields: &[&str]| {
         if let Some(id) = id {
@@ -431,7 +432,7 @@ fn scan(name: &str, config: EmulatorConfig) {
     let started = Instant::now();
     let emulator = okta_emulator::start(config).unwrap();
     let tenant = collect(&emulator.base_url(), okta_emulator::DEFAULT_TOKEN);
-    let users = tenant.resources["users"].len();
+    let users = tenant.resources[&ResourceType::Users].len();
     let collected = started.elapsed();
 
     eprintln!("{name}: collected in {:.1?}", started.elapsed());

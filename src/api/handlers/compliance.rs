@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::call::{Call, Outcome};
+use crate::api::call::Call;
 use crate::api::error::ApiError;
 use crate::api::http::ApiResponse;
 use crate::compliance::remediation::{Request, State};
@@ -17,33 +17,38 @@ fn invalid(field: &'static str, message: &str) -> ApiError {
     ServiceError::invalid(field, message.to_string()).into()
 }
 
-pub async fn create_run(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn create_run(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     call.no_body()?;
     let id = call.id(0, ConnectionId::parse)?;
-    let user = call.principal()?.user;
-    let view =
-        compliance::request(call.deps, &call.repo()?, &call.system, user, call.meta, id).await?;
-    Ok(ApiResponse::json(201, &json!({ "run": view.run, "findings": view.findings })).into())
+    let view = compliance::request(call.caller()?, id).await?;
+    Ok(ApiResponse::json(
+        201,
+        &json!({ "run": view.run, "findings": view.findings }),
+    ))
 }
 
-pub async fn list_runs(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn list_runs(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, ConnectionId::parse)?;
-    let repo = call.repo()?;
-    repo.connection(id)
+    let stores = call.caller()?.stores();
+    stores
+        .connection(id)
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(ApiError::not_found)?;
-    let runs = repo
+    let runs = stores
         .compliance_runs_of(id)
         .await
         .map_err(ServiceError::from)?;
-    Ok(ApiResponse::json(200, &json!({ "runs": runs })).into())
+    Ok(ApiResponse::json(200, &json!({ "runs": runs })))
 }
 
-pub async fn get_run(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn get_run(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, ComplianceRunId::parse)?;
-    let view = compliance::run_view(&call.repo()?, id).await?;
-    Ok(ApiResponse::json(200, &json!({ "run": view.run, "findings": view.findings })).into())
+    let view = compliance::run_view(call.caller()?, id).await?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "run": view.run, "findings": view.findings }),
+    ))
 }
 
 /// Parses a closed set of values through its serde names, so the API accepts exactly what it
@@ -65,14 +70,8 @@ fn parse_filter(query: &str) -> Result<FindingFilter, ApiError> {
         seen.push(key.to_string());
         match key.as_ref() {
             "framework" => filter.framework = Some(closed::<Framework>("framework", &value)?),
-            "severity" => {
-                closed::<Severity>("severity", &value)?;
-                filter.severity = Some(value.into_owned());
-            }
-            "outcome" => {
-                closed::<CheckOutcome>("outcome", &value)?;
-                filter.outcome = Some(value.into_owned());
-            }
+            "severity" => filter.severity = Some(closed::<Severity>("severity", &value)?),
+            "outcome" => filter.outcome = Some(closed::<CheckOutcome>("outcome", &value)?),
             "state" => {
                 filter.state = Some(
                     State::parse(&value).ok_or_else(|| invalid("state", "is not a known value"))?,
@@ -91,15 +90,15 @@ fn parse_filter(query: &str) -> Result<FindingFilter, ApiError> {
     Ok(filter)
 }
 
-pub async fn list_findings(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn list_findings(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, ConnectionId::parse)?;
     let filter = parse_filter(&call.request.query)?;
-    let view = compliance::latest_findings(&call.repo()?, id, &filter).await?;
+    let view = compliance::latest_findings(call.caller()?, id, &filter).await?;
     let body = match view {
         Some(v) => json!({ "run": v.run, "findings": v.findings }),
         None => json!({ "run": null, "findings": [] }),
     };
-    Ok(ApiResponse::json(200, &body).into())
+    Ok(ApiResponse::json(200, &body))
 }
 
 /// `POST .../transitions` body. Unknown fields are rejected; `justification` and `expires_at`
@@ -132,30 +131,18 @@ fn parse_transition(body: TransitionBody) -> Result<Request, ApiError> {
     }
 }
 
-pub async fn transition(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn transition(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, ConnectionId::parse)?;
     let check_id = call.params.get(1).ok_or_else(ApiError::not_found)?;
-    let user = call.principal()?.user;
     let request = parse_transition(call.body()?)?;
-    let row = compliance::transition(
-        call.deps,
-        &call.repo()?,
-        &call.system,
-        user,
-        call.meta,
-        id,
-        check_id,
-        request,
-    )
-    .await?;
-    Ok(ApiResponse::json(200, &json!({ "remediation": row })).into())
+    let row = compliance::transition(call.caller()?, id, check_id, request).await?;
+    Ok(ApiResponse::json(200, &json!({ "remediation": row })))
 }
 
-pub async fn trend(call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn trend(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let team = call.id(0, TeamId::parse)?;
-    let user = call.principal()?.user;
-    let points = compliance::trend(&call.repo()?, user, team).await?;
-    Ok(ApiResponse::json(200, &json!({ "trend": points })).into())
+    let points = compliance::trend(call.caller()?, team).await?;
+    Ok(ApiResponse::json(200, &json!({ "trend": points })))
 }
 
 #[cfg(test)]
@@ -171,7 +158,8 @@ mod tests {
     fn filters_accept_known_values_only() {
         let f = parse_filter("framework=pci_dss_4&severity=high&outcome=fail&state=open").unwrap();
         assert_eq!(f.framework, Some(Framework::PciDss4));
-        assert_eq!(f.severity.as_deref(), Some("high"));
+        assert_eq!(f.severity, Some(Severity::High));
+        assert_eq!(f.outcome, Some(CheckOutcome::Fail));
         assert_eq!(f.state, Some(State::Open));
         assert_eq!(parse_filter("").unwrap(), FindingFilter::default());
         assert_eq!(

@@ -1,4 +1,6 @@
-//! Route handlers, one module per resource. `route` is the single place a route meets its code.
+//! Route handlers, one module per resource: each parses its request, calls a use case with the
+//! call's [`Caller`](crate::services::Caller) and maps the result. `route` is the single place a
+//! route meets its code.
 
 mod api_keys;
 mod backups;
@@ -8,14 +10,14 @@ mod teams;
 
 use serde_json::json;
 
-use super::call::{Call, Outcome};
+use super::call::Call;
 use super::error::ApiError;
 use super::http::ApiResponse;
 use super::routes::Route;
 
-pub async fn route(route: Route, call: &Call<'_>) -> Result<Outcome, ApiError> {
+pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     match route {
-        Route::Health => Ok(ApiResponse::json(200, &json!({"status": "ok"})).into()),
+        Route::Health => Ok(ApiResponse::json(200, &json!({"status": "ok"}))),
         Route::ListConnections => connections::list(call).await,
         Route::CreateConnection => connections::create(call).await,
         Route::GetConnection => connections::get(call).await,

@@ -10,12 +10,11 @@ use super::okta::{
     strings, text,
 };
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2};
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::resource::{AUTHENTICATORS, GROUPS};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// Authenticator keys that resist relay phishing by design. Okta Verify (FastPass) can too, but
 /// only with settings the authenticator object does not show, so it is not counted.
@@ -101,7 +100,7 @@ pub(super) const CHECKS: &[CheckDef] = &[
 fn phishing_resistant_available(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let active: Vec<&str> = s
-            .get(AUTHENTICATORS)?
+            .get(ResourceType::Authenticators)?
             .iter()
             .filter(|a| is_active(a))
             .filter_map(|a| text(a, "/key"))
@@ -121,7 +120,11 @@ fn phishing_resistant_available(s: &TenantSnapshot, _ctx: &EvalContext) -> Check
 fn weak_authenticators_disabled(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for authenticator in s.get(AUTHENTICATORS)?.iter().filter(|a| in_force(a)) {
+        for authenticator in s
+            .get(ResourceType::Authenticators)?
+            .iter()
+            .filter(|a| in_force(a))
+        {
             if let Some(key) = text(authenticator, "/key").filter(|k| WEAK.contains(k)) {
                 let state = status(authenticator).unwrap_or("status not set");
                 verdict.violation("authenticator", id(authenticator), format!("{key} {state}"));
@@ -144,7 +147,7 @@ fn admins_enroll_strong_factor(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckR
                 "no admin role assignments in snapshot",
             ));
         }
-        let everyone = everyone_group(s.get(GROUPS)?)
+        let everyone = everyone_group(s.get(ResourceType::Groups)?)
             .ok_or_else(|| CheckResult::error("built-in Everyone group not in groups"))?;
         let user_groups = groups_by_user(s)?;
         let mut enrollment: Vec<&Value> = policies(s, "MFA_ENROLL")?

@@ -7,12 +7,11 @@ use serde_json::Value;
 
 use super::okta::{flag, granting_rules_of, has_items, id, in_force, is_active, text};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{Iso27001_2022, Nist80053, Soc2};
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::resource::NETWORK_ZONES;
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 pub(super) const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -96,7 +95,7 @@ pub(super) const CHECKS: &[CheckDef] = &[
 fn trusted_zone_defined(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let trusted: Vec<&str> = s
-            .get(NETWORK_ZONES)?
+            .get(ResourceType::NetworkZones)?
             .iter()
             .filter(|z| {
                 is_active(z)
@@ -120,7 +119,7 @@ fn trusted_zone_defined(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
 fn no_stale_zones(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for zone in s.get(NETWORK_ZONES)? {
+        for zone in s.get(ResourceType::NetworkZones)? {
             if flag(zone, "/system") == Some(true) {
                 continue;
             }

@@ -11,14 +11,13 @@ use serde_json::Value;
 
 use super::okta::{id, status, text, timestamp};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{
     DisaStig, Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2,
 };
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::resource::{APP_USER_ASSIGNMENTS, USERS};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// User statuses in which the account can still authenticate (possibly after a reset/unlock).
 const CAN_SIGN_IN: [&str; 4] = ["ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"];
@@ -173,7 +172,7 @@ fn dormant_disable(s: &TenantSnapshot, ctx: &EvalContext) -> CheckResult {
 fn dormant(s: &TenantSnapshot, ctx: &EvalContext, days: i64) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for user in signable(s.get(USERS)?) {
+        for user in signable(s.get(ResourceType::Users)?) {
             match timestamp(user, "lastLogin") {
                 Ok(Some(last)) => {
                     let idle = (ctx.now - last).num_days();
@@ -197,7 +196,7 @@ fn never_signed_in(s: &TenantSnapshot, ctx: &EvalContext) -> CheckResult {
     let days = ctx.never_logged_in_days;
     guard(|| {
         let mut verdict = Verdict::default();
-        for user in signable(s.get(USERS)?) {
+        for user in signable(s.get(ResourceType::Users)?) {
             match timestamp(user, "lastLogin") {
                 Ok(None) => {}
                 Ok(Some(_)) => continue,
@@ -243,7 +242,7 @@ fn stale_in(s: &TenantSnapshot, ctx: &EvalContext, statuses: &[&str]) -> CheckRe
     let states = statuses.join("/");
     guard(|| {
         let mut verdict = Verdict::default();
-        let users = s.get(USERS)?;
+        let users = s.get(ResourceType::Users)?;
         for user in users
             .iter()
             .filter(|u| status(u).is_some_and(|st| statuses.contains(&st)))
@@ -272,12 +271,12 @@ fn stale_in(s: &TenantSnapshot, ctx: &EvalContext, statuses: &[&str]) -> CheckRe
 fn disabled_users_unassigned(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let statuses: BTreeMap<&str, &str> = s
-            .get(USERS)?
+            .get(ResourceType::Users)?
             .iter()
             .filter_map(|u| Some((text(u, "/id")?, status(u)?)))
             .collect();
         let mut verdict = Verdict::default();
-        for assignment in s.get(APP_USER_ASSIGNMENTS)? {
+        for assignment in s.get(ResourceType::AppUserAssignments)? {
             let app = text(assignment, "/appId").unwrap_or("<missing appId>");
             let user = text(assignment, "/user/id").unwrap_or("<missing user id>");
             let object = format!("{app}/{user}");

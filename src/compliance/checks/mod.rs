@@ -12,7 +12,7 @@ mod privileges;
 mod sessions;
 mod software;
 
-use super::catalog::CheckDef;
+use super::check_def::CheckDef;
 use super::outcome::{CheckResult, Evidence};
 
 pub(super) fn all() -> Vec<CheckDef> {

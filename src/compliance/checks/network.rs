@@ -6,12 +6,11 @@ use serde_json::Value;
 
 use super::okta::{has_items, id, is_active, strings, text};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{DisaStig, Hipaa, Iso27001_2022, Nist80053, Soc2};
 use crate::compliance::outcome::{CheckResult, Evidence, Severity};
-use crate::compliance::snapshot::resource::{API_TOKENS, NETWORK_ZONES, THREAT_INSIGHT};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 pub(super) const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -74,7 +73,7 @@ pub(super) const CHECKS: &[CheckDef] = &[
 
 fn threat_insight_blocks(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let config = s.get(THREAT_INSIGHT)?.first().ok_or_else(|| {
+        let config = s.get(ResourceType::ThreatInsight)?.first().ok_or_else(|| {
             CheckResult::error("threat_insight is empty; expected the configuration object")
         })?;
         Ok(match text(config, "/action") {
@@ -94,7 +93,7 @@ fn threat_insight_blocks(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult 
 
 fn anonymizers_blocked(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let blocking = s.get(NETWORK_ZONES)?.iter().find(|z| {
+        let blocking = s.get(ResourceType::NetworkZones)?.iter().find(|z| {
             is_active(z) && text(z, "/usage") == Some("BLOCKLIST") && blocks_anonymizers(z)
         });
         Ok(match blocking {
@@ -124,7 +123,7 @@ fn blocks_anonymizers(zone: &Value) -> bool {
 
 fn api_tokens_zoned(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let tokens = s.get(API_TOKENS)?;
+        let tokens = s.get(ResourceType::ApiTokens)?;
         if tokens.is_empty() {
             return Ok(CheckResult::not_applicable("no API tokens exist"));
         }

@@ -8,10 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::compliance::outcome::CheckResult;
-use crate::compliance::snapshot::resource::{
-    APPS, GROUP_MEMBERS, GROUP_ROLES, POLICIES, POLICY_RULES, USER_ROLES,
-};
-use crate::compliance::snapshot::{MissingResource, TenantSnapshot};
+use crate::tenant::{MissingResource, ResourceType, TenantSnapshot};
 
 /// `name` of the Okta Admin Console app.
 pub(super) const ADMIN_CONSOLE: &str = "saasure";
@@ -109,7 +106,7 @@ pub(super) fn policies<'a>(
     s: &'a TenantSnapshot,
     kind: &str,
 ) -> Result<Vec<&'a Value>, MissingResource> {
-    Ok(s.get(POLICIES)?
+    Ok(s.get(ResourceType::Policies)?
         .iter()
         .filter(|p| text(p, "/type") == Some(kind))
         .collect())
@@ -120,7 +117,7 @@ pub(super) fn rules_by_policy(
     s: &TenantSnapshot,
 ) -> Result<BTreeMap<&str, Vec<&Value>>, MissingResource> {
     let mut rules: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for entry in s.get(POLICY_RULES)? {
+    for entry in s.get(ResourceType::PolicyRules)? {
         if let (Some(policy_id), Some(rule)) = (text(entry, "/policyId"), entry.get("rule")) {
             rules.entry(policy_id).or_default().push(rule);
         }
@@ -163,7 +160,7 @@ pub(super) fn app_policy_rules<'a>(
     app_name: &str,
 ) -> Result<Vec<&'a Value>, CheckResult> {
     let app = s
-        .get(APPS)?
+        .get(ResourceType::Apps)?
         .iter()
         .find(|a| text(a, "/name") == Some(app_name))
         .ok_or_else(|| CheckResult::error(format!("app `{app_name}` not in apps")))?;
@@ -171,7 +168,11 @@ pub(super) fn app_policy_rules<'a>(
         CheckResult::error(format!("app `{app_name}` has no _links.accessPolicy"))
     })?;
     let policy_id = field_name(href);
-    if !s.get(POLICIES)?.iter().any(|p| id(p) == policy_id) {
+    if !s
+        .get(ResourceType::Policies)?
+        .iter()
+        .any(|p| id(p) == policy_id)
+    {
         return Err(CheckResult::error(format!(
             "authentication policy {policy_id} of app `{app_name}` not in policies"
         )));
@@ -206,7 +207,7 @@ pub(super) fn groups_by_user(
     s: &TenantSnapshot,
 ) -> Result<BTreeMap<&str, BTreeSet<&str>>, MissingResource> {
     let mut groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for m in s.get(GROUP_MEMBERS)? {
+    for m in s.get(ResourceType::GroupMembers)? {
         if let (Some(group), Some(user)) = (text(m, "/groupId"), text(m, "/userId")) {
             groups.entry(user).or_default().insert(group);
         }
@@ -236,13 +237,13 @@ pub(super) fn admin_grants(
     s: &TenantSnapshot,
 ) -> Result<BTreeMap<&str, Vec<RoleGrant<'_>>>, MissingResource> {
     let mut members: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for m in s.get(GROUP_MEMBERS)? {
+    for m in s.get(ResourceType::GroupMembers)? {
         if let (Some(group), Some(user)) = (text(m, "/groupId"), text(m, "/userId")) {
             members.entry(group).or_default().push(user);
         }
     }
     let mut grants: BTreeMap<&str, Vec<RoleGrant>> = BTreeMap::new();
-    for entry in s.get(USER_ROLES)? {
+    for entry in s.get(ResourceType::UserRoles)? {
         if let (Some(user), Some(role)) = (text(entry, "/userId"), role_of(entry)) {
             let grant = RoleGrant {
                 role,
@@ -251,7 +252,7 @@ pub(super) fn admin_grants(
             grants.entry(user).or_default().push(grant);
         }
     }
-    for entry in s.get(GROUP_ROLES)? {
+    for entry in s.get(ResourceType::GroupRoles)? {
         if let (Some(group), Some(role)) = (text(entry, "/groupId"), role_of(entry)) {
             for user in members.get(group).into_iter().flatten() {
                 let grant = RoleGrant {

@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::okta::{above, below, id, in_force, policies, rules_by_policy, strings, text};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{
     DisaStig, Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2,
 };
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::TenantSnapshot;
 
 const COMPLEXITY: &str = "/settings/password/complexity";
 const AGE: &str = "/settings/password/age";

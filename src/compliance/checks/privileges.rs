@@ -7,14 +7,13 @@ use serde_json::Value;
 
 use super::okta::{admin_grants, id, in_force, is_first_party, status, super_admins, text};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{
     DisaStig, Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2,
 };
 use crate::compliance::outcome::{CheckResult, Evidence, Severity};
-use crate::compliance::snapshot::resource::{API_TOKENS, APPS, APP_USER_ASSIGNMENTS, USERS};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// Login prefixes (before a `-`, `_` or `.`) and suffixes that name non-human accounts.
 const SERVICE_WORDS: [&str; 6] = ["svc", "service", "api", "bot", "integration", "automation"];
@@ -138,9 +137,13 @@ fn super_admin_count(s: &TenantSnapshot, ctx: &EvalContext) -> CheckResult {
 fn dedicated_admin_accounts(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let grants = admin_grants(s)?;
-        let apps: BTreeMap<&str, &Value> = s.get(APPS)?.iter().map(|a| (id(a), a)).collect();
+        let apps: BTreeMap<&str, &Value> = s
+            .get(ResourceType::Apps)?
+            .iter()
+            .map(|a| (id(a), a))
+            .collect();
         let mut business_apps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for assignment in s.get(APP_USER_ASSIGNMENTS)? {
+        for assignment in s.get(ResourceType::AppUserAssignments)? {
             let (Some(app_id), Some(user)) =
                 (text(assignment, "/appId"), text(assignment, "/user/id"))
             else {
@@ -180,7 +183,7 @@ fn dedicated_admin_accounts(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResu
 
 fn tokens_not_super_admin(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let tokens = s.get(API_TOKENS)?;
+        let tokens = s.get(ResourceType::ApiTokens)?;
         if tokens.is_empty() {
             return Ok(CheckResult::not_applicable("no API tokens exist"));
         }
@@ -210,14 +213,14 @@ fn tokens_not_super_admin(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult
 fn service_accounts_labelled(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let token_owners: BTreeSet<&str> = s
-            .get(API_TOKENS)
+            .get(ResourceType::ApiTokens)
             .unwrap_or_default()
             .iter()
             .filter_map(|t| text(t, "/userId"))
             .collect();
         let mut verdict = Verdict::default();
         for user in s
-            .get(USERS)?
+            .get(ResourceType::Users)?
             .iter()
             .filter(|u| status(u) != Some("DEPROVISIONED"))
         {

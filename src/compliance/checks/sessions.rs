@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use super::okta::{above, flag, granting_rules_of, id, policies};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{
     DisaStig, Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2,
 };
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::TenantSnapshot;
 
 const IDLE: &str = "/actions/signon/session/maxSessionIdleMinutes";
 const LIFETIME: &str = "/actions/signon/session/maxSessionLifetimeMinutes";

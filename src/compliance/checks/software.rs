@@ -7,14 +7,11 @@ use serde_json::Value;
 
 use super::okta::{everyone_group, id, in_force, is_first_party, strings, text};
 use super::{guard, Verdict};
-use crate::compliance::catalog::CheckDef;
+use crate::compliance::check_def::CheckDef;
 use crate::compliance::context::EvalContext;
 use crate::compliance::frameworks::Framework::{Hipaa, Iso27001_2022, Nist80053, PciDss4, Soc2};
 use crate::compliance::outcome::{CheckResult, Severity};
-use crate::compliance::snapshot::resource::{
-    APPS, APP_GROUP_ASSIGNMENTS, APP_USER_ASSIGNMENTS, GROUPS, IDPS,
-};
-use crate::compliance::snapshot::TenantSnapshot;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 pub(super) const CHECKS: &[CheckDef] = &[
     CheckDef {
@@ -171,7 +168,7 @@ pub(super) const CHECKS: &[CheckDef] = &[
 
 fn app_inventory_present(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let apps = s.get(APPS)?;
+        let apps = s.get(ResourceType::Apps)?;
         Ok(if apps.is_empty() {
             CheckResult::fail("the apps collection is empty", Vec::new())
         } else {
@@ -183,7 +180,7 @@ fn app_inventory_present(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult 
 fn no_inactive_apps(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for app in s.get(APPS)?.iter().filter(|a| !in_force(a)) {
+        for app in s.get(ResourceType::Apps)?.iter().filter(|a| !in_force(a)) {
             verdict.violation("app", id(app), describe(app, "status INACTIVE"));
         }
         Ok(verdict.conclude("no inactive applications", "inactive applications kept"))
@@ -193,13 +190,13 @@ fn no_inactive_apps(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
 fn no_unassigned_apps(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let assigned: BTreeSet<&str> = s
-            .get(APP_USER_ASSIGNMENTS)?
+            .get(ResourceType::AppUserAssignments)?
             .iter()
-            .chain(s.get(APP_GROUP_ASSIGNMENTS)?)
+            .chain(s.get(ResourceType::AppGroupAssignments)?)
             .filter_map(|a| text(a, "/appId"))
             .collect();
         let mut verdict = Verdict::default();
-        for app in custom_apps(s.get(APPS)?) {
+        for app in custom_apps(s.get(ResourceType::Apps)?) {
             if !assigned.contains(id(app)) {
                 verdict.violation(
                     "app",
@@ -217,16 +214,16 @@ fn no_unassigned_apps(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
 
 fn no_everyone_assignments(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
-        let everyone = everyone_group(s.get(GROUPS)?)
+        let everyone = everyone_group(s.get(ResourceType::Groups)?)
             .ok_or_else(|| CheckResult::error("built-in Everyone group not in groups"))?;
         let to_everyone: BTreeSet<&str> = s
-            .get(APP_GROUP_ASSIGNMENTS)?
+            .get(ResourceType::AppGroupAssignments)?
             .iter()
             .filter(|a| text(a, "/group/id") == Some(everyone))
             .filter_map(|a| text(a, "/appId"))
             .collect();
         let mut verdict = Verdict::default();
-        for app in custom_apps(s.get(APPS)?).filter(|a| to_everyone.contains(id(a))) {
+        for app in custom_apps(s.get(ResourceType::Apps)?).filter(|a| to_everyone.contains(id(a))) {
             verdict.violation("app", id(app), describe(app, "assigned to Everyone"));
         }
         Ok(verdict.conclude(
@@ -276,7 +273,7 @@ fn no_shared_credentials(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult 
 fn no_inactive_idps(s: &TenantSnapshot, _ctx: &EvalContext) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for idp in s.get(IDPS)?.iter().filter(|i| !in_force(i)) {
+        for idp in s.get(ResourceType::Idps)?.iter().filter(|i| !in_force(i)) {
             verdict.violation(
                 "identity_provider",
                 id(idp),
@@ -300,7 +297,11 @@ fn apps_matching(
 ) -> CheckResult {
     guard(|| {
         let mut verdict = Verdict::default();
-        for app in s.get(APPS)?.iter().filter(|a| in_force(a) && bad(a)) {
+        for app in s
+            .get(ResourceType::Apps)?
+            .iter()
+            .filter(|a| in_force(a) && bad(a))
+        {
             verdict.violation("app", id(app), describe(app, detail));
         }
         Ok(verdict.conclude(pass, fail))

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::fixtures::*;
-use crate::compliance::snapshot::resource::*;
-use crate::compliance::{Outcome, TenantSnapshot};
+use crate::compliance::Outcome;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 pub struct Case {
     pub check: &'static str,
@@ -60,7 +60,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS1-001",
             "corporate zone deactivated",
             |s| {
-                edit(s, NETWORK_ZONES, CORP_ZONE, "/status", json!("INACTIVE"));
+                edit(
+                    s,
+                    ResourceType::NetworkZones,
+                    CORP_ZONE,
+                    "/status",
+                    json!("INACTIVE"),
+                );
             },
             &[],
         ),
@@ -68,7 +74,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS1-001",
             "corporate zone has no gateways",
             |s| {
-                edit(s, NETWORK_ZONES, CORP_ZONE, "/gateways", json!(null));
+                edit(
+                    s,
+                    ResourceType::NetworkZones,
+                    CORP_ZONE,
+                    "/gateways",
+                    json!(null),
+                );
             },
             &[],
         ),
@@ -76,10 +88,10 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS1-002",
             "inactive and empty custom zones",
             |s| {
-                push(s, NETWORK_ZONES, stale_zone());
+                push(s, ResourceType::NetworkZones, stale_zone());
                 push(
                     s,
-                    NETWORK_ZONES,
+                    ResourceType::NetworkZones,
                     json!({"type": "DYNAMIC", "id": "nzoEmptyGeo", "status": "ACTIVE",
                 "usage": "POLICY", "system": false, "locations": [], "asns": [], "proxyType": null}),
                 );
@@ -92,7 +104,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 push(
                     s,
-                    NETWORK_ZONES,
+                    ResourceType::NetworkZones,
                     json!({"type": "FUTURE", "id": "nzoFuture", "status": "ACTIVE"}),
                 );
             },
@@ -105,7 +117,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     DEVICE_RULE,
                     "/conditions/device/registered",
                     json!(false),
@@ -117,7 +129,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS1-003",
             "device rule is inactive",
             |s| {
-                edit(s, POLICY_RULES, DEVICE_RULE, "/status", json!("INACTIVE"));
+                edit(
+                    s,
+                    ResourceType::PolicyRules,
+                    DEVICE_RULE,
+                    "/status",
+                    json!("INACTIVE"),
+                );
             },
             &[],
         ),
@@ -127,7 +145,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     DEVICE_RULE,
                     "/conditions/device",
                     json!({"registered": true, "managed": false, "assurance": {"include": []}}),
@@ -139,7 +157,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS1-004",
             "device policy inactive",
             |s| {
-                edit(s, POLICIES, DEVICE_POLICY, "/status", json!("INACTIVE"));
+                edit(
+                    s,
+                    ResourceType::Policies,
+                    DEVICE_POLICY,
+                    "/status",
+                    json!("INACTIVE"),
+                );
             },
             &[],
         ),
@@ -148,7 +172,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS2-001",
             "no apps collected",
             |s| {
-                s.resources.insert(APPS.into(), Vec::new());
+                s.resources.insert(ResourceType::Apps, Vec::new());
             },
             &[],
         ),
@@ -156,7 +180,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS2-002",
             "inactive app",
             |s| {
-                edit(s, APPS, SWA_APP, "/status", json!("INACTIVE"));
+                edit(s, ResourceType::Apps, SWA_APP, "/status", json!("INACTIVE"));
             },
             &[SWA_APP],
         ),
@@ -166,7 +190,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 push(
                     s,
-                    APPS,
+                    ResourceType::Apps,
                     json!({"id": "0oaOrphan", "name": "orphan", "label": "Orphan",
                                  "status": "ACTIVE", "signOnMode": "SAML_2_0"}),
                 );
@@ -177,7 +201,11 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS2-004",
             "app assigned to Everyone",
             |s| {
-                push(s, APP_GROUP_ASSIGNMENTS, app_group(SAML_APP, EVERYONE));
+                push(
+                    s,
+                    ResourceType::AppGroupAssignments,
+                    app_group(SAML_APP, EVERYONE),
+                );
             },
             &[SAML_APP],
         ),
@@ -185,7 +213,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS2-004",
             "Everyone group not collected",
             |s| {
-                s.resources.insert(GROUPS.into(), Vec::new());
+                s.resources.insert(ResourceType::Groups, Vec::new());
             },
             Error,
             &[],
@@ -196,7 +224,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    APPS,
+                    ResourceType::Apps,
                     OIDC_APP,
                     "/settings/oauthClient/grant_types",
                     json!(["authorization_code", "implicit"]),
@@ -210,12 +238,18 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    APPS,
+                    ResourceType::Apps,
                     OIDC_APP,
                     "/settings/oauthClient/grant_types",
                     json!(["implicit"]),
                 );
-                edit(s, APPS, OIDC_APP, "/status", json!("INACTIVE"));
+                edit(
+                    s,
+                    ResourceType::Apps,
+                    OIDC_APP,
+                    "/status",
+                    json!("INACTIVE"),
+                );
             },
             Pass,
             &[],
@@ -226,7 +260,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    APPS,
+                    ResourceType::Apps,
                     SAML_APP,
                     "/settings/signOn/signatureAlgorithm",
                     json!("RSA_SHA1"),
@@ -238,7 +272,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS2-007",
             "inactive identity provider",
             |s| {
-                edit(s, IDPS, IDP, "/status", json!("INACTIVE"));
+                edit(s, ResourceType::Idps, IDP, "/status", json!("INACTIVE"));
             },
             &[IDP],
         ),
@@ -249,7 +283,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     SESSION_RULE,
                     "/actions/signon/session/maxSessionIdleMinutes",
                     json!(120),
@@ -263,7 +297,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     SESSION_DEFAULT_RULE,
                     "/actions/signon/session",
                     json!({}),
@@ -276,7 +310,7 @@ pub fn cases() -> Vec<Case> {
             "no global session policy",
             |s| {
                 s.resources
-                    .get_mut(POLICIES)
+                    .get_mut(&ResourceType::Policies)
                     .expect("policies")
                     .retain(|p| p["type"] != "OKTA_SIGN_ON");
             },
@@ -289,7 +323,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     SESSION_DEFAULT_RULE,
                     "/actions/signon/session/maxSessionLifetimeMinutes",
                     json!(0),
@@ -303,7 +337,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     SESSION_RULE,
                     "/actions/signon/session/usePersistentCookie",
                     json!(true),
@@ -318,7 +352,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     ADMIN_CATCH_ALL,
                     "/actions/appSignOn/verificationMethod/factorMode",
                     json!("1FA"),
@@ -332,7 +366,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     ADMIN_RULE,
                     "/actions/appSignOn/verificationMethod",
                     json!({"type": "AUTH_METHOD_CHAIN", "chains": []}),
@@ -346,7 +380,7 @@ pub fn cases() -> Vec<Case> {
             "Admin Console app not collected",
             |s| {
                 s.resources
-                    .get_mut(APPS)
+                    .get_mut(&ResourceType::Apps)
                     .expect("apps")
                     .retain(|a| a["name"] != "saasure");
             },
@@ -358,7 +392,7 @@ pub fn cases() -> Vec<Case> {
             "Admin Console policy not collected",
             |s| {
                 s.resources
-                    .get_mut(POLICIES)
+                    .get_mut(&ResourceType::Policies)
                     .expect("policies")
                     .retain(|p| p["id"] != ADMIN_CONSOLE_POLICY);
             },
@@ -369,7 +403,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS4-005",
             "phishable possession factor allowed",
             |s| {
-                edit(s, POLICY_RULES, ADMIN_RULE,
+                edit(s, ResourceType::PolicyRules, ADMIN_RULE,
                  "/actions/appSignOn/verificationMethod/constraints/0/possession/phishingResistant",
                  json!("OPTIONAL"));
             },
@@ -381,7 +415,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     ADMIN_CATCH_ALL,
                     "/actions/appSignOn/verificationMethod/constraints",
                     json!([{"possession": {"phishingResistant": "REQUIRED"}},
@@ -396,7 +430,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     DASHBOARD_RULE,
                     "/actions/appSignOn/verificationMethod/factorMode",
                     json!("1FA"),
@@ -410,7 +444,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     DASHBOARD_RULE,
                     "/actions/appSignOn/verificationMethod/constraints",
                     json!([]),
@@ -423,7 +457,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS4-008",
             "WebAuthn inactive",
             |s| {
-                edit(s, AUTHENTICATORS, WEBAUTHN, "/status", json!("INACTIVE"));
+                edit(
+                    s,
+                    ResourceType::Authenticators,
+                    WEBAUTHN,
+                    "/status",
+                    json!("INACTIVE"),
+                );
             },
             &[],
         ),
@@ -431,7 +471,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS4-009",
             "phone authenticator active",
             |s| {
-                edit(s, AUTHENTICATORS, PHONE, "/status", json!("ACTIVE"));
+                edit(
+                    s,
+                    ResourceType::Authenticators,
+                    PHONE,
+                    "/status",
+                    json!("ACTIVE"),
+                );
             },
             &[PHONE],
         ),
@@ -441,7 +487,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     MFA_ENROLL_POLICY,
                     "/settings/authenticators/1/enroll/self",
                     json!("OPTIONAL"),
@@ -466,7 +512,7 @@ pub fn cases() -> Vec<Case> {
                 {"key": "okta_password", "enroll": {"self": "REQUIRED"}},
                 {"key": "phone_number", "enroll": {"self": "REQUIRED"}}]}),
                 );
-                push(s, POLICIES, weak);
+                push(s, ResourceType::Policies, weak);
             },
             &[BOB_ADMIN],
         ),
@@ -476,7 +522,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     MFA_ENROLL_POLICY,
                     "/conditions/people/groups/exclude",
                     json!([ADMINS]),
@@ -490,7 +536,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     MFA_ENROLL_POLICY,
                     "/settings",
                     json!({"type": "FACTORS", "factors": {
@@ -507,7 +553,10 @@ pub fn cases() -> Vec<Case> {
             "audit only",
             |s| {
                 set(
-                    &mut s.resources.get_mut(THREAT_INSIGHT).expect("threat")[0],
+                    &mut s
+                        .resources
+                        .get_mut(&ResourceType::ThreatInsight)
+                        .expect("threat")[0],
                     "/action",
                     json!("audit"),
                 );
@@ -518,7 +567,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS4-011",
             "configuration not collected",
             |s| {
-                s.resources.insert(THREAT_INSIGHT.into(), Vec::new());
+                s.resources.insert(ResourceType::ThreatInsight, Vec::new());
             },
             Error,
             &[],
@@ -529,7 +578,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    NETWORK_ZONES,
+                    ResourceType::NetworkZones,
                     ENHANCED_ZONE,
                     "/status",
                     json!("INACTIVE"),
@@ -543,14 +592,14 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    NETWORK_ZONES,
+                    ResourceType::NetworkZones,
                     ENHANCED_ZONE,
                     "/status",
                     json!("INACTIVE"),
                 );
                 push(
                     s,
-                    NETWORK_ZONES,
+                    ResourceType::NetworkZones,
                     json!({"type": "DYNAMIC", "id": "nzoProxies", "status": "ACTIVE",
                 "usage": "BLOCKLIST", "system": false, "proxyType": "ANY", "locations": [], "asns": []}),
                 );
@@ -564,7 +613,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    API_TOKENS,
+                    ResourceType::ApiTokens,
                     API_TOKEN,
                     "/network",
                     json!({"connection": "ANYWHERE"}),
@@ -576,7 +625,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS4-013",
             "no tokens",
             |s| {
-                s.resources.insert(API_TOKENS.into(), Vec::new());
+                s.resources.insert(ResourceType::ApiTokens, Vec::new());
             },
             NotApplicable,
             &[],
@@ -588,7 +637,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/lockout/maxAttempts",
                     json!(0),
@@ -602,7 +651,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/recovery/factors/recovery_question/status",
                     json!("ACTIVE"),
@@ -616,7 +665,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICY_RULES,
+                    ResourceType::PolicyRules,
                     PASSWORD_RULE,
                     "/actions/selfServicePasswordReset/requirement/primary/methods",
                     json!(["email", "sms"]),
@@ -631,7 +680,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/complexity/minLength",
                     json!(8),
@@ -645,7 +694,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/conditions/authProvider/provider",
                     json!("LDAP"),
@@ -659,7 +708,7 @@ pub fn cases() -> Vec<Case> {
             "no password policy collected",
             |s| {
                 s.resources
-                    .get_mut(POLICIES)
+                    .get_mut(&ResourceType::Policies)
                     .expect("policies")
                     .retain(|p| p["type"] != "PASSWORD");
             },
@@ -672,14 +721,14 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/complexity/minNumber",
                     json!(null),
                 );
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/complexity/minSymbol",
                     json!(0),
@@ -693,7 +742,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/complexity/dictionary/common/exclude",
                     json!(false),
@@ -707,7 +756,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/age/historyCount",
                     json!(4),
@@ -721,7 +770,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/age/maxAgeDays",
                     json!(0),
@@ -735,7 +784,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    POLICIES,
+                    ResourceType::Policies,
                     PASSWORD_POLICY,
                     "/settings/password/age/minAgeMinutes",
                     json!(0),
@@ -749,7 +798,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    APPS,
+                    ResourceType::Apps,
                     SWA_APP,
                     "/credentials/scheme",
                     json!("SHARED_USERNAME_AND_PASSWORD"),
@@ -762,7 +811,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-008",
             "40 days idle",
             |s| {
-                edit(s, USERS, CAROL, "/lastLogin", json!(ago(40)));
+                edit(s, ResourceType::Users, CAROL, "/lastLogin", json!(ago(40)));
             },
             &[CAROL],
         ),
@@ -770,7 +819,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-008",
             "unparseable lastLogin",
             |s| {
-                edit(s, USERS, CAROL, "/lastLogin", json!("yesterday"));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/lastLogin",
+                    json!("yesterday"),
+                );
             },
             Error,
             &[CAROL],
@@ -779,7 +834,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-009",
             "50 days idle",
             |s| {
-                edit(s, USERS, CAROL, "/lastLogin", json!(ago(50)));
+                edit(s, ResourceType::Users, CAROL, "/lastLogin", json!(ago(50)));
             },
             &[CAROL],
         ),
@@ -787,7 +842,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-009",
             "40 days idle is within 45",
             |s| {
-                edit(s, USERS, CAROL, "/lastLogin", json!(ago(40)));
+                edit(s, ResourceType::Users, CAROL, "/lastLogin", json!(ago(40)));
             },
             Pass,
             &[],
@@ -798,10 +853,10 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 let mut new = user("00uNeverUsed", "erin@example.com", "ACTIVE", None);
                 set(&mut new, "/activated", json!(ago(60)));
-                push(s, USERS, new);
+                push(s, ResourceType::Users, new);
                 let mut fresh = user("00uNewHire", "frank@example.com", "ACTIVE", None);
                 set(&mut fresh, "/activated", json!(ago(3)));
-                push(s, USERS, fresh);
+                push(s, ResourceType::Users, fresh);
             },
             &["00uNeverUsed"],
         ),
@@ -811,7 +866,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 let mut staged = user("00uStaged", "gina@example.com", "STAGED", None);
                 set(&mut staged, "/statusChanged", json!(ago(60)));
-                push(s, USERS, staged);
+                push(s, ResourceType::Users, staged);
             },
             &["00uStaged"],
         ),
@@ -819,8 +874,20 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-012",
             "password expired 60 days ago",
             |s| {
-                edit(s, USERS, CAROL, "/status", json!("PASSWORD_EXPIRED"));
-                edit(s, USERS, CAROL, "/statusChanged", json!(ago(60)));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/status",
+                    json!("PASSWORD_EXPIRED"),
+                );
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/statusChanged",
+                    json!(ago(60)),
+                );
             },
             &[CAROL],
         ),
@@ -828,8 +895,20 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-013",
             "locked out for 45 days",
             |s| {
-                edit(s, USERS, CAROL, "/status", json!("LOCKED_OUT"));
-                edit(s, USERS, CAROL, "/statusChanged", json!(ago(45)));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/status",
+                    json!("LOCKED_OUT"),
+                );
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/statusChanged",
+                    json!(ago(45)),
+                );
             },
             &[CAROL],
         ),
@@ -837,8 +916,20 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-013",
             "locked out yesterday",
             |s| {
-                edit(s, USERS, CAROL, "/status", json!("LOCKED_OUT"));
-                edit(s, USERS, CAROL, "/statusChanged", json!(ago(1)));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/status",
+                    json!("LOCKED_OUT"),
+                );
+                edit(
+                    s,
+                    ResourceType::Users,
+                    CAROL,
+                    "/statusChanged",
+                    json!(ago(1)),
+                );
             },
             Pass,
             &[],
@@ -847,7 +938,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-014",
             "suspended user keeps apps",
             |s| {
-                edit(s, USERS, CAROL, "/status", json!("SUSPENDED"));
+                edit(s, ResourceType::Users, CAROL, "/status", json!("SUSPENDED"));
             },
             &[
                 "0oaDashboard/00uCarol",
@@ -866,7 +957,7 @@ pub fn cases() -> Vec<Case> {
                     "/user/_embedded/user",
                     json!({"id": "00uLeaver", "status": "DEPROVISIONED"}),
                 );
-                push(s, APP_USER_ASSIGNMENTS, assignment);
+                push(s, ResourceType::AppUserAssignments, assignment);
             },
             &["0oaPortalOidc/00uLeaver"],
         ),
@@ -876,7 +967,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 push(
                     s,
-                    APP_USER_ASSIGNMENTS,
+                    ResourceType::AppUserAssignments,
                     app_user(OIDC_APP, "00uUnknown", "USER"),
                 );
             },
@@ -888,7 +979,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-015",
             "a single super admin",
             |s| {
-                s.resources.insert(GROUP_ROLES.into(), Vec::new());
+                s.resources.insert(ResourceType::GroupRoles, Vec::new());
             },
             &[ALICE_ADMIN],
         ),
@@ -898,12 +989,12 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 push(
                     s,
-                    GROUP_MEMBERS,
+                    ResourceType::GroupMembers,
                     json!({"groupId": ADMINS, "userId": CAROL}),
                 );
                 push(
                     s,
-                    GROUP_MEMBERS,
+                    ResourceType::GroupMembers,
                     json!({"groupId": ADMINS, "userId": SVC_BACKUP}),
                 );
             },
@@ -915,7 +1006,7 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 push(
                     s,
-                    APP_USER_ASSIGNMENTS,
+                    ResourceType::AppUserAssignments,
                     app_user(OIDC_APP, ALICE_ADMIN, "USER"),
                 );
             },
@@ -925,7 +1016,13 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-017",
             "token owned by a super admin",
             |s| {
-                edit(s, API_TOKENS, API_TOKEN, "/userId", json!(ALICE_ADMIN));
+                edit(
+                    s,
+                    ResourceType::ApiTokens,
+                    API_TOKEN,
+                    "/userId",
+                    json!(ALICE_ADMIN),
+                );
             },
             &[API_TOKEN],
         ),
@@ -933,7 +1030,7 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-017",
             "no tokens",
             |s| {
-                s.resources.insert(API_TOKENS.into(), Vec::new());
+                s.resources.insert(ResourceType::ApiTokens, Vec::new());
             },
             NotApplicable,
             &[],
@@ -942,15 +1039,21 @@ pub fn cases() -> Vec<Case> {
             "BF-CIS5-018",
             "unlabelled service accounts",
             |s| {
-                edit(s, USERS, SVC_BACKUP, "/profile/userType", json!(null));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    SVC_BACKUP,
+                    "/profile/userType",
+                    json!(null),
+                );
                 push(
                     s,
-                    USERS,
+                    ResourceType::Users,
                     user("00uEtlBot", "etl-bot@example.com", "ACTIVE", Some(ago(1))),
                 );
                 push(
                     s,
-                    USERS,
+                    ResourceType::Users,
                     user("00uApiary", "apiary@example.com", "ACTIVE", Some(ago(1))),
                 );
             },
@@ -962,12 +1065,18 @@ pub fn cases() -> Vec<Case> {
             |s| {
                 edit(
                     s,
-                    USERS,
+                    ResourceType::Users,
                     SVC_BACKUP,
                     "/profile/login",
                     json!("backup@example.com"),
                 );
-                edit(s, USERS, SVC_BACKUP, "/profile/userType", json!("Employee"));
+                edit(
+                    s,
+                    ResourceType::Users,
+                    SVC_BACKUP,
+                    "/profile/userType",
+                    json!("Employee"),
+                );
             },
             &[SVC_BACKUP],
         ),

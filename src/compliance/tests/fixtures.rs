@@ -6,8 +6,8 @@
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use crate::compliance::snapshot::resource::*;
-use crate::compliance::{EvalContext, TenantSnapshot};
+use crate::compliance::EvalContext;
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 pub const ALICE_ADMIN: &str = "00uAliceAdmin";
 pub const BOB_ADMIN: &str = "00uBobAdmin";
@@ -67,30 +67,30 @@ pub fn ago(days: i64) -> String {
 /// A tenant that passes every check.
 pub fn baseline() -> TenantSnapshot {
     let mut s = TenantSnapshot::default();
-    let mut put = |name: &str, items: Vec<Value>| {
-        s.resources.insert(name.to_owned(), items);
+    let mut put = |name: ResourceType, items: Vec<Value>| {
+        s.resources.insert(name, items);
     };
-    put(USERS, users());
-    put(GROUPS, groups());
+    put(ResourceType::Users, users());
+    put(ResourceType::Groups, groups());
     put(
-        GROUP_MEMBERS,
+        ResourceType::GroupMembers,
         vec![
             json!({"groupId": ADMINS, "userId": BOB_ADMIN}),
             json!({"groupId": ENGINEERING, "userId": CAROL}),
         ],
     );
     put(
-        USER_ROLES,
+        ResourceType::UserRoles,
         vec![json!({"userId": ALICE_ADMIN, "role": role("ra1SuperAlice", "SUPER_ADMIN", "USER")})],
     );
     put(
-        GROUP_ROLES,
+        ResourceType::GroupRoles,
         vec![json!({"groupId": ADMINS, "role": role("gra1SuperAdmins", "SUPER_ADMIN", "GROUP")})],
     );
-    put(APPS, apps());
-    put(APP_USER_ASSIGNMENTS, app_users());
+    put(ResourceType::Apps, apps());
+    put(ResourceType::AppUserAssignments, app_users());
     put(
-        APP_GROUP_ASSIGNMENTS,
+        ResourceType::AppGroupAssignments,
         vec![
             app_group(SAML_APP, ENGINEERING),
             app_group(SWA_APP, ENGINEERING),
@@ -98,12 +98,12 @@ pub fn baseline() -> TenantSnapshot {
             app_group(ADMIN_CONSOLE, ADMINS),
         ],
     );
-    put(POLICIES, policies());
-    put(POLICY_RULES, policy_rules());
-    put(AUTHENTICATORS, authenticators());
-    put(NETWORK_ZONES, zones());
+    put(ResourceType::Policies, policies());
+    put(ResourceType::PolicyRules, policy_rules());
+    put(ResourceType::Authenticators, authenticators());
+    put(ResourceType::NetworkZones, zones());
     put(
-        THREAT_INSIGHT,
+        ResourceType::ThreatInsight,
         vec![json!({
             "action": "block",
             "excludeZones": [CORP_ZONE],
@@ -112,7 +112,7 @@ pub fn baseline() -> TenantSnapshot {
         })],
     );
     put(
-        API_TOKENS,
+        ResourceType::ApiTokens,
         vec![json!({
             "id": API_TOKEN,
             "name": "backup-service",
@@ -125,7 +125,7 @@ pub fn baseline() -> TenantSnapshot {
         })],
     );
     put(
-        IDPS,
+        ResourceType::Idps,
         vec![json!({
             "id": IDP,
             "type": "SAML2",
@@ -581,8 +581,8 @@ pub fn set(target: &mut Value, pointer: &str, value: Value) {
 
 /// The object with `id` in `resource` (for `policy_rules`, the rule; for app user
 /// assignments, matched by `appId/userId`).
-pub fn find<'a>(s: &'a mut TenantSnapshot, resource: &str, id: &str) -> &'a mut Value {
-    let items = s.resources.get_mut(resource).expect("resource in fixture");
+pub fn find<'a>(s: &'a mut TenantSnapshot, resource: ResourceType, id: &str) -> &'a mut Value {
+    let items = s.resources.get_mut(&resource).expect("resource in fixture");
     let position = items
         .iter()
         .position(|v| {
@@ -596,7 +596,7 @@ pub fn find<'a>(s: &'a mut TenantSnapshot, resource: &str, id: &str) -> &'a mut 
         })
         .unwrap_or_else(|| panic!("{id} not in {resource}"));
     let item = &mut items[position];
-    if resource == POLICY_RULES {
+    if resource == ResourceType::PolicyRules {
         &mut item["rule"]
     } else {
         item
@@ -604,13 +604,13 @@ pub fn find<'a>(s: &'a mut TenantSnapshot, resource: &str, id: &str) -> &'a mut 
 }
 
 /// Sets `pointer` on the object with `id` in `resource`.
-pub fn edit(s: &mut TenantSnapshot, resource: &str, id: &str, pointer: &str, value: Value) {
+pub fn edit(s: &mut TenantSnapshot, resource: ResourceType, id: &str, pointer: &str, value: Value) {
     set(find(s, resource, id), pointer, value);
 }
 
-pub fn push(s: &mut TenantSnapshot, resource: &str, value: Value) {
+pub fn push(s: &mut TenantSnapshot, resource: ResourceType, value: Value) {
     s.resources
-        .get_mut(resource)
+        .get_mut(&resource)
         .expect("resource in fixture")
         .push(value);
 }

@@ -1,4 +1,7 @@
-//! In-memory fakes of the ports, for unit tests of the core.
+//! In-memory fakes of the ports, for unit tests of the core; [`world`] assembles them (with the
+//! in-memory database of `crate::store::memory`) into a whole worker.
+
+pub mod world;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -314,6 +317,30 @@ pub fn json_response(
         status,
         headers: all,
         body: serde_json::to_vec(body).expect("json"),
+    }
+}
+
+/// A job queue that keeps what it is sent (message and delay), and refuses while `down`.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: RefCell<Vec<(serde_json::Value, u32)>>,
+    pub down: Cell<bool>,
+}
+
+#[async_trait(?Send)]
+impl crate::ports::JobQueue for MemoryQueue {
+    async fn send(
+        &self,
+        message: &serde_json::Value,
+        delay_seconds: u32,
+    ) -> Result<(), crate::ports::QueueError> {
+        if self.down.get() {
+            return Err(crate::ports::QueueError("queue unavailable".into()));
+        }
+        self.sent
+            .borrow_mut()
+            .push((message.clone(), delay_seconds));
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
-//! The resource types a snapshot holds, one sealed object each.
+//! The resource types of a tenant, one sealed object each in a snapshot.
 //!
-//! The names are the snapshot format's (see docs/snapshot-format.md) and the compliance engine's
-//! (`compliance::snapshot::resource`); adding a type is backwards compatible, renaming is not.
+//! The names are the snapshot format's (see docs/snapshot-format.md), used as keys wherever a
+//! tenant is read; adding a type is backwards compatible, renaming is not.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,0 +1,1233 @@
+//! In-memory stores for unit tests of the use cases, with the database's rules that matter to
+//! them: tenancy (a caller sees only its teams, an API key only its own team, each table by the
+//! permission its RLS policy asks), no audited write by a caller, one running run per
+//! connection, state guards, the last-owner rule, final revocation, and every audited change
+//! appended to `activity` with its record. `fail_on` makes the next call of one operation fail.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::authz::matrix::{role_allows, scopes_allow, Action, Role};
+use crate::authz::KeyGrant;
+use crate::compliance::remediation::State;
+use crate::ids::{ApiKeyId, BackupId, ComplianceRunId, ConnectionId, InvitationId, TeamId, UserId};
+
+/// A stored connection: what members see, and the credential they never do.
+#[derive(Clone)]
+struct StoredConnection {
+    row: ConnectionRow,
+    sealed_token: Option<String>,
+}
+
+#[derive(Clone)]
+struct StoredInvitation {
+    row: InvitationRow,
+    token_hash: String,
+}
+
+#[derive(Clone)]
+struct StoredKey {
+    row: ApiKeyRow,
+    secret_hash: String,
+}
+
+#[derive(Clone)]
+struct Checkpoint {
+    seq: i64,
+    token: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    state: Value,
+    failures: u32,
+    started_at: DateTime<Utc>,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Tables {
+    teams: Vec<(TeamRow, UserId)>,
+    members: Vec<MemberRow>,
+    connections: Vec<StoredConnection>,
+    backups: Vec<BackupRow>,
+    invitations: Vec<StoredInvitation>,
+    keys: Vec<StoredKey>,
+    runs: Vec<ComplianceRunRow>,
+    findings: Vec<FindingRow>,
+    remediations: Vec<RemediationRow>,
+    tenant_keys: Vec<TenantKeyRow>,
+    checkpoints: BTreeMap<JobKey, Checkpoint>,
+    /// Rows unreadable as connections (`active_connections` reports them one by one).
+    unreadable: Vec<UnreadableRow>,
+}
+
+/// The database, in memory.
+pub struct MemoryDb {
+    tables: RefCell<Tables>,
+    /// Every audit record written, in order.
+    pub activity: RefCell<Vec<AuditRecord>>,
+    now: Cell<DateTime<Utc>>,
+    failing: RefCell<Vec<&'static str>>,
+}
+
+use serde_json::Value;
+
+impl MemoryDb {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        MemoryDb {
+            tables: RefCell::default(),
+            activity: RefCell::default(),
+            now: Cell::new(now),
+            failing: RefCell::default(),
+        }
+    }
+
+    /// The database's clock (runs open at this time).
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        self.now.set(now);
+    }
+
+    /// The next call of operation `op` (a store method's name) fails as if the database were
+    /// unreachable.
+    pub fn fail_on(&self, op: &'static str) {
+        self.failing.borrow_mut().push(op);
+    }
+
+    /// A team with `owner` as its owner (what sign-up or a team creation does).
+    pub fn add_team(&self, id: TeamId, owner: UserId, personal: bool) {
+        let mut t = self.tables.borrow_mut();
+        t.teams.push((
+            TeamRow {
+                id,
+                name: "team".into(),
+                personal,
+            },
+            owner,
+        ));
+        t.members.push(MemberRow {
+            team_id: id,
+            user_id: owner,
+            role: Role::Owner,
+            created_at: self.now.get(),
+        });
+    }
+
+    pub fn add_member(&self, team: TeamId, user: UserId, role: Role) {
+        self.tables.borrow_mut().members.push(MemberRow {
+            team_id: team,
+            user_id: user,
+            role,
+            created_at: self.now.get(),
+        });
+    }
+
+    /// A row `active_connections` cannot read (as a row written around the worker would be).
+    pub fn add_unreadable_connection(&self, row: UnreadableRow) {
+        self.tables.borrow_mut().unreadable.push(row);
+    }
+
+    /// Every backup row, for assertions.
+    pub fn backups(&self) -> Vec<BackupRow> {
+        self.tables.borrow().backups.clone()
+    }
+
+    /// Every compliance run row, for assertions.
+    pub fn runs(&self) -> Vec<ComplianceRunRow> {
+        self.tables.borrow().runs.clone()
+    }
+
+    /// The actions of the audit rows written so far.
+    pub fn actions(&self) -> Vec<&'static str> {
+        self.activity.borrow().iter().map(|r| r.action).collect()
+    }
+
+    /// Overwrites a connection's last-error note (as a test's precondition).
+    pub fn connection_error(&self, id: ConnectionId) -> Option<String> {
+        let t = self.tables.borrow();
+        t.connections
+            .iter()
+            .find(|c| c.row.id == id)
+            .and_then(|c| c.row.last_error.clone())
+    }
+
+    fn check(&self, op: &'static str) -> Result<(), DbError> {
+        let mut failing = self.failing.borrow_mut();
+        match failing.iter().position(|f| *f == op) {
+            Some(i) => {
+                failing.remove(i);
+                Err(DbError::Unavailable(format!("injected failure of {op}")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn audit(&self, audit: &AuditRecord, team: TeamId) {
+        let mut record = audit.clone();
+        record.team_id = Some(team);
+        self.activity.borrow_mut().push(record);
+    }
+}
+
+impl Database for MemoryDb {
+    fn stores<'a>(&'a self, acting: Acting<'_>, _request_id: &str) -> Box<dyn Stores + 'a> {
+        Box::new(MemoryStores {
+            db: self,
+            caller: match acting {
+                Acting::Caller(p) => Some((p.user, p.key.clone())),
+                Acting::System => None,
+            },
+        })
+    }
+}
+
+struct MemoryStores<'a> {
+    db: &'a MemoryDb,
+    /// `None`: the service role.
+    caller: Option<(UserId, Option<KeyGrant>)>,
+}
+
+impl MemoryStores<'_> {
+    /// RLS's `public.can(team, action)`.
+    fn can(&self, t: &Tables, team: TeamId, action: Action) -> bool {
+        let Some((user, key)) = &self.caller else {
+            return true;
+        };
+        let role = t
+            .members
+            .iter()
+            .find(|m| m.team_id == team && m.user_id == *user)
+            .map(|m| m.role);
+        let key_ok = key
+            .as_ref()
+            .is_none_or(|k| k.team == team && scopes_allow(&k.scopes, action));
+        role.is_some_and(|r| role_allows(r, action)) && key_ok
+    }
+
+    /// Audited writes are the service role's alone.
+    fn system(&self, op: &'static str) -> Result<(), DbError> {
+        self.db.check(op)?;
+        match self.caller {
+            None => Ok(()),
+            Some(_) => Err(DbError::Forbidden),
+        }
+    }
+
+    fn read(&self, op: &'static str) -> Result<std::cell::Ref<'_, Tables>, DbError> {
+        self.db.check(op)?;
+        Ok(self.db.tables.borrow())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.db.now.get()
+    }
+}
+
+#[async_trait(?Send)]
+impl ConnectionStore for MemoryStores<'_> {
+    async fn connections(&self) -> Result<Vec<ConnectionRow>, DbError> {
+        let t = self.read("connections")?;
+        let mut rows: Vec<_> = t
+            .connections
+            .iter()
+            .filter(|c| c.row.status != ConnectionStatus::Deleted)
+            .filter(|c| self.can(&t, c.row.team_id, Action::TeamRead))
+            .map(|c| c.row.clone())
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn connection(&self, id: ConnectionId) -> Result<Option<ConnectionRow>, DbError> {
+        let t = self.read("connection")?;
+        Ok(t.connections
+            .iter()
+            .find(|c| {
+                c.row.id == id
+                    && c.row.status != ConnectionStatus::Deleted
+                    && self.can(&t, c.row.team_id, Action::TeamRead)
+            })
+            .map(|c| c.row.clone()))
+    }
+
+    async fn connection_secret(
+        &self,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionSecretRow>, DbError> {
+        self.system("connection_secret")?;
+        let t = self.db.tables.borrow();
+        Ok(t.connections
+            .iter()
+            .find(|c| c.row.id == id && c.row.status == ConnectionStatus::Active)
+            .map(secret_row))
+    }
+
+    async fn active_connections(
+        &self,
+    ) -> Result<Vec<Result<ConnectionSecretRow, UnreadableRow>>, DbError> {
+        self.system("active_connections")?;
+        let t = self.db.tables.borrow();
+        let mut rows: Vec<_> = t.unreadable.iter().cloned().map(Err).collect();
+        rows.extend(
+            t.connections
+                .iter()
+                .filter(|c| c.row.status == ConnectionStatus::Active)
+                .map(|c| Ok(secret_row(c))),
+        );
+        Ok(rows)
+    }
+
+    async fn create_connection(
+        &self,
+        row: &NewConnection,
+        audit: &AuditRecord,
+    ) -> Result<ConnectionRow, DbError> {
+        self.system("create_connection")?;
+        let mut t = self.db.tables.borrow_mut();
+        let taken = t.connections.iter().any(|c| {
+            c.row.team_id == row.team_id
+                && c.row.org_domain == row.org_domain
+                && c.row.status != ConnectionStatus::Deleted
+        });
+        if taken {
+            return Err(DbError::Conflict);
+        }
+        let now = self.now();
+        let stored = ConnectionRow {
+            id: row.id,
+            team_id: row.team_id,
+            created_by: row.created_by,
+            org_domain: row.org_domain.clone(),
+            auth_type: row.auth_type,
+            granted_scopes: row.granted_scopes.clone(),
+            key_version: Some(row.key_version),
+            status: ConnectionStatus::Active,
+            last_error: None,
+            verified_at: Some(row.verified_at),
+            created_at: now,
+            updated_at: now,
+        };
+        t.connections.push(StoredConnection {
+            row: stored.clone(),
+            sealed_token: Some(row.sealed_token.clone()),
+        });
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
+    }
+
+    async fn delete_connection(
+        &self,
+        id: ConnectionId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("delete_connection")?;
+        let mut t = self.db.tables.borrow_mut();
+        let Some(c) = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == id && c.row.status != ConnectionStatus::Deleted)
+        else {
+            return Ok(false);
+        };
+        c.row.status = ConnectionStatus::Deleted;
+        c.sealed_token = None;
+        let team = c.row.team_id;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn note_connection_error(
+        &self,
+        id: ConnectionId,
+        error: &str,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("note_connection_error")?;
+        let mut t = self.db.tables.borrow_mut();
+        let c = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == id)
+            .ok_or(DbError::Conflict)?;
+        c.row.last_error = Some(error.to_string());
+        let team = c.row.team_id;
+        self.db.audit(audit, team);
+        Ok(())
+    }
+}
+
+fn secret_row(c: &StoredConnection) -> ConnectionSecretRow {
+    ConnectionSecretRow {
+        id: c.row.id,
+        team_id: c.row.team_id,
+        created_by: c.row.created_by,
+        org_domain: c.row.org_domain.clone(),
+        auth_type: c.row.auth_type,
+        sealed_token: c.sealed_token.clone(),
+        key_version: c.row.key_version,
+        status: c.row.status,
+    }
+}
+
+#[async_trait(?Send)]
+impl BackupStore for MemoryStores<'_> {
+    async fn backup(&self, id: BackupId) -> Result<Option<BackupRow>, DbError> {
+        let t = self.read("backup")?;
+        Ok(t.backups
+            .iter()
+            .find(|b| b.id == id && self.can(&t, b.team_id, Action::TeamRead))
+            .cloned())
+    }
+
+    async fn backups_of(&self, connection: ConnectionId) -> Result<Vec<BackupRow>, DbError> {
+        let t = self.read("backups_of")?;
+        let mut rows: Vec<_> = t
+            .backups
+            .iter()
+            .filter(|b| b.connection_id == connection && self.can(&t, b.team_id, Action::TeamRead))
+            .cloned()
+            .collect();
+        rows.reverse();
+        rows.truncate(100);
+        Ok(rows)
+    }
+
+    async fn latest_complete_backup(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<BackupRow>, DbError> {
+        let t = self.read("latest_complete_backup")?;
+        Ok(t.backups
+            .iter()
+            .filter(|b| {
+                b.connection_id == connection
+                    && b.status == BackupStatus::Complete
+                    && self.can(&t, b.team_id, Action::TeamRead)
+            })
+            .max_by_key(|b| b.finished_at)
+            .cloned())
+    }
+
+    async fn open_backup(
+        &self,
+        row: &NewBackup,
+        stale_after_seconds: u32,
+        audit: &AuditRecord,
+    ) -> Result<BackupRow, DbError> {
+        self.system("open_backup")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let live = t.connections.iter().any(|c| {
+            c.row.id == row.connection_id
+                && c.row.team_id == row.team_id
+                && c.row.status == ConnectionStatus::Active
+        });
+        if !live {
+            return Err(DbError::Constraint);
+        }
+        let stale_before = now - Duration::seconds(stale_after_seconds.into());
+        let mut swept = Vec::new();
+        for b in t.backups.iter_mut().filter(|b| {
+            b.connection_id == row.connection_id
+                && b.status == BackupStatus::Running
+                && b.heartbeat_at.unwrap_or(b.started_at) < stale_before
+        }) {
+            b.status = BackupStatus::Failed;
+            b.finished_at = Some(now);
+            b.error = Some("interrupted: the backup job stopped before finishing".into());
+            swept.push(b.id);
+        }
+        for id in swept {
+            let mut record = audit.clone();
+            record.action = "backup.error";
+            record.target_type = "backup";
+            record.target_id = id.to_string();
+            record.details =
+                json!({"reason": "interrupted: the backup job stopped before finishing"});
+            self.db.audit(&record, row.team_id);
+            if let Some(c) = t.checkpoints.get_mut(&backup_key(id)) {
+                c.finished = true;
+            }
+        }
+        let running = t
+            .backups
+            .iter()
+            .any(|b| b.connection_id == row.connection_id && b.status == BackupStatus::Running);
+        if running {
+            return Err(DbError::Conflict);
+        }
+        let stored = BackupRow {
+            id: row.id,
+            team_id: row.team_id,
+            connection_id: row.connection_id,
+            requested_by: row.requested_by,
+            trigger: row.trigger,
+            status: BackupStatus::Running,
+            started_at: now,
+            finished_at: None,
+            r2_prefix: row.r2_prefix.clone(),
+            counts: json!({}),
+            object_count: None,
+            sealed_bytes: None,
+            manifest_sha256: None,
+            error: None,
+            heartbeat_at: None,
+            slices: 0,
+        };
+        t.backups.push(stored.clone());
+        t.checkpoints.insert(
+            backup_key(row.id),
+            Checkpoint {
+                seq: 0,
+                token: None,
+                lease_until: None,
+                state: json!({}),
+                failures: 0,
+                started_at: now,
+                finished: false,
+            },
+        );
+        if let Some(c) = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == row.connection_id)
+        {
+            c.row.last_error = None;
+        }
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
+    }
+
+    async fn complete_backup(
+        &self,
+        id: BackupId,
+        result: &BackupResult,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("complete_backup")?;
+        let mut t = self.db.tables.borrow_mut();
+        let b = running_backup(&mut t, id)?;
+        b.status = BackupStatus::Complete;
+        b.finished_at = Some(result.finished_at);
+        b.counts = result.counts.clone();
+        b.object_count = Some(result.object_count);
+        b.sealed_bytes = Some(result.sealed_bytes);
+        b.manifest_sha256 = Some(result.manifest_sha256.clone());
+        let team = b.team_id;
+        finish_checkpoint(&mut t, backup_key(id));
+        self.db.audit(audit, team);
+        Ok(())
+    }
+
+    async fn fail_backup(
+        &self,
+        id: BackupId,
+        reason: &str,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("fail_backup")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let b = running_backup(&mut t, id)?;
+        b.status = BackupStatus::Failed;
+        b.finished_at = Some(now);
+        b.error = Some(reason.to_string());
+        let team = b.team_id;
+        finish_checkpoint(&mut t, backup_key(id));
+        self.db.audit(audit, team);
+        Ok(())
+    }
+}
+
+fn backup_key(id: BackupId) -> JobKey {
+    JobKey {
+        kind: "backup",
+        id: id.as_uuid(),
+    }
+}
+
+fn running_backup(t: &mut Tables, id: BackupId) -> Result<&mut BackupRow, DbError> {
+    t.backups
+        .iter_mut()
+        .find(|b| b.id == id && b.status == BackupStatus::Running)
+        .ok_or(DbError::Conflict)
+}
+
+fn finish_checkpoint(t: &mut Tables, key: JobKey) {
+    if let Some(c) = t.checkpoints.get_mut(&key) {
+        c.finished = true;
+        c.token = None;
+        c.lease_until = None;
+    }
+}
+
+#[async_trait(?Send)]
+impl TeamStore for MemoryStores<'_> {
+    async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, DbError> {
+        let t = self.read("memberships")?;
+        Ok(t.members
+            .iter()
+            .filter(|m| m.user_id == user && self.can(&t, m.team_id, Action::TeamRead))
+            .map(|m| Membership {
+                team_id: m.team_id,
+                role: m.role,
+            })
+            .collect())
+    }
+
+    async fn role_in(&self, user: UserId, team: TeamId) -> Result<Option<Role>, DbError> {
+        let t = self.read("role_in")?;
+        Ok(t.members
+            .iter()
+            .find(|m| {
+                m.user_id == user && m.team_id == team && self.can(&t, team, Action::TeamRead)
+            })
+            .map(|m| m.role))
+    }
+
+    async fn personal_team(&self, user: UserId) -> Result<Option<TeamId>, DbError> {
+        let t = self.read("personal_team")?;
+        Ok(t.teams
+            .iter()
+            .find(|(team, owner)| {
+                *owner == user && team.personal && self.can(&t, team.id, Action::TeamRead)
+            })
+            .map(|(team, _)| team.id))
+    }
+
+    async fn teams(&self) -> Result<Vec<TeamRow>, DbError> {
+        let t = self.read("teams")?;
+        Ok(t.teams
+            .iter()
+            .filter(|(team, _)| self.can(&t, team.id, Action::TeamRead))
+            .map(|(team, _)| team.clone())
+            .collect())
+    }
+
+    async fn members(&self, team: TeamId) -> Result<Vec<MemberRow>, DbError> {
+        let t = self.read("members")?;
+        Ok(t.members
+            .iter()
+            .filter(|m| m.team_id == team && self.can(&t, team, Action::TeamRead))
+            .cloned()
+            .collect())
+    }
+
+    async fn set_member_role(
+        &self,
+        team: TeamId,
+        user: UserId,
+        role: Role,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("set_member_role")?;
+        let mut t = self.db.tables.borrow_mut();
+        let owners = owners(&t, team);
+        let Some(m) = t
+            .members
+            .iter_mut()
+            .find(|m| m.team_id == team && m.user_id == user)
+        else {
+            return Ok(false);
+        };
+        if m.role == Role::Owner && role != Role::Owner && owners == 1 {
+            return Err(DbError::Constraint);
+        }
+        m.role = role;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn remove_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("remove_member")?;
+        let mut t = self.db.tables.borrow_mut();
+        let owners = owners(&t, team);
+        let Some(i) = t
+            .members
+            .iter()
+            .position(|m| m.team_id == team && m.user_id == user)
+        else {
+            return Ok(false);
+        };
+        if t.members[i].role == Role::Owner && owners == 1 {
+            return Err(DbError::Constraint);
+        }
+        t.members.remove(i);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn create_invitation(
+        &self,
+        row: &NewInvitation,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("create_invitation")?;
+        self.db
+            .tables
+            .borrow_mut()
+            .invitations
+            .push(StoredInvitation {
+                row: InvitationRow {
+                    id: row.id,
+                    team_id: row.team_id,
+                    email: row.email.clone(),
+                    role: row.role,
+                    expires_at: row.expires_at,
+                    accepted_at: None,
+                },
+                token_hash: row.token_hash.clone(),
+            });
+        self.db.audit(audit, row.team_id);
+        Ok(())
+    }
+
+    async fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRow>, DbError> {
+        self.system("invitation_by_hash")?;
+        let t = self.db.tables.borrow();
+        Ok(t.invitations
+            .iter()
+            .find(|i| i.token_hash == hash)
+            .map(|i| i.row.clone()))
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        user: UserId,
+        audit: &AuditRecord,
+    ) -> Result<Option<MemberRow>, DbError> {
+        self.system("accept_invitation")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(i) = t
+            .invitations
+            .iter()
+            .position(|i| i.row.id == id && i.row.accepted_at.is_none() && i.row.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        let (team, role) = (t.invitations[i].row.team_id, t.invitations[i].row.role);
+        if t.members
+            .iter()
+            .any(|m| m.team_id == team && m.user_id == user)
+        {
+            return Err(DbError::Conflict);
+        }
+        t.invitations[i].row.accepted_at = Some(now);
+        let member = MemberRow {
+            team_id: team,
+            user_id: user,
+            role,
+            created_at: now,
+        };
+        t.members.push(member.clone());
+        self.db.audit(audit, team);
+        Ok(Some(member))
+    }
+}
+
+fn owners(t: &Tables, team: TeamId) -> usize {
+    t.members
+        .iter()
+        .filter(|m| m.team_id == team && m.role == Role::Owner)
+        .count()
+}
+
+#[async_trait(?Send)]
+impl ApiKeyStore for MemoryStores<'_> {
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, DbError> {
+        let t = self.read("api_keys")?;
+        let mut rows: Vec<_> = t
+            .keys
+            .iter()
+            .filter(|k| self.can(&t, k.row.team_id, Action::ApiKeyManage))
+            .map(|k| k.row.clone())
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyRow>, DbError> {
+        let t = self.read("api_key")?;
+        Ok(t.keys
+            .iter()
+            .find(|k| k.row.id == id && self.can(&t, k.row.team_id, Action::ApiKeyManage))
+            .map(|k| k.row.clone()))
+    }
+
+    async fn create_api_key(
+        &self,
+        row: &NewApiKey,
+        audit: &AuditRecord,
+    ) -> Result<ApiKeyRow, DbError> {
+        self.system("create_api_key")?;
+        let stored = ApiKeyRow {
+            id: row.id,
+            team_id: row.team_id,
+            user_id: row.user_id,
+            name: row.name.clone(),
+            scopes: row.scopes.clone(),
+            expires_at: row.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            created_at: self.now(),
+        };
+        self.db.tables.borrow_mut().keys.push(StoredKey {
+            row: stored.clone(),
+            secret_hash: row.secret_hash.clone(),
+        });
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
+    }
+
+    async fn revoke_api_key(&self, id: ApiKeyId, audit: &AuditRecord) -> Result<bool, DbError> {
+        self.system("revoke_api_key")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(k) = t
+            .keys
+            .iter_mut()
+            .find(|k| k.row.id == id && k.row.revoked_at.is_none())
+        else {
+            return Ok(false);
+        };
+        k.row.revoked_at = Some(now);
+        let team = k.row.team_id;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn api_key_secret(&self, id: ApiKeyId) -> Result<Option<ApiKeySecretRow>, DbError> {
+        self.system("api_key_secret")?;
+        let t = self.db.tables.borrow();
+        Ok(t.keys
+            .iter()
+            .find(|k| k.row.id == id)
+            .map(|k| ApiKeySecretRow {
+                team_id: k.row.team_id,
+                user_id: k.row.user_id,
+                secret_hash: k.secret_hash.clone(),
+                scopes: k.row.scopes.clone(),
+                expires_at: k.row.expires_at,
+                revoked_at: k.row.revoked_at,
+            }))
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), DbError> {
+        self.system("touch_api_key")?;
+        if let Some(k) = self
+            .db
+            .tables
+            .borrow_mut()
+            .keys
+            .iter_mut()
+            .find(|k| k.row.id == id)
+        {
+            k.row.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl AuditStore for MemoryStores<'_> {
+    async fn record(&self, audit: &AuditRecord) -> Result<(), DbError> {
+        self.system("record")?;
+        self.db.activity.borrow_mut().push(audit.clone());
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl ComplianceStore for MemoryStores<'_> {
+    async fn compliance_runs_of(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<ComplianceRunRow>, DbError> {
+        let t = self.read("compliance_runs_of")?;
+        let mut rows: Vec<_> = t
+            .runs
+            .iter()
+            .filter(|r| {
+                r.connection_id == connection && self.can(&t, r.team_id, Action::ComplianceRead)
+            })
+            .cloned()
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn compliance_run(
+        &self,
+        id: ComplianceRunId,
+    ) -> Result<Option<ComplianceRunRow>, DbError> {
+        let t = self.read("compliance_run")?;
+        Ok(t.runs
+            .iter()
+            .find(|r| r.id == id && self.can(&t, r.team_id, Action::ComplianceRead))
+            .cloned())
+    }
+
+    async fn latest_complete_compliance_run(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<ComplianceRunRow>, DbError> {
+        let t = self.read("latest_complete_compliance_run")?;
+        Ok(t.runs
+            .iter()
+            .filter(|r| {
+                r.connection_id == connection
+                    && r.status == RunStatus::Complete
+                    && self.can(&t, r.team_id, Action::ComplianceRead)
+            })
+            .max_by_key(|r| r.finished_at)
+            .cloned())
+    }
+
+    async fn findings_of(&self, run: ComplianceRunId) -> Result<Vec<FindingRow>, DbError> {
+        let t = self.read("findings_of")?;
+        let mut rows: Vec<_> = t
+            .findings
+            .iter()
+            .filter(|f| f.run_id == run && self.can(&t, f.team_id, Action::ComplianceRead))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| a.check_id.cmp(&b.check_id));
+        Ok(rows)
+    }
+
+    async fn remediations_of(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<RemediationRow>, DbError> {
+        let t = self.read("remediations_of")?;
+        let mut rows: Vec<_> = t
+            .remediations
+            .iter()
+            .filter(|r| {
+                r.connection_id == connection && self.can(&t, r.team_id, Action::ComplianceRead)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| a.check_id.cmp(&b.check_id));
+        Ok(rows)
+    }
+
+    async fn remediation(
+        &self,
+        connection: ConnectionId,
+        check_id: &str,
+    ) -> Result<Option<RemediationRow>, DbError> {
+        let t = self.read("remediation")?;
+        Ok(t.remediations
+            .iter()
+            .find(|r| {
+                r.connection_id == connection
+                    && r.check_id == check_id
+                    && self.can(&t, r.team_id, Action::ComplianceRead)
+            })
+            .cloned())
+    }
+
+    async fn compliance_trend(&self, team: TeamId) -> Result<Vec<TrendRow>, DbError> {
+        let t = self.read("compliance_trend")?;
+        Ok(t.runs
+            .iter()
+            .filter(|r| {
+                r.team_id == team
+                    && r.status == RunStatus::Complete
+                    && self.can(&t, team, Action::ComplianceRead)
+            })
+            .map(|r| TrendRow {
+                connection_id: r.connection_id,
+                day: r
+                    .finished_at
+                    .map(|at| at.date_naive().to_string())
+                    .unwrap_or_default(),
+                run_id: r.id,
+                pass_count: r.pass_count,
+                fail_count: r.fail_count,
+                not_applicable_count: r.not_applicable_count,
+                error_count: r.error_count,
+                pass_rate: None,
+            })
+            .collect())
+    }
+
+    async fn open_compliance_run(
+        &self,
+        row: &NewComplianceRun,
+        stale_after_seconds: u32,
+        audit: &AuditRecord,
+    ) -> Result<ComplianceRunRow, DbError> {
+        self.system("open_compliance_run")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let stale_before = now - Duration::seconds(stale_after_seconds.into());
+        let reason = "interrupted: the compliance run stopped before finishing";
+        let mut swept = Vec::new();
+        for r in t.runs.iter_mut().filter(|r| {
+            r.connection_id == row.connection_id
+                && r.status == RunStatus::Running
+                && r.started_at < stale_before
+        }) {
+            r.status = RunStatus::Failed;
+            r.finished_at = Some(now);
+            r.error = Some(reason.into());
+            swept.push(r.id);
+        }
+        for id in swept {
+            let mut record = audit.clone();
+            record.action = "compliance.error";
+            record.target_type = "compliance_run";
+            record.target_id = id.to_string();
+            record.details = json!({"reason": reason});
+            self.db.audit(&record, row.team_id);
+        }
+        if t.runs
+            .iter()
+            .any(|r| r.connection_id == row.connection_id && r.status == RunStatus::Running)
+        {
+            return Err(DbError::Conflict);
+        }
+        let stored = new_run(row, RunStatus::Running, now, None);
+        t.runs.push(stored.clone());
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
+    }
+
+    async fn skip_compliance_run(
+        &self,
+        row: &NewComplianceRun,
+        reason: &str,
+        audit: &AuditRecord,
+    ) -> Result<ComplianceRunRow, DbError> {
+        self.system("skip_compliance_run")?;
+        let stored = new_run(row, RunStatus::Skipped, self.now(), Some(reason));
+        self.db.tables.borrow_mut().runs.push(stored.clone());
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
+    }
+
+    async fn finish_compliance_run(
+        &self,
+        id: ComplianceRunId,
+        result: &RunResult,
+        findings: &[FindingRow],
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("finish_compliance_run")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let r = running_run(&mut t, id)?;
+        r.status = RunStatus::Complete;
+        r.finished_at = Some(now);
+        r.pass_count = result.pass_count;
+        r.fail_count = result.fail_count;
+        r.not_applicable_count = result.not_applicable_count;
+        r.error_count = result.error_count;
+        r.failed_by_severity = result.failed_by_severity.clone();
+        let team = r.team_id;
+        t.findings.extend(findings.iter().cloned());
+        self.db.audit(audit, team);
+        Ok(())
+    }
+
+    async fn fail_compliance_run(
+        &self,
+        id: ComplianceRunId,
+        reason: &str,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("fail_compliance_run")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let r = running_run(&mut t, id)?;
+        r.status = RunStatus::Failed;
+        r.finished_at = Some(now);
+        r.error = Some(reason.to_string());
+        let team = r.team_id;
+        self.db.audit(audit, team);
+        Ok(())
+    }
+
+    async fn set_remediation(
+        &self,
+        row: &RemediationRow,
+        from: Option<State>,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("set_remediation")?;
+        let mut t = self.db.tables.borrow_mut();
+        let current = t
+            .remediations
+            .iter()
+            .position(|r| r.connection_id == row.connection_id && r.check_id == row.check_id);
+        match (current, from) {
+            (None, None) => t.remediations.push(row.clone()),
+            (Some(i), Some(from)) if t.remediations[i].state == from => {
+                t.remediations[i] = row.clone()
+            }
+            _ => return Err(DbError::Conflict),
+        }
+        self.db.audit(audit, row.team_id);
+        Ok(())
+    }
+}
+
+fn new_run(
+    row: &NewComplianceRun,
+    status: RunStatus,
+    now: DateTime<Utc>,
+    error: Option<&str>,
+) -> ComplianceRunRow {
+    ComplianceRunRow {
+        id: row.id,
+        team_id: row.team_id,
+        connection_id: row.connection_id,
+        backup_id: row.backup_id,
+        trigger: row.trigger,
+        requested_by: row.requested_by,
+        status,
+        started_at: now,
+        finished_at: error.map(|_| now),
+        pass_count: 0,
+        fail_count: 0,
+        not_applicable_count: 0,
+        error_count: 0,
+        failed_by_severity: json!({}),
+        error: error.map(str::to_string),
+    }
+}
+
+fn running_run(t: &mut Tables, id: ComplianceRunId) -> Result<&mut ComplianceRunRow, DbError> {
+    t.runs
+        .iter_mut()
+        .find(|r| r.id == id && r.status == RunStatus::Running)
+        .ok_or(DbError::Conflict)
+}
+
+#[async_trait(?Send)]
+impl JobStateStore for MemoryStores<'_> {
+    async fn claim_job(
+        &self,
+        key: JobKey,
+        token: &str,
+        _lease_seconds: u32,
+    ) -> Result<Option<Claim>, DbError> {
+        self.system("claim_job")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(c) = t.checkpoints.get_mut(&key) else {
+            return Ok(None);
+        };
+        let free =
+            c.lease_until.is_none_or(|until| until < now) || c.token.as_deref() == Some(token);
+        if c.finished || !free {
+            return Ok(None);
+        }
+        c.token = Some(token.to_string());
+        c.lease_until = Some(now + Duration::seconds(LEASE_HELD_SECONDS));
+        let claim = Claim {
+            seq: c.seq,
+            state: c.state.clone(),
+            started_at: c.started_at,
+            failures: c.failures,
+        };
+        if key.kind == "backup" {
+            if let Some(b) = t.backups.iter_mut().find(|b| b.id.as_uuid() == key.id) {
+                b.slices += 1;
+                b.heartbeat_at = Some(now);
+            }
+        }
+        Ok(Some(claim))
+    }
+
+    async fn commit_job(
+        &self,
+        key: JobKey,
+        token: &str,
+        _lease_seconds: u32,
+        commit: Commit<'_>,
+    ) -> Result<Option<i64>, DbError> {
+        self.system("commit_job")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(c) = t.checkpoints.get_mut(&key) else {
+            return Ok(None);
+        };
+        if c.token.as_deref() != Some(token) || c.seq != commit.seq {
+            return Ok(None);
+        }
+        c.seq += 1;
+        c.state = commit.state.clone();
+        c.failures = commit.failures;
+        if commit.release {
+            c.token = None;
+            c.lease_until = None;
+        } else {
+            c.lease_until = Some(now + Duration::seconds(LEASE_HELD_SECONDS));
+        }
+        let seq = c.seq;
+        if key.kind == "backup" {
+            if let Some(b) = t.backups.iter_mut().find(|b| b.id.as_uuid() == key.id) {
+                b.heartbeat_at = Some(now);
+            }
+        }
+        Ok(Some(seq))
+    }
+}
+
+#[async_trait(?Send)]
+impl TenantKeyStore for MemoryStores<'_> {
+    async fn tenant_key(
+        &self,
+        team: TeamId,
+        version: Option<u32>,
+    ) -> Result<Option<TenantKeyRow>, DbError> {
+        self.system("tenant_key")?;
+        let t = self.db.tables.borrow();
+        let mut keys: Vec<_> = t
+            .tenant_keys
+            .iter()
+            .filter(|k| k.team_id == team && version.is_none_or(|v| k.version == v))
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| k.version);
+        Ok(keys.pop())
+    }
+
+    async fn insert_tenant_key(&self, row: &TenantKeyRow) -> Result<(), DbError> {
+        self.system("insert_tenant_key")?;
+        let mut t = self.db.tables.borrow_mut();
+        if t.tenant_keys
+            .iter()
+            .any(|k| k.team_id == row.team_id && k.version == row.version)
+        {
+            return Err(DbError::Conflict);
+        }
+        t.tenant_keys.push(row.clone());
+        Ok(())
+    }
+}
+
+/// The fake's clock does not move on its own, so a held lease simply lasts until released or
+/// until a test moves the clock past it.
+const LEASE_HELD_SECONDS: i64 = 300;
+
+impl MemoryDb {
+    /// Lets every held lease lapse (as if its holder died).
+    pub fn expire_leases(&self) {
+        for c in self.tables.borrow_mut().checkpoints.values_mut() {
+            c.lease_until = Some(DateTime::<Utc>::MIN_UTC);
+        }
+    }
+}

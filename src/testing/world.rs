@@ -1,0 +1,249 @@
+//! A whole worker in memory for unit tests of the use cases: the in-memory database (with its
+//! tenancy rules), object store, queue and clock, and an Okta org that answers every request as
+//! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
+//! leaked so every borrow lives as long as the test.
+
+use std::cell::Cell;
+
+use chrono::TimeZone;
+use futures::executor::block_on;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    json_response, CountingLimiter, ManualClock, MemoryQueue, MemoryStore, ScriptedHttp, SeqRng,
+};
+use crate::auth::jwks::JwksCache;
+use crate::authz::matrix::{Role, Scope};
+use crate::authz::{KeyGrant, Principal};
+use crate::config::Config;
+use crate::ids::{ApiKeyId, ConnectionId, TeamId, UserId};
+use crate::jobs::{self, backup};
+use crate::ports::{HttpRequest, HttpResponse, TransportError};
+use crate::services::audit::{Actor, RequestMeta};
+use crate::services::connections::{self, CreateConnection};
+use crate::services::{Caller, Deps, Privileged};
+use crate::store::memory::MemoryDb;
+use crate::store::{BackupRow, BackupStatus};
+
+/// The Okta org of every test world.
+pub const ORG: &str = "acme.okta.com";
+/// A token of the right shape; the fake org accepts any.
+pub const OKTA_TOKEN: &str = "00aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789-_AB";
+
+/// How the fake Okta org answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OktaMode {
+    /// An org with nothing in it.
+    Empty,
+    /// Unreachable: every request fails in transport.
+    Down,
+    /// Every request answers 401 (a revoked token).
+    Revoked,
+}
+
+pub struct World {
+    pub db: &'static MemoryDb,
+    pub objects: &'static MemoryStore,
+    pub queue: &'static MemoryQueue,
+    pub okta: &'static Cell<OktaMode>,
+    pub deps: &'static Deps<'static>,
+    users: Cell<u8>,
+}
+
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+fn id(prefix: u8, n: u8) -> String {
+    format!("00000000-0000-4000-8000-0000000{prefix:02x}{n:03}")
+}
+
+fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    match mode.get() {
+        OktaMode::Down => return Err(TransportError("connection refused".into())),
+        OktaMode::Revoked => {
+            return Ok(json_response(
+                401,
+                &json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"}),
+                &[],
+            ))
+        }
+        OktaMode::Empty => {}
+    }
+    let path = request
+        .url
+        .split_once(ORG)
+        .map_or(request.url.as_str(), |(_, p)| p);
+    let body = match path.split('?').next().unwrap_or_default() {
+        "/api/v1/users/me" | "/api/v1/org" | "/api/v1/threats/configuration" => json!({}),
+        p if p.starts_with("/api/v1/iam/assignees") => json!({"value": []}),
+        _ => json!([]),
+    };
+    Ok(json_response(200, &body, &[]))
+}
+
+impl World {
+    pub fn new() -> World {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let config = Config::from_lookup(|name| {
+            Some(
+                match name {
+                    "SUPABASE_JWT_SECRET" => "x".repeat(40),
+                    "PUBLIC_BASE_URL" => "https://butterfly.test".into(),
+                    "POSTGREST_URL" => "https://db.test".into(),
+                    "SUPABASE_SERVICE_ROLE_KEY" => "service.jwt".into(),
+                    "MASTER_KEYS" => format!("k1:{key}"),
+                    "SNAPSHOT_MASTER_SECRET" | "DOWNLOAD_SIGNING_KEY" | "API_KEY_PEPPER" => {
+                        key.into()
+                    }
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .expect("test configuration");
+        let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let clock = leak(ManualClock::at(now));
+        let mode = leak(Cell::new(OktaMode::Empty));
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, r)));
+        let db = leak(MemoryDb::new(now));
+        let objects = leak(MemoryStore::default());
+        let queue = leak(MemoryQueue::default());
+        let deps = leak(Deps {
+            config: leak(config),
+            http,
+            store: objects,
+            db,
+            queue,
+            clock,
+            rng: leak(SeqRng::new(7)),
+            limiter: leak(CountingLimiter::new(1000)),
+            jwks: leak(JwksCache::default()),
+        });
+        World {
+            db,
+            objects,
+            queue,
+            okta: mode,
+            deps,
+            users: Cell::new(0),
+        }
+    }
+
+    /// A new user with a personal team (as sign-up makes).
+    pub fn user(&self) -> UserId {
+        let n = self.users.get() + 1;
+        self.users.set(n);
+        let user = UserId::parse(&id(1, n)).unwrap();
+        self.db
+            .add_team(TeamId::parse(&id(2, n)).unwrap(), user, true);
+        user
+    }
+
+    /// The personal team of a user made by [`World::user`].
+    pub fn team_of(&self, user: UserId) -> TeamId {
+        let n = &user.to_string()[33..];
+        TeamId::parse(&id(2, n.parse().unwrap())).unwrap()
+    }
+
+    /// A new user who is a member of `team` in `role`.
+    pub fn member(&self, team: TeamId, role: Role) -> UserId {
+        let user = self.user();
+        self.db.add_member(team, user, role);
+        user
+    }
+
+    fn meta(&self) -> RequestMeta {
+        RequestMeta {
+            request_id: format!("req_{}", self.db.activity.borrow().len()),
+            client_request_id: None,
+            source_ip: None,
+        }
+    }
+
+    pub fn caller(&self, user: UserId) -> Caller<'static> {
+        let principal = Principal {
+            user,
+            jwt: String::new(),
+            email: Some(format!("{user}@test.local")),
+            key: None,
+        };
+        Caller::new(self.deps, principal, self.meta())
+    }
+
+    /// A caller using an API key of `user` for `team` with `scopes`.
+    pub fn key_caller(&self, user: UserId, team: TeamId, scopes: &[Scope]) -> Caller<'static> {
+        let principal = Principal {
+            user,
+            jwt: String::new(),
+            email: None,
+            key: Some(KeyGrant {
+                id: ApiKeyId::parse("00000000-0000-4000-8000-0000000000aa").unwrap(),
+                team,
+                scopes: scopes.to_vec(),
+            }),
+        };
+        Caller::new(self.deps, principal, self.meta())
+    }
+
+    /// The worker acting as a job.
+    pub fn system(&self, name: &'static str) -> Privileged<'static> {
+        Privileged::new(self.deps, Actor::System(name), self.meta())
+    }
+
+    pub fn connection_body(&self, team: TeamId) -> CreateConnection {
+        CreateConnection {
+            org_domain: ORG.into(),
+            auth_type: "api_token".into(),
+            api_token: Some(Zeroizing::new(OKTA_TOKEN.into())),
+            team_id: Some(team.to_string()),
+        }
+    }
+
+    /// Delivers queued messages (and those they send on) until the queue is empty, like the
+    /// queue consumer; returns how many were delivered.
+    pub fn drain_queue(&self) -> usize {
+        let mut delivered = 0;
+        loop {
+            let next = {
+                let mut sent = self.queue.sent.borrow_mut();
+                (!sent.is_empty()).then(|| sent.remove(0))
+            };
+            let Some((message, _delay)) = next else {
+                return delivered;
+            };
+            let delivery = block_on(jobs::deliver(self.deps, message.clone()));
+            delivered += 1;
+            if delivery.retry_after.is_some() {
+                self.queue.sent.borrow_mut().push((message, 0));
+            }
+            assert!(delivered < 100, "the queue never drains: {}", delivery.log);
+        }
+    }
+
+    /// A connection of `owner`'s personal team with one complete backup (audit rows cleared).
+    pub fn backed_up(&self, owner: UserId) -> (ConnectionId, BackupRow) {
+        let connection = self.connect(owner);
+        let row = block_on(backup::request(&self.caller(owner), connection)).expect("backup");
+        self.drain_queue();
+        let done = self
+            .db
+            .backups()
+            .into_iter()
+            .find(|b| b.id == row.id)
+            .expect("backup row");
+        assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
+        self.db.activity.borrow_mut().clear();
+        (connection, done)
+    }
+
+    /// A verified connection of `owner`'s personal team, through the use case (audit rows it
+    /// writes are cleared, so a test sees only its own).
+    pub fn connect(&self, owner: UserId) -> ConnectionId {
+        let body = self.connection_body(self.team_of(owner));
+        let row = block_on(connections::create(&self.caller(owner), body)).expect("connect");
+        self.db.activity.borrow_mut().clear();
+        row.id
+    }
+}
