@@ -28,12 +28,14 @@ alter table public.activity_logs
 create function public.audit_insert(p_audit jsonb) returns void
 language plpgsql security definer set search_path = '' as $$
 begin
-  insert into public.activity_logs (team_id, actor_type, actor_id, key_id, action, target_type,
-    target_id, request_id, client_request_id, source_ip, details)
+  insert into public.activity_logs (team_id, actor_type, actor_id, actor_email, actor_name, key_id,
+    action, target_type, target_id, request_id, client_request_id, source_ip, details)
   values (
     (p_audit ->> 'team_id')::uuid,
     p_audit ->> 'actor_type',
     p_audit ->> 'actor_id',
+    p_audit ->> 'actor_email',
+    p_audit ->> 'actor_name',
     (p_audit ->> 'key_id')::uuid,
     p_audit ->> 'action',
     p_audit ->> 'target_type',

@@ -83,6 +83,8 @@ fn row(i: i64) -> ChainedRow {
         source_ip: user.then(|| format!("203.0.{}.{}", (i / 256) % 256, i % 256)),
         actor_email: user.then(|| "ada.lovelace@example.com".into()),
         actor_name: None,
+        key_id: None,
+        client_request_id: None,
         details: json!({"connection_id": "c0ffee00-0000-4000-8000-000000000001", "counts": {"users": i % 10_000, "groups": i % 1000}}),
         chain_seq: 0,
         prev_hash: String::new(),

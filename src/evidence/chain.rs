@@ -57,6 +57,12 @@ pub struct ChainedRow {
     pub actor_email: Option<String>,
     #[serde(default)]
     pub actor_name: Option<String>,
+    /// The API key an `api_key` actor used, and the client's own request id (migration 0010).
+    /// Carried with the row; not yet part of the hashed content (docs/audit-pack.md).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub client_request_id: Option<String>,
     pub details: Value,
     pub chain_seq: i64,
     pub prev_hash: String,
@@ -582,6 +588,8 @@ pub(crate) mod tests {
                     request_id: Some(format!("req-{seq}")),
                     source_ip: (seq % 3 == 0).then(|| "2001:db8::7".to_string()),
                     actor_email: None,
+                    key_id: None,
+                    client_request_id: None,
                     actor_name: None,
                     details: json!({"from": "viewer", "to": "admin", "email": "a@example.com", "n": seq}),
                     chain_seq: 0,
@@ -629,6 +637,8 @@ pub(crate) mod tests {
             source_ip: None,
             actor_email: None,
             actor_name: None,
+            key_id: None,
+            client_request_id: None,
             details: json!({"n": 3}),
             chain_seq: 2,
             prev_hash: "946b696a936ea1789174049743afa7a484451947f9ee2545439263f4ef4a6a82".into(),

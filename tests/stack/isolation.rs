@@ -468,7 +468,16 @@ fn a_teams_own_members_cannot_write_audited_tables_around_the_worker() {
             and has_function_privilege('authenticated', p.oid, 'execute')
             and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')",
     );
-    let allowed = ["can", "has_team_role", "is_team_member", "local_jwks"];
+    // activity_chain_verify checks can(team, 'activity.read') itself; team_frozen says only
+    // whether a team is frozen for billing or deletion.
+    let allowed = [
+        "activity_chain_verify",
+        "can",
+        "has_team_role",
+        "is_team_member",
+        "local_jwks",
+        "team_frozen",
+    ];
     for f in functions.split(',').filter(|f| !f.is_empty()) {
         assert!(allowed.contains(&f), "authenticated may execute {f}");
     }

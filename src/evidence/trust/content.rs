@@ -62,7 +62,7 @@ pub static TRUST_CENTER: TrustCenter = TrustCenter {
             data: "Accounts, teams, connection metadata, sealed Okta tokens, backup and compliance records, the activity log",
             region: "The project's region, chosen at deployment",
             status: Implemented,
-            controls: &[Code("migrations/0001_tenancy.sql"), Code("src/db/postgrest.rs")],
+            controls: &[Code("migrations/0001_tenancy.sql"), Code("src/db/client.rs")],
         },
         Subprocessor {
             name: "Stripe",
