@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::normalise::entry_bytes;
+use super::heap::entry_bytes;
 use super::{NaturalKey, ResourceId, ResourceType};
 
 /// How resources are paired.

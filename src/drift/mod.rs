@@ -29,6 +29,7 @@ pub mod apply;
 pub mod canonical;
 pub mod compare;
 pub mod diff;
+mod heap;
 pub mod matching;
 pub mod normalise;
 pub mod pointer;

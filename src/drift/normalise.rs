@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 
 use super::canonical::canonical_bytes;
+use super::heap::entry_bytes;
 use super::matching::IdMap;
 use super::pointer::{tokens, Pattern, PatternSet, States};
 use super::rules::{Key, Link, NaturalPart, TypeRules, COMMON, RULES};
@@ -347,12 +348,6 @@ impl NaturalKeys {
     pub fn retained_bytes(&self) -> u64 {
         self.bytes
     }
-}
-
-/// Estimated heap cost of one hash-map entry holding `text` bytes of strings: the strings, two
-/// `String` headers and a bucket's share of a hashbrown table (control byte, load factor).
-pub(crate) fn entry_bytes(text: usize) -> u64 {
-    (text + 2 * std::mem::size_of::<String>() + 16) as u64
 }
 
 #[cfg(test)]

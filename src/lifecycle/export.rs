@@ -77,10 +77,9 @@ pub struct Suppression {
 }
 
 /// The whole export.
+/// What the stores hold about one user, section by section.
 #[derive(Clone, Debug, Serialize)]
-pub struct UserExport {
-    pub format: &'static str,
-    pub generated_at: DateTime<Utc>,
+pub struct UserData {
     pub profile: Profile,
     pub email_preferences: Preferences,
     pub email_suppressions: Vec<Suppression>,
@@ -91,30 +90,22 @@ pub struct UserExport {
     pub activity: Vec<Activity>,
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct UserExport {
+    pub format: &'static str,
+    pub generated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub data: UserData,
+}
+
 impl UserExport {
     /// Assembles the export; `activity` is sorted, other sections keep the stores' order.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        now: DateTime<Utc>,
-        profile: Profile,
-        email_preferences: Preferences,
-        email_suppressions: Vec<Suppression>,
-        memberships: Vec<Membership>,
-        api_keys: Vec<ApiKeyInfo>,
-        invitations: Vec<Invitation>,
-        mut activity: Vec<Activity>,
-    ) -> UserExport {
-        activity.sort_by_key(|a| a.occurred_at);
+    pub fn new(now: DateTime<Utc>, mut data: UserData) -> UserExport {
+        data.activity.sort_by_key(|a| a.occurred_at);
         UserExport {
             format: FORMAT,
             generated_at: now,
-            profile,
-            email_preferences,
-            email_suppressions,
-            memberships,
-            api_keys,
-            invitations,
-            activity,
+            data,
         }
     }
 
@@ -146,43 +137,45 @@ mod tests {
         };
         let export = UserExport::new(
             t,
-            Profile {
-                id: user,
-                email: Some(email.clone()),
-                email_verified_at: Some(t),
-                display_name: Some("Ana".into()),
-                created_at: t,
+            UserData {
+                profile: Profile {
+                    id: user,
+                    email: Some(email.clone()),
+                    email_verified_at: Some(t),
+                    display_name: Some("Ana".into()),
+                    created_at: t,
+                },
+                email_preferences: Preferences::default(),
+                email_suppressions: vec![],
+                memberships: vec![Membership {
+                    team_id: team,
+                    team_name: "Acme".into(),
+                    role: Role::Owner,
+                    joined_at: t,
+                }],
+                api_keys: vec![ApiKeyInfo {
+                    id: "k1".into(),
+                    team_id: team,
+                    name: "ci".into(),
+                    prefix: "bfk_ab12".into(),
+                    scopes: vec!["read".into()],
+                    created_at: t,
+                    last_used_at: None,
+                    revoked_at: None,
+                }],
+                invitations: vec![Invitation {
+                    team_id: team,
+                    direction: "sent",
+                    email,
+                    role: Role::Viewer,
+                    created_at: t,
+                    accepted_at: None,
+                }],
+                activity: vec![
+                    activity(20, "backup.start"),
+                    activity(10, "connection.create"),
+                ],
             },
-            Preferences::default(),
-            vec![],
-            vec![Membership {
-                team_id: team,
-                team_name: "Acme".into(),
-                role: Role::Owner,
-                joined_at: t,
-            }],
-            vec![ApiKeyInfo {
-                id: "k1".into(),
-                team_id: team,
-                name: "ci".into(),
-                prefix: "bfk_ab12".into(),
-                scopes: vec!["read".into()],
-                created_at: t,
-                last_used_at: None,
-                revoked_at: None,
-            }],
-            vec![Invitation {
-                team_id: team,
-                direction: "sent",
-                email,
-                role: Role::Viewer,
-                created_at: t,
-                accepted_at: None,
-            }],
-            vec![
-                activity(20, "backup.start"),
-                activity(10, "connection.create"),
-            ],
         );
         let json: serde_json::Value = serde_json::from_slice(&export.to_json()).unwrap();
         assert_eq!(json["format"], FORMAT);

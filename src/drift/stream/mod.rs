@@ -32,8 +32,9 @@ use serde_json::Value;
 use super::canonical::{digest, ContentDigest};
 use super::compare::{compare, redact};
 use super::diff::{type_index, ChangeKind, DiffOptions, ResourceChange, Summary, TypeSummary};
+use super::heap::entry_bytes;
 use super::matching::{keyed, match_resources, How, IdMap, MatchBy};
-use super::normalise::{entry_bytes, Normaliser, ParentKeys};
+use super::normalise::{Normaliser, ParentKeys};
 use super::{DiffError, NaturalKey, ResourceId, ResourceType};
 
 mod object;

@@ -17,6 +17,7 @@
 //! ```
 
 mod anthropic;
+mod exchange;
 mod openai;
 pub mod schema;
 mod server;

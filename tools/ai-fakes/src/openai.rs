@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::exchange::{header, Incoming, Reply};
 use crate::schema::Schema;
-use crate::server::{header, Incoming, Reply};
 use crate::{mentioned_tokens, Fault};
 
 pub(crate) fn handle(

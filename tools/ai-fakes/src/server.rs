@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tiny_http::{Header, Request, Response, Server};
 
+use crate::exchange::{Incoming, Reply};
 use crate::{anthropic, openai, FakeConfig, Fault, Provider};
 
 /// Largest request body read (Anthropic's limit is 32 MB; Butterfly's prompts are far smaller).
@@ -24,41 +25,6 @@ pub struct Recorded {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
-}
-
-pub(crate) struct Incoming<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-}
-
-pub(crate) struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: Value) -> Self {
-        Reply {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body,
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 #[derive(Default)]

@@ -228,13 +228,15 @@ fn handle(shared: &Shared, mut request: Request) {
     let mut reply = if path.starts_with("/v1/") {
         api(
             shared,
-            &method,
-            &path,
-            &body,
-            auth.as_deref(),
-            version.as_deref(),
-            idempotency_key.as_deref(),
-            &content_type,
+            ApiCall {
+                method: &method,
+                path: &path,
+                body: &body,
+                auth: auth.as_deref(),
+                version: version.as_deref(),
+                idempotency_key: idempotency_key.as_deref(),
+                content_type: &content_type,
+            },
         )
     } else if path.starts_with("/__fake/") {
         control(shared, &method, &path, &body)
@@ -317,17 +319,28 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn api(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    body: &[u8],
-    auth: Option<&str>,
-    version: Option<&str>,
-    idempotency_key: Option<&str>,
-    content_type: &str,
-) -> Reply {
+/// One `/v1/` request as the API handler reads it.
+#[derive(Clone, Copy)]
+struct ApiCall<'a> {
+    method: &'a Method,
+    path: &'a str,
+    body: &'a [u8],
+    auth: Option<&'a str>,
+    version: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
+    content_type: &'a str,
+}
+
+fn api(shared: &Shared, call: ApiCall<'_>) -> Reply {
+    let ApiCall {
+        method,
+        path,
+        body,
+        auth,
+        version,
+        idempotency_key,
+        content_type,
+    } = call;
     let key = auth.and_then(|a| a.strip_prefix("Bearer "));
     match key {
         None => {
