@@ -13,10 +13,19 @@ const SECRETS: &[&str] = &[
     "DOWNLOAD_SIGNING_KEY",
     "API_KEY_PEPPER",
     "AUDIT_SIGNING_KEYS",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
 ];
 
 /// Rate-limit bindings the worker requires (`platform::Runtime::load`).
-const RATE_LIMITERS: &[&str] = &["CALLER_LIMITER", "FAILED_AUTH_LIMITER"];
+const RATE_LIMITERS: &[&str] = &[
+    "CALLER_LIMITER",
+    "FAILED_AUTH_LIMITER",
+    "KEY_LOOKUP_LIMITER",
+    "DOWNLOAD_LIMITER",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=wrangler.toml");
@@ -118,21 +127,65 @@ fn check_wrangler(errors: &mut Vec<String>) {
         }
     }
     let config = fs::read_to_string("src/config.rs").unwrap_or_default();
+    check_cpu_limit(&doc, &config, errors);
+    let mut taken: Vec<(&str, &str)> = Vec::new();
     for (constant, job) in [
         ("DEFAULT_BACKUP_CRON", "backup"),
         ("DEFAULT_COMPLIANCE_CRON", "compliance"),
+        ("DEFAULT_KEY_REWRAP_CRON", "master-key re-wrap"),
+        ("DEFAULT_ANCHOR_CRON", "anchor"),
     ] {
         let default_cron = config
             .lines()
             .find(|l| l.contains(&format!("pub const {constant}")))
             .and_then(|l| l.split('"').nth(1));
         match default_cron {
-            Some(c) if crons.contains(&c) => {}
+            // One job a cron: the scheduler starts the first schedule whose cron matches.
+            Some(c) if taken.iter().any(|(t, _)| *t == c) => errors.push(format!(
+                "src/config.rs: the {job} schedule \"{c}\" is also the {} schedule's",
+                taken
+                    .iter()
+                    .find(|(t, _)| *t == c)
+                    .map(|(_, j)| *j)
+                    .unwrap_or_default()
+            )),
+            Some(c) if crons.contains(&c) => taken.push((c, job)),
             Some(c) => errors.push(format!(
                 "wrangler.toml: no cron trigger matches the {job} schedule \"{c}\" in src/config.rs"
             )),
             None => errors.push(format!("src/config.rs: {constant} not found")),
         }
+    }
+}
+
+/// `[limits] cpu_ms` must be set (Workers default to 30 s, which a large backup slice or
+/// download would exceed), within what Workers allow, and equal to `WORKER_CPU_MS` in
+/// src/config.rs, from which the backup slices' CPU bound is derived.
+fn check_cpu_limit(doc: &toml::Table, config: &str, errors: &mut Vec<String>) {
+    let cpu_ms = doc
+        .get("limits")
+        .and_then(|l| l.get("cpu_ms"))
+        .and_then(|v| v.as_integer());
+    let Some(cpu_ms) = cpu_ms else {
+        return errors.push("wrangler.toml: [limits] cpu_ms is required".into());
+    };
+    if !(30_000..=300_000).contains(&cpu_ms) {
+        errors.push(format!(
+            "wrangler.toml: [limits] cpu_ms = {cpu_ms} is outside 30000..=300000"
+        ));
+    }
+    let constant = config
+        .lines()
+        .find(|l| l.contains("pub const WORKER_CPU_MS"))
+        .and_then(|l| l.split('=').nth(1))
+        .map(|v| v.trim().trim_end_matches(';').replace('_', ""))
+        .and_then(|v| v.parse::<i64>().ok());
+    match constant {
+        Some(c) if c == cpu_ms => {}
+        Some(c) => errors.push(format!(
+            "wrangler.toml: [limits] cpu_ms = {cpu_ms} but src/config.rs WORKER_CPU_MS = {c}"
+        )),
+        None => errors.push("src/config.rs: WORKER_CPU_MS not found".into()),
     }
 }
 

@@ -7,6 +7,9 @@
 #     requests and 429s per bucket, snapshot bytes before/after compression;
 #   - RSS of the workerd process running the worker before and at its peak during the backup
 #     (sampled from /proc), and over the whole run; the peak of wrangler's proxy workerd;
+#   - the worker's own CPU per slice (max, median) and in total, and per MB downloaded, from
+#     V8's CPU profiler over workerd's inspector (bench/cpu-profile.mjs), and the CPU per MiB of
+#     slice work that calibrates the slices' CPU bound (config::CPU_MS_PER_WORK_MIB);
 #   - wasm size raw and gzip;
 #   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
 # BENCH_VERIFY=0 skips downloading every object afterwards (a 100k-user tenant's objects are
@@ -41,8 +44,10 @@ STACK_OKTA_ARGS="--token $okta_token --seed 7 --users $BENCH_USERS --groups $BEN
 STACK_WRANGLER_LOG_LEVEL=log
 STACK_RELEASE_EMULATOR=1
 sampler=""
+profiler=""
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
+  [ -n "$profiler" ] && kill "$profiler" 2>/dev/null || true
   stack_down
 }
 trap cleanup EXIT
@@ -82,6 +87,21 @@ if [ -n "$workerd" ]; then
   sampler=$!
 fi
 
+# The worker's CPU: V8's profiler in the worker's isolate, over workerd's own inspector (wrangler
+# leaves it on a random port; its DevTools proxy is off, see stack.sh). Control on worker port + 7.
+profiler_port=$((STACK_WORKER_PORT + 7))
+profiler_url=""
+if [ -n "$workerd" ]; then
+  node --experimental-websocket bench/cpu-profile.mjs "$workerd" "$profiler_port" >"$STACK_STATE/cpu-profile.log" 2>&1 &
+  profiler=$!
+  for _ in $(seq 1 100); do
+    grep -q "cpu-profile ready" "$STACK_STATE/cpu-profile.log" && { profiler_url="http://127.0.0.1:$profiler_port"; break; }
+    kill -0 "$profiler" 2>/dev/null || break
+    sleep 0.2
+  done
+  [ -n "$profiler_url" ] || echo "bench: the CPU profiler did not attach (see $STACK_STATE/cpu-profile.log)" >&2
+fi
+
 echo "tenant users=$BENCH_USERS groups=$BENCH_GROUPS apps=$BENCH_APPS time_scale=$BENCH_TIME_SCALE limits=$BENCH_LIMITS"
 env BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
   BF_POSTGREST_URL="http://127.0.0.1:$STACK_POSTGREST_PORT" \
@@ -92,10 +112,16 @@ env BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
   BF_BENCH_VERIFY="${BENCH_VERIFY:-1}" \
   BF_BENCH_LIMITS="$BENCH_LIMITS" \
   BF_BENCH_WORKERD_PID="$workerd" \
+  BF_BENCH_PROFILER_URL="$profiler_url" \
   cargo test --quiet --features stack-tests --test stack -- --ignored --exact bench::backup_benchmark --nocapture \
   2>&1 | tee "$STACK_STATE/bench.log" | sed -n 's/^bench //p'
 grep -q "test result: ok" "$STACK_STATE/bench.log" || { echo "bench: the backup benchmark failed (see $STACK_STATE/bench.log)" >&2; exit 1; }
 
+work_bytes=$(grep -o '"work_bytes":[0-9]*' "$STACK_STATE/wrangler.log" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+cpu_ms=$(sed -n 's/^bench worker_cpu_total_ms \([0-9.]*\).*/\1/p' "$STACK_STATE/bench.log")
+if [ -n "$cpu_ms" ] && [ "$work_bytes" -gt 0 ]; then
+  awk -v ms="$cpu_ms" -v b="$work_bytes" 'BEGIN { printf "worker_cpu_ms_per_work_mib %.1f (%.1f MiB of slice work: Okta responses + plaintext; calibrates CPU_MS_PER_WORK_MIB)\n", ms / (b / 1048576), b / 1048576 }'
+fi
 wasm_peak=$(grep -o '"wasm_memory_bytes":[0-9]*' "$STACK_STATE/wrangler.log" | tail -n 1 | cut -d: -f2)
 echo "worker_wasm_memory_peak_mb $((${wasm_peak:-0} / 1048576)) (Rust heap: wasm linear memory after the backup)"
 if [ -n "$workerd" ]; then

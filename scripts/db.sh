@@ -38,3 +38,7 @@ for file in migrations/*.sql; do
       -c "insert into butterfly_meta.schema_migrations (name) values ('$name')"
   fi
 done
+
+# Once more after the migrations: they revoke `anon` everywhere, and the shim's dev-only local
+# JWKS function is the one thing `anon` must reach locally.
+PGOPTIONS='-c client_min_messages=warning' psql_q -d "$db" -f dev/supabase_shim.sql

@@ -14,6 +14,8 @@ STACK_WORKER_PORT=${WORKER_PORT:-8787}
 STACK_OKTA_ARGS="--token demo-okta-token-0123456789abcdef"
 # Keep wrangler's DevTools inspector proxy (see stack_up); INSPECTOR=0 leaves it out.
 STACK_INSPECTOR=${INSPECTOR:-1}
+# The Stripe fake delivers its signed events to the worker, as Stripe would.
+STACK_STRIPE_DELIVER=1
 trap 'stack_down; exit 0' INT TERM
 trap stack_down EXIT
 stack_up
@@ -30,6 +32,7 @@ Butterfly local stack is up.
   Cron (scheduled backups)        curl 'http://127.0.0.1:$STACK_WORKER_PORT/__scheduled?cron=17+*/6+*+*+*'
   PostgREST                       http://127.0.0.1:$STACK_POSTGREST_PORT
   Okta emulator (demo tenant)     http://127.0.0.1:$STACK_OKTA_PORT   token: demo-okta-token-0123456789abcdef
+  Stripe fake (Checkout pages)    http://127.0.0.1:$STACK_STRIPE_PORT/__fake/events
   Logs                            $STACK_STATE/*.log
 
 Demo user JWT (24 h):

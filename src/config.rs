@@ -4,8 +4,13 @@
 use std::fmt;
 use zeroize::Zeroizing;
 
+use crate::ai::config::AiConfig;
+use crate::billing::config::BillingConfig;
+use crate::billing::plans::PlanId;
 use crate::crypto::envelope::MasterKeyRing;
+use crate::crypto::keyring::KeyRing;
 use crate::crypto::keys::Key256;
+use crate::evidence::signing::SigningKeyRing;
 use crate::okta::DomainPolicy;
 
 /// A missing or malformed setting; names the setting, never its value.
@@ -34,10 +39,11 @@ pub struct Config {
     pub master_keys: MasterKeyRing,
     /// Root of the HKDF tree of snapshot keys.
     pub snapshot_secret: Key256,
-    /// Signs download URLs.
-    pub download_signing_key: Key256,
-    /// Keys the hashes of API keys and invitation tokens (see `auth::apikey`).
-    pub api_key_pepper: Key256,
+    /// Signs download URLs (`id:key` list, active first; see `signed_url`).
+    pub download_signing_key: KeyRing,
+    /// Keys the hashes of API keys and invitation tokens (`id:key` list, active first; see
+    /// `auth::apikey`).
+    pub api_key_pepper: KeyRing,
     /// Origin download URLs point at, e.g. `https://butterfly.example.com`.
     pub public_base_url: String,
     pub okta_domains: DomainPolicy,
@@ -49,8 +55,33 @@ pub struct Config {
     pub backup_cron: String,
     /// Cron expression (as in wrangler.toml) that starts the daily compliance runs.
     pub compliance_cron: String,
+    /// Cron expression (as in wrangler.toml) of the master-key re-wrap (hourly).
+    pub key_rewrap_cron: String,
     /// How much one backup invocation does before it checkpoints and re-enqueues the rest.
     pub backup_slice: SliceLimits,
+    /// Stripe billing; `None` (no `STRIPE_SECRET_KEY`) means billing is off and every team is
+    /// on Free.
+    pub billing: Option<BillingConfig>,
+    /// `APP_URL`: the web app's page Stripe Checkout and the Customer Portal send users back
+    /// to (default `PUBLIC_BASE_URL`). Fixed here, never taken from a request, so a Checkout
+    /// link cannot be made to redirect anywhere else.
+    pub app_url: String,
+    /// `DEFAULT_PLAN`: the plan of a team that pays for none (default `free`). A deployment
+    /// without billing, or a test stack, may set a larger one.
+    pub default_plan: PlanId,
+    /// AI guidance: providers (keys are secrets), timeout, prices, default budgets.
+    pub ai: AiConfig,
+    /// Cron expression (as in wrangler.toml) that anchors the activity chains' heads in R2.
+    pub anchor_cron: String,
+    /// Ed25519 keys that sign audit packs (`AUDIT_SIGNING_KEYS`, a secret; active key first).
+    /// Without it the audit-pack export answers 503 and no public key is published.
+    pub audit_signing_keys: Option<SigningKeyRing>,
+    /// Where to report a vulnerability (`SECURITY_CONTACTS`: comma-separated `mailto:`/`https:`
+    /// URIs, most preferred first), published in `/.well-known/security.txt`.
+    pub security_contacts: Vec<String>,
+    /// Base URL of the published source (`SOURCE_URL`, e.g. `https://github.com/o/r/blob/main`):
+    /// the Trust Center links each claim's control there when set.
+    pub source_url: Option<String>,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -68,7 +99,26 @@ pub struct SliceLimits {
     /// Delay before a slice that hit a transient failure is tried again
     /// (`BACKUP_RETRY_SECONDS`, default 60).
     pub retry_seconds: u32,
+    /// Bytes a slice may process, in MiB (`BACKUP_SLICE_WORK_MIB`): the CPU bound. The default
+    /// is [`SLICE_CPU_MS`] at [`CPU_MS_PER_WORK_MIB`], so a slice stops near 40 % of
+    /// [`WORKER_CPU_MS`] and ends, with the pages already in flight, well under half of it.
+    pub work_mib: u32,
 }
+
+/// `[limits] cpu_ms` in wrangler.toml (build.rs checks they agree): the most CPU one invocation
+/// may use, 5 minutes, the largest value Workers allow. Backup slices bound themselves far
+/// below it (see [`SLICE_CPU_MS`]), so for them it is only the backstop that kills a runaway;
+/// the invocation that needs the most is a download, which decrypts and decompresses a whole
+/// object in one response (see docs/snapshot-format.md for the object sizes this allows).
+pub const WORKER_CPU_MS: u32 = 300_000;
+
+/// CPU a backup slice plans to use: 40 % of [`WORKER_CPU_MS`], leaving the pages in flight
+/// when the bound is reached and the estimate's error inside the 50 % margin.
+pub const SLICE_CPU_MS: u32 = WORKER_CPU_MS / 5 * 2;
+
+/// Worker CPU per MiB of slice work (Okta response bytes plus plaintext written), measured by
+/// scripts/bench.sh (`worker_cpu_ms_per_work_mib`) and rounded up generously.
+pub const CPU_MS_PER_WORK_MIB: u32 = 50;
 
 impl Default for SliceLimits {
     fn default() -> Self {
@@ -77,6 +127,7 @@ impl Default for SliceLimits {
             seconds: 600,
             checkpoint_seconds: 30,
             retry_seconds: 60,
+            work_mib: SLICE_CPU_MS / CPU_MS_PER_WORK_MIB,
         }
     }
 }
@@ -99,6 +150,11 @@ pub const DEFAULT_BACKUP_CRON: &str = "17 */6 * * *";
 /// The default compliance schedule (daily); must match a cron in wrangler.toml (build.rs checks).
 pub const DEFAULT_COMPLIANCE_CRON: &str = "23 4 * * *";
 
+/// The default master-key re-wrap schedule (hourly); must match a cron in wrangler.toml.
+pub const DEFAULT_KEY_REWRAP_CRON: &str = "41 * * * *";
+/// The default anchoring schedule (hourly); must match a cron in wrangler.toml (build.rs checks).
+pub const DEFAULT_ANCHOR_CRON: &str = "53 * * * *";
+
 impl Config {
     /// `lookup` returns a var or secret by name.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -117,6 +173,7 @@ impl Config {
         let key = |name: &'static str| {
             Key256::from_base64(required(name)?.trim()).map_err(|_| invalid(name))
         };
+        let ring = |name: &'static str| KeyRing::parse(&required(name)?).map_err(|_| invalid(name));
 
         let jwt_secret = Zeroizing::new(required("SUPABASE_JWT_SECRET")?.into_bytes());
         if jwt_secret.len() < 32 {
@@ -176,8 +233,60 @@ impl Config {
                 300,
             )?,
             retry_seconds: number("BACKUP_RETRY_SECONDS", defaults.retry_seconds, 3600)?,
+            work_mib: number(
+                "BACKUP_SLICE_WORK_MIB",
+                defaults.work_mib,
+                defaults.work_mib,
+            )?,
         };
+        let app_url = match lookup("APP_URL").filter(|v| !v.trim().is_empty()) {
+            None => public_base_url.clone(),
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_string();
+                let parsed = url::Url::parse(&url).map_err(|_| invalid("APP_URL"))?;
+                let scheme_ok =
+                    parsed.scheme() == "https" || (!require_https && parsed.scheme() == "http");
+                if !scheme_ok || parsed.host().is_none() {
+                    return Err(invalid("APP_URL"));
+                }
+                url
+            }
+        };
+        let default_plan = match lookup("DEFAULT_PLAN").filter(|v| !v.trim().is_empty()) {
+            None => PlanId::Free,
+            Some(plan) => PlanId::parse(plan.trim()).ok_or(invalid("DEFAULT_PLAN"))?,
+        };
+        let ai = AiConfig::from_env(&lookup)?;
+        let audit_signing_keys = match lookup("AUDIT_SIGNING_KEYS") {
+            Some(spec) if !spec.trim().is_empty() => Some(
+                SigningKeyRing::parse(spec.trim()).map_err(|_| invalid("AUDIT_SIGNING_KEYS"))?,
+            ),
+            _ => None,
+        };
+        let security_contacts = lookup("SECURITY_CONTACTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        let source_url = lookup("SOURCE_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty());
+        if source_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://"))
+        {
+            return Err(invalid("SOURCE_URL"));
+        }
         Ok(Config {
+            ai,
+            default_plan,
+            billing: BillingConfig::from_lookup(&lookup)?,
+            app_url,
+            audit_signing_keys,
+            security_contacts,
+            source_url,
             backup_slice,
             require_https,
             cors_origins,
@@ -191,13 +300,16 @@ impl Config {
             master_keys: MasterKeyRing::parse(&required("MASTER_KEYS")?)
                 .map_err(|_| invalid("MASTER_KEYS"))?,
             snapshot_secret: key("SNAPSHOT_MASTER_SECRET")?,
-            download_signing_key: key("DOWNLOAD_SIGNING_KEY")?,
-            api_key_pepper: key("API_KEY_PEPPER")?,
+            download_signing_key: ring("DOWNLOAD_SIGNING_KEY")?,
+            api_key_pepper: ring("API_KEY_PEPPER")?,
             public_base_url,
             okta_domains,
             backup_cron: lookup("BACKUP_CRON").unwrap_or_else(|| DEFAULT_BACKUP_CRON.into()),
             compliance_cron: lookup("COMPLIANCE_CRON")
                 .unwrap_or_else(|| DEFAULT_COMPLIANCE_CRON.into()),
+            key_rewrap_cron: lookup("KEY_REWRAP_CRON")
+                .unwrap_or_else(|| DEFAULT_KEY_REWRAP_CRON.into()),
+            anchor_cron: lookup("ANCHOR_CRON").unwrap_or_else(|| DEFAULT_ANCHOR_CRON.into()),
         })
     }
 }
@@ -264,6 +376,11 @@ mod tests {
             ("BACKUP_SLICE_REQUESTS", "0"),
             ("BACKUP_SLICE_SECONDS", "900"),
             ("BACKUP_CHECKPOINT_SECONDS", "ten"),
+            ("BACKUP_SLICE_WORK_MIB", "0"),
+            (
+                "BACKUP_SLICE_WORK_MIB",
+                &(SLICE_CPU_MS / CPU_MS_PER_WORK_MIB + 1).to_string(),
+            ),
         ] {
             let mut bad = base();
             bad.insert(name, value.into());
@@ -275,6 +392,13 @@ mod tests {
         let mut small = base();
         small.insert("BACKUP_SLICE_REQUESTS", "25".into());
         assert_eq!(parse(&small).unwrap().backup_slice.max_requests, 25);
+        small.insert("BACKUP_SLICE_WORK_MIB", "3".into());
+        assert_eq!(parse(&small).unwrap().backup_slice.work_mib, 3);
+        assert_eq!(
+            SliceLimits::default().work_mib as u64 * CPU_MS_PER_WORK_MIB as u64 * 2,
+            WORKER_CPU_MS as u64 * 4 / 5,
+            "slices plan 40 % of the invocation's CPU"
+        );
         vars.insert("ALLOW_LOOPBACK_OKTA", "true".into());
         assert_eq!(
             parse(&vars).unwrap().okta_domains,

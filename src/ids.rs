@@ -95,6 +95,11 @@ uuid_id!(
     InvitationId,
     "invitation"
 );
+uuid_id!(
+    /// The record of one AI guidance request.
+    GuidanceRecordId,
+    "guidance record"
+);
 
 /// A request id: echoed in `X-Request-Id` and stored in the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -157,20 +157,41 @@ pub trait ObjectStore {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 }
 
+/// An incoming request's body as it arrives, piece by piece (the Workers request stream in
+/// production), so the core decides how much of it is ever read.
+#[async_trait(?Send)]
+pub trait RequestBody {
+    /// The next piece, or `None` at the end of the body.
+    async fn next_piece(&mut self) -> Result<Option<Vec<u8>>, TransportError>;
+}
+
 /// The rate-limit budgets a request can spend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RateBudget {
-    /// Authenticated calls, per API key or per user.
+    /// Authenticated calls, per user (a user's API keys share it).
     Caller,
     /// Failed authentications, per client IP.
     FailedAuth,
+    /// API-key lookups, per client IP and per key id, spent before the key's row is read.
+    KeyLookup,
+    /// Signed-URL downloads, per client IP.
+    Download,
+}
+
+/// What the limiter said about one unit of a budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Refused,
+    /// The limiter could not count (its binding failed): the route decides what that means.
+    Unavailable,
 }
 
 /// Counting limiter (the Workers Rate Limiting binding in production): spends one unit of
-/// `budget` for `key` and says whether it was still within the limit.
+/// `budget` for `key`.
 #[async_trait(?Send)]
 pub trait RateLimiter {
-    async fn allow(&self, budget: RateBudget, key: &str) -> bool;
+    async fn spend(&self, budget: RateBudget, key: &str) -> Verdict;
 }
 
 /// Queue failure.

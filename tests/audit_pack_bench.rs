@@ -85,6 +85,7 @@ fn row(i: i64) -> ChainedRow {
         actor_name: None,
         key_id: None,
         client_request_id: None,
+        chain_version: 2,
         details: json!({"connection_id": "c0ffee00-0000-4000-8000-000000000001", "counts": {"users": i % 10_000, "groups": i % 1000}}),
         chain_seq: 0,
         prev_hash: String::new(),

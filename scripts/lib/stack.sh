@@ -1,9 +1,12 @@
 # shellcheck shell=bash
 # The local stack, shared by scripts/dev.sh and scripts/test.sh:
-#   PostgreSQL (own database) -> PostgREST 12 -> wrangler dev (workerd, local R2, cron) -> Okta emulator.
+#   PostgreSQL (own database) -> PostgREST 12 -> wrangler dev (workerd, local R2, cron) -> Okta emulator,
+#   and the fake Stripe API (tools/stripe-fake) on STACK_STRIPE_PORT (default: the worker's port + 1).
 # Source it, set the STACK_* variables, then call stack_up; stack_down stops everything it started.
 # Optional: STACK_INSPECTOR=1 keeps wrangler's DevTools inspector proxy (off by default, see
-# stack_up); STACK_WRANGLER_ARGS adds arguments to `wrangler dev` (e.g. --inspector-port 9339).
+# stack_up); STACK_WRANGLER_ARGS adds arguments to `wrangler dev` (e.g. --inspector-port 9339);
+# STACK_STRIPE_DELIVER=1 has the Stripe fake post its signed events to the worker's webhook (the dev
+# stack; tests fetch them and sign them with Stripe's own library instead).
 
 STACK_PIDS=()
 
@@ -53,6 +56,7 @@ stack_secrets() {
   fi
   # Added after the first secrets; older state directories get it on their next start.
   grep -q '^API_KEY_PEPPER=' "$file" || echo "API_KEY_PEPPER=$($devctl secret)" >>"$file"
+  grep -q '^AUDIT_SIGNING_KEYS=' "$file" || echo "AUDIT_SIGNING_KEYS=audit1:$($devctl secret)" >>"$file"
   set -a
   # shellcheck disable=SC1090
   . "$file"
@@ -73,6 +77,7 @@ stack_up() {
   else
     cargo build --quiet -p okta-emulator -p devctl
   fi
+  cargo build --quiet -p stripe-fake
   stack_secrets
 
   stack_log "database $STACK_DB"
@@ -94,6 +99,34 @@ CONF
   stack_spawn "$STACK_STATE/okta-emulator.log" "$emulator" --port "$STACK_OKTA_PORT" ${STACK_OKTA_ARGS:-}
   stack_wait "http://127.0.0.1:$STACK_OKTA_PORT/api/v1/org" "$STACK_STATE/okta-emulator.log" 30
 
+  # The Stripe fake: test-mode key and webhook secret that only it accepts (not secrets).
+  STACK_STRIPE_PORT=${STACK_STRIPE_PORT:-$((STACK_WORKER_PORT + 1))}
+  STACK_STRIPE_KEY=sk_test_localstackfake0123456789
+  STACK_STRIPE_WEBHOOK_SECRET=whsec_localstackfake0123456789
+  local deliver=()
+  [ "${STACK_STRIPE_DELIVER:-0}" = 1 ] && deliver=(--webhook-url "http://127.0.0.1:$STACK_WORKER_PORT/api/webhooks/stripe")
+  stack_spawn "$STACK_STATE/stripe-fake.log" target/debug/stripe-fake --port "$STACK_STRIPE_PORT" \
+    --api-key "$STACK_STRIPE_KEY" --webhook-secret "$STACK_STRIPE_WEBHOOK_SECRET" \
+    --prices price_standard_fake,price_business_fake "${deliver[@]}"
+  stack_wait "http://127.0.0.1:$STACK_STRIPE_PORT/__fake/events" "$STACK_STATE/stripe-fake.log" 30
+  # The AI provider fakes (tools/ai-fakes), when the caller asks for them with two ports: the
+  # worker then sends guidance requests to them, with the fakes' own keys.
+  local ai_env=
+  if [ -n "${STACK_AI_ANTHROPIC_PORT:-}" ] && [ -n "${STACK_AI_OPENAI_PORT:-}" ]; then
+    cargo build --quiet -p ai-fakes
+    stack_spawn "$STACK_STATE/ai-fakes.log" target/debug/ai-fakes \
+      --anthropic-port "$STACK_AI_ANTHROPIC_PORT" --openai-port "$STACK_AI_OPENAI_PORT"
+    stack_wait "http://127.0.0.1:$STACK_AI_ANTHROPIC_PORT/__fake/stats" "$STACK_STATE/ai-fakes.log" 30
+    stack_wait "http://127.0.0.1:$STACK_AI_OPENAI_PORT/__fake/stats" "$STACK_STATE/ai-fakes.log" 30
+    ANTHROPIC_API_KEY=sk-ant-fake-0123456789
+    OPENAI_API_KEY=sk-openai-fake-0123456789
+    export ANTHROPIC_API_KEY OPENAI_API_KEY
+    ai_env="ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY
+OPENAI_API_KEY=$OPENAI_API_KEY
+AI_ANTHROPIC_URL=http://127.0.0.1:$STACK_AI_ANTHROPIC_PORT
+AI_OPENAI_URL=http://127.0.0.1:$STACK_AI_OPENAI_PORT"
+  fi
+
   SUPABASE_SERVICE_ROLE_KEY=$(target/debug/devctl jwt service "service_role" 31536000)
   export SUPABASE_SERVICE_ROLE_KEY
   umask 077
@@ -110,7 +143,15 @@ MASTER_KEYS=$MASTER_KEYS
 SNAPSHOT_MASTER_SECRET=$SNAPSHOT_MASTER_SECRET
 DOWNLOAD_SIGNING_KEY=$DOWNLOAD_SIGNING_KEY
 API_KEY_PEPPER=$API_KEY_PEPPER
+STRIPE_SECRET_KEY=$STACK_STRIPE_KEY
+STRIPE_WEBHOOK_SECRET=$STACK_STRIPE_WEBHOOK_SECRET
+STRIPE_PRICE_STANDARD=price_standard_fake
+STRIPE_PRICE_BUSINESS=price_business_fake
+STRIPE_API_BASE=http://127.0.0.1:$STACK_STRIPE_PORT
+APP_URL=http://127.0.0.1:$STACK_WORKER_PORT
+AUDIT_SIGNING_KEYS=$AUDIT_SIGNING_KEYS
 ENV
+  [ -n "$ai_env" ] && echo "$ai_env" >>"$STACK_STATE/worker.env"
   # Extra non-secret settings, one KEY=value per word (e.g. test.sh's small backup slices).
   local var
   for var in ${STACK_WORKER_VARS:-}; do echo "$var" >>"$STACK_STATE/worker.env"; done
@@ -141,5 +182,5 @@ ENV
 stack_user() {
   local id=$1 email=$2
   psql -h 127.0.0.1 -U postgres -d "$STACK_DB" -v ON_ERROR_STOP=1 -qAt \
-    -c "insert into auth.users (id, email) values ('$id', '$email') on conflict (id) do nothing" >/dev/null
+    -c "insert into auth.users (id, email, email_confirmed_at) values ('$id', '$email', now()) on conflict (id) do nothing" >/dev/null
 }

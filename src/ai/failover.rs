@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::breaker::{Breakers, Permit};
 use super::prompts::Prompt;
@@ -17,7 +17,7 @@ use super::provider::{CallError, Completion, ProviderConfig, ProviderId};
 use crate::ports::{Clock, HttpClient};
 
 /// What happened at one provider during a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub provider: ProviderId,
     pub model: String,

@@ -6,13 +6,16 @@
 //! answer is parsed for actions; a suggestion reaches Okta only if an administrator carries it
 //! out through the remediation or restore flows, with their own approvals.
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::breaker::Breakers;
-use super::budget::{admit, estimate_tokens, settle, BudgetPolicy, Usage};
+use super::budget::{
+    admit, estimate_tokens, settle, BudgetError, BudgetPolicy, Reservation, Usage,
+};
 use super::config::AiConfig;
 use super::failover::{RouteError, Router};
-use super::prompts::{build, PromptError, Subject};
+use super::prompts::{build, Prompt, PromptError, Subject};
 use super::provider::{CallError, ProviderId};
 use super::record::{GuidanceRecord, RecordOutcome};
 use super::tenant::TenantView;
@@ -67,15 +70,31 @@ pub enum GuideError {
     Disabled,
 }
 
-/// Answers `ask` over `tenant`, spending from the team's `usage`.
-pub async fn ask(
+/// A prompt built for an enabled team with providers configured: admitted against the team's
+/// budget next, then sent. The worker stores the budget's reservation between the two, so two
+/// concurrent requests cannot both spend the last of it.
+#[derive(Debug)]
+pub struct Pending {
+    prompt: Prompt,
+    record: GuidanceRecord,
+    keep_answers: bool,
+}
+
+/// What [`prepare`] produced: a request ready to admit and send, or one that ended before
+/// anything could be sent (too large, no providers), with its record.
+#[derive(Debug)]
+pub enum Prepared {
+    Ready(Pending),
+    Done(Guidance),
+}
+
+/// Checks the team's switch and builds the prompt. Nothing is sent.
+pub fn prepare(
     deps: &Deps<'_>,
     settings: AiSettings,
-    policy: &BudgetPolicy,
-    usage: &mut Usage,
     ask: Ask<'_>,
     tenant: &dyn TenantView,
-) -> Result<Guidance, GuideError> {
+) -> Result<Prepared, GuideError> {
     if !settings.enabled {
         return Err(GuideError::Disabled);
     }
@@ -106,88 +125,146 @@ pub async fn ask(
         Err(PromptError::TooLarge(bytes)) => {
             record.payload_bytes = bytes;
             record.outcome = RecordOutcome::TooLarge;
-            return Ok(Guidance {
+            return Ok(Prepared::Done(Guidance {
                 advice: None,
                 record,
-            });
+            }));
         }
     };
     record.payload_sha256 = Some(prompt.sha256());
     record.payload_bytes = prompt.system.len() + prompt.user.len();
     record.pseudonyms = prompt.pseudonyms().len();
     if deps.config.providers.is_empty() {
-        return Ok(Guidance {
+        return Ok(Prepared::Done(Guidance {
             advice: None,
             record,
-        });
+        }));
     }
-    let worst_case = estimate_tokens(prompt.system)
-        + estimate_tokens(&prompt.user)
-        + u64::from(prompt.max_output_tokens);
-    let reservation = match admit(policy, usage, now, worst_case) {
-        Ok(r) => r,
-        Err(e) => {
-            record.outcome = RecordOutcome::OverBudget;
-            record.error = Some(e.code().to_owned());
-            return Ok(Guidance {
-                advice: None,
-                record,
-            });
-        }
-    };
-    let router = Router {
-        providers: &deps.config.providers,
-        breakers: deps.breakers,
-        timeout: deps.config.timeout,
-    };
-    let routed = router
-        .complete(deps.http, deps.clock, &prompt, &safety_id(ask.team))
-        .await;
-    record.latency_ms = (deps.clock.now() - now).num_milliseconds().max(0) as u64;
-    record.attempts = routed.attempts;
-    let advice = match routed.result {
-        Ok((provider, completion)) => {
-            settle(
-                usage,
-                deps.clock.now(),
-                reservation,
-                completion.input_tokens + completion.output_tokens,
-            );
-            record.provider = Some(provider);
-            record.model = Some(completion.model.clone());
-            record.input_tokens = completion.input_tokens;
-            record.output_tokens = completion.output_tokens;
-            record.cost_micro_usd = deps.config.prices.cost(
-                &completion.model,
-                completion.input_tokens,
-                completion.output_tokens,
-            );
-            record.outcome = RecordOutcome::Answered;
-            let text = prompt.reidentify(&completion.text);
-            if settings.keep_answers {
-                record.answer = Some(text.clone());
+    Ok(Prepared::Ready(Pending {
+        prompt,
+        record,
+        keep_answers: settings.keep_answers,
+    }))
+}
+
+impl Pending {
+    /// The most this request can spend: estimated input plus the prompt's output cap.
+    pub fn worst_case_tokens(&self) -> u64 {
+        estimate_tokens(self.prompt.system)
+            + estimate_tokens(&self.prompt.user)
+            + u64::from(self.prompt.max_output_tokens)
+    }
+
+    /// Admits the request against `usage` (reserving its worst case), or ends it as
+    /// `over_budget` with nothing sent.
+    pub fn admit(
+        self,
+        policy: &BudgetPolicy,
+        usage: &mut Usage,
+        now: DateTime<Utc>,
+    ) -> Result<(Pending, Reservation), (Box<Guidance>, BudgetError)> {
+        match admit(policy, usage, now, self.worst_case_tokens()) {
+            Ok(r) => Ok((self, r)),
+            Err(e) => {
+                let mut record = self.record;
+                record.outcome = RecordOutcome::OverBudget;
+                record.error = Some(e.code().to_owned());
+                let done = Guidance {
+                    advice: None,
+                    record,
+                };
+                Err((Box::new(done), e))
             }
-            Some(Advice {
-                text,
-                provider,
-                model: completion.model,
-            })
         }
-        Err(e) => {
-            // Errors are not billed by either provider.
-            settle(usage, deps.clock.now(), reservation, 0);
-            let (outcome, code) = match &e {
-                RouteError::NoProviders => (RecordOutcome::NoProviders, "no_providers"),
-                RouteError::Unavailable => (RecordOutcome::Unavailable, "unavailable"),
-                RouteError::Rejected(CallError::Refused) => (RecordOutcome::Refused, "refused"),
-                RouteError::Rejected(call) => (RecordOutcome::Rejected, call.code()),
-            };
-            record.outcome = outcome;
-            record.error = Some(code.to_owned());
-            None
+    }
+
+    /// Sends the prompt (primary, then fallback) and re-identifies the answer. Returns the
+    /// guidance and the tokens the providers billed, to [`settle`] the reservation with.
+    pub async fn send(self, deps: &Deps<'_>, safety_id: &str) -> (Guidance, u64) {
+        let Pending {
+            prompt,
+            mut record,
+            keep_answers,
+        } = self;
+        let started = deps.clock.now();
+        let router = Router {
+            providers: &deps.config.providers,
+            breakers: deps.breakers,
+            timeout: deps.config.timeout,
+        };
+        let routed = router
+            .complete(deps.http, deps.clock, &prompt, safety_id)
+            .await;
+        record.latency_ms = (deps.clock.now() - started).num_milliseconds().max(0) as u64;
+        record.attempts = routed.attempts;
+        match routed.result {
+            Ok((provider, completion)) => {
+                let spent = completion.input_tokens + completion.output_tokens;
+                record.provider = Some(provider);
+                record.model = Some(completion.model.clone());
+                record.input_tokens = completion.input_tokens;
+                record.output_tokens = completion.output_tokens;
+                record.cost_micro_usd = deps.config.prices.cost(
+                    &completion.model,
+                    completion.input_tokens,
+                    completion.output_tokens,
+                );
+                record.outcome = RecordOutcome::Answered;
+                let text = prompt.reidentify(&completion.text);
+                if keep_answers {
+                    record.answer = Some(text.clone());
+                }
+                let advice = Some(Advice {
+                    text,
+                    provider,
+                    model: completion.model,
+                });
+                (Guidance { advice, record }, spent)
+            }
+            Err(e) => {
+                let (outcome, code) = match &e {
+                    RouteError::NoProviders => (RecordOutcome::NoProviders, "no_providers"),
+                    RouteError::Unavailable => (RecordOutcome::Unavailable, "unavailable"),
+                    RouteError::Rejected(CallError::Refused) => (RecordOutcome::Refused, "refused"),
+                    RouteError::Rejected(call) => (RecordOutcome::Rejected, call.code()),
+                };
+                record.outcome = outcome;
+                record.error = Some(code.to_owned());
+                // Errors are not billed by either provider.
+                (
+                    Guidance {
+                        advice: None,
+                        record,
+                    },
+                    0,
+                )
+            }
         }
+    }
+}
+
+/// Answers `ask` over `tenant`, spending from the team's `usage`: [`prepare`], admit, send and
+/// settle in one go (the worker stores `usage` between the steps instead).
+pub async fn ask(
+    deps: &Deps<'_>,
+    settings: AiSettings,
+    policy: &BudgetPolicy,
+    usage: &mut Usage,
+    ask: Ask<'_>,
+    tenant: &dyn TenantView,
+) -> Result<Guidance, GuideError> {
+    let team = ask.team;
+    let pending = match prepare(deps, settings, ask, tenant)? {
+        Prepared::Ready(p) => p,
+        Prepared::Done(g) => return Ok(g),
     };
-    Ok(Guidance { advice, record })
+    let (pending, reservation) = match pending.admit(policy, usage, deps.clock.now()) {
+        Ok(admitted) => admitted,
+        Err((done, _)) => return Ok(*done),
+    };
+    let (guidance, spent) = pending.send(deps, &safety_id(team)).await;
+    settle(usage, deps.clock.now(), reservation, spent);
+    Ok(guidance)
 }
 
 /// An opaque, stable identifier of the team for the providers' abuse detection: a hash, so it

@@ -2,7 +2,7 @@
 //! cost. Answer text is kept only when the team chose to keep answers.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::failover::Attempt;
 use super::prompts::PromptKind;
@@ -10,7 +10,7 @@ use super::provider::ProviderId;
 use crate::ids::{ConnectionId, TeamId, UserId};
 
 /// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordOutcome {
     Answered,
@@ -42,7 +42,7 @@ impl RecordOutcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuidanceRecord {
     pub team_id: TeamId,
     pub connection_id: Option<ConnectionId>,

@@ -10,11 +10,17 @@ use crate::store::Stores;
 
 use super::error::ApiError;
 use super::http::ApiRequest;
+use super::limits;
+use super::routes::LimiterDown;
 
+/// `ip` is the client's address and `down` the route's choice for a limiter outage: an API key
+/// spends the key-lookup budget before its row is read.
 pub async fn authenticate(
     deps: &Deps<'_>,
     system: &dyn Stores,
     request: &ApiRequest,
+    ip: Option<&str>,
+    down: LimiterDown,
 ) -> Result<Principal, ApiError> {
     let token = request
         .header("authorization")
@@ -22,7 +28,7 @@ pub async fn authenticate(
         .ok_or_else(ApiError::unauthorized)?
         .trim();
     if token.starts_with(KEY_PREFIX) {
-        return authenticate_key(deps, system, token).await;
+        return authenticate_key(deps, system, token, ip, down).await;
     }
     let claims = verify_user_jwt(deps, token)
         .await
@@ -55,6 +61,7 @@ pub async fn authenticate(
         user,
         jwt,
         email: claims.email,
+        email_verified: claims.email_verified,
         key: None,
     })
 }
@@ -90,12 +97,16 @@ async fn verify_user_jwt(deps: &Deps<'_>, token: &str) -> Result<Claims, JwtErro
 
 /// Checks the key against its stored hash, then mints a one-minute JWT for its user carrying the
 /// key's team and scopes, so PostgREST's `public.can` confines the call exactly as the worker does.
+/// Only a well-formed key is looked up, and only after the lookup budget is charged.
 async fn authenticate_key(
     deps: &Deps<'_>,
     system: &dyn Stores,
     presented: &str,
+    ip: Option<&str>,
+    down: LimiterDown,
 ) -> Result<Principal, ApiError> {
     let (id, secret) = apikey::parse(presented).ok_or_else(ApiError::unauthorized)?;
+    limits::before_key_lookup(deps.limiter, ip, id, down).await?;
     let row = system
         .api_key_secret(id)
         .await
@@ -126,6 +137,7 @@ async fn authenticate_key(
         user: row.user_id,
         jwt: sign_hs256(&claims, &deps.config.jwt_secret),
         email: None,
+        email_verified: false,
         key: Some(KeyGrant {
             id,
             team: row.team_id,

@@ -52,14 +52,4 @@ impl<'a> Call<'a> {
             ApiError::invalid_json(&detail)
         })
     }
-
-    /// For endpoints that take no body: anything but nothing (or `{}`) is a client mistake.
-    pub fn no_body(&self) -> Result<(), ApiError> {
-        let body = &self.request.body;
-        if body.iter().all(u8::is_ascii_whitespace) || body.as_slice() == b"{}" {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_json("this endpoint takes no body"))
-        }
-    }
 }

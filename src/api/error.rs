@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::http::ApiResponse;
+use crate::billing::plans::{PlanError, PlanId};
 use crate::services::ServiceError;
 
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct ApiError {
     pub internal: Option<String>,
     /// Seconds, sent as `Retry-After` (429 only).
     pub retry_after: Option<u32>,
+    /// The cheapest plan that would allow what a `plan_limit_reached` refused.
+    pub upgrade_to: Option<PlanId>,
 }
 
 impl ApiError {
@@ -27,6 +30,7 @@ impl ApiError {
             field: None,
             internal: None,
             retry_after: None,
+            upgrade_to: None,
         }
     }
 
@@ -52,6 +56,9 @@ impl ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
+        if let Some(plan) = self.upgrade_to {
+            error["upgrade_to"] = json!(plan);
+        }
         let response = ApiResponse::json(self.status, &json!({ "error": error }));
         match self.retry_after {
             Some(secs) => response.with_header("retry-after", secs.to_string()),
@@ -75,6 +82,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden => {
                 ApiError::new(403, "forbidden", "your role does not allow this")
             }
+            ServiceError::AddressNotAllowed => ApiError::new(
+                403,
+                "address_not_allowed",
+                "this team does not allow API access from your address",
+            ),
             ServiceError::Conflict { code, message } => ApiError::new(409, code, message),
             ServiceError::Invalid { field, message } => ApiError {
                 field: Some(field),
@@ -91,6 +103,24 @@ impl From<ServiceError> for ApiError {
                 "link_denied",
                 "download link is invalid, expired or not yours",
             ),
+            ServiceError::EmailNotVerified => ApiError::new(
+                403,
+                "email_not_verified",
+                "confirm your email address, then sign in again to accept the invitation",
+            ),
+            ServiceError::PlanLimit(e) => {
+                let mut error = ApiError::new(e.http_status(), PlanError::CODE, e.to_string());
+                error.upgrade_to = e.upgrade_to;
+                error
+            }
+            ServiceError::BillingProvider(detail) => ApiError {
+                internal: Some(detail),
+                ..ApiError::new(
+                    502,
+                    "billing_unavailable",
+                    "the billing provider could not complete the request; try again later",
+                )
+            },
             ServiceError::Unavailable(message) => {
                 ApiError::new(503, "service_unavailable", message)
             }

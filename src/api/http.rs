@@ -16,6 +16,8 @@ pub struct ApiRequest {
     /// Raw query string without `?`.
     pub query: String,
     pub headers: Vec<(String, String)>,
+    /// The body as far as the core read it (`api::body`, within the route's cap): empty until
+    /// routing and authentication are done.
     pub body: Vec<u8>,
     /// The URL scheme Cloudflare received was `https`.
     pub https: bool,
@@ -69,14 +71,28 @@ impl ApiResponse {
         }
     }
 
+    /// A text body (`text/plain`, `text/html`, `text/css`, ...).
+    pub fn text(status: u16, content_type: &str, body: impl Into<String>) -> Self {
+        ApiResponse {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: Body::Bytes(body.into().into_bytes()),
+        }
+    }
+
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
         self
     }
 
     /// Headers every API response carries: HSTS, no sniffing, no framing, no caching, and a CSP
-    /// that lets a browser do nothing with the body.
+    /// that lets a browser do nothing with the body (unless the response set its own, stricter
+    /// than nothing: the Trust Center page's).
     pub fn secured(mut self, request_id: &str) -> Self {
+        let own_csp = self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-security-policy"));
         for (name, value) in [
             (
                 "strict-transport-security",
@@ -90,7 +106,9 @@ impl ApiResponse {
             ("referrer-policy", "no-referrer"),
             ("cache-control", "no-store"),
         ] {
-            self.headers.push((name.into(), value.into()));
+            if !(own_csp && name == "content-security-policy") {
+                self.headers.push((name.into(), value.into()));
+            }
         }
         self.headers
             .push(("x-request-id".into(), request_id.to_string()));

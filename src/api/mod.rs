@@ -3,6 +3,7 @@
 //! converts to and from Workers types.
 
 mod authn;
+mod body;
 mod call;
 mod edge;
 pub mod error;
@@ -16,13 +17,13 @@ use serde_json::json;
 use crate::auth::apikey::KEY_PREFIX;
 use crate::authz::matrix::scopes_allow;
 use crate::ids::RequestId;
-use crate::ports::Method;
+use crate::ports::{Method, RequestBody};
 use crate::services::audit::{Actor, RequestMeta};
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::store::Acting;
 use call::Call;
 use error::ApiError;
-use http::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use http::{ApiRequest, ApiResponse};
 use routes::{resolve, Access, Resolved};
 
 /// What the edge needs after a request: the response, and fields for the one structured log
@@ -37,7 +38,13 @@ pub struct Handled {
     pub internal_error: Option<String>,
 }
 
-pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
+/// Handles one request. `body` is the request's body stream (`None` when it has none): it is read
+/// only after routing and authentication, and only as far as the route's cap allows.
+pub async fn handle(
+    deps: &Deps<'_>,
+    mut request: ApiRequest,
+    body: Option<&mut dyn RequestBody>,
+) -> Handled {
     let meta = RequestMeta {
         // Always the worker's own: a client's id is kept beside it, never instead.
         request_id: RequestId::generate(deps.rng).to_string(),
@@ -61,7 +68,7 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
     let result = match edge::require_https(deps.config, &request) {
         Err(e) => Err(e),
         Ok(()) if request.preflight => Ok(edge::preflight(deps.config, &request)),
-        Ok(()) => dispatch(deps, &request, &meta, &mut handled).await,
+        Ok(()) => dispatch(deps, &mut request, body, &meta, &mut handled).await,
     };
     let response = match result {
         Ok(response) => response,
@@ -78,7 +85,8 @@ pub async fn handle(deps: &Deps<'_>, request: ApiRequest) -> Handled {
 
 async fn dispatch(
     deps: &Deps<'_>,
-    request: &ApiRequest,
+    request: &mut ApiRequest,
+    body: Option<&mut dyn RequestBody>,
     meta: &RequestMeta,
     handled: &mut Handled,
 ) -> Result<ApiResponse, ApiError> {
@@ -94,27 +102,24 @@ async fn dispatch(
         Resolved::NotFound => return Err(ApiError::not_found()),
     };
     handled.route = Some(def.template);
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
-    }
+    let body_kind = def.route.body();
+    let down = def.route.when_limiter_down();
+    let ip = meta.source_ip.as_deref();
+    body::precheck(body_kind, request)?;
     let caller = match def.access {
         Access::Team(_) | Access::Account => {
             let system = deps.db.stores(Acting::System, &meta.request_id);
-            let principal = match authn::authenticate(deps, system.as_ref(), request).await {
+            let authenticated = authn::authenticate(deps, system.as_ref(), request, ip, down).await;
+            let principal = match authenticated {
                 Ok(principal) => principal,
                 Err(e) if e.status == 401 => {
-                    let refused =
-                        limits::failed_auth(deps.limiter, meta.source_ip.as_deref()).await;
-                    if refused.status == 401 {
+                    let failed = limits::failed_auth(deps.limiter, ip).await;
+                    if failed.record {
                         if let Err(e) = record_failed_login(deps, request, meta).await {
                             handled.internal_error = Some(e.to_string());
                         }
                     }
-                    return Err(refused);
+                    return Err(failed.error);
                 }
                 Err(e) => return Err(e),
             };
@@ -131,11 +136,17 @@ async fn dispatch(
                     return Err(ServiceError::Forbidden.into());
                 }
             }
-            limits::spend_caller(deps.limiter, &principal).await?;
+            limits::spend_caller(deps.limiter, &principal, down).await?;
             Some(Caller::new(deps, principal, meta.clone()))
         }
-        Access::Public | Access::SignedUrl => None,
+        Access::SignedUrl => {
+            limits::spend_download(deps.limiter, ip, down).await?;
+            None
+        }
+        Access::Public | Access::Webhook => None,
     };
+    request.body = body::read(body_kind, body).await?;
+    let request = &*request;
     let call = Call {
         deps,
         request,
@@ -186,5 +197,120 @@ impl Method {
             "DELETE" => Some(Method::Delete),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::RateBudget;
+    use crate::services::api_keys::{self, CreateApiKey};
+    use crate::store::Database;
+    use crate::testing::world::World;
+    use crate::testing::CountingLimiter;
+    use futures::executor::block_on;
+
+    fn get(path: &str, bearer: &str) -> ApiRequest {
+        ApiRequest {
+            method: Some(Method::Get),
+            path: path.into(),
+            query: String::new(),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {bearer}")),
+                ("cf-connecting-ip".into(), "203.0.113.9".into()),
+            ],
+            body: Vec::new(),
+            https: true,
+            preflight: false,
+        }
+    }
+
+    fn new_key(world: &World) -> String {
+        let owner = world.user();
+        let body = CreateApiKey {
+            name: "ci".into(),
+            scopes: vec!["read".into()],
+            team_id: None,
+            expires_in_days: None,
+        };
+        let created = block_on(api_keys::create(&world.caller(owner), body)).unwrap();
+        created["key"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn an_api_key_is_looked_up_only_after_its_lookup_budget_is_charged() {
+        let world = World::new();
+        let key = new_key(&world);
+        let spent = CountingLimiter::new(0);
+        let deps = Deps {
+            limiter: &spent,
+            ..*world.deps
+        };
+        // Armed: the first lookup of a key's row fails loudly.
+        world.db.fail_on("api_key_secret");
+        let handled = block_on(handle(&deps, get("/api/v1/connections", &key), None));
+        assert_eq!(handled.response.status, 429);
+        assert_eq!(
+            spent.asked.borrow()[0],
+            (RateBudget::KeyLookup, "ip:203.0.113.9".to_string())
+        );
+        // The armed failure is still there: the refused request never read the key's row.
+        let id = crate::auth::apikey::parse(&key).unwrap().0;
+        let system = world.db.stores(Acting::System, "req_test");
+        assert!(block_on(system.api_key_secret(id)).is_err());
+
+        // Within budget, the key is charged per address and per key id, then per user.
+        let generous = CountingLimiter::new(10);
+        let deps = Deps {
+            limiter: &generous,
+            ..*world.deps
+        };
+        let handled = block_on(handle(&deps, get("/api/v1/connections", &key), None));
+        assert_eq!(handled.response.status, 200);
+        let budgets: Vec<RateBudget> = generous.asked.borrow().iter().map(|(b, _)| *b).collect();
+        assert_eq!(
+            budgets,
+            [
+                RateBudget::KeyLookup,
+                RateBudget::KeyLookup,
+                RateBudget::Caller
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_key_is_never_looked_up_nor_charged_a_lookup() {
+        let world = World::new();
+        let limiter = CountingLimiter::new(10);
+        let deps = Deps {
+            limiter: &limiter,
+            ..*world.deps
+        };
+        let handled = block_on(handle(&deps, get("/api/v1/connections", "bfk_guess"), None));
+        assert_eq!(handled.response.status, 401);
+        assert!(limiter
+            .asked
+            .borrow()
+            .iter()
+            .all(|(b, _)| *b == RateBudget::FailedAuth));
+    }
+
+    #[test]
+    fn downloads_spend_the_download_budget_and_fail_closed_when_it_cannot_count() {
+        let world = World::new();
+        let limiter = CountingLimiter::new(1);
+        let deps = Deps {
+            limiter: &limiter,
+            ..*world.deps
+        };
+        let link = |deps: &Deps<'_>| {
+            let mut request = get("/api/v1/downloads", "-");
+            request.query = "b=x&o=users&t=y&e=1&s=AAAA".into();
+            block_on(handle(deps, request, None)).response.status
+        };
+        assert_eq!(link(&deps), 403);
+        assert_eq!(link(&deps), 429);
+        limiter.down.set(true);
+        assert_eq!(link(&deps), 503);
     }
 }

@@ -26,12 +26,122 @@ pub enum Route {
     ListTeams,
     ListMembers,
     CreateInvitation,
+    ListInvitations,
+    RevokeInvitation,
+    GetTeamSettings,
+    ChangeTeamSettings,
     AcceptInvitation,
     ChangeMemberRole,
     RemoveMember,
     CreateApiKey,
     ListApiKeys,
     RevokeApiKey,
+    TeamPlan,
+    BillingCheckout,
+    BillingPortal,
+    StripeWebhook,
+    RotateDataKey,
+    GetAiSettings,
+    SetAiSettings,
+    DeleteAiAnswers,
+    ListGuidanceRecords,
+    GetGuidanceRecord,
+    FindingGuidance,
+    PrivilegedAccessGuidance,
+    VerifyAuditChain,
+    GetAllowList,
+    SetAllowList,
+    TrustCenter,
+    TrustStylesheet,
+    SecurityTxt,
+    AuditKeys,
+    AuditKeyPem,
+}
+
+/// What a route reads from the request body (`api::body` enforces it, before the handler runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Nothing: a body is refused (413) at its declared length or its first piece.
+    None,
+    /// An action without a payload: nothing, whitespace or `{}` (at most 64 bytes).
+    Empty,
+    /// A strict JSON document of at most 64 KiB.
+    Json,
+    /// A provider's signed payload, kept byte for byte for the signature check: at most 1 MiB
+    /// (a webhook event carries whole provider objects, which can outgrow the JSON cap).
+    Signed,
+}
+
+impl Route {
+    /// The body each route takes; the one place that says so.
+    pub const fn body(self) -> BodyKind {
+        use Route::*;
+        match self {
+            CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
+            | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
+            | BillingPortal | SetAiSettings | SetAllowList => BodyKind::Json,
+            StripeWebhook => BodyKind::Signed,
+            DeleteConnection
+            | CreateBackup
+            | CreateComplianceRun
+            | RemoveMember
+            | RevokeApiKey
+            | RevokeInvitation
+            | RotateDataKey
+            | DeleteAiAnswers
+            | FindingGuidance
+            | PrivilegedAccessGuidance => BodyKind::Empty,
+            Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
+            | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
+            | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
+            | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
+            | VerifyAuditChain | GetAllowList | TrustCenter | TrustStylesheet | SecurityTxt
+            | AuditKeys | AuditKeyPem => BodyKind::None,
+        }
+    }
+}
+
+/// What a route does when the rate limiter cannot count (its binding fails): every budget the
+/// route spends follows it. Authentication and authorisation apply in full either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimiterDown {
+    /// Serve the request: reads, cheap changes, and the incident-response actions (revoking a
+    /// key, removing a member, deleting a connection) that a counting outage must never block.
+    Open,
+    /// Refuse with `503 rate_limiter_unavailable`: requests that spend something scarce or hand
+    /// something out (Okta calls, queued jobs, email, new credentials, download links, decrypted
+    /// downloads), whose cost the limit exists to bound.
+    Closed,
+}
+
+impl Route {
+    /// Fail open or fail closed, per route; the one place that decides it (docs/security.md,
+    /// "Rate limits", gives the reasons).
+    pub const fn when_limiter_down(self) -> LimiterDown {
+        use Route::*;
+        match self {
+            CreateConnection
+            | CreateBackup
+            | CreateComplianceRun
+            | CreateInvitation
+            | AcceptInvitation
+            | CreateApiKey
+            | ObjectUrl
+            | Download
+            | BillingCheckout
+            | BillingPortal
+            | FindingGuidance
+            | PrivilegedAccessGuidance => LimiterDown::Closed,
+            Health | ListConnections | GetConnection | DeleteConnection | ListBackups
+            | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
+            | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
+            | RemoveMember | ListApiKeys | RevokeApiKey | ListInvitations | RevokeInvitation
+            | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
+            | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
+            | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+        }
+    }
 }
 
 /// How a route authenticates its caller, and what it does.
@@ -45,6 +155,8 @@ pub enum Access {
     Team(Action),
     /// The caller's own account (accepting an invitation): a user JWT only, never an API key.
     Account,
+    /// A provider's signature over the raw body, checked by the handler before anything else.
+    Webhook,
 }
 
 pub struct RouteDef {
@@ -174,6 +286,30 @@ pub const ROUTES: &[RouteDef] = &[
         Access::Team(Action::MemberManage),
     ),
     def(
+        Method::Get,
+        "/api/v1/teams/{id}/invitations",
+        Route::ListInvitations,
+        Access::Team(Action::MemberManage),
+    ),
+    def(
+        Method::Delete,
+        "/api/v1/teams/{id}/invitations/{invitation_id}",
+        Route::RevokeInvitation,
+        Access::Team(Action::MemberManage),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/settings",
+        Route::GetTeamSettings,
+        Access::Team(Action::TeamRead),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/teams/{id}/settings",
+        Route::ChangeTeamSettings,
+        Access::Team(Action::MemberManage),
+    ),
+    def(
         Method::Post,
         "/api/v1/invitations/accept",
         Route::AcceptInvitation,
@@ -208,6 +344,123 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/api-keys/{id}",
         Route::RevokeApiKey,
         Access::Team(Action::ApiKeyManage),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/plan",
+        Route::TeamPlan,
+        Access::Team(Action::TeamRead),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/billing/checkout",
+        Route::BillingCheckout,
+        Access::Team(Action::BillingManage),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/billing/portal",
+        Route::BillingPortal,
+        Access::Team(Action::BillingManage),
+    ),
+    def(
+        Method::Post,
+        "/api/webhooks/stripe",
+        Route::StripeWebhook,
+        Access::Webhook,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/teams/{id}/data-key/rotations",
+        Route::RotateDataKey,
+        Access::Team(Action::KeyRotate),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/ai",
+        Route::GetAiSettings,
+        Access::Team(Action::AiRead),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/teams/{id}/ai",
+        Route::SetAiSettings,
+        Access::Team(Action::AiManage),
+    ),
+    def(
+        Method::Delete,
+        "/api/v1/teams/{id}/ai/answers",
+        Route::DeleteAiAnswers,
+        Access::Team(Action::AiManage),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/ai/records",
+        Route::ListGuidanceRecords,
+        Access::Team(Action::AiRead),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/ai-records/{id}",
+        Route::GetGuidanceRecord,
+        Access::Team(Action::AiRead),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/findings/{check_id}/guidance",
+        Route::FindingGuidance,
+        Access::Team(Action::AiRequest),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/privileged-access/guidance",
+        Route::PrivilegedAccessGuidance,
+        Access::Team(Action::AiRequest),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/audit/verify",
+        Route::VerifyAuditChain,
+        Access::Team(Action::ActivityRead),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/ip-allowlist",
+        Route::GetAllowList,
+        Access::Team(Action::TeamRead),
+    ),
+    // Replaces the list's entries (an empty list removes the restriction).
+    def(
+        Method::Patch,
+        "/api/v1/teams/{id}/ip-allowlist",
+        Route::SetAllowList,
+        Access::Team(Action::MemberManage),
+    ),
+    def(Method::Get, "/trust", Route::TrustCenter, Access::Public),
+    def(
+        Method::Get,
+        "/trust.css",
+        Route::TrustStylesheet,
+        Access::Public,
+    ),
+    def(
+        Method::Get,
+        "/.well-known/security.txt",
+        Route::SecurityTxt,
+        Access::Public,
+    ),
+    def(
+        Method::Get,
+        "/.well-known/butterfly-audit-keys.json",
+        Route::AuditKeys,
+        Access::Public,
+    ),
+    // `{kid}.pem`: the handler takes the `.pem` off.
+    def(
+        Method::Get,
+        "/.well-known/butterfly-audit-keys/{kid}",
+        Route::AuditKeyPem,
+        Access::Public,
     ),
 ];
 
@@ -298,11 +551,59 @@ mod tests {
             let reachable = match def.access {
                 Access::Team(action) => scopes_allow(&Scope::ALL, action),
                 Access::Account => false,
-                Access::Public | Access::SignedUrl => continue,
+                Access::Public | Access::SignedUrl | Access::Webhook => continue,
             };
             let key_route = def.template.starts_with("/api/v1/api-keys");
             let account = def.route == Route::AcceptInvitation;
-            assert_eq!(reachable, !key_route && !account, "{}", def.template);
+            // Billing is the owner's own decision: no key scope reaches it.
+            let billing = def.template.starts_with("/api/v1/billing");
+            assert_eq!(
+                reachable,
+                !key_route && !account && !billing,
+                "{}",
+                def.template
+            );
+        }
+    }
+
+    #[test]
+    fn reads_never_take_a_body_and_writes_say_what_they_take() {
+        for def in ROUTES {
+            let kind = def.route.body();
+            match def.method {
+                Method::Get => assert_eq!(kind, BodyKind::None, "{}", def.template),
+                Method::Patch => assert_eq!(kind, BodyKind::Json, "{}", def.template),
+                Method::Post | Method::Delete => {
+                    assert_ne!(kind, BodyKind::None, "{}", def.template)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_costs_or_hands_out_fails_closed_and_incident_response_fails_open() {
+        use LimiterDown::*;
+        for (route, down) in [
+            (Route::Download, Closed),
+            (Route::ObjectUrl, Closed),
+            (Route::CreateApiKey, Closed),
+            (Route::CreateInvitation, Closed),
+            (Route::CreateBackup, Closed),
+            (Route::RevokeApiKey, Open),
+            (Route::RemoveMember, Open),
+            (Route::DeleteConnection, Open),
+        ] {
+            assert_eq!(route.when_limiter_down(), down, "{route:?}");
+        }
+        // Every read fails open, but the two that hand out snapshot data.
+        for def in ROUTES.iter().filter(|d| d.method == Method::Get) {
+            let hands_out_data = matches!(def.route, Route::Download | Route::ObjectUrl);
+            assert_eq!(
+                def.route.when_limiter_down() == Closed,
+                hands_out_data,
+                "{}",
+                def.template
+            );
         }
     }
 

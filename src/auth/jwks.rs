@@ -6,7 +6,10 @@
 //! key as an HMAC secret (algorithm confusion) fails HS256 verification against the real secret.
 //! The key set is fetched through the `HttpClient` port and cached with a TTL; an unknown `kid`
 //! triggers at most one refresh per [`REFRESH_INTERVAL_SECS`] (key rotation without letting
-//! random `kid`s hammer the JWKS endpoint).
+//! random `kid`s hammer the JWKS endpoint). When a refresh fails the last good set keeps
+//! working, but only until it is [`MAX_STALE_SECS`] old: a key Supabase revoked stops verifying
+//! within that bound even if the endpoint stays unreachable (then every asymmetric token is
+//! refused: fail closed).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,6 +26,9 @@ use crate::ports::{Clock, HttpClient, HttpRequest};
 pub const TTL_SECS: i64 = 600;
 /// Least time between two fetches triggered by an unknown `kid`.
 pub const REFRESH_INTERVAL_SECS: i64 = 60;
+/// Oldest a key set may be (since its last successful fetch) and still verify tokens, however
+/// its refreshes fail: the TTL plus fifty minutes of JWKS outage.
+pub const MAX_STALE_SECS: i64 = 3600;
 /// Weakest RSA modulus accepted.
 const MIN_RSA_BITS: usize = 2048;
 
@@ -117,6 +123,15 @@ impl KeySet {
     }
 }
 
+impl CacheState {
+    /// The cached set, unless it is older than [`MAX_STALE_SECS`].
+    fn usable(&self, now: i64) -> Option<KeySet> {
+        self.keys
+            .clone()
+            .filter(|_| now - self.fetched_at < MAX_STALE_SECS)
+    }
+}
+
 /// The `kid` a token names, read before verification only to pick the key.
 pub fn token_kid(token: &str) -> Result<String, JwtError> {
     split(token)?.0.kid.ok_or(JwtError::UnknownKey)
@@ -173,7 +188,8 @@ pub struct JwksCache {
 
 impl JwksCache {
     /// Keys that should contain `kid`: the cached set while fresh and knowing `kid`; otherwise a
-    /// fetch, unless one was tried within [`REFRESH_INTERVAL_SECS`]. A failed fetch keeps the old set.
+    /// fetch, unless one was tried within [`REFRESH_INTERVAL_SECS`]. A failed fetch keeps the old
+    /// set while it is younger than [`MAX_STALE_SECS`]; after that there are no keys.
     pub async fn keys_for(
         &self,
         http: &dyn HttpClient,
@@ -190,7 +206,7 @@ impl JwksCache {
                 .last_attempt
                 .is_none_or(|at| now - at >= REFRESH_INTERVAL_SECS);
             if (fresh && knows) || !may_fetch {
-                return state.keys.clone();
+                return state.usable(now);
             }
         }
         self.state.borrow_mut().last_attempt = Some(now);
@@ -203,7 +219,7 @@ impl JwksCache {
             state.keys = Some(keys);
             state.fetched_at = now;
         }
-        state.keys.clone()
+        state.usable(now)
     }
 }
 
@@ -354,5 +370,46 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(TTL_SECS as u64));
         get("rsa-1");
         assert_eq!(http.requests.borrow().len(), 3);
+    }
+
+    /// A JWKS outage does not keep a key set alive for ever: refreshes that fail keep the last
+    /// good set only until it is `MAX_STALE_SECS` old, then nothing verifies until a fetch works.
+    #[test]
+    fn a_failing_refresh_keeps_the_old_set_only_for_a_bounded_time() {
+        let jwks = vectors()["jwks"].clone();
+        let up = std::rc::Rc::new(std::cell::Cell::new(true));
+        let endpoint = up.clone();
+        let http = ScriptedHttp::new(move |_| {
+            Ok(if endpoint.get() {
+                json_response(200, &jwks, &[])
+            } else {
+                json_response(503, &serde_json::json!({}), &[])
+            })
+        });
+        let clock = ManualClock::at(chrono::DateTime::from_timestamp(NOW, 0).unwrap());
+        let cache = JwksCache::default();
+        let get = |kid: &str| block_on(cache.keys_for(&http, &clock, "http://jwks", kid));
+        assert!(get("rsa-1").is_some());
+        up.set(false);
+        // Past the TTL the refresh fails: the old set still verifies, within the bound.
+        clock.advance(std::time::Duration::from_secs(TTL_SECS as u64));
+        assert!(get("rsa-1").unwrap().get("rsa-1").is_some());
+        clock.advance(std::time::Duration::from_secs(
+            (MAX_STALE_SECS - TTL_SECS - 1) as u64,
+        ));
+        assert!(get("rsa-1").is_some(), "still inside the bound");
+        let fetches = http.requests.borrow().len();
+        assert!(
+            fetches >= 3,
+            "every expired read retried the fetch: {fetches}"
+        );
+        // At the bound the stale set is dropped, whether a fetch is attempted or throttled.
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(get("rsa-1").is_none(), "a stale key set must not verify");
+        assert!(get("rsa-1").is_none(), "throttled, still refused");
+        // The endpoint recovers: keys are back on the next permitted fetch.
+        up.set(true);
+        clock.advance(std::time::Duration::from_secs(REFRESH_INTERVAL_SECS as u64));
+        assert!(get("rsa-1").unwrap().get("rsa-1").is_some());
     }
 }

@@ -30,6 +30,9 @@ pub struct Claims {
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the token says `email` was confirmed: see [`email_verified`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
 }
@@ -80,8 +83,38 @@ struct TokenClaims {
     role: String,
     #[serde(default)]
     email: Option<String>,
+    /// OIDC's claim (what a Supabase custom access token hook, or the re-issued token, carries).
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
+    /// Supabase Auth's copy of the identity's data; user-editable, so read with care.
+    #[serde(default)]
+    user_metadata: Option<serde_json::Value>,
     #[serde(default)]
     iss: Option<String>,
+}
+
+/// Does the token say its `email` is confirmed? Supabase Auth issues access tokens with
+/// `user_metadata.email_verified` (set from the identity when the address is confirmed); a token
+/// may also carry OIDC's top-level `email_verified`. Only a JSON `true` counts. Supabase keeps
+/// the old address in `user_metadata.email` after an email change (supabase/auth#1670), so the
+/// metadata's flag counts only while its `email` is the token's. `user_metadata` is editable by
+/// the user, so this is a first gate only: accepting an invitation also requires the database's
+/// `auth.users.email_confirmed_at` for the same address (`invitation_accept`).
+fn email_verified(claims: &TokenClaims) -> bool {
+    let Some(email) = claims.email.as_deref() else {
+        return false;
+    };
+    if claims.email_verified == Some(serde_json::Value::Bool(true)) {
+        return true;
+    }
+    let Some(meta) = claims.user_metadata.as_ref() else {
+        return false;
+    };
+    let same_address = match meta.get("email") {
+        None => true,
+        Some(v) => v.as_str().is_some_and(|m| m.eq_ignore_ascii_case(email)),
+    };
+    meta.get("email_verified") == Some(&serde_json::Value::Bool(true)) && same_address
 }
 
 #[derive(Deserialize)]
@@ -211,7 +244,9 @@ pub(crate) fn check_claims(
     if !claims.aud.contains(expected_audience) {
         return Err(JwtError::WrongAudience);
     }
+    let email_verified = email_verified(&claims);
     Ok(Claims {
+        email_verified,
         sub: claims.sub,
         exp: claims.exp,
         iat: claims.iat,
@@ -241,6 +276,7 @@ mod tests {
             aud: AUD.into(),
             role: "authenticated".into(),
             email: Some("ada@example.com".into()),
+            email_verified: true,
             iss: Some("https://project.supabase.co/auth/v1".into()),
         }
     }
@@ -272,8 +308,12 @@ mod tests {
     /// (Python `cryptography`) when pinned.
     #[test]
     fn sign_known_answer() {
+        let pinned = Claims {
+            email_verified: false,
+            ..claims()
+        };
         assert_eq!(
-            sign_hs256(&claims(), SECRET),
+            sign_hs256(&pinned, SECRET),
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9\
              .eyJzdWIiOiI4ZDdlNmY1YS00YjNjLTJkMWUtMGY5YS04YjdjNmQ1ZTRmM2EiLCJleHAiOjE3MDAwMDM2MDAs\
              ImlhdCI6MTcwMDAwMDAwMCwiYXVkIjoiYXV0aGVudGljYXRlZCIsInJvbGUiOiJhdXRoZW50aWNhdGVkIiwi\
@@ -314,6 +354,7 @@ mod tests {
         let with_nbf = Claims {
             nbf: Some(NOW - 10),
             email: None,
+            email_verified: false,
             iss: None,
             ..claims()
         };
@@ -325,6 +366,7 @@ mod tests {
     fn optional_claims_are_omitted_when_absent() {
         let bare = Claims {
             email: None,
+            email_verified: false,
             iss: None,
             ..claims()
         };
@@ -352,6 +394,55 @@ mod tests {
         let claims = verify_hs256(&forge(header, payload, SECRET), SECRET, NOW, AUD).unwrap();
         assert_eq!(claims.sub, "u1");
         assert_eq!(claims.email.as_deref(), Some("ada@example.com"));
+    }
+
+    /// A confirmed address is what Supabase Auth puts in the token (`user_metadata.email_verified`)
+    /// or OIDC's `email_verified`, a JSON `true` only, for the token's own address; anything else
+    /// (absent, false, a string, stale metadata after an email change, no email) is unverified.
+    #[test]
+    fn email_verified_only_when_the_token_says_so_for_its_own_address() {
+        let verified = |extra: serde_json::Value| {
+            let mut payload = json!({
+                "aud": AUD, "exp": NOW + 60, "iat": NOW, "sub": "u1", "role": "authenticated",
+                "email": "Ada@Example.com",
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                payload[k] = v.clone();
+            }
+            let token = forge(json!({"alg": "HS256", "typ": "JWT"}), payload, SECRET);
+            verify_hs256(&token, SECRET, NOW, AUD)
+                .unwrap()
+                .email_verified
+        };
+        // As Supabase Auth issues it, for a confirmed email identity.
+        assert!(verified(json!({"user_metadata": {
+            "email": "ada@example.com", "email_verified": true, "phone_verified": false,
+            "sub": "u1"}})));
+        assert!(verified(json!({"user_metadata": {"email_verified": true}})));
+        assert!(verified(json!({"email_verified": true})));
+        assert!(!verified(json!({})));
+        assert!(!verified(
+            json!({"user_metadata": {"email_verified": false}})
+        ));
+        assert!(!verified(
+            json!({"user_metadata": {"email_verified": "true"}})
+        ));
+        assert!(!verified(json!({"email_verified": "true"})));
+        assert!(!verified(json!({"user_metadata": "odd"})));
+        // After an email change Supabase leaves the old address in the metadata.
+        assert!(!verified(json!({"user_metadata": {
+            "email": "old@example.com", "email_verified": true}})));
+        let no_email = forge(
+            json!({"alg": "HS256", "typ": "JWT"}),
+            json!({"aud": AUD, "exp": NOW + 60, "iat": NOW, "sub": "u1",
+                   "role": "authenticated", "email_verified": true}),
+            SECRET,
+        );
+        assert!(
+            !verify_hs256(&no_email, SECRET, NOW, AUD)
+                .unwrap()
+                .email_verified
+        );
     }
 
     #[test]

@@ -82,10 +82,19 @@ pub enum Action {
     ComplianceRun,
     FindingTriage,
     RiskAccept,
+    /// Checkout and the Customer Portal: owners only, and no API-key scope grants it.
+    BillingManage,
+    KeyRotate,
+    /// See the team's AI settings and guidance records.
+    AiRead,
+    /// Turn AI guidance on or off, keep or delete answers.
+    AiManage,
+    /// Ask for AI guidance (sends a redacted prompt to a provider).
+    AiRequest,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 18] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -99,6 +108,11 @@ impl Action {
         Action::ComplianceRun,
         Action::FindingTriage,
         Action::RiskAccept,
+        Action::BillingManage,
+        Action::KeyRotate,
+        Action::AiRead,
+        Action::AiManage,
+        Action::AiRequest,
     ];
 
     /// The name the database uses for this action.
@@ -117,6 +131,11 @@ impl Action {
             Action::ComplianceRun => "compliance.run",
             Action::FindingTriage => "finding.triage",
             Action::RiskAccept => "risk.accept",
+            Action::BillingManage => "billing.manage",
+            Action::KeyRotate => "key.rotate",
+            Action::AiRead => "ai.read",
+            Action::AiManage => "ai.manage",
+            Action::AiRequest => "ai.request",
         }
     }
 }
@@ -141,10 +160,10 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
         &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
     ),
     (A::BackupRun, &[R::Owner, R::Admin, R::Operator]),
-    (
-        A::BackupDownload,
-        &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
-    ),
+    // A snapshot holds every Okta user's profile and app assignments: viewers and auditors
+    // (who get evidence, not data) download only where the team's owner granted it
+    // (`DOWNLOAD_GRANTABLE`, `team_role_allows`).
+    (A::BackupDownload, &[R::Owner, R::Admin, R::Operator]),
     (
         A::ActivityRead,
         &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
@@ -158,6 +177,15 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::FindingTriage, &[R::Owner, R::Admin, R::Operator]),
     // Accepting a risk makes the caller its approver.
     (A::RiskAccept, &[R::Owner, R::Admin]),
+    (A::BillingManage, &[R::Owner]),
+    // Rotating the team's data key (the re-seal job then moves every credential onto it).
+    (A::KeyRotate, &[R::Owner, R::Admin]),
+    (
+        A::AiRead,
+        &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
+    ),
+    (A::AiManage, &[R::Owner, R::Admin]),
+    (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -172,6 +200,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::BackupRead,
             A::ActivityRead,
             A::ComplianceRead,
+            A::AiRead,
         ],
     ),
     (
@@ -197,6 +226,10 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::ComplianceRun,
             A::FindingTriage,
             A::RiskAccept,
+            A::KeyRotate,
+            A::AiRead,
+            A::AiManage,
+            A::AiRequest,
         ],
     ),
 ];
@@ -206,6 +239,20 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     ROLE_MATRIX
         .iter()
         .any(|(a, roles)| *a == action && roles.contains(&role))
+}
+
+/// The roles a team owner may grant `backup.download` to, beyond the matrix (a team setting,
+/// `team_download_roles` in the database).
+pub const DOWNLOAD_GRANTABLE: [Role; 2] = [Role::Viewer, Role::Auditor];
+
+/// Does `role` allow `action` in a team whose owner granted downloads to `download_roles`? The
+/// matrix, plus `backup.download` for a granted role that the matrix leaves out. `public.can`
+/// decides the same way.
+pub fn team_role_allows(role: Role, action: Action, download_roles: &[Role]) -> bool {
+    role_allows(role, action)
+        || (action == Action::BackupDownload
+            && DOWNLOAD_GRANTABLE.contains(&role)
+            && download_roles.contains(&role))
 }
 
 /// Does any of `scopes` allow `action`?
@@ -272,6 +319,26 @@ mod tests {
         assert!(!role_allows(Role::Operator, A::ConnectionManage));
     }
 
+    /// Least privilege: decrypted tenant data is for roles that run backups, unless the team's
+    /// owner grants it to viewers or auditors; a grant reaches nothing but downloads.
+    #[test]
+    fn viewers_and_auditors_download_only_where_granted() {
+        for role in [Role::Viewer, Role::Auditor] {
+            assert!(!role_allows(role, A::BackupDownload));
+            assert!(!team_role_allows(role, A::BackupDownload, &[]));
+            assert!(team_role_allows(role, A::BackupDownload, &[role]));
+            assert!(!team_role_allows(role, A::BackupRun, &[role]));
+        }
+        assert!(!team_role_allows(
+            Role::Viewer,
+            A::BackupDownload,
+            &[Role::Auditor]
+        ));
+        for role in [Role::Owner, Role::Admin, Role::Operator] {
+            assert!(team_role_allows(role, A::BackupDownload, &[]));
+        }
+    }
+
     #[test]
     fn no_scope_manages_keys() {
         assert!(!scopes_allow(&Scope::ALL, A::ApiKeyManage));
@@ -280,26 +347,46 @@ mod tests {
         assert!(!scopes_allow(&[Scope::Read], A::BackupDownload));
     }
 
-    /// The SQL mirror is the same data: every row of the migration's seed appears in the matrix
-    /// and vice versa (the stack test then checks the live database).
+    /// The SQL mirror is the same data: every row the migrations seed (0006's inserts, and
+    /// those of every later migration, less the rows they delete) appears in the matrix and vice
+    /// versa (the stack test then checks the live database).
     #[test]
     fn migration_seed_matches_the_matrix() {
-        let sql = include_str!("../../migrations/0006_access_control.sql");
-        let seeded = |table: &str| {
-            let start = sql
-                .find(&format!("insert into public.{table}"))
-                .expect("seed present");
-            let block = &sql[start..];
-            let block = &block[..block.find(';').unwrap()];
-            let mut rows: Vec<(String, String)> = block
-                .split('(')
-                .skip(2)
-                .filter_map(|t| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        let migrations: Vec<String> = files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        // The `(a, b)` pairs of every statement starting with `prefix`.
+        fn pairs(sql: &str, prefix: &str) -> Vec<(String, String)> {
+            let mut rows = Vec::new();
+            let mut rest = sql;
+            while let Some(start) = rest.find(prefix) {
+                let block = &rest[start + prefix.len()..];
+                let block = &block[..block.find(';').unwrap()];
+                let tuples = &block[block.find("values").or(block.find(" in ")).unwrap()..];
+                rows.extend(tuples.split('(').skip(1).filter_map(|t| {
                     let inner = t.split(')').next()?;
                     let mut parts = inner.split(',').map(|p| p.trim().trim_matches('\''));
                     Some((parts.next()?.to_string(), parts.next()?.to_string()))
-                })
-                .collect();
+                }));
+                rest = &rest[start + prefix.len()..];
+            }
+            rows
+        }
+        let seeded = |table: &str| {
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for sql in &migrations {
+                rows.extend(pairs(sql, &format!("insert into public.{table} (")));
+                let gone = pairs(sql, &format!("delete from public.{table} where ("));
+                rows.retain(|r| !gone.contains(r));
+            }
             rows.sort();
             rows
         };

@@ -11,6 +11,8 @@ pub struct Principal {
     pub jwt: String,
     /// From a user JWT; invitations are accepted by email.
     pub email: Option<String>,
+    /// The token says `email` is confirmed (`auth::jwt::Claims::email_verified`).
+    pub email_verified: bool,
     /// Set when the caller used an API key.
     pub key: Option<KeyGrant>,
 }

@@ -24,6 +24,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Where a subscription's state came from: an event's payload (ordered by its version), or the
+/// API's answer to a retrieve (authoritative: it is the subscription as Stripe holds it now).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Event,
+    Retrieved,
+}
+
 use super::plans::PlanId;
 use super::stripe::objects::{
     CheckoutMode, CheckoutSession, Event, EventKind, Invoice, Subscription, SubscriptionStatus,
@@ -191,7 +199,7 @@ impl BillingAccount {
             EventKind::SubscriptionCreated(sub)
             | EventKind::SubscriptionUpdated(sub)
             | EventKind::SubscriptionDeleted(sub) => {
-                next.subscription_event(sub, event.created, prices, &mut effects)?
+                next.subscription_event(sub, event.created, Source::Event, prices, &mut effects)?
             }
             EventKind::InvoicePaymentFailed(invoice) => {
                 next.invoice_event(invoice, event.created, true, &mut effects)?
@@ -219,7 +227,8 @@ impl BillingAccount {
         let mut next = self.clone();
         let mut effects = Vec::new();
         let version = now.timestamp().max(self.current_version(&sub.id));
-        let ignored = next.subscription_event(sub, version, prices, &mut effects)?;
+        let ignored =
+            next.subscription_event(sub, version, Source::Retrieved, prices, &mut effects)?;
         Ok(self.finish(next, effects, ignored, now))
     }
 
@@ -287,6 +296,7 @@ impl BillingAccount {
         &mut self,
         sub: &Subscription,
         version: i64,
+        source: Source,
         prices: &PriceTable,
         effects: &mut Vec<Effect>,
     ) -> Result<Option<&'static str>, BillingError> {
@@ -326,8 +336,11 @@ impl BillingAccount {
                     if same {
                         return Ok(Some("already applied"));
                     }
-                    effects.push(Effect::RetrieveSubscription(sub.id.clone()));
-                    return Ok(Some("same-second events disagree; retrieving"));
+                    // The API's answer is Stripe's state now: it settles the disagreement.
+                    if source == Source::Event {
+                        effects.push(Effect::RetrieveSubscription(sub.id.clone()));
+                        return Ok(Some("same-second events disagree; retrieving"));
+                    }
                 }
             } else if !current.status.is_terminal()
                 && (view.status.is_terminal() || view.created < current.created)
@@ -646,6 +659,24 @@ mod tests {
         );
         let after = t.account.apply(&b, &prices(), false, at(T0 + 3)).unwrap();
         assert_eq!(after.ignored, Some("stale event"));
+    }
+
+    /// Stripe answers within the second of the events it settles: its answer still wins (a
+    /// cancellation that arrived in the second of the update before it was once lost).
+    #[test]
+    fn a_retrieve_in_the_same_second_settles_the_tie() {
+        let a = updated(
+            "evt_a",
+            T0,
+            sub("sub_1", SubscriptionStatus::Active, "price_biz", T0),
+        );
+        let (account, _) = run(&[a], T0);
+        let ended = sub("sub_1", SubscriptionStatus::Canceled, "price_biz", T0);
+        let t = account
+            .apply_retrieved(&ended, &prices(), false, at(T0))
+            .unwrap();
+        assert_eq!(t.ignored, None);
+        assert_ne!(t.account.plan_at(at(T0)), PlanId::Business);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Every ciphertext is bound through the AAD to where it belongs (tenant, connection, Okta org,
 //! key versions), so copying it to another row or editing the row's context makes it fail to open.
 
+use super::keyring::parse_entries;
 use super::keys::Key256;
 use super::{
     gcm_open_in_place, gcm_seal_in_place, parse_canonical_decimal, put_field, CryptoError,
@@ -28,8 +29,6 @@ const DATA_KEY_LABEL: &[u8] = b"butterfly/data-key/v1";
 const SECRET_LABEL: &[u8] = b"butterfly/secret/v1";
 /// Format prefix of sealed secrets.
 const SEALED_PREFIX: &str = "v1";
-/// Longest master key id; ids are stored next to every wrapped key.
-const MAX_KEY_ID_LEN: usize = 32;
 /// Wrapped data key: nonce || 32-byte key ciphertext || tag.
 const WRAPPED_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
 
@@ -57,19 +56,9 @@ impl MasterKeyRing {
     /// of 32 bytes. Whitespace around entries is ignored (secrets are often pasted with a
     /// trailing newline). Errors never echo the input.
     pub fn parse(secret: &str) -> Result<Self, CryptoError> {
-        let mut keys: Vec<(String, Key256)> = Vec::new();
-        for entry in secret.trim().split(',') {
-            let (id, key) = entry.trim().split_once(':').ok_or(CryptoError::Malformed)?;
-            let valid_id = (1..=MAX_KEY_ID_LEN).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid_id || keys.iter().any(|(existing, _)| existing == id) {
-                return Err(CryptoError::Malformed);
-            }
-            keys.push((id.to_owned(), Key256::from_base64(key)?));
-        }
-        Ok(MasterKeyRing { keys })
+        Ok(MasterKeyRing {
+            keys: parse_entries(secret)?,
+        })
     }
 
     /// Id of the key that wraps new and rewrapped data keys.

@@ -6,6 +6,7 @@
 //! to the same bytes. Randomness comes only from [`crate::ports::Rng`].
 
 pub mod envelope;
+pub mod keyring;
 pub mod keys;
 pub mod sha256_state;
 pub mod stream;

@@ -4,12 +4,16 @@
 //! mutation, which makes the change and writes its `activity_logs` row in one transaction
 //! (migration 0010); users hold no write grant on those tables at all.
 
+mod ai;
+mod allowlist;
 mod api_keys;
 mod audit;
 mod backups;
+mod billing;
 mod client;
 mod compliance;
 mod connections;
+mod evidence;
 mod job_state;
 mod teams;
 mod tenant_keys;

@@ -8,6 +8,7 @@ use crate::authz::matrix::Role;
 use crate::ids::{InvitationId, TeamId, UserId};
 use crate::store::{
     AuditRecord, DbError, InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore,
+    INVITATION_COLUMNS,
 };
 
 #[async_trait(?Send)]
@@ -111,9 +112,62 @@ impl TeamStore for PgStores<'_> {
         let query = self
             .db
             .from("team_invitations")
-            .select("id,team_id,email,role,expires_at,accepted_at")
+            .select(INVITATION_COLUMNS)
             .eq("token_hash", hash);
         self.one(query).await
+    }
+
+    async fn invitations(&self, team: TeamId) -> Result<Vec<InvitationRow>, DbError> {
+        let query = self
+            .db
+            .from("team_invitations")
+            .select(INVITATION_COLUMNS)
+            .eq("team_id", team.to_string())
+            .order("created_at.desc")
+            .limit(500);
+        self.db.fetch(query).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        team: TeamId,
+        id: InvitationId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.call(
+            "invitation_revoke",
+            &json!({"p_team": team, "p_id": id, "p_audit": audit}),
+        )
+        .await
+    }
+
+    async fn download_roles(&self, team: TeamId) -> Result<Vec<Role>, DbError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            role: Role,
+        }
+        let query = self
+            .db
+            .from("team_download_roles")
+            .select("role")
+            .eq("team_id", team.to_string())
+            .order("role.asc");
+        let rows: Vec<Row> = self.db.fetch(query).await?;
+        Ok(rows.into_iter().map(|r| r.role).collect())
+    }
+
+    async fn set_download_roles(
+        &self,
+        team: TeamId,
+        roles: &[Role],
+        by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<Vec<Role>, DbError> {
+        self.call(
+            "team_set_download_roles",
+            &json!({"p_team": team, "p_roles": roles, "p_by": by, "p_audit": audit}),
+        )
+        .await
     }
 
     async fn accept_invitation(

@@ -19,6 +19,9 @@ pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 pub enum CanonicalError {
     #[error("{0} is not an integer within ±(2^53 − 1); write it as a string")]
     Number(String),
+    /// A chain row names a content version this code does not know.
+    #[error("chain_version {0} is not a known content version (1 or 2)")]
+    Version(i16),
 }
 
 /// The canonical encoding of `value`.

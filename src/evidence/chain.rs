@@ -21,8 +21,10 @@ use crate::ids::TeamId;
 
 /// `prev_hash` of a chain's first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// First element of a row's canonical content (the encoding's version).
-pub const CONTENT_TAG: &str = "butterfly.activity.v1";
+/// First element of a v1 row's canonical content (rows written before migration 0017).
+pub const CONTENT_TAG_V1: &str = "butterfly.activity.v1";
+/// First element of a v2 row's canonical content, which adds `key_id` and `client_request_id`.
+pub const CONTENT_TAG_V2: &str = "butterfly.activity.v2";
 /// First element of an identity commitment's preimage.
 pub const IDENTITY_TAG: &str = "butterfly.identity.v1";
 /// Keys of `details` that name a person (`activity_identity_detail_keys()` in SQL).
@@ -58,11 +60,15 @@ pub struct ChainedRow {
     #[serde(default)]
     pub actor_name: Option<String>,
     /// The API key an `api_key` actor used, and the client's own request id (migration 0010).
-    /// Carried with the row; not yet part of the hashed content (docs/audit-pack.md).
+    /// Hashed in v2 rows; carried but not hashed in v1 rows (written before migration 0017).
     #[serde(default)]
     pub key_id: Option<String>,
     #[serde(default)]
     pub client_request_id: Option<String>,
+    /// Which canonical content the row was hashed with: 1 or 2 (absent in packs written
+    /// before v2 existed, which hold only v1 rows).
+    #[serde(default = "chain_version_1")]
+    pub chain_version: i16,
     pub details: Value,
     pub chain_seq: i64,
     pub prev_hash: String,
@@ -71,6 +77,10 @@ pub struct ChainedRow {
     /// The commitment's salt, lowercase hex; absent once the purge erased it.
     #[serde(default, deserialize_with = "salt_hex")]
     pub identity_salt: Option<String>,
+}
+
+fn chain_version_1() -> i16 {
+    1
 }
 
 fn canonical_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -192,22 +202,45 @@ pub fn canonical_content(row: &ChainedRow) -> Result<String, CanonicalError> {
         ),
         other => other.clone(),
     };
-    let content = json!([
-        CONTENT_TAG,
-        row.chain_seq,
-        row.id,
-        row.team_id,
-        format_time(&row.occurred_at),
-        row.actor_type,
-        (row.actor_type != "user").then_some(&row.actor_id),
-        row.action,
-        row.target_type,
-        row.target_id.as_ref().filter(|_| !is_user_target(row)),
-        row.request_id,
-        details,
-        row.identity_commitment,
-        row.prev_hash,
-    ]);
+    let actor_id = (row.actor_type != "user").then_some(&row.actor_id);
+    let target_id = row.target_id.as_ref().filter(|_| !is_user_target(row));
+    let content = match row.chain_version {
+        1 => json!([
+            CONTENT_TAG_V1,
+            row.chain_seq,
+            row.id,
+            row.team_id,
+            format_time(&row.occurred_at),
+            row.actor_type,
+            actor_id,
+            row.action,
+            row.target_type,
+            target_id,
+            row.request_id,
+            details,
+            row.identity_commitment,
+            row.prev_hash,
+        ]),
+        2 => json!([
+            CONTENT_TAG_V2,
+            row.chain_seq,
+            row.id,
+            row.team_id,
+            format_time(&row.occurred_at),
+            row.actor_type,
+            actor_id,
+            row.key_id,
+            row.action,
+            row.target_type,
+            target_id,
+            row.request_id,
+            row.client_request_id,
+            details,
+            row.identity_commitment,
+            row.prev_hash,
+        ]),
+        other => return Err(CanonicalError::Version(other)),
+    };
     to_canonical(&content)
 }
 
@@ -589,7 +622,8 @@ pub(crate) mod tests {
                     source_ip: (seq % 3 == 0).then(|| "2001:db8::7".to_string()),
                     actor_email: None,
                     key_id: None,
-                    client_request_id: None,
+                    client_request_id: (seq % 2 == 1).then(|| format!("client-{seq}")),
+                    chain_version: 2,
                     actor_name: None,
                     details: json!({"from": "viewer", "to": "admin", "email": "a@example.com", "n": seq}),
                     chain_seq: 0,
@@ -639,6 +673,7 @@ pub(crate) mod tests {
             actor_name: None,
             key_id: None,
             client_request_id: None,
+            chain_version: 1,
             details: json!({"n": 3}),
             chain_seq: 2,
             prev_hash: "946b696a936ea1789174049743afa7a484451947f9ee2545439263f4ef4a6a82".into(),
@@ -707,6 +742,41 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn v2_rows_hash_the_key_and_client_request_id_and_keep_their_version() {
+        let rows = chain(None, 4);
+        assert!(canonical_content(&rows[0])
+            .unwrap()
+            .starts_with(r#"["butterfly.activity.v2",1,"#));
+        type Edit = fn(&mut ChainedRow);
+        let edits: [(&str, Edit); 4] = [
+            ("client request id", |r| {
+                r.client_request_id = Some("forged".into())
+            }),
+            ("client request id removed", |r| r.client_request_id = None),
+            ("key id", |r| {
+                r.key_id = Some("0b9e6a4e-1c36-4d25-8f53-0d1d8e5b7a12".into())
+            }),
+            // Downgrading a row to v1 (which does not hash those fields) changes its content.
+            ("version", |r| r.chain_version = 1),
+        ];
+        for (what, edit) in edits {
+            let mut edited = rows.clone();
+            edit(&mut edited[2]);
+            let report = verify(&edited);
+            assert_eq!(report.problem_count, 1, "{what}: {report:?}");
+            assert_eq!(
+                (report.problems[0].kind, report.problems[0].seq),
+                (ProblemKind::ContentMismatch, 3),
+                "{what}"
+            );
+        }
+        let mut unknown = rows.clone();
+        unknown[1].chain_version = 3;
+        let report = verify(&unknown);
+        assert_eq!(report.problems[0].kind, ProblemKind::Unencodable);
+        assert!(report.problems[0].message.contains("chain_version 3"));
+    }
     #[test]
     fn reordered_rows_are_located() {
         let mut rows = chain(None, 6);

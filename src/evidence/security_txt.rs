@@ -20,7 +20,9 @@ pub enum SecurityTxtError {
     NoContact,
     #[error("security contact {0:?} is not a mailto: or https: URI")]
     Contact(String),
-    #[error("the public base URL must be https://host (no path), not {0:?}")]
+    #[error(
+        "the public base URL must be https://host (no path; http only for loopback), not {0:?}"
+    )]
     BaseUrl(String),
 }
 
@@ -28,9 +30,18 @@ pub enum SecurityTxtError {
 /// order of preference (the `SECURITY_CONTACTS` setting).
 pub fn render(base_url: &str, contacts: &[&str]) -> Result<String, SecurityTxtError> {
     let base = base_url.trim_end_matches('/');
-    let host_only = base
-        .strip_prefix("https://")
-        .is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' ']));
+    let host_ok = |h: &str| !h.is_empty() && !h.contains(['/', '?', '#', ' ']);
+    // Plain http only for a loopback host: the local stack, which has no TLS.
+    let loopback = |h: &str| {
+        let host = h.rsplit_once(':').map_or(h, |(host, _)| host);
+        host == "127.0.0.1" || host == "localhost"
+    };
+    let host_only = match base.strip_prefix("https://") {
+        Some(h) => host_ok(h),
+        None => base
+            .strip_prefix("http://")
+            .is_some_and(|h| host_ok(h) && loopback(h)),
+    };
     if !host_only {
         return Err(SecurityTxtError::BaseUrl(base_url.to_string()));
     }
@@ -103,6 +114,12 @@ mod tests {
     }
 
     #[test]
+    fn the_loopback_stack_may_use_plain_http() {
+        let text = render("http://127.0.0.1:8960", &["mailto:s@b.example"]).unwrap();
+        assert!(text.contains("Canonical: http://127.0.0.1:8960/.well-known/security.txt\n"));
+    }
+
+    #[test]
     fn bad_settings_are_refused() {
         assert_eq!(
             render("https://b.example", &[]),
@@ -119,7 +136,12 @@ mod tests {
                 Err(SecurityTxtError::Contact(bad.into()))
             );
         }
-        for bad in ["http://b.example", "https://b.example/app", "b.example"] {
+        for bad in [
+            "http://b.example",
+            "http://127.0.0.1.b.example",
+            "https://b.example/app",
+            "b.example",
+        ] {
             assert!(matches!(
                 render(bad, &["mailto:s@b.example"]),
                 Err(SecurityTxtError::BaseUrl(_))

@@ -3,7 +3,7 @@
 //! checkpointing the collector's progress; the last writes the manifest, and only then is the
 //! run complete.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -15,11 +15,13 @@ use zeroize::Zeroizing;
 use super::lease::{self, Lease, LeaseError, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
 use crate::authz::matrix::Action;
+use crate::billing::plans::Limit;
 use crate::crypto::stream::SnapshotKey;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
 use crate::services::audit::{Actor, Event, RequestMeta};
+use crate::services::billing;
 use crate::services::tenant_keys::open_credential;
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::snapshot::collect::{
@@ -127,6 +129,13 @@ pub async fn request(
         .await?
         .ok_or(ServiceError::NotFound)?;
     caller.authorize(conn.team_id, Action::BackupRun).await?;
+    billing::enforce(
+        caller.system(),
+        conn.team_id,
+        Limit::ManualBackupsPerDay,
+        Some(connection),
+    )
+    .await?;
     let run = new_run(
         deps,
         conn.team_id,
@@ -232,6 +241,8 @@ async fn open_scheduled(
 #[derive(Debug, Default)]
 pub struct SliceReport {
     pub okta_buckets: RefCell<BTreeMap<String, BucketStats>>,
+    /// Bytes the slice processed (its CPU bound's measure).
+    pub work_bytes: Cell<u64>,
 }
 
 /// Runs one slice of a backup job.
@@ -256,6 +267,7 @@ pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Ran {
         log: json!({
             "outcome": end.map_or_else(|e| e.to_string(), |o| format!("{o:?}")),
             "okta_buckets": *report.okta_buckets.borrow(),
+            "work_bytes": report.work_bytes.get(),
         }),
     }
 }
@@ -362,6 +374,7 @@ impl SlicedJob for BackupRun<'_> {
             rng: deps.rng,
             layout: &layout,
             part_size: crate::ports::MIN_PART_SIZE,
+            work: &self.report.work_bytes,
         };
         let limits = deps.config.backup_slice;
         let budget = Budget {
@@ -369,6 +382,7 @@ impl SlicedJob for BackupRun<'_> {
             max_requests: limits.max_requests,
             checkpoint_every: ChronoDuration::seconds(limits.checkpoint_seconds.into()),
             segment_bytes: SEGMENT_BYTES,
+            max_work_bytes: u64::from(limits.work_mib) * 1024 * 1024,
         };
         let tag = &lease.token()[..8];
         let outcome = collector

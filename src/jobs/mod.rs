@@ -9,8 +9,11 @@
 //! A new kind of job is one variant of [`Job`] (and of [`Schedule`] if a cron starts it) plus its
 //! own file; `platform` only converts types and hands messages and cron events over.
 
+pub mod anchor;
 pub mod backup;
 pub mod compliance;
+pub mod key_reseal;
+pub mod key_rewrap;
 pub mod lease;
 
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,11 @@ use crate::ids::{ConnectionId, RequestId, TeamId};
 use crate::ports::QueueError;
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::{Deps, Privileged, ServiceError};
+use anchor::AnchorJob;
 use backup::BackupJob;
 use compliance::ComplianceJob;
+use key_reseal::KeyResealJob;
+use key_rewrap::KeyRewrapJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +36,9 @@ use compliance::ComplianceJob;
 pub enum Job {
     Backup(BackupJob),
     Compliance(ComplianceJob),
+    KeyReseal(KeyResealJob),
+    KeyRewrap(KeyRewrapJob),
+    Anchor(AnchorJob),
 }
 
 impl Job {
@@ -37,6 +46,9 @@ impl Job {
         match self {
             Job::Backup(job) => &job.meta,
             Job::Compliance(job) => &job.meta,
+            Job::KeyReseal(job) => &job.meta,
+            Job::KeyRewrap(job) => &job.meta,
+            Job::Anchor(job) => &job.meta,
         }
     }
 }
@@ -64,6 +76,9 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
     match job {
         Job::Backup(job) => backup::run(deps, job).await,
         Job::Compliance(job) => compliance::run(deps, job).await,
+        Job::KeyReseal(job) => key_reseal::run(deps, job).await,
+        Job::KeyRewrap(job) => key_rewrap::run(deps, job).await,
+        Job::Anchor(job) => anchor::run(deps, job).await,
     }
 }
 
@@ -121,20 +136,31 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`), each of which build.rs checks against wrangler.toml's triggers.
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`), each of which build.rs checks against wrangler.toml's
+/// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
     Backups,
     Compliance,
+    KeyRewrap,
+    /// Copies every activity chain's head to R2 (one job per chain).
+    Anchors,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 2] = [Schedule::Backups, Schedule::Compliance];
+    pub const ALL: [Schedule; 4] = [
+        Schedule::Backups,
+        Schedule::Compliance,
+        Schedule::KeyRewrap,
+        Schedule::Anchors,
+    ];
 
     fn cron(self, config: &Config) -> &str {
         match self {
             Schedule::Backups => &config.backup_cron,
             Schedule::Compliance => &config.compliance_cron,
+            Schedule::KeyRewrap => &config.key_rewrap_cron,
+            Schedule::Anchors => &config.anchor_cron,
         }
     }
 
@@ -142,6 +168,8 @@ impl Schedule {
         match self {
             Schedule::Backups => "backups",
             Schedule::Compliance => "compliance",
+            Schedule::KeyRewrap => "key_rewrap",
+            Schedule::Anchors => "anchors",
         }
     }
 
@@ -149,6 +177,8 @@ impl Schedule {
         match self {
             Schedule::Backups => backup::fan_out(sys).await,
             Schedule::Compliance => compliance::fan_out(sys).await,
+            Schedule::KeyRewrap => key_rewrap::fan_out(sys).await,
+            Schedule::Anchors => anchor::fan_out(sys).await,
         }
     }
 }
@@ -349,6 +379,7 @@ mod tests {
             ("adapters.rs", include_str!("../platform/adapters.rs")),
         ];
         let allowed = [
+            "crate::ai::breaker::Breakers",
             "crate::api::handle",
             "crate::api::http::",
             "crate::auth::jwks::JwksCache",

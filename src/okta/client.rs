@@ -75,6 +75,13 @@ pub enum OktaError {
     Malformed { path: String },
     #[error("Okta pagination pointed outside the org")]
     ForeignLink,
+    /// `400 E0000029` ("Invalid paging request"): Okta no longer accepts the `after` cursor of
+    /// `path`, e.g. one stored by an earlier invocation that has since expired.
+    #[error("Okta refused the paging cursor of {path} (E0000029)")]
+    CursorRefused { path: String },
+    /// The pages of a list came round again: following its `next` links would never end.
+    #[error("Okta's pagination of {path} loops back to a page already read")]
+    PaginationLoop { path: String },
 }
 
 /// One page of a list endpoint, kept as the bytes Okta sent: a collector holding a few pages
@@ -82,6 +89,8 @@ pub enum OktaError {
 #[derive(Debug)]
 pub struct Page {
     body: Vec<u8>,
+    /// The URL this page was read from.
+    pub url: String,
     pub next: Option<String>,
 }
 
@@ -89,6 +98,11 @@ impl Page {
     /// The page's items, each still raw JSON (the body was checked to be an array).
     pub fn items(&self) -> Vec<&RawValue> {
         serde_json::from_slice(&self.body).expect("checked to be an array when received")
+    }
+
+    /// Length of the page's body in bytes.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
     }
 }
 
@@ -164,6 +178,7 @@ impl<'a> OktaClient<'a> {
         }
         Ok(Page {
             body: response.body,
+            url: url.to_string(),
             next,
         })
     }
@@ -308,6 +323,9 @@ impl<'a> OktaClient<'a> {
                     })
                 }
                 404 => return Err(OktaError::NotFound { path }),
+                400 if path.contains("after=") && error_code(&response) == "E0000029" => {
+                    return Err(OktaError::CursorRefused { path })
+                }
                 status => {
                     return Err(OktaError::Rejected {
                         status,
@@ -554,6 +572,29 @@ mod tests {
             OktaError::Forbidden { code, .. } => assert_eq!(code, "unknown"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// The HTTP port never follows redirects (`FetchHttp` fetches with `redirect: manual`), so
+    /// a 3xx reaches the client as it is: an error, with no request to the `Location` (which
+    /// would carry the tenant's token to another host).
+    #[test]
+    fn a_redirect_is_an_error_and_is_not_followed() {
+        let http = ScriptedHttp::new(|_| {
+            Ok(json_response(
+                302,
+                &json!({}),
+                &[("location", "https://evil.example/api/v1/users")],
+            ))
+        });
+        let (clock, rng) = (clock(), SeqRng::new(1));
+        let client = OktaClient::new(&http, &clock, &rng, &org(), token());
+        match block_on(client.get("/api/v1/users/me")).unwrap_err() {
+            OktaError::Rejected { status, .. } => assert_eq!(status, 302),
+            other => panic!("unexpected {other:?}"),
+        }
+        let requests = http.requests.borrow();
+        assert_eq!(requests.len(), 1);
+        assert!(!requests[0].url.contains("evil.example"));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use std::time::Duration;
-use worker::{Bucket, Delay, Fetch, Headers, Range, Request, RequestInit};
+use worker::{Bucket, Delay, Fetch, Headers, Range, Request, RequestInit, RequestRedirect};
 
 use crate::ports::{
     Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, RangeRead, RateBudget,
-    RateLimiter, Rng, StoreError, TransportError, UploadedPart,
+    RateLimiter, RequestBody, Rng, StoreError, TransportError, UploadedPart, Verdict,
 };
 
+/// Outbound fetches never follow redirects: a 3xx comes back to the core as it is (and is an
+/// error there), so an Okta org, a JWKS endpoint or a provider cannot send the request (and its
+/// credential) on to another host.
 pub struct FetchHttp;
 
 #[async_trait(?Send)]
@@ -27,7 +30,8 @@ impl HttpClient for FetchHttp {
             Method::Patch => worker::Method::Patch,
             Method::Delete => worker::Method::Delete,
         })
-        .with_headers(headers);
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
         if let Some(body) = request.body {
             init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
         }
@@ -39,6 +43,21 @@ impl HttpClient for FetchHttp {
             headers: response.headers().entries().collect(),
             body,
         })
+    }
+}
+
+/// An incoming request's body stream, pulled piece by piece by the core.
+pub struct StreamBody(pub worker::ByteStream);
+
+#[async_trait(?Send)]
+impl RequestBody for StreamBody {
+    async fn next_piece(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+        use futures_util::StreamExt;
+        self.0
+            .next()
+            .await
+            .transpose()
+            .map_err(|e| TransportError(e.to_string()))
     }
 }
 
@@ -213,25 +232,27 @@ impl Rng for SystemRng {
     }
 }
 
-/// The two Workers Rate Limiting bindings declared in wrangler.toml.
+/// The Workers Rate Limiting bindings declared in wrangler.toml, one per budget.
 pub struct WorkerLimiter {
     pub caller: worker::RateLimiter,
     pub failed_auth: worker::RateLimiter,
+    pub key_lookup: worker::RateLimiter,
+    pub download: worker::RateLimiter,
 }
 
 #[async_trait(?Send)]
 impl RateLimiter for WorkerLimiter {
-    async fn allow(&self, budget: RateBudget, key: &str) -> bool {
+    async fn spend(&self, budget: RateBudget, key: &str) -> Verdict {
         let binding = match budget {
             RateBudget::Caller => &self.caller,
             RateBudget::FailedAuth => &self.failed_auth,
+            RateBudget::KeyLookup => &self.key_lookup,
+            RateBudget::Download => &self.download,
         };
-        // If the limiter itself fails, serve the request: availability over a counting outage
-        // (authentication still applies in full).
-        binding
-            .limit(key.to_string())
-            .await
-            .map(|outcome| outcome.success)
-            .unwrap_or(true)
+        match binding.limit(key.to_string()).await {
+            Ok(outcome) if outcome.success => Verdict::Allowed,
+            Ok(_) => Verdict::Refused,
+            Err(_) => Verdict::Unavailable,
+        }
     }
 }

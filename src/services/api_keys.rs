@@ -7,14 +7,23 @@ use serde_json::{json, Value};
 
 use super::audit::Event;
 use super::connections::parse_team;
+use super::error::conflict_as;
 use super::{Caller, ServiceError};
 use crate::auth::apikey::{display_prefix, generate};
 use crate::authz::matrix::{Action, Scope};
+use crate::billing::plans::Limit;
 use crate::ids::ApiKeyId;
+use crate::services::billing;
 use crate::store::{ApiKeyRow, NewApiKey};
 
 const DEFAULT_DAYS: u32 = 90;
 const MAX_DAYS: u32 = 365;
+
+/// Keys one user may hold that are neither revoked nor expired, across all their teams: each
+/// key is a standing credential to guard and a lookup an attacker can aim at, and no
+/// integration needs more. The database enforces the same number on every insert (migration
+/// `0012_api_key_cap`, race-free under a per-user lock); the worker names the refusal.
+pub const MAX_ACTIVE_KEYS_PER_USER: usize = 20;
 
 /// `POST /api/v1/api-keys` body.
 #[derive(Deserialize)]
@@ -80,6 +89,7 @@ pub async fn create(caller: &Caller<'_>, body: CreateApiKey) -> Result<Value, Se
         .team_or_default(parse_team(body.team_id.as_deref())?)
         .await?;
     caller.authorize(team, Action::ApiKeyManage).await?;
+    billing::enforce(caller.system(), team, Limit::ApiKeys, None).await?;
 
     let key = generate(deps.rng, &deps.config.api_key_pepper);
     let expires_at = Some(deps.clock.now() + Duration::days(days.into()));
@@ -103,7 +113,12 @@ pub async fn create(caller: &Caller<'_>, body: CreateApiKey) -> Result<Value, Se
         .system()
         .stores()
         .create_api_key(&row, &audit)
-        .await?;
+        .await
+        // Key ids are random: the only conflict an insert meets is the per-user cap.
+        .map_err(conflict_as(
+            "api_key_limit",
+            "a user may hold at most 20 active API keys; revoke one first",
+        ))?;
     Ok(json!({"api_key": view(&row), "key": key.full.as_str()}))
 }
 
@@ -190,5 +205,29 @@ mod tests {
         assert!(revoked["revoked_at"].is_string());
         block_on(revoke(&world.caller(owner), id)).unwrap();
         assert_eq!(world.db.actions(), ["apikey.create", "apikey.revoke"]);
+    }
+
+    #[test]
+    fn a_user_holds_at_most_the_capped_number_of_active_keys() {
+        let world = World::new();
+        let owner = world.user();
+        let caller = world.caller(owner);
+        let mut ids = Vec::new();
+        for _ in 0..MAX_ACTIVE_KEYS_PER_USER {
+            let created = block_on(create(&caller, body())).unwrap();
+            ids.push(ApiKeyId::parse(created["api_key"]["id"].as_str().unwrap()).unwrap());
+        }
+        match block_on(create(&caller, body())) {
+            Err(ServiceError::Conflict { code, message }) => {
+                assert_eq!(code, "api_key_limit");
+                assert!(message.contains(&MAX_ACTIVE_KEYS_PER_USER.to_string()));
+            }
+            other => panic!("expected the cap, got {other:?}"),
+        }
+        // Another user has a cap of their own; a revoked key frees its place.
+        assert!(block_on(create(&world.caller(world.user()), body())).is_ok());
+        block_on(revoke(&caller, ids[0])).unwrap();
+        assert!(block_on(create(&caller, body())).is_ok());
+        assert!(block_on(create(&caller, body())).is_err());
     }
 }

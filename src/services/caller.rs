@@ -7,7 +7,9 @@
 
 use super::audit::{Actor, AuditContext, Event, RequestMeta};
 use super::{Deps, ServiceError};
-use crate::authz::matrix::{role_allows, scopes_allow, Action, Role};
+use crate::authz::matrix::{
+    role_allows, scopes_allow, team_role_allows, Action, Role, DOWNLOAD_GRANTABLE,
+};
 use crate::authz::Principal;
 use crate::ids::{TeamId, UserId};
 use crate::store::{Acting, AuditRecord, Stores};
@@ -129,8 +131,11 @@ impl<'a> Caller<'a> {
 
     /// May the caller do `action` in `team`? Reads the caller's membership through their own JWT
     /// and checks the role against the matrix; an API key must also belong to `team` and carry
-    /// a scope that allows `action`. A team the caller cannot see is `NotFound`, one where they
-    /// may not act is `Forbidden`.
+    /// a scope that allows `action`; the team's IP allow-list, if it has one, must admit the
+    /// caller's address. A download also counts the team's own grants to viewers or auditors
+    /// (`team_role_allows`), read through the caller's JWT too. A team the caller cannot see is
+    /// `NotFound`, one where they may not act is `Forbidden` (`AddressNotAllowed` from outside the
+    /// allow-list).
     pub async fn authorize(&self, team: TeamId, action: Action) -> Result<Role, ServiceError> {
         if self.principal.key.as_ref().is_some_and(|k| k.team != team) {
             return Err(ServiceError::NotFound);
@@ -140,12 +145,19 @@ impl<'a> Caller<'a> {
             .role_in(self.principal.user, team)
             .await?
             .ok_or(ServiceError::NotFound)?;
+        if !super::allowlist::admits(self, team).await? {
+            return Err(ServiceError::AddressNotAllowed);
+        }
         let scoped = self
             .principal
             .key
             .as_ref()
             .is_none_or(|k| scopes_allow(&k.scopes, action));
-        if role_allows(role, action) && scoped {
+        let allowed = role_allows(role, action)
+            || (action == Action::BackupDownload
+                && DOWNLOAD_GRANTABLE.contains(&role)
+                && team_role_allows(role, action, &self.stores.download_roles(team).await?));
+        if allowed && scoped {
             Ok(role)
         } else {
             Err(ServiceError::Forbidden)

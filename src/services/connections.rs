@@ -10,9 +10,11 @@ use super::error::conflict_as;
 use super::tenant_keys::current_data_key;
 use super::{Caller, ServiceError};
 use crate::authz::matrix::Action;
+use crate::billing::plans::Limit;
 use crate::crypto::envelope::{seal_secret, SecretContext};
 use crate::ids::{ConnectionId, TeamId};
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
+use crate::services::billing;
 use crate::store::{AuthType, ConnectionRow, NewConnection};
 
 /// Read scopes a backup needs, each with a cheap probe that proves the credential has it.
@@ -113,6 +115,7 @@ pub async fn create(
         .team_or_default(parse_team(body.team_id.as_deref())?)
         .await?;
     caller.authorize(team, Action::ConnectionManage).await?;
+    billing::enforce(caller.system(), team, Limit::Connections, None).await?;
 
     let client = OktaClient::new(
         deps.http,

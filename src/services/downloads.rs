@@ -114,13 +114,35 @@ pub async fn serve(
         return Err(ServiceError::LinkDenied);
     }
     let snapshot = snapshot_of(&row)?;
-    let mut stream = SnapshotReader::open(deps.store, &deps.config.snapshot_secret, snapshot)
-        .await?
-        .object_stream(resource)?;
-    stream
-        .prime(deps.store)
-        .await
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let opened = async {
+        let mut stream = SnapshotReader::open(deps.store, &deps.config.snapshot_secret, snapshot)
+            .await?
+            .object_stream(resource)?;
+        stream
+            .prime(deps.store)
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok::<_, ServiceError>(stream)
+    }
+    .await;
+    let stream = match opened {
+        Ok(stream) => stream,
+        // The manifest or the object's first segment could not be read or failed verification
+        // (altered, truncated or swapped in storage): nothing is served, and the refusal is
+        // evidence in the team's trail (the detail stays in the worker log).
+        Err(e @ ServiceError::Internal(_)) => {
+            sys.record(Event {
+                team: row.team_id,
+                action: "backup.download_refused",
+                target_type: "backup",
+                target_id: backup.to_string(),
+                details: json!({"object": resource.as_str(), "reason": "snapshot_unreadable"}),
+            })
+            .await?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     sys.record(Event {
         team: row.team_id,
         action: "backup.download",

@@ -11,6 +11,9 @@ pub enum ServiceError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// The team's IP allow-list does not admit the caller's address.
+    #[error("this team does not allow API access from your address")]
+    AddressNotAllowed,
     #[error("{message}")]
     Conflict {
         code: &'static str,
@@ -27,6 +30,15 @@ pub enum ServiceError {
     OktaUnavailable,
     #[error("download link is invalid or expired")]
     LinkDenied,
+    /// The caller's token does not say their email address is confirmed.
+    #[error("email address not confirmed")]
+    EmailNotVerified,
+    /// The team's plan does not allow one more of something.
+    #[error("{0}")]
+    PlanLimit(crate::billing::plans::PlanError),
+    /// Stripe refused or could not be reached; detail for the log only.
+    #[error("billing provider: {0}")]
+    BillingProvider(String),
     /// A dependency the request needs (the job queue) is down; nothing was left half done.
     #[error("{0}")]
     Unavailable(&'static str),

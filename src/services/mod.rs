@@ -1,19 +1,24 @@
 //! Use cases: what the API routes and the jobs do, over the ports. Each takes the [`Caller`] (or,
 //! for the worker's own work, a [`Privileged`] context) plus its own arguments.
 
+pub mod ai;
+pub mod allowlist;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod caller;
 pub mod compliance;
 pub mod connections;
 pub mod downloads;
 pub mod error;
+pub mod evidence;
 pub mod teams;
 pub mod tenant_keys;
 
 pub use caller::{Caller, Privileged};
 pub use error::ServiceError;
 
+use crate::ai::breaker::Breakers;
 use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::ports::{Clock, HttpClient, JobQueue, ObjectStore, RateLimiter, Rng};
@@ -32,4 +37,6 @@ pub struct Deps<'a> {
     pub limiter: &'a dyn RateLimiter,
     /// Verification keys for asymmetric user JWTs, kept across requests.
     pub jwks: &'a JwksCache,
+    /// This isolate's circuit breakers of the AI providers, kept across requests.
+    pub ai_breakers: &'a Breakers,
 }

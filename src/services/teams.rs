@@ -10,10 +10,12 @@ use zeroize::Zeroizing;
 use super::audit::Event;
 use super::error::conflict_as;
 use super::{Caller, ServiceError};
-use crate::auth::apikey::{invitation_hash, new_invitation_token};
-use crate::authz::matrix::{Action, Role};
+use crate::auth::apikey::{invitation_hashes, new_invitation_token};
+use crate::authz::matrix::{Action, Role, DOWNLOAD_GRANTABLE};
+use crate::billing::plans::Limit;
 use crate::ids::{InvitationId, TeamId, UserId};
-use crate::store::{DbError, MemberRow, NewInvitation};
+use crate::services::billing;
+use crate::store::{DbError, InvitationRow, MemberRow, NewInvitation};
 
 /// How long an invitation can be accepted.
 const INVITATION_DAYS: i64 = 7;
@@ -31,6 +33,14 @@ pub struct CreateInvitation {
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     pub token: Zeroizing<String>,
+}
+
+/// `PATCH /api/v1/teams/{id}/settings` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSettings {
+    /// Roles beyond owner, admin and operator whose members may download decrypted snapshots.
+    pub download_roles: Vec<String>,
 }
 
 /// `PATCH /api/v1/teams/{id}/members/{user_id}` body.
@@ -102,6 +112,7 @@ pub async fn invite(
     let role = parse_role(&body.role)?;
     let caller_role = caller.authorize(team, Action::MemberManage).await?;
     check_owner_rule(caller_role, role == Role::Owner)?;
+    billing::enforce(caller.system(), team, Limit::Members, None).await?;
     let (token, hash) = new_invitation_token(deps.rng, &deps.config.api_key_pepper);
     let id = InvitationId::generate(deps.rng);
     let expires_at = deps.clock.now() + Duration::days(INVITATION_DAYS);
@@ -139,15 +150,24 @@ pub async fn accept(
     body: AcceptInvitation,
 ) -> Result<MemberRow, ServiceError> {
     let deps = caller.deps();
+    // The address is the credential that binds an invitation, so it must be one the user proved
+    // they own. Checked before the token is looked up: the answer says nothing about the token.
+    if !caller.principal().email_verified {
+        return Err(ServiceError::EmailNotVerified);
+    }
     if body.token.len() > 100 {
         return Err(ServiceError::NotFound);
     }
     let system = caller.system().stores();
-    let hash = invitation_hash(&deps.config.api_key_pepper, &body.token);
-    let invitation = system
-        .invitation_by_hash(&hash)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    // One lookup per pepper still in the ring, newest first: almost always one.
+    let mut found = None;
+    for hash in invitation_hashes(&deps.config.api_key_pepper, &body.token) {
+        found = system.invitation_by_hash(&hash).await?;
+        if found.is_some() {
+            break;
+        }
+    }
+    let invitation = found.ok_or(ServiceError::NotFound)?;
     let email_matches = caller
         .principal()
         .email
@@ -172,6 +192,120 @@ pub async fn accept(
             "you are already a member of this team",
         ))?
         .ok_or(ServiceError::NotFound)
+}
+
+/// Where an invitation stands, for listings.
+fn invitation_status(row: &InvitationRow, now: chrono::DateTime<chrono::Utc>) -> &'static str {
+    if row.accepted_at.is_some() {
+        "accepted"
+    } else if row.revoked_at.is_some() {
+        "revoked"
+    } else if row.expires_at <= now {
+        "expired"
+    } else {
+        "open"
+    }
+}
+
+/// `GET /teams/{id}/invitations`: the team's invitations (never their tokens), newest first.
+pub async fn invitations(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceError> {
+    caller.authorize(team, Action::MemberManage).await?;
+    let now = caller.deps().clock.now();
+    let rows = caller.stores().invitations(team).await?;
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut v = json!(row);
+            v["status"] = json!(invitation_status(row, now));
+            v
+        })
+        .collect();
+    Ok(json!(rows))
+}
+
+/// `DELETE /teams/{id}/invitations/{invitation_id}`: an open invitation can no longer be
+/// accepted. Revoking an invitation to the owner role takes an owner, as issuing one does.
+pub async fn revoke_invitation(
+    caller: &Caller<'_>,
+    team: TeamId,
+    id: InvitationId,
+) -> Result<Value, ServiceError> {
+    let caller_role = caller.authorize(team, Action::MemberManage).await?;
+    let row = caller
+        .stores()
+        .invitations(team)
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or(ServiceError::NotFound)?;
+    check_owner_rule(caller_role, row.role == Role::Owner)?;
+    const CLOSED: ServiceError = ServiceError::Conflict {
+        code: "invitation_closed",
+        message: "the invitation was already accepted or revoked",
+    };
+    if row.accepted_at.is_some() || row.revoked_at.is_some() {
+        return Err(CLOSED);
+    }
+    let audit = caller.audit(Event {
+        team,
+        action: "member.invite_revoke",
+        target_type: "team_invitation",
+        target_id: id.to_string(),
+        details: json!({"email": row.email, "role": row.role}),
+    });
+    let revoked = caller
+        .system()
+        .stores()
+        .revoke_invitation(team, id, &audit)
+        .await?;
+    if !revoked {
+        return Err(CLOSED);
+    }
+    Ok(json!({"revoked": id}))
+}
+
+/// `GET /teams/{id}/settings`.
+pub async fn settings(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceError> {
+    caller.authorize(team, Action::TeamRead).await?;
+    let roles = caller.stores().download_roles(team).await?;
+    Ok(json!({"download_roles": roles}))
+}
+
+/// `PATCH /teams/{id}/settings`: which roles beyond owner, admin and operator may download
+/// decrypted snapshots (viewer, auditor, or neither). A team owner's decision, audited.
+pub async fn change_settings(
+    caller: &Caller<'_>,
+    team: TeamId,
+    body: ChangeSettings,
+) -> Result<Value, ServiceError> {
+    let mut roles = Vec::new();
+    for name in &body.download_roles {
+        match Role::parse(name) {
+            Some(role) if DOWNLOAD_GRANTABLE.contains(&role) => roles.push(role),
+            _ => return Err(ServiceError::invalid(
+                "download_roles",
+                "may list only viewer and auditor (owners, admins and operators always download)",
+            )),
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    let caller_role = caller.authorize(team, Action::MemberManage).await?;
+    check_owner_rule(caller_role, true)?;
+    let before = caller.stores().download_roles(team).await?;
+    let audit = caller.audit(Event {
+        team,
+        action: "team.download_roles",
+        target_type: "team",
+        target_id: team.to_string(),
+        details: json!({"from": before, "to": roles}),
+    });
+    let granted = caller
+        .system()
+        .stores()
+        .set_download_roles(team, &roles, caller.user(), &audit)
+        .await?;
+    Ok(json!({"download_roles": granted}))
 }
 
 const LAST_OWNER: ServiceError = ServiceError::Conflict {
@@ -353,5 +487,168 @@ mod tests {
         let join = &world.db.activity.borrow()[1];
         assert_eq!(join.actor_id, invitee.to_string());
         assert_eq!(join.team_id, Some(team));
+    }
+
+    fn invite_as(world: &World, by: UserId, team: TeamId, who: UserId, role: &str) -> Value {
+        let body = CreateInvitation {
+            email: format!("{who}@test.local"),
+            role: role.into(),
+        };
+        block_on(invite(&world.caller(by), team, body)).unwrap()
+    }
+
+    fn accept_with(caller: &Caller<'_>, created: &Value) -> Result<MemberRow, ServiceError> {
+        let body = AcceptInvitation {
+            token: Zeroizing::new(created["token"].as_str().unwrap().to_string()),
+        };
+        block_on(accept(caller, body))
+    }
+
+    #[test]
+    fn invitations_are_listed_and_revoked_by_member_managers_and_revoked_ones_do_not_join() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let admin = world.member(team, Role::Admin);
+        let viewer = world.member(team, Role::Viewer);
+        let invitee = world.user();
+        let created = invite_as(&world, owner, team, invitee, "operator");
+        let id = InvitationId::parse(created["invitation"]["id"].as_str().unwrap()).unwrap();
+        let listed = block_on(invitations(&world.caller(admin), team)).unwrap();
+        assert_eq!(listed[0]["id"], json!(id));
+        assert_eq!(listed[0]["status"], "open");
+        assert!(listed[0].get("token_hash").is_none());
+        assert!(matches!(
+            block_on(invitations(&world.caller(viewer), team)),
+            Err(ServiceError::Forbidden)
+        ));
+        assert!(matches!(
+            block_on(revoke_invitation(&world.caller(viewer), team, id)),
+            Err(ServiceError::Forbidden)
+        ));
+        block_on(revoke_invitation(&world.caller(admin), team, id)).unwrap();
+        assert!(matches!(
+            block_on(revoke_invitation(&world.caller(admin), team, id)),
+            Err(ServiceError::Conflict {
+                code: "invitation_closed",
+                ..
+            })
+        ));
+        assert_eq!(
+            block_on(invitations(&world.caller(owner), team)).unwrap()[0]["status"],
+            "revoked"
+        );
+        assert!(matches!(
+            accept_with(&world.caller(invitee), &created),
+            Err(ServiceError::NotFound)
+        ));
+        // Only an owner revokes an invitation to the owner role.
+        let to_owner = invite_as(&world, owner, team, world.user(), "owner");
+        let owner_inv =
+            InvitationId::parse(to_owner["invitation"]["id"].as_str().unwrap()).unwrap();
+        assert!(matches!(
+            block_on(revoke_invitation(&world.caller(admin), team, owner_inv)),
+            Err(ServiceError::Forbidden)
+        ));
+        assert_eq!(
+            world.db.actions(),
+            ["member.invite", "member.invite_revoke", "member.invite"]
+        );
+    }
+
+    #[test]
+    fn acceptance_rechecks_the_inviter_and_needs_a_verified_email() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let admin = world.member(team, Role::Admin);
+        let invitee = world.user();
+        let created = invite_as(&world, admin, team, invitee, "viewer");
+        // An unverified address is refused before the token is even looked up.
+        assert!(matches!(
+            accept_with(&world.unverified_caller(invitee), &created),
+            Err(ServiceError::EmailNotVerified)
+        ));
+        // The inviter was demoted to viewer meanwhile: their invitation no longer admits anyone.
+        let demote = ChangeRole {
+            role: "viewer".into(),
+        };
+        block_on(change_role(&world.caller(owner), team, admin, demote)).unwrap();
+        assert!(matches!(
+            accept_with(&world.caller(invitee), &created),
+            Err(ServiceError::NotFound)
+        ));
+        // Restored, it works again (nothing was consumed by the refusals).
+        let restore = ChangeRole {
+            role: "admin".into(),
+        };
+        block_on(change_role(&world.caller(owner), team, admin, restore)).unwrap();
+        assert_eq!(
+            accept_with(&world.caller(invitee), &created).unwrap().role,
+            Role::Viewer
+        );
+        // An inviter who left the team admits nobody either.
+        let second = world.user();
+        let created = invite_as(&world, admin, team, second, "viewer");
+        block_on(remove(&world.caller(owner), team, admin)).unwrap();
+        assert!(matches!(
+            accept_with(&world.caller(second), &created),
+            Err(ServiceError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn only_an_owner_grants_downloads_and_only_to_viewers_or_auditors() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let admin = world.member(team, Role::Admin);
+        let auditor = world.member(team, Role::Auditor);
+        let grant = |by: UserId, roles: &[&str]| {
+            let body = ChangeSettings {
+                download_roles: roles.iter().map(|r| r.to_string()).collect(),
+            };
+            block_on(change_settings(&world.caller(by), team, body))
+        };
+        let may_download = || {
+            block_on(
+                world
+                    .caller(auditor)
+                    .authorize(team, Action::BackupDownload),
+            )
+            .is_ok()
+        };
+        assert!(!may_download());
+        assert!(matches!(
+            grant(admin, &["auditor"]),
+            Err(ServiceError::Forbidden)
+        ));
+        for bad in [&["admin"][..], &["operator"], &["root"]] {
+            assert!(matches!(
+                grant(owner, bad),
+                Err(ServiceError::Invalid {
+                    field: "download_roles",
+                    ..
+                })
+            ));
+        }
+        assert_eq!(
+            grant(owner, &["auditor", "auditor"]).unwrap()["download_roles"],
+            json!(["auditor"])
+        );
+        assert!(may_download());
+        assert_eq!(
+            block_on(settings(&world.caller(auditor), team)).unwrap()["download_roles"],
+            json!(["auditor"])
+        );
+        // A grant reaches downloads only.
+        assert!(block_on(world.caller(auditor).authorize(team, Action::BackupRun)).is_err());
+        grant(owner, &[]).unwrap();
+        assert!(!may_download());
+        let audit = world.db.activity.borrow();
+        assert_eq!(audit.len(), 2);
+        assert_eq!(audit[0].action, "team.download_roles");
+        assert_eq!(audit[0].details["to"], json!(["auditor"]));
+        assert_eq!(audit[1].details["from"], json!(["auditor"]));
     }
 }

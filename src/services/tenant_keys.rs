@@ -1,13 +1,20 @@
 //! Key custody: each team's data key (created on first use, wrapped by the master key ring) and
-//! the Okta credentials sealed under it. Only the service role ever reads `tenant_keys`.
+//! the Okta credentials sealed under it, and the team's data-key rotation. Only the service role
+//! ever reads `tenant_keys`.
 
+use serde_json::{json, Value};
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::{Privileged, ServiceError};
+use super::audit::Event;
+use super::{Caller, Privileged, ServiceError};
+use crate::authz::matrix::Action;
 use crate::crypto::envelope::{
     open_secret, sealed_secret_key_version, DataKey, SecretContext, WrappedDataKey,
 };
-use crate::ids::TeamId;
+use crate::ids::{ConnectionId, TeamId};
+use crate::jobs::key_reseal::KeyResealJob;
+use crate::jobs::{self, Job};
 use crate::okta::OrgDomain;
 use crate::store::{ConnectionSecretRow, DbError, TenantKeyRow};
 
@@ -42,7 +49,87 @@ pub async fn current_data_key(sys: &Privileged<'_>, team: TeamId) -> Result<Data
     }
 }
 
-fn unwrap_row(sys: &Privileged<'_>, row: &TenantKeyRow) -> Result<DataKey, ServiceError> {
+/// Rotates the team's data key: a new version, wrapped under the active master key, seals every
+/// credential from now on; the re-seal job (queued here) moves the existing ones onto it and
+/// then retires the older versions. Audited as `key.rotate`.
+pub async fn rotate(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceError> {
+    caller.authorize(team, Action::KeyRotate).await?;
+    let deps = caller.deps();
+    let sys = caller.system();
+    let live = sys.stores().live_key_versions(team).await?;
+    let version = live.last().map_or(1, |v| v + 1);
+    let (_, wrapped) = deps
+        .config
+        .master_keys
+        .new_data_key(deps.rng, &team.to_string(), version);
+    let job_id = new_job_id(deps.rng);
+    let row = TenantKeyRow {
+        team_id: team,
+        version,
+        master_key_id: wrapped.master_key_id,
+        wrapped_key: wrapped.wrapped,
+    };
+    let audit = caller.audit(Event {
+        team,
+        action: "key.rotate",
+        target_type: "tenant_key",
+        target_id: format!("{team}/v{version}"),
+        details: json!({"version": version, "master_key_id": row.master_key_id,
+            "reseal_job": job_id}),
+    });
+    sys.stores()
+        .rotate_tenant_key(&row, job_id, &audit)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict => ServiceError::Conflict {
+                code: "rotation_in_progress",
+                message: "another rotation of this team's key just happened; try again",
+            },
+            e => e.into(),
+        })?;
+    let job = KeyResealJob {
+        rotation: job_id,
+        team,
+        version,
+        meta: caller.meta().clone(),
+    };
+    if jobs::send(deps, &Job::KeyReseal(job)).await.is_err() {
+        // The new version stands (it seals new credentials); older ones keep opening theirs
+        // until a rotation whose job runs moves them.
+        return Err(ServiceError::Unavailable(
+            "the key was rotated but the re-seal job could not be queued; rotate again later",
+        ));
+    }
+    Ok(json!({"team_id": team, "version": version, "reseal_job": job_id}))
+}
+
+/// A fresh random (v4) job id.
+pub(crate) fn new_job_id(rng: &dyn crate::ports::Rng) -> Uuid {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// A live data key, unwrapped (the key of `version`, or the newest).
+pub async fn data_key(
+    sys: &Privileged<'_>,
+    team: TeamId,
+    version: Option<u32>,
+) -> Result<DataKey, ServiceError> {
+    let row = sys
+        .stores()
+        .tenant_key(team, version)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("data key {version:?} missing for team {team}"))
+        })?;
+    unwrap_row(sys, &row)
+}
+
+pub(crate) fn unwrap_row(
+    sys: &Privileged<'_>,
+    row: &TenantKeyRow,
+) -> Result<DataKey, ServiceError> {
     let wrapped = WrappedDataKey {
         master_key_id: row.master_key_id.clone(),
         wrapped: row.wrapped_key.clone(),
@@ -65,27 +152,44 @@ pub async fn open_credential(
     connection: &ConnectionSecretRow,
     org: &OrgDomain,
 ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    let team = connection.team_id;
+    open_sealed(sys, connection, org.as_str())
+        .await
+        .map(|(_, plain)| plain)
+}
+
+/// Opens a connection's credential under the version it names, bound to its stored org domain;
+/// returns that version and the plaintext.
+pub(crate) async fn open_sealed(
+    sys: &Privileged<'_>,
+    connection: &ConnectionSecretRow,
+    org_domain: &str,
+) -> Result<(u32, Zeroizing<Vec<u8>>), ServiceError> {
     let sealed = connection
         .sealed_token
         .as_deref()
         .ok_or_else(|| ServiceError::invalid("connection", "the connection has no credential"))?;
     let version = sealed_secret_key_version(sealed)
         .map_err(|e| ServiceError::Internal(format!("sealed credential unreadable: {e}")))?;
-    let row = sys
-        .stores()
-        .tenant_key(team, Some(version))
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Internal(format!("data key v{version} missing for team {team}"))
-        })?;
-    let key = unwrap_row(sys, &row)?;
-    let (team_s, conn_s) = (team.to_string(), connection.id.to_string());
-    let ctx = SecretContext {
-        tenant: &team_s,
-        connection: &conn_s,
-        org_domain: org.as_str(),
-    };
-    open_secret(&key, &ctx, sealed)
-        .map_err(|e| ServiceError::Internal(format!("credential open failed: {e}")))
+    let key = data_key(sys, connection.team_id, Some(version)).await?;
+    let ctx_strings = context_strings(connection.team_id, connection.id);
+    let plain = open_secret(&key, &ctx_strings.context(org_domain), sealed)
+        .map_err(|e| ServiceError::Internal(format!("credential open failed: {e}")))?;
+    Ok((version, plain))
+}
+
+/// The owned strings a [`SecretContext`] borrows.
+pub(crate) struct ContextStrings(String, String);
+
+impl ContextStrings {
+    pub(crate) fn context<'a>(&'a self, org_domain: &'a str) -> SecretContext<'a> {
+        SecretContext {
+            tenant: &self.0,
+            connection: &self.1,
+            org_domain,
+        }
+    }
+}
+
+pub(crate) fn context_strings(team: TeamId, connection: ConnectionId) -> ContextStrings {
+    ContextStrings(team.to_string(), connection.to_string())
 }

@@ -18,11 +18,12 @@ use futures_util::lock::Mutex;
 use futures_util::stream::{self, StreamExt};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::layout::SnapshotLayout;
 use super::manifest::ObjectEntry;
-use super::plan::{okta_id, Lane, Source, Step, PLAN};
-use super::progress::{BadCheckpoint, Partial, Progress, StepProgress};
+use super::plan::{may_be_unlicensed, okta_id, raw_okta_id, Lane, Source, Step, Wrap, PLAN};
+use super::progress::{BadCheckpoint, PageTrail, Partial, Progress, StepProgress};
 use super::writer::SegmentWriter;
 use crate::crypto::stream::{open_object, seal_object, SnapshotKey};
 use crate::okta::{OktaClient, OktaError, Page};
@@ -32,6 +33,10 @@ use crate::ports::{Clock, ObjectStore, Rng, StoreError};
 /// requests in flight per org, shared with the customer's other integrations; four lanes of
 /// four stay well inside that.
 const PARENT_CONCURRENCY: usize = 4;
+
+/// Times a step starts over from its first page because Okta refused its cursor, before the
+/// backup fails: enough for a cursor that expired while a slice waited in the queue, not a loop.
+const MAX_STEP_RESTARTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -73,6 +78,12 @@ pub struct Budget {
     pub checkpoint_every: Duration,
     /// A segment is closed (and a checkpoint taken) once it holds this many sealed bytes.
     pub segment_bytes: u64,
+    /// No new request starts once the slice has processed this many bytes (Okta response
+    /// bodies plus plaintext written): the CPU bound. Workers freeze the clock while code runs,
+    /// so CPU cannot be read inside the worker; the CPU a slice spends is, to first order,
+    /// proportional to these bytes (every one is parsed, or compressed, hashed and sealed), at
+    /// a cost per MiB that scripts/bench.sh measures (see `config::SliceLimits::work_mib`).
+    pub max_work_bytes: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -93,6 +104,8 @@ pub struct Collector<'a> {
     pub layout: &'a SnapshotLayout,
     /// Size of every multipart part but the last; [`crate::ports::MIN_PART_SIZE`] in production.
     pub part_size: usize,
+    /// Bytes processed, counted against [`Budget::max_work_bytes`] (and reported in the log).
+    pub work: &'a Cell<u64>,
 }
 
 impl Collector<'_> {
@@ -106,6 +119,7 @@ impl Collector<'_> {
         tag: &str,
     ) -> Result<SliceOutcome, CollectError> {
         self.okta.restore_rate_windows(&progress.rate_windows);
+        self.work.set(0);
         let slice = Slice {
             collector: self,
             checkpoints,
@@ -150,12 +164,20 @@ impl Slice<'_> {
     fn exhausted(&self) -> bool {
         self.stop.get()
             || self.requests.get() >= self.budget.max_requests
+            || self.collector.work.get() >= self.budget.max_work_bytes
             || self.now() >= self.budget.deadline
+    }
+
+    fn count_work(&self, bytes: usize) {
+        let work = self.collector.work;
+        work.set(work.get().saturating_add(bytes as u64));
     }
 
     async fn page(&self, url: &str) -> Result<Page, OktaError> {
         self.requests.set(self.requests.get() + 1);
-        self.collector.okta.page(url).await
+        let page = self.collector.okta.page(url).await?;
+        self.count_work(page.body_len());
+        Ok(page)
     }
 
     async fn get(&self, path: &str) -> Result<Value, OktaError> {
@@ -174,29 +196,46 @@ impl Slice<'_> {
 
     async fn lane_steps(&self, lane: Lane) -> Result<(), CollectError> {
         for step in PLAN.iter().filter(|s| s.lane == lane) {
-            let partial = match self.progress.borrow().steps.get(step.name) {
-                Some(StepProgress::Done { .. }) => continue,
-                Some(StepProgress::Running(partial)) => partial.clone(),
-                None => Partial::default(),
-            };
-            let mut writer = StepWriter {
-                slice: self,
-                step,
-                partial,
-                segment: None,
-                keys: Vec::new(),
-                last_commit: self.now(),
-            };
-            let finished = match writer.run().await {
-                Ok(finished) => finished,
-                Err(e) => {
-                    writer.abort().await;
-                    return Err(e);
+            loop {
+                let partial = match self.progress.borrow().steps.get(step.name) {
+                    Some(StepProgress::Done { .. }) => break,
+                    Some(StepProgress::Running(partial)) => partial.clone(),
+                    None => Partial::default(),
+                };
+                let mut writer = StepWriter {
+                    slice: self,
+                    step,
+                    partial,
+                    segment: None,
+                    keys: Vec::new(),
+                    last_commit: self.now(),
+                };
+                let finished = match writer.run().await {
+                    Ok(finished) => finished,
+                    Err(CollectError::Okta(OktaError::CursorRefused { .. }))
+                        if writer.partial.restarts < MAX_STEP_RESTARTS =>
+                    {
+                        // Items before the cursor are written and cannot be told apart from
+                        // a fresh listing, so the whole step starts again from its first page
+                        // (its earlier segments are left out of the manifest and removed).
+                        writer.abort().await;
+                        let restarted = Partial {
+                            restarts: writer.partial.restarts + 1,
+                            ..Partial::default()
+                        };
+                        self.commit(step.name, StepProgress::Running(restarted))
+                            .await?;
+                        continue;
+                    }
+                    Err(e) => {
+                        writer.abort().await;
+                        return Err(e);
+                    }
+                };
+                if finished {
+                    writer.finish().await?;
+                    break;
                 }
-            };
-            if finished {
-                writer.finish().await?;
-            } else {
                 return writer.checkpoint().await;
             }
         }
@@ -274,16 +313,28 @@ impl StepWriter<'_> {
     async fn lists(&mut self, paths: &[&str]) -> Result<bool, CollectError> {
         let okta = self.slice.collector.okta;
         while let Some(path) = paths.get(self.partial.source_index) {
+            let first_page = self.partial.next.is_none();
             let url = okta.url(self.partial.next.as_deref().unwrap_or(path));
             if self.slice.exhausted() {
                 return Ok(false);
             }
-            let mut page = self.slice.page(&url).await?;
+            let mut page = match self.slice.page(&url).await {
+                Ok(page) => page,
+                // The org's edition or licence lacks this list: recorded, not fatal.
+                Err(OktaError::Rejected { status: 400, code })
+                    if first_page && code == "E0000002" && may_be_unlicensed(path) =>
+                {
+                    self.partial.unavailable.push(path.to_string());
+                    self.advance(None)?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             loop {
                 let written = self
-                    .write_page(page, |item| {
-                        let key = okta_id(&item).map(str::to_string);
-                        (item, key)
+                    .write_page(page, |item, out| {
+                        out.extend_from_slice(item.get().as_bytes());
+                        raw_okta_id(item).map(str::to_string)
                     })
                     .await?;
                 match written {
@@ -299,10 +350,14 @@ impl StepWriter<'_> {
     /// Writes a page's items while its next page is already being fetched: the request goes
     /// out before the items are processed, so Okta's latency overlaps our parsing and sealing
     /// (a big parent's pages, or the users list, would otherwise be strictly one after another).
+    ///
+    /// `item` appends one item's JSON to the page's buffer and returns its key. Items go from
+    /// Okta's bytes to the object without being parsed into trees (the page was checked to be
+    /// a JSON array of valid items when it arrived), and the page is sealed in one write.
     async fn write_page(
         &mut self,
         page: Page,
-        item: impl Fn(Value) -> (Value, Option<String>),
+        item: impl Fn(&RawValue, &mut Vec<u8>) -> Option<String>,
     ) -> Result<Next, CollectError> {
         let slice = self.slice;
         let next_url = page.next.clone();
@@ -313,10 +368,23 @@ impl StepWriter<'_> {
                 None => None,
             }
         };
+        let items = page.items();
+        if self.partial.trail.repeats(fingerprint(&items)) {
+            let path = slice.collector.okta.path_of(&page.url)?;
+            return Err(OktaError::PaginationLoop { path }.into());
+        }
         let write = async {
-            for raw in page.items() {
-                let (value, key) = item(parse_item(raw)?);
-                self.push(&value, key);
+            let mut bytes = Vec::with_capacity(page.body_len() + items.len() * 64);
+            for raw in items {
+                if self.partial.count > 0 {
+                    bytes.push(b',');
+                }
+                let key = item(raw, &mut bytes);
+                self.partial.count += 1;
+                self.keep(key);
+            }
+            if !bytes.is_empty() {
+                self.write(&bytes);
             }
             self.advance(next_url.as_deref())?;
             self.after_page().await
@@ -339,7 +407,7 @@ impl StepWriter<'_> {
         &mut self,
         parent: &str,
         path: fn(&[&str]) -> String,
-        wrap: fn(&[&str], Value) -> Value,
+        wrap: Wrap,
     ) -> Result<bool, CollectError> {
         let slice = self.slice;
         let parents = slice.keys_of(parent).await?;
@@ -367,9 +435,9 @@ impl StepWriter<'_> {
             let mut page = first?;
             loop {
                 let written = self
-                    .write_page(page, |item| {
-                        let key = okta_id(&item).map(|id| format!("{}/{id}", parents[i]));
-                        (wrap(&parent_key, item), key)
+                    .write_page(page, |item, out| {
+                        wrap.write(&parent_key, item, out);
+                        raw_okta_id(item).map(|id| format!("{}/{id}", parents[i]))
                     })
                     .await?;
                 match written {
@@ -411,6 +479,7 @@ impl StepWriter<'_> {
             None => {
                 self.partial.source_index += 1;
                 self.partial.next = None;
+                self.partial.trail = PageTrail::default();
             }
         }
         Ok(())
@@ -423,6 +492,10 @@ impl StepWriter<'_> {
         let bytes = serde_json::to_vec(item).expect("JSON values serialize");
         self.write(&bytes);
         self.partial.count += 1;
+        self.keep(key);
+    }
+
+    fn keep(&mut self, key: Option<String>) {
         if let (true, Some(key)) = (self.step.keeps_keys, key) {
             self.keys.push(key);
         }
@@ -442,6 +515,7 @@ impl StepWriter<'_> {
                     .segment_key(resource, self.partial.segments.len(), self.slice.tag);
             SegmentWriter::new(collector.key, collector.rng, key, collector.part_size)
         });
+        self.slice.count_work(bytes.len());
         for piece in [if opening { &b"["[..] } else { &[] }, bytes] {
             segment.write(piece);
             self.partial.plaintext_sha256.update(piece);
@@ -508,6 +582,7 @@ impl StepWriter<'_> {
             sealed_bytes: partial.segments.iter().map(|s| s.sealed_bytes).sum(),
             plaintext_sha256: partial.plaintext_sha256.finalize_hex(),
             segments: partial.segments,
+            unavailable: partial.unavailable,
         });
         self.slice
             .commit(
@@ -538,15 +613,16 @@ enum Next {
     Paused,
 }
 
-/// One item of a page, parsed on its own so only one item's tree is held at a time (the page
-/// itself was checked to be a JSON array when it arrived).
-fn parse_item(raw: &RawValue) -> Result<Value, CollectError> {
-    serde_json::from_str(raw.get()).map_err(|_| {
-        OktaError::Malformed {
-            path: "a page item".into(),
-        }
-        .into()
-    })
+/// What identifies a page of a list for loop detection: its length and first and last items
+/// (two pages of one list never share them unless the list came round again).
+fn fingerprint(items: &[&RawValue]) -> String {
+    let mut hash = Sha256::new();
+    hash.update((items.len() as u64).to_le_bytes());
+    for item in [items.first(), items.last()].into_iter().flatten() {
+        hash.update((item.get().len() as u64).to_le_bytes());
+        hash.update(item.get().as_bytes());
+    }
+    hex::encode(&hash.finalize()[..12])
 }
 
 /// Deletes everything under the snapshot's prefix that the manifest does not name: segments of

@@ -179,15 +179,22 @@ struct World {
     key: SnapshotKey,
     layout: SnapshotLayout,
     org: OrgDomain,
+    /// The work bytes of the last slice.
+    work: Cell<u64>,
 }
 
 impl World {
     fn new() -> World {
+        World::with_okta(fake_okta)
+    }
+
+    /// A world whose Okta answers with `okta` (a variation of [`fake_okta`]).
+    fn with_okta(okta: impl Fn(&str) -> HttpResponse + 'static) -> World {
         let clock = ManualClock::at(chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
         let store = MemoryStore::default();
         store.min_part_size.set(PART);
         World {
-            http: ScriptedHttp::new(|req| Ok(fake_okta(&req.url))),
+            http: ScriptedHttp::new(move |req| Ok(okta(&req.url))),
             layout: SnapshotLayout::new(
                 UserId::parse("11111111-1111-4111-8111-111111111111").unwrap(),
                 ConnectionId::parse("22222222-2222-4222-8222-222222222222").unwrap(),
@@ -198,6 +205,7 @@ impl World {
             store,
             key: SnapshotKey::derive(&Key256::from_bytes([7; 32]), "team", "conn"),
             org: OrgDomain::parse("acme.okta.com", DomainPolicy::OktaOnly).unwrap(),
+            work: Cell::new(0),
         }
     }
 
@@ -235,6 +243,7 @@ impl World {
             rng: &self.rng,
             layout: &self.layout,
             part_size: PART,
+            work: &self.work,
         })
     }
 
@@ -272,6 +281,7 @@ fn unlimited() -> Budget {
         max_requests: u32::MAX,
         checkpoint_every: Duration::days(1),
         segment_bytes: u64::MAX,
+        max_work_bytes: u64::MAX,
     }
 }
 
@@ -400,6 +410,47 @@ fn paused_slices_resume_to_identical_objects() {
                 );
             }
         }
+    }
+}
+
+/// The CPU bound: slices stop once they have processed their share of bytes, overshooting by
+/// no more than the pages already in flight, and still resume to the same objects.
+#[test]
+fn slices_bounded_by_processed_bytes_resume_to_identical_objects() {
+    let expected = reference();
+    let whole = {
+        let world = World::new();
+        finished(world.slice(&Durable::default().take_over(), &unlimited(), usize::MAX));
+        world.work.get()
+    };
+    let plaintext: u64 = expected.values().map(|o| o.len() as u64).sum();
+    assert!(whole > plaintext, "responses and plaintext both count");
+    for max_work_bytes in [1, 20_000, whole / 3] {
+        let world = World::new();
+        let durable = Durable::default();
+        let budget = Budget {
+            max_work_bytes,
+            ..unlimited()
+        };
+        let mut slices = 0;
+        let entries = loop {
+            slices += 1;
+            assert!(slices < 1000, "no progress");
+            let outcome = world.slice(&durable.take_over(), &budget, usize::MAX);
+            // Past the bound, each lane finishes the page it holds and the one it prefetched
+            // (the biggest pages here are users pages of about 23 KB, written back out).
+            assert!(
+                world.work.get() <= max_work_bytes + 4 * 2 * 2 * 24_000,
+                "slice {slices} processed {} bytes over a bound of {max_work_bytes}",
+                world.work.get()
+            );
+            match outcome {
+                Some(Ok(SliceOutcome::Paused)) => continue,
+                other => break finished(other),
+            }
+        };
+        assert!(slices > 1, "the bound split the work ({max_work_bytes})");
+        assert_eq!(world.objects(&entries), expected, "bound {max_work_bytes}");
     }
 }
 
@@ -541,4 +592,231 @@ fn a_checkpoint_that_names_a_missing_key_list_is_refused() {
         matches!(outcome, Some(Err(CollectError::BadCheckpoint(_)))),
         "{outcome:?}"
     );
+}
+
+fn okta_error(status: u16, code: &str) -> HttpResponse {
+    json_response(
+        status,
+        &json!({"errorCode": code, "errorSummary": "The request was not valid", "errorCauses": []}),
+        &[],
+    )
+}
+
+fn policies_of(world: &World, entries: &[ObjectEntry]) -> (Vec<Value>, Vec<String>) {
+    let entry = entries
+        .iter()
+        .find(|e| e.resource == ResourceType::Policies)
+        .unwrap();
+    let objects = world.objects(entries);
+    (
+        items(&objects[&ResourceType::Policies]),
+        entry.unavailable.clone(),
+    )
+}
+
+#[test]
+fn every_policy_type_is_collected_and_unlicensed_ones_are_recorded_not_fatal() {
+    let world = World::new();
+    let durable = Durable::default();
+    let entries = finished(world.slice(&durable.take_over(), &unlimited(), usize::MAX));
+    let (policies, unavailable) = policies_of(&world, &entries);
+    let types: Vec<&str> = policies
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, crate::snapshot::plan::POLICY_TYPES);
+    assert!(unavailable.is_empty());
+
+    // An org without Identity Engine: Okta's 400 E0000002 for the types it cannot list.
+    let world = World::with_okta(|url| match url.split("type=").nth(1) {
+        Some("ENTITY_RISK" | "POST_AUTH_SESSION") => okta_error(400, "E0000002"),
+        _ => fake_okta(url),
+    });
+    let durable = Durable::default();
+    let entries = finished(world.slice(&durable.take_over(), &unlimited(), usize::MAX));
+    let (policies, unavailable) = policies_of(&world, &entries);
+    assert_eq!(
+        policies.len(),
+        crate::snapshot::plan::POLICY_TYPES.len() - 2
+    );
+    assert!(policies.iter().all(|p| p["type"] != "ENTITY_RISK"));
+    assert_eq!(
+        unavailable,
+        [
+            "/api/v1/policies?type=ENTITY_RISK",
+            "/api/v1/policies?type=POST_AUTH_SESSION"
+        ]
+    );
+    // Their rules were not asked for either, and the manifest entry says what is missing.
+    assert!(!world
+        .http
+        .requests
+        .borrow()
+        .iter()
+        .any(|r| r.url.contains("00pENTITYRISK")));
+    let json = serde_json::to_value(
+        &entries[ResourceType::ALL
+            .iter()
+            .position(|r| *r == ResourceType::Policies)
+            .unwrap()],
+    )
+    .unwrap();
+    assert_eq!(json["unavailable"][0], "/api/v1/policies?type=ENTITY_RISK");
+    // Entries of other objects keep their exact former shape.
+    assert!(serde_json::to_value(&entries[0])
+        .unwrap()
+        .get("unavailable")
+        .is_none());
+}
+
+#[test]
+fn a_refused_core_policy_type_or_another_400_fails_the_backup() {
+    for (type_, code) in [("PASSWORD", "E0000002"), ("ENTITY_RISK", "E0000001")] {
+        let world = World::with_okta(move |url| {
+            if url.ends_with(&format!("type={type_}")) {
+                okta_error(400, code)
+            } else {
+                fake_okta(url)
+            }
+        });
+        let durable = Durable::default();
+        let outcome = world.slice(&durable.take_over(), &unlimited(), usize::MAX);
+        assert!(
+            matches!(
+                outcome,
+                Some(Err(CollectError::Okta(OktaError::Rejected {
+                    status: 400,
+                    ..
+                })))
+            ),
+            "{type_} {code}: {outcome:?}"
+        );
+    }
+}
+
+/// Users whose page at `after=400` links back to the first page.
+fn looping_users(url: &str) -> HttpResponse {
+    if url.ends_with("/api/v1/users?after=400&limit=200") {
+        let users = (400..600)
+            .map(|i| json!({"id": format!("00u{i}")}))
+            .collect();
+        return page(users, Some("/api/v1/users?limit=200".into()));
+    }
+    fake_okta(url)
+}
+
+#[test]
+fn a_next_link_that_loops_fails_the_backup_in_a_bounded_number_of_requests() {
+    for max_requests in [u32::MAX, 3] {
+        let world = World::with_okta(looping_users);
+        let durable = Durable::default();
+        let budget = Budget {
+            max_requests,
+            ..unlimited()
+        };
+        let mut slices = 0;
+        let outcome = loop {
+            slices += 1;
+            assert!(slices < 100, "the loop was never found");
+            match world.slice(&durable.take_over(), &budget, usize::MAX) {
+                Some(Ok(SliceOutcome::Paused)) => continue,
+                other => break other,
+            }
+        };
+        match outcome {
+            Some(Err(CollectError::Okta(OktaError::PaginationLoop { path }))) => {
+                assert!(path.starts_with("/api/v1/users"), "{path}")
+            }
+            other => panic!("budget {max_requests}: {other:?}"),
+        }
+        let users_pages = world
+            .http
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.contains("/api/v1/users?"))
+            .count();
+        assert!(users_pages <= 12, "{users_pages} user pages requested");
+        assert_eq!(world.store.open_uploads(), 0);
+    }
+}
+
+#[test]
+fn a_list_that_ends_with_an_empty_page_is_collected_whole() {
+    let expected = reference();
+    let world = World::with_okta(|url| {
+        if url.ends_with("/api/v1/users?after=800&limit=200") {
+            let users = (800..USERS)
+                .map(|i| {
+                    json!({"id": format!("00u{i}"), "status": "ACTIVE",
+                           "profile": {"noise": sha256_hex(&i.to_le_bytes())}})
+                })
+                .collect();
+            return page(users, Some("/api/v1/users?after=1000&limit=200".into()));
+        }
+        if url.ends_with("/api/v1/users?after=1000&limit=200") {
+            return page(vec![], None);
+        }
+        fake_okta(url)
+    });
+    let durable = Durable::default();
+    let entries = finished(world.slice(&durable.take_over(), &unlimited(), usize::MAX));
+    assert_eq!(world.objects(&entries), expected);
+}
+
+#[test]
+fn a_cursor_okta_no_longer_accepts_restarts_the_step_and_yields_the_same_objects() {
+    let expected = reference();
+    // The first use of the users cursor `after=400` is refused, as a stored cursor that expired
+    // while the next slice waited.
+    let refused = std::rc::Rc::new(Cell::new(0));
+    let seen = refused.clone();
+    let world = World::with_okta(move |url| {
+        if url.ends_with("/api/v1/users?after=400&limit=200") && seen.get() == 0 {
+            seen.set(1);
+            return okta_error(400, "E0000029");
+        }
+        fake_okta(url)
+    });
+    let durable = Durable::default();
+    let budget = Budget {
+        max_requests: 2,
+        ..unlimited()
+    };
+    let mut slices = 0;
+    let entries = loop {
+        slices += 1;
+        assert!(slices < 1000, "no progress");
+        match world.slice(&durable.take_over(), &budget, usize::MAX) {
+            Some(Ok(SliceOutcome::Paused)) => continue,
+            other => break finished(other),
+        }
+    };
+    assert_eq!(refused.get(), 1, "the cursor was refused once");
+    assert_eq!(world.objects(&entries), expected);
+
+    // A cursor refused every time fails the backup after a few restarts, not forever.
+    let world = World::with_okta(|url| {
+        if url.contains("/api/v1/users?after=") {
+            return okta_error(400, "E0000029");
+        }
+        fake_okta(url)
+    });
+    let durable = Durable::default();
+    let outcome = world.slice(&durable.take_over(), &unlimited(), usize::MAX);
+    assert!(
+        matches!(
+            outcome,
+            Some(Err(CollectError::Okta(OktaError::CursorRefused { .. })))
+        ),
+        "{outcome:?}"
+    );
+    let first_pages = world
+        .http
+        .requests
+        .borrow()
+        .iter()
+        .filter(|r| r.url.ends_with("/api/v1/users?limit=200"))
+        .count();
+    assert_eq!(first_pages, 1 + MAX_STEP_RESTARTS as usize);
 }

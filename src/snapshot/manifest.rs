@@ -44,6 +44,10 @@ pub struct ObjectEntry {
     /// SHA-256 of the whole object's plaintext (all segments, in order).
     pub plaintext_sha256: String,
     pub segments: Vec<Segment>,
+    /// Lists Okta refused because the org's edition or licence lacks them (`400 E0000002`, e.g.
+    /// an Identity Engine policy type in a Classic org): not in the object, and said so here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -293,6 +293,7 @@ mod tests {
             sealed_bytes: segments.iter().map(|s| s.sealed_bytes).sum(),
             plaintext_sha256: sha256_hex(&whole),
             segments,
+            unavailable: Vec::new(),
         }
     }
 

@@ -53,6 +53,43 @@ pub struct Partial {
     pub plaintext_sha256: Sha256State,
     pub segments: Vec<Segment>,
     pub key_lists: Vec<String>,
+    /// Lists of this step Okta refused as not licensed for the org ([`plan::may_be_unlicensed`]).
+    #[serde(default)]
+    pub unavailable: Vec<String>,
+    /// The pages read so far of the list (or parent's list) in progress, to find a loop.
+    #[serde(default)]
+    pub trail: PageTrail,
+    /// Times this step was started over because Okta refused its cursor.
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+/// Loop detection over the pages of one list, in constant space (Brent's algorithm over page
+/// fingerprints): a list whose `next` links come back round after `mu` pages in a loop of
+/// `lambda` is found within `2 mu + 3 lambda` pages, and the state survives checkpoints. Pages are
+/// compared by content, not URL, since cursors may carry their issue time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageTrail {
+    mark: Option<String>,
+    power: u32,
+    steps: u32,
+}
+
+impl PageTrail {
+    /// Records the next page; `true` when it is one already seen on this list.
+    pub fn repeats(&mut self, fingerprint: String) -> bool {
+        if self.mark.as_ref() == Some(&fingerprint) {
+            return true;
+        }
+        self.steps += 1;
+        if self.steps >= self.power.max(1) {
+            self.mark = Some(fingerprint);
+            self.power = self.power.max(1).saturating_mul(2);
+            self.steps = 0;
+        }
+        false
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -134,6 +171,33 @@ mod tests {
         assert_eq!(back, progress);
         assert!(!back.all_done());
         assert_eq!(back.summary(), (0, 3));
+    }
+
+    #[test]
+    fn a_page_trail_finds_every_loop_and_never_a_list_that_ends() {
+        let fp = |i: usize| format!("page{i}");
+        // Straight lists of any length: no false alarm.
+        let mut trail = PageTrail::default();
+        assert!((0..5000).all(|i| !trail.repeats(fp(i))));
+        // A lead-in of `mu` pages, then a loop of `lambda` pages: found within 2 mu + 3 lambda.
+        for mu in 0..20 {
+            for lambda in 1..20 {
+                let mut trail = PageTrail::default();
+                let page = |n: usize| if n < mu { n } else { mu + (n - mu) % lambda };
+                let found = (0..1000).position(|n| trail.repeats(fp(page(n))));
+                let at = found.unwrap_or_else(|| panic!("mu {mu} lambda {lambda} not found"));
+                assert!(
+                    at <= 2 * mu + 3 * lambda,
+                    "mu {mu} lambda {lambda}: page {at}"
+                );
+            }
+        }
+        // It survives a checkpoint round trip.
+        let mut trail = PageTrail::default();
+        trail.repeats(fp(0));
+        let mut back: PageTrail =
+            serde_json::from_value(serde_json::to_value(&trail).unwrap()).unwrap();
+        assert!(back.repeats(fp(0)));
     }
 
     #[test]

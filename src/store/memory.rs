@@ -10,12 +10,21 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::*;
-use crate::authz::matrix::{role_allows, scopes_allow, Action, Role};
+use crate::authz::matrix::{
+    role_allows, scopes_allow, team_role_allows, Action, Role, DOWNLOAD_GRANTABLE,
+};
 use crate::authz::KeyGrant;
+use crate::billing::account::BillingAccount;
+use crate::billing::plans::{PlanId, Usage};
 use crate::compliance::remediation::State;
-use crate::ids::{ApiKeyId, BackupId, ComplianceRunId, ConnectionId, InvitationId, TeamId, UserId};
+use crate::ids::{
+    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, GuidanceRecordId, InvitationId, TeamId,
+    UserId,
+};
+use crate::lifecycle::retention::PlanPeriod;
 
 /// A stored connection: what members see, and the credential they never do.
 #[derive(Clone)]
@@ -54,14 +63,29 @@ struct Tables {
     connections: Vec<StoredConnection>,
     backups: Vec<BackupRow>,
     invitations: Vec<StoredInvitation>,
+    /// Roles granted downloads per team (`team_download_roles`).
+    download_roles: Vec<(TeamId, Role)>,
     keys: Vec<StoredKey>,
     runs: Vec<ComplianceRunRow>,
     findings: Vec<FindingRow>,
     remediations: Vec<RemediationRow>,
     tenant_keys: Vec<TenantKeyRow>,
+    /// Versions retired (their key destroyed): never live again, never reused.
+    retired_keys: Vec<(TeamId, u32)>,
     checkpoints: BTreeMap<JobKey, Checkpoint>,
     /// Rows unreadable as connections (`active_connections` reports them one by one).
     unreadable: Vec<UnreadableRow>,
+    /// `team_billing`, with a write counter standing in for `updated_at`.
+    billing: BTreeMap<TeamId, (BillingAccount, u64)>,
+    plan_history: Vec<(TeamId, PlanPeriod)>,
+    stripe_events: Vec<String>,
+    ai_settings: Vec<AiSettingsRow>,
+    ai_usage: BTreeMap<TeamId, crate::ai::budget::Usage>,
+    guidance: Vec<GuidanceRecordRow>,
+    chain_heads: Vec<ChainHeadRow>,
+    allow_lists: BTreeMap<TeamId, Vec<String>>,
+    /// Each `verify_chain` call: the team and the anchor positions it was given.
+    verifications: Vec<(TeamId, Vec<i64>)>,
 }
 
 /// The database, in memory.
@@ -83,6 +107,16 @@ impl MemoryDb {
             now: Cell::new(now),
             failing: RefCell::default(),
         }
+    }
+
+    /// The activity chains' heads (the trigger keeps them in the real database).
+    pub fn set_chain_heads(&self, heads: Vec<ChainHeadRow>) {
+        self.tables.borrow_mut().chain_heads = heads;
+    }
+
+    /// The `verify_chain` calls so far: team and anchor positions.
+    pub fn verifications(&self) -> Vec<(TeamId, Vec<i64>)> {
+        self.tables.borrow().verifications.clone()
     }
 
     /// The database's clock (runs open at this time).
@@ -113,6 +147,25 @@ impl MemoryDb {
             role: Role::Owner,
             created_at: self.now.get(),
         });
+        // The database's `team_billing_init` trigger.
+        t.billing.insert(id, (BillingAccount::new(id), 0));
+        t.plan_history.push((
+            id,
+            PlanPeriod {
+                plan: PlanId::Free,
+                from: self.now.get(),
+            },
+        ));
+    }
+
+    /// The plan periods of a team, for assertions.
+    pub fn plan_periods(&self, team: TeamId) -> Vec<PlanPeriod> {
+        let t = self.tables.borrow();
+        t.plan_history
+            .iter()
+            .filter(|(id, _)| *id == team)
+            .map(|(_, p)| *p)
+            .collect()
     }
 
     pub fn add_member(&self, team: TeamId, user: UserId, role: Role) {
@@ -127,6 +180,18 @@ impl MemoryDb {
     /// A row `active_connections` cannot read (as a row written around the worker would be).
     pub fn add_unreadable_connection(&self, row: UnreadableRow) {
         self.tables.borrow_mut().unreadable.push(row);
+    }
+
+    /// Replaces a connection's credential and key version (as a write from before a rotation).
+    pub fn set_connection_secret(&self, id: ConnectionId, sealed: &str, version: u32) {
+        let mut t = self.tables.borrow_mut();
+        let c = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == id)
+            .expect("connection");
+        c.sealed_token = Some(sealed.to_string());
+        c.row.key_version = Some(version);
     }
 
     /// Every backup row, for assertions.
@@ -203,7 +268,8 @@ impl MemoryStores<'_> {
         let key_ok = key
             .as_ref()
             .is_none_or(|k| k.team == team && scopes_allow(&k.scopes, action));
-        role.is_some_and(|r| role_allows(r, action)) && key_ok
+        let granted = download_roles(t, team);
+        role.is_some_and(|r| team_role_allows(r, action, &granted)) && key_ok
     }
 
     /// Audited writes are the service role's alone.
@@ -680,8 +746,11 @@ impl TeamStore for MemoryStores<'_> {
                     team_id: row.team_id,
                     email: row.email.clone(),
                     role: row.role,
+                    invited_by: row.invited_by,
                     expires_at: row.expires_at,
                     accepted_at: None,
+                    revoked_at: None,
+                    created_at: self.now(),
                 },
                 token_hash: row.token_hash.clone(),
             });
@@ -698,6 +767,73 @@ impl TeamStore for MemoryStores<'_> {
             .map(|i| i.row.clone()))
     }
 
+    async fn invitations(&self, team: TeamId) -> Result<Vec<InvitationRow>, DbError> {
+        let t = self.read("invitations")?;
+        if !self.can(&t, team, Action::MemberManage) {
+            return Ok(Vec::new());
+        }
+        let mut rows: Vec<InvitationRow> = t
+            .invitations
+            .iter()
+            .filter(|i| i.row.team_id == team)
+            .map(|i| i.row.clone())
+            .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    async fn revoke_invitation(
+        &self,
+        team: TeamId,
+        id: InvitationId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("revoke_invitation")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(i) = t.invitations.iter_mut().find(|i| {
+            i.row.id == id
+                && i.row.team_id == team
+                && i.row.accepted_at.is_none()
+                && i.row.revoked_at.is_none()
+        }) else {
+            return Ok(false);
+        };
+        i.row.revoked_at = Some(now);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn download_roles(&self, team: TeamId) -> Result<Vec<Role>, DbError> {
+        let t = self.read("download_roles")?;
+        if !self.can(&t, team, Action::TeamRead) {
+            return Ok(Vec::new());
+        }
+        Ok(download_roles(&t, team))
+    }
+
+    async fn set_download_roles(
+        &self,
+        team: TeamId,
+        roles: &[Role],
+        _by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<Vec<Role>, DbError> {
+        self.system("set_download_roles")?;
+        if roles.iter().any(|r| !DOWNLOAD_GRANTABLE.contains(r)) {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        t.download_roles.retain(|(id, _)| *id != team);
+        let mut granted: Vec<Role> = roles.to_vec();
+        granted.sort();
+        granted.dedup();
+        t.download_roles
+            .extend(granted.iter().map(|role| (team, *role)));
+        self.db.audit(audit, team);
+        Ok(granted)
+    }
+
     async fn accept_invitation(
         &self,
         id: InvitationId,
@@ -707,14 +843,26 @@ impl TeamStore for MemoryStores<'_> {
         self.system("accept_invitation")?;
         let now = self.now();
         let mut t = self.db.tables.borrow_mut();
-        let Some(i) = t
-            .invitations
-            .iter()
-            .position(|i| i.row.id == id && i.row.accepted_at.is_none() && i.row.expires_at > now)
-        else {
+        let Some(i) = t.invitations.iter().position(|i| {
+            i.row.id == id
+                && i.row.accepted_at.is_none()
+                && i.row.revoked_at.is_none()
+                && i.row.expires_at > now
+        }) else {
             return Ok(None);
         };
         let (team, role) = (t.invitations[i].row.team_id, t.invitations[i].row.role);
+        // The inviter must still be a member who may invite to that role.
+        let inviter = t.invitations[i].row.invited_by;
+        let inviter_may = t.members.iter().any(|m| {
+            m.team_id == team
+                && m.user_id == inviter
+                && role_allows(m.role, Action::MemberManage)
+                && (role != Role::Owner || m.role == Role::Owner)
+        });
+        if !inviter_may {
+            return Ok(None);
+        }
         if t.members
             .iter()
             .any(|m| m.team_id == team && m.user_id == user)
@@ -732,6 +880,14 @@ impl TeamStore for MemoryStores<'_> {
         self.db.audit(audit, team);
         Ok(Some(member))
     }
+}
+
+fn download_roles(t: &Tables, team: TeamId) -> Vec<Role> {
+    t.download_roles
+        .iter()
+        .filter(|(id, _)| *id == team)
+        .map(|(_, role)| *role)
+        .collect()
 }
 
 fn owners(t: &Tables, team: TeamId) -> usize {
@@ -769,6 +925,20 @@ impl ApiKeyStore for MemoryStores<'_> {
         audit: &AuditRecord,
     ) -> Result<ApiKeyRow, DbError> {
         self.system("create_api_key")?;
+        // The database's per-user cap on active keys (trigger `api_keys_cap`).
+        let now = self.now();
+        let active = self
+            .db
+            .tables
+            .borrow()
+            .keys
+            .iter()
+            .filter(|k| k.row.user_id == row.user_id && k.row.revoked_at.is_none())
+            .filter(|k| k.row.expires_at.is_none_or(|at| at > now))
+            .count();
+        if active >= crate::services::api_keys::MAX_ACTIVE_KEYS_PER_USER {
+            return Err(DbError::Conflict);
+        }
         let stored = ApiKeyRow {
             id: row.id,
             team_id: row.team_id,
@@ -834,6 +1004,72 @@ impl ApiKeyStore for MemoryStores<'_> {
             k.row.last_used_at = Some(now);
         }
         Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl AllowListStore for MemoryStores<'_> {
+    async fn allow_list(&self, team: TeamId) -> Result<Vec<String>, DbError> {
+        let t = self.read("allow_list")?;
+        if self.caller.is_some() && !self.can(&t, team, Action::TeamRead) {
+            return Ok(Vec::new());
+        }
+        Ok(t.allow_lists.get(&team).cloned().unwrap_or_default())
+    }
+
+    async fn set_allow_list(
+        &self,
+        team: TeamId,
+        entries: &[String],
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("set_allow_list")?;
+        let mut t = self.db.tables.borrow_mut();
+        if entries.is_empty() {
+            t.allow_lists.remove(&team);
+        } else {
+            t.allow_lists.insert(team, entries.to_vec());
+        }
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(())
+    }
+}
+
+/// The chain itself is the database's (stack-tested in tests/stack/chain.rs); in memory a
+/// verification reports the team's audit rows as an intact chain and records its anchors.
+#[async_trait(?Send)]
+impl EvidenceStore for MemoryStores<'_> {
+    async fn chain_heads(&self) -> Result<Vec<ChainHeadRow>, DbError> {
+        self.system("chain_heads")?;
+        Ok(self.db.tables.borrow().chain_heads.clone())
+    }
+
+    async fn verify_chain(
+        &self,
+        team: TeamId,
+        anchors: &[crate::evidence::anchor::Anchor],
+    ) -> Result<Value, DbError> {
+        self.system("verify_chain")?;
+        let rows = self
+            .db
+            .activity
+            .borrow()
+            .iter()
+            .filter(|a| a.team_id == Some(team))
+            .count();
+        self.db
+            .tables
+            .borrow_mut()
+            .verifications
+            .push((team, anchors.iter().map(|a| a.seq).collect()));
+        Ok(json!({
+            "team_id": team,
+            "status": if rows == 0 { "empty" } else { "intact" },
+            "rows": rows,
+            "anchors_checked": anchors.len(),
+            "problems": [],
+        }))
     }
 }
 
@@ -1208,14 +1444,305 @@ impl TenantKeyStore for MemoryStores<'_> {
     async fn insert_tenant_key(&self, row: &TenantKeyRow) -> Result<(), DbError> {
         self.system("insert_tenant_key")?;
         let mut t = self.db.tables.borrow_mut();
-        if t.tenant_keys
-            .iter()
-            .any(|k| k.team_id == row.team_id && k.version == row.version)
-        {
+        if next_key_version(&t, row.team_id) > row.version {
             return Err(DbError::Conflict);
         }
         t.tenant_keys.push(row.clone());
         Ok(())
+    }
+
+    async fn live_key_versions(&self, team: TeamId) -> Result<Vec<u32>, DbError> {
+        self.system("live_key_versions")?;
+        let t = self.db.tables.borrow();
+        let mut versions: Vec<u32> = t
+            .tenant_keys
+            .iter()
+            .filter(|k| k.team_id == team)
+            .map(|k| k.version)
+            .collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    async fn rotate_tenant_key(
+        &self,
+        row: &TenantKeyRow,
+        job: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("rotate_tenant_key")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        if next_key_version(&t, row.team_id) != row.version {
+            return Err(DbError::Conflict);
+        }
+        t.tenant_keys.push(row.clone());
+        t.checkpoints.insert(
+            JobKey {
+                kind: "key_reseal",
+                id: job,
+            },
+            Checkpoint {
+                seq: 0,
+                token: None,
+                lease_until: None,
+                state: json!({}),
+                failures: 0,
+                started_at: now,
+                finished: false,
+            },
+        );
+        self.db.audit(audit, row.team_id);
+        Ok(())
+    }
+
+    async fn connections_sealed_below(
+        &self,
+        team: TeamId,
+        version: u32,
+    ) -> Result<Vec<ConnectionSecretRow>, DbError> {
+        self.system("connections_sealed_below")?;
+        let t = self.db.tables.borrow();
+        Ok(t.connections
+            .iter()
+            .filter(|c| {
+                c.row.team_id == team
+                    && c.row.status != ConnectionStatus::Deleted
+                    && c.row.key_version.is_some_and(|v| v < version)
+            })
+            .map(secret_row)
+            .collect())
+    }
+
+    async fn reseal_connection(
+        &self,
+        id: ConnectionId,
+        from: u32,
+        sealed: &str,
+        to: u32,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("reseal_connection")?;
+        if to <= from {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        let Some(c) = t.connections.iter_mut().find(|c| {
+            c.row.id == id
+                && c.row.status != ConnectionStatus::Deleted
+                && c.row.key_version == Some(from)
+        }) else {
+            return Ok(false);
+        };
+        c.sealed_token = Some(sealed.to_string());
+        c.row.key_version = Some(to);
+        let team = c.row.team_id;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn retire_tenant_keys(
+        &self,
+        team: TeamId,
+        below: u32,
+        job: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<Vec<u32>, DbError> {
+        self.system("retire_tenant_keys")?;
+        let mut t = self.db.tables.borrow_mut();
+        let still_sealed = t.connections.iter().any(|c| {
+            c.row.team_id == team
+                && c.row.status != ConnectionStatus::Deleted
+                && c.row.key_version.is_some_and(|v| v < below)
+        });
+        if still_sealed {
+            return Err(DbError::Constraint);
+        }
+        let mut retired: Vec<u32> = Vec::new();
+        t.tenant_keys.retain(|k| {
+            let retire = k.team_id == team && k.version < below;
+            if retire {
+                retired.push(k.version);
+            }
+            !retire
+        });
+        retired.sort_unstable();
+        t.retired_keys.extend(retired.iter().map(|v| (team, *v)));
+        finish_checkpoint(
+            &mut t,
+            JobKey {
+                kind: "key_reseal",
+                id: job,
+            },
+        );
+        let mut record = audit.clone();
+        record.details = json!({"retired_versions": retired, "current_version": below});
+        self.db.audit(&record, team);
+        Ok(retired)
+    }
+
+    async fn keys_to_rewrap(&self, active: &str, limit: u32) -> Result<Vec<TenantKeyRow>, DbError> {
+        self.system("keys_to_rewrap")?;
+        let t = self.db.tables.borrow();
+        Ok(t.tenant_keys
+            .iter()
+            .filter(|k| k.master_key_id != active)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn rewrap_tenant_key(
+        &self,
+        row: &TenantKeyRow,
+        from: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("rewrap_tenant_key")?;
+        let mut t = self.db.tables.borrow_mut();
+        let Some(k) = t.tenant_keys.iter_mut().find(|k| {
+            k.team_id == row.team_id && k.version == row.version && k.master_key_id == from
+        }) else {
+            return Ok(false);
+        };
+        *k = row.clone();
+        self.db.audit(audit, row.team_id);
+        Ok(true)
+    }
+}
+
+/// The version a team's next data key must have: one past every version it ever had.
+fn next_key_version(t: &Tables, team: TeamId) -> u32 {
+    let live = t
+        .tenant_keys
+        .iter()
+        .filter(|k| k.team_id == team)
+        .map(|k| k.version);
+    let retired = t
+        .retired_keys
+        .iter()
+        .filter(|(tm, _)| *tm == team)
+        .map(|(_, v)| *v);
+    live.chain(retired).max().unwrap_or(0) + 1
+}
+
+#[async_trait(?Send)]
+impl AiStore for MemoryStores<'_> {
+    async fn ai_settings(&self, team: TeamId) -> Result<Option<AiSettingsRow>, DbError> {
+        let t = self.read("ai_settings")?;
+        Ok(t.ai_settings
+            .iter()
+            .find(|r| r.team_id == team && self.can(&t, team, Action::AiRead))
+            .cloned())
+    }
+
+    async fn set_ai_settings(
+        &self,
+        team: TeamId,
+        enabled: bool,
+        keep_answers: bool,
+        by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<AiSettingsRow, DbError> {
+        self.system("set_ai_settings")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let old = t.ai_settings.iter().position(|r| r.team_id == team);
+        let from = old.map(|i| (t.ai_settings[i].enabled, t.ai_settings[i].keep_answers));
+        let row = AiSettingsRow {
+            team_id: team,
+            enabled,
+            keep_answers,
+            monthly_tokens: old.and_then(|i| t.ai_settings[i].monthly_tokens),
+            daily_requests: old.and_then(|i| t.ai_settings[i].daily_requests),
+            per_minute_requests: old.and_then(|i| t.ai_settings[i].per_minute_requests),
+            updated_by: Some(by),
+            updated_at: now,
+        };
+        match old {
+            Some(i) => t.ai_settings[i] = row.clone(),
+            None => t.ai_settings.push(row.clone()),
+        }
+        let (was_on, was_kept) = from.unwrap_or((false, false));
+        let mut record = audit.clone();
+        record.details["from"] = json!({"enabled": was_on, "keep_answers": was_kept});
+        record.details["to"] = json!({"enabled": enabled, "keep_answers": keep_answers});
+        self.db.audit(&record, team);
+        Ok(row)
+    }
+
+    async fn ai_usage(&self, team: TeamId) -> Result<Option<crate::ai::budget::Usage>, DbError> {
+        self.system("ai_usage")?;
+        Ok(self.db.tables.borrow().ai_usage.get(&team).cloned())
+    }
+
+    async fn put_ai_usage(
+        &self,
+        team: TeamId,
+        expected: Option<u64>,
+        usage: &crate::ai::budget::Usage,
+    ) -> Result<(), DbError> {
+        self.system("put_ai_usage")?;
+        let mut t = self.db.tables.borrow_mut();
+        if t.ai_usage.get(&team).map(|u| u.version) != expected {
+            return Err(DbError::Conflict);
+        }
+        t.ai_usage.insert(team, usage.clone());
+        Ok(())
+    }
+
+    async fn insert_guidance_record(
+        &self,
+        row: &GuidanceRecordRow,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("insert_guidance_record")?;
+        let mut t = self.db.tables.borrow_mut();
+        if t.guidance.iter().any(|r| r.id == row.id) {
+            return Err(DbError::Conflict);
+        }
+        t.guidance.push(row.clone());
+        self.db.audit(audit, row.team_id);
+        Ok(())
+    }
+
+    async fn guidance_records_of(&self, team: TeamId) -> Result<Vec<GuidanceRecordRow>, DbError> {
+        let t = self.read("guidance_records_of")?;
+        let mut rows: Vec<_> = t
+            .guidance
+            .iter()
+            .filter(|r| r.team_id == team && self.can(&t, team, Action::AiRead))
+            .cloned()
+            .collect();
+        rows.reverse();
+        rows.truncate(100);
+        Ok(rows)
+    }
+
+    async fn guidance_record(
+        &self,
+        id: GuidanceRecordId,
+    ) -> Result<Option<GuidanceRecordRow>, DbError> {
+        let t = self.read("guidance_record")?;
+        Ok(t.guidance
+            .iter()
+            .find(|r| r.id == id && self.can(&t, r.team_id, Action::AiRead))
+            .cloned())
+    }
+
+    async fn delete_ai_answers(&self, team: TeamId, audit: &AuditRecord) -> Result<u64, DbError> {
+        self.system("delete_ai_answers")?;
+        let mut t = self.db.tables.borrow_mut();
+        let mut erased = 0;
+        for r in t.guidance.iter_mut().filter(|r| r.team_id == team) {
+            if r.answer.take().is_some() {
+                erased += 1;
+            }
+        }
+        let mut record = audit.clone();
+        record.details["erased"] = json!(erased);
+        self.db.audit(&record, team);
+        Ok(erased)
     }
 }
 
@@ -1229,5 +1756,146 @@ impl MemoryDb {
         for c in self.tables.borrow_mut().checkpoints.values_mut() {
             c.lease_until = Some(DateTime::<Utc>::MIN_UTC);
         }
+    }
+}
+
+#[async_trait(?Send)]
+impl BillingStore for MemoryStores<'_> {
+    async fn billing(&self, team: TeamId) -> Result<Option<BillingRow>, DbError> {
+        let t = self.read("billing")?;
+        if !self.can(&t, team, Action::TeamRead) {
+            return Ok(None);
+        }
+        Ok(t.billing.get(&team).map(|(account, v)| BillingRow {
+            account: account.clone(),
+            updated_at: v.to_string(),
+        }))
+    }
+
+    async fn team_of_customer(&self, customer: &str) -> Result<Option<TeamId>, DbError> {
+        self.system("team_of_customer")?;
+        let t = self.db.tables.borrow();
+        Ok(t.billing
+            .iter()
+            .find(|(_, (a, _))| a.customer.as_deref() == Some(customer))
+            .map(|(team, _)| *team))
+    }
+
+    async fn set_stripe_customer(
+        &self,
+        team: TeamId,
+        customer: &str,
+        audit: &AuditRecord,
+    ) -> Result<String, DbError> {
+        self.system("set_stripe_customer")?;
+        let mut t = self.db.tables.borrow_mut();
+        let (account, version) = t.billing.get_mut(&team).ok_or(DbError::Conflict)?;
+        if let Some(existing) = &account.customer {
+            return Ok(existing.clone());
+        }
+        account.customer = Some(customer.to_string());
+        *version += 1;
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(customer.to_string())
+    }
+
+    async fn apply_stripe_event(
+        &self,
+        write: &StripeEventWrite<'_>,
+    ) -> Result<EventOutcome, DbError> {
+        self.system("apply_stripe_event")?;
+        let mut t = self.db.tables.borrow_mut();
+        if t.stripe_events.iter().any(|e| e == write.event_id) {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let Some((state, expected)) = write.state else {
+            t.stripe_events.push(write.event_id.to_string());
+            return Ok(EventOutcome::Recorded);
+        };
+        let team = write.team.ok_or(DbError::Constraint)?;
+        let now = self.now();
+        let (account, version) = t.billing.get_mut(&team).ok_or(DbError::Conflict)?;
+        if version.to_string() != expected {
+            return Err(DbError::Conflict);
+        }
+        *account = state.clone();
+        *version += 1;
+        t.stripe_events.push(write.event_id.to_string());
+        if let Some(plan) = write.new_plan {
+            t.plan_history.push((team, PlanPeriod { plan, from: now }));
+        }
+        drop(t);
+        if let Some(audit) = write.audit {
+            self.db.audit(audit, team);
+        }
+        Ok(EventOutcome::Applied)
+    }
+
+    async fn plan_history(&self, team: TeamId) -> Result<Vec<PlanPeriod>, DbError> {
+        let t = self.read("plan_history")?;
+        if !self.can(&t, team, Action::TeamRead) {
+            return Ok(Vec::new());
+        }
+        let mut periods: Vec<PlanPeriod> = t
+            .plan_history
+            .iter()
+            .filter(|(id, _)| *id == team)
+            .map(|(_, p)| *p)
+            .collect();
+        periods.sort_by_key(|p| p.from);
+        Ok(periods)
+    }
+
+    async fn usage(
+        &self,
+        team: TeamId,
+        day_start: DateTime<Utc>,
+        connection: Option<ConnectionId>,
+    ) -> Result<Usage, DbError> {
+        self.system("usage")?;
+        let t = self.db.tables.borrow();
+        let now = self.now();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut per_connection: BTreeMap<ConnectionId, u32> = BTreeMap::new();
+        for b in &t.backups {
+            if b.team_id == team
+                && b.trigger == Trigger::Manual
+                && b.started_at >= day_start
+                && connection.is_none_or(|c| c == b.connection_id)
+            {
+                *per_connection.entry(b.connection_id).or_default() += 1;
+            }
+        }
+        Ok(Usage {
+            connections: count(
+                t.connections
+                    .iter()
+                    .filter(|c| c.row.team_id == team && c.row.status != ConnectionStatus::Deleted)
+                    .count(),
+            ),
+            members: count(
+                t.members.iter().filter(|m| m.team_id == team).count()
+                    + t.invitations
+                        .iter()
+                        .filter(|i| {
+                            i.row.team_id == team
+                                && i.row.accepted_at.is_none()
+                                && i.row.expires_at > now
+                        })
+                        .count(),
+            ),
+            api_keys: count(
+                t.keys
+                    .iter()
+                    .filter(|k| {
+                        k.row.team_id == team
+                            && k.row.revoked_at.is_none()
+                            && k.row.expires_at.is_none_or(|e| e > now)
+                    })
+                    .count(),
+            ),
+            manual_backups_today: per_connection.values().copied().max().unwrap_or(0),
+        })
     }
 }

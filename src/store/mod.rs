@@ -10,20 +10,27 @@
 //! `crate::db` implements the stores over PostgREST; `memory` (tests only) implements them in
 //! memory with the same tenancy rules, so use cases can be tested natively.
 
+mod ai;
+mod allowlist;
 mod api_keys;
 mod audit;
 mod backups;
+mod billing;
 mod compliance;
 mod connections;
+mod evidence;
 mod job_state;
 #[cfg(test)]
 pub mod memory;
 mod teams;
 mod tenant_keys;
 
+pub use ai::{AiSettingsRow, AiStore, GuidanceRecordRow};
+pub use allowlist::AllowListStore;
 pub use api_keys::{ApiKeyRow, ApiKeySecretRow, ApiKeyStore, NewApiKey};
 pub use audit::{ActorType, AuditRecord, AuditStore};
 pub use backups::{BackupResult, BackupRow, BackupStatus, BackupStore, NewBackup, Trigger};
+pub use billing::{BillingRow, BillingStore, EventOutcome, StripeEventWrite};
 pub use compliance::{
     ComplianceRunRow, ComplianceStore, FindingRow, NewComplianceRun, RemediationRow, RunResult,
     RunStatus, TrendRow,
@@ -32,8 +39,11 @@ pub use connections::{
     AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, NewConnection,
     UnreadableRow,
 };
+pub use evidence::{ChainHeadRow, EvidenceStore};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
-pub use teams::{InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore};
+pub use teams::{
+    InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
+};
 pub use tenant_keys::{TenantKeyRow, TenantKeyStore};
 
 use crate::authz::Principal;
@@ -66,6 +76,10 @@ pub trait Stores:
     + ComplianceStore
     + JobStateStore
     + TenantKeyStore
+    + BillingStore
+    + AiStore
+    + EvidenceStore
+    + AllowListStore
 {
 }
 
@@ -78,6 +92,10 @@ impl<T> Stores for T where
         + ComplianceStore
         + JobStateStore
         + TenantKeyStore
+        + BillingStore
+        + AiStore
+        + EvidenceStore
+        + AllowListStore
 {
 }
 

@@ -42,15 +42,22 @@ pub struct NewInvitation {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct InvitationRow {
     pub id: InvitationId,
     pub team_id: TeamId,
     pub email: String,
     pub role: Role,
+    pub invited_by: UserId,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
+
+/// The columns of an [`InvitationRow`] (never the token hash).
+pub const INVITATION_COLUMNS: &str =
+    "id,team_id,email,role,invited_by,expires_at,accepted_at,revoked_at,created_at";
 
 #[async_trait(?Send)]
 pub trait TeamStore {
@@ -86,8 +93,30 @@ pub trait TeamStore {
     ) -> Result<(), DbError>;
     /// Service role: the invitation a token hash names.
     async fn invitation_by_hash(&self, hash: &str) -> Result<Option<InvitationRow>, DbError>;
-    /// Service role: accepts an open, unexpired invitation and makes `user` a member in its
-    /// role, in one step; `None` when it was no longer open, `Conflict` when already a member.
+    /// The team's invitations the caller may see (those who manage members), newest first.
+    async fn invitations(&self, team: TeamId) -> Result<Vec<InvitationRow>, DbError>;
+    /// Service role: revokes an open invitation of `team`; false when it was not open.
+    async fn revoke_invitation(
+        &self,
+        team: TeamId,
+        id: InvitationId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError>;
+    /// Roles beyond the matrix's whose members may download decrypted snapshots in `team`.
+    async fn download_roles(&self, team: TeamId) -> Result<Vec<Role>, DbError>;
+    /// Service role: replaces the team's download roles (viewer, auditor or none); the roles
+    /// granted afterwards.
+    async fn set_download_roles(
+        &self,
+        team: TeamId,
+        roles: &[Role],
+        by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<Vec<Role>, DbError>;
+    /// Service role: accepts an invitation that is open (not accepted, revoked or expired) and
+    /// whose inviter may still invite to that role, for a user whose confirmed address is the
+    /// invited one, and makes `user` a member in its role, in one step; `None` when any of that
+    /// does not hold, `Conflict` when already a member.
     async fn accept_invitation(
         &self,
         id: InvitationId,

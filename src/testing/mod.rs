@@ -344,10 +344,13 @@ impl crate::ports::JobQueue for MemoryQueue {
     }
 }
 
-/// A rate limiter that allows `limit` calls per (budget, key), then refuses.
+/// A rate limiter that allows `limit` calls per (budget, key), then refuses; while `down`, it
+/// cannot count at all. Keeps every key it was asked about, in order.
 pub struct CountingLimiter {
     limit: u32,
     spent: RefCell<std::collections::HashMap<(crate::ports::RateBudget, String), u32>>,
+    pub asked: RefCell<Vec<(crate::ports::RateBudget, String)>>,
+    pub down: Cell<bool>,
 }
 
 impl CountingLimiter {
@@ -355,17 +358,28 @@ impl CountingLimiter {
         CountingLimiter {
             limit,
             spent: RefCell::default(),
+            asked: RefCell::default(),
+            down: Cell::new(false),
         }
     }
 }
 
 #[async_trait(?Send)]
 impl crate::ports::RateLimiter for CountingLimiter {
-    async fn allow(&self, budget: crate::ports::RateBudget, key: &str) -> bool {
+    async fn spend(&self, budget: crate::ports::RateBudget, key: &str) -> crate::ports::Verdict {
+        use crate::ports::Verdict;
+        self.asked.borrow_mut().push((budget, key.to_string()));
+        if self.down.get() {
+            return Verdict::Unavailable;
+        }
         let mut spent = self.spent.borrow_mut();
         let n = spent.entry((budget, key.to_string())).or_insert(0);
         *n += 1;
-        *n <= self.limit
+        if *n <= self.limit {
+            Verdict::Allowed
+        } else {
+            Verdict::Refused
+        }
     }
 }
 

@@ -48,6 +48,8 @@ pub struct World {
     pub queue: &'static MemoryQueue,
     pub okta: &'static Cell<OktaMode>,
     pub deps: &'static Deps<'static>,
+    /// Every HTTP request the worker made (Okta and the AI provider).
+    pub http: &'static ScriptedHttp,
     users: Cell<u8>,
 }
 
@@ -59,7 +61,20 @@ fn id(prefix: u8, n: u8) -> String {
     format!("00000000-0000-4000-8000-0000000{prefix:02x}{n:03}")
 }
 
+/// The AI provider the world's worker is configured with (Anthropic's API shape).
+pub const AI_PROVIDER: &str = "https://anthropic.test";
+
 fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    if request.url.starts_with(AI_PROVIDER) {
+        return Ok(json_response(
+            200,
+            &json!({"id": "msg_01", "type": "message", "role": "assistant",
+                    "model": "claude-sonnet-4-5", "stop_reason": "end_turn", "stop_sequence": null,
+                    "content": [{"type": "text", "text": "Narrow the admin path of group-1."}],
+                    "usage": {"input_tokens": 1000, "output_tokens": 200}}),
+            &[],
+        ));
+    }
     match mode.get() {
         OktaMode::Down => return Err(TransportError("connection refused".into())),
         OktaMode::Revoked => {
@@ -83,10 +98,28 @@ fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, Tr
     Ok(json_response(200, &body, &[]))
 }
 
+/// Stripe settings of a world with billing on ([`World::with_vars`]).
+pub const BILLING_VARS: &[(&str, &str)] = &[
+    ("STRIPE_SECRET_KEY", "sk_test_0123456789abcdefABCDEF"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdefABCDEF0123"),
+    ("STRIPE_PRICE_STANDARD", "price_std"),
+    ("STRIPE_PRICE_BUSINESS", "price_biz"),
+];
+
 impl World {
+    /// A world whose teams are all on Business (`DEFAULT_PLAN`), so plan limits stay out of the
+    /// way of tests about something else.
     pub fn new() -> World {
+        World::with_vars(&[("DEFAULT_PLAN", "business")])
+    }
+
+    /// A world with extra configuration (on top of the minimum every world has).
+    pub fn with_vars(vars: &[(&str, &str)]) -> World {
         let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         let config = Config::from_lookup(|name| {
+            if let Some((_, value)) = vars.iter().find(|(n, _)| *n == name) {
+                return Some(value.to_string());
+            }
             Some(
                 match name {
                     "SUPABASE_JWT_SECRET" => "x".repeat(40),
@@ -97,6 +130,8 @@ impl World {
                     "SNAPSHOT_MASTER_SECRET" | "DOWNLOAD_SIGNING_KEY" | "API_KEY_PEPPER" => {
                         key.into()
                     }
+                    "ANTHROPIC_API_KEY" => "sk-ant-world".into(),
+                    "AI_ANTHROPIC_URL" => AI_PROVIDER.into(),
                     _ => return None,
                 }
                 .to_string(),
@@ -120,8 +155,10 @@ impl World {
             rng: leak(SeqRng::new(7)),
             limiter: leak(CountingLimiter::new(1000)),
             jwks: leak(JwksCache::default()),
+            ai_breakers: leak(crate::ai::breaker::Breakers::default()),
         });
         World {
+            http,
             db,
             objects,
             queue,
@@ -167,6 +204,19 @@ impl World {
             user,
             jwt: String::new(),
             email: Some(format!("{user}@test.local")),
+            email_verified: true,
+            key: None,
+        };
+        Caller::new(self.deps, principal, self.meta())
+    }
+
+    /// A signed-in `user` whose token does not say their email is confirmed.
+    pub fn unverified_caller(&self, user: UserId) -> Caller<'static> {
+        let principal = Principal {
+            user,
+            jwt: String::new(),
+            email: Some(format!("{user}@test.local")),
+            email_verified: false,
             key: None,
         };
         Caller::new(self.deps, principal, self.meta())
@@ -178,6 +228,7 @@ impl World {
             user,
             jwt: String::new(),
             email: None,
+            email_verified: false,
             key: Some(KeyGrant {
                 id: ApiKeyId::parse("00000000-0000-4000-8000-0000000000aa").unwrap(),
                 team,

@@ -7,11 +7,15 @@ use butterfly::authz::matrix::{
 };
 use serde_json::{json, Value};
 
-/// A JWT for `user` that also carries the user's email (as Supabase's do).
+/// A JWT for `user` that also carries the user's confirmed email, as Supabase Auth issues it
+/// (`email`, and `user_metadata.email_verified` once the address is confirmed).
 pub fn jwt_with_email(user: &User) -> String {
+    let email = format!("user-{}@test.local", user.id);
     sign_json(&json!({
         "sub": user.id, "role": "authenticated", "aud": "authenticated",
-        "iat": now(), "exp": now() + 3600, "email": format!("user-{}@test.local", user.id),
+        "iat": now(), "exp": now() + 3600, "email": email,
+        "user_metadata": {"email": email, "email_verified": true, "phone_verified": false,
+                          "sub": user.id},
     }))
 }
 
@@ -173,7 +177,10 @@ fn api_keys_are_shown_once_scoped_confined_expiring_and_revocable() {
     let stored = psql(&format!(
         "select secret_hash from api_keys where id = '{id}'"
     ));
-    assert_eq!(stored.len(), 64);
+    // `<pepper id>:<64 hex>`: the id names the pepper it was keyed with, so peppers rotate.
+    let (pepper, hash) = stored.split_once(':').expect("pepper id");
+    assert!(!pepper.is_empty(), "{stored}");
+    assert_eq!(hash.len(), 64, "{stored}");
     assert!(!stored.contains(secret));
 
     // Read + backup: may list, create a backup, not manage connections or keys.
@@ -433,4 +440,54 @@ fn invitations_role_changes_and_last_owner_protection() {
     ] {
         assert!(actions.contains(&json!(action)), "{action}");
     }
+}
+
+#[test]
+fn a_user_holds_at_most_the_capped_number_of_active_keys() {
+    use butterfly::services::api_keys::MAX_ACTIVE_KEYS_PER_USER;
+    let alice = new_user();
+    let team = personal_team(&alice);
+    // The cap counts a user's keys across their teams (each team's plan has room for its half).
+    let second = team_with(&alice, None);
+    let mut ids = Vec::new();
+    for i in 0..MAX_ACTIVE_KEYS_PER_USER {
+        let in_team = if i % 2 == 0 { &team } else { &second };
+        ids.push(create_key(&alice, in_team, &[Scope::Read]).0);
+    }
+    let body = json!({"name": "one too many", "scopes": ["read"], "team_id": team});
+    let reply = alice.api("POST", "/api-keys", Some(&body));
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (409, "api_key_limit"),
+        "{}",
+        reply.text()
+    );
+    assert!(!reply.text().contains("bfk_"), "{}", reply.text());
+    let active = |user: &User| {
+        psql(&format!(
+            "select count(*) from api_keys where user_id = '{}' and revoked_at is null",
+            user.id
+        ))
+    };
+    assert_eq!(active(&alice), MAX_ACTIVE_KEYS_PER_USER.to_string());
+    // The database holds the same cap, whoever inserts (here the service role, around the worker).
+    let direct = service(
+        "POST",
+        "api_keys",
+        Some(&json!({
+            "id": "00000000-0000-4000-8000-00000000cafe", "team_id": team, "user_id": alice.id,
+            "name": "direct", "secret_hash": "0".repeat(64), "scopes": ["read"],
+        })),
+    );
+    assert_eq!(direct.status, 409, "{}", direct.text());
+    // A revoked key frees its place; the cap is per user, so another user is unaffected.
+    assert_eq!(
+        alice
+            .api("DELETE", &format!("/api-keys/{}", ids[0]), None)
+            .status,
+        200
+    );
+    create_key(&alice, &team, &[Scope::Read]);
+    let bob = new_user();
+    create_key(&bob, &personal_team(&bob), &[Scope::Read]);
 }

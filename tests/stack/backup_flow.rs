@@ -261,7 +261,7 @@ fn signed_urls_refuse_tampering_expiry_and_other_tenants() {
     denied(&url.replace(&format!("e={exp}"), &format!("e={}", exp + 1)));
     denied(&format!("{}/api/v1/downloads", worker()));
 
-    let key = butterfly::crypto::keys::Key256::from_base64(&env("DOWNLOAD_SIGNING_KEY")).unwrap();
+    let key = butterfly::crypto::keyring::KeyRing::parse(&env("DOWNLOAD_SIGNING_KEY")).unwrap();
     let base = format!("{}/api/v1/downloads?", worker());
     let grant = |tenant: &str, expires_at: i64| butterfly::signed_url::DownloadGrant {
         backup_id: backup_id.to_string(),

@@ -36,6 +36,46 @@ fn workerd_cpu_s() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// The worker's CPU profiler (bench/cpu-profile.mjs), if bench.sh started one.
+fn profiler(method: &str, path: &str) -> Option<Value> {
+    let base = std::env::var("BF_BENCH_PROFILER_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let reply = call(method, &format!("{base}{path}"), &[], None);
+    assert_eq!(reply.status, 200, "profiler {path}");
+    Some(reply.json())
+}
+
+/// Prints the worker's CPU per slice (max, median) and in total, from the profiler.
+fn print_slice_cpu() {
+    let Some(reply) = profiler("GET", "/slices") else {
+        return;
+    };
+    let mut slices: Vec<f64> = reply["slices_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    slices.sort_by(f64::total_cmp);
+    let total: f64 = slices.iter().sum();
+    let median = match slices.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => slices[n / 2],
+        n => (slices[n / 2 - 1] + slices[n / 2]) / 2.0,
+    };
+    let max = slices.last().copied().unwrap_or(0.0);
+    println!("bench worker_cpu_slices {} (slices profiled)", slices.len());
+    println!("bench worker_cpu_total_ms {total:.0} (the worker's isolate, V8 CPU profiler)");
+    println!("bench worker_cpu_slice_max_ms {max:.0}");
+    println!("bench worker_cpu_slice_median_ms {median:.0}");
+    println!(
+        "bench worker_cpu_slice_max_share_of_limit {:.3} (of [limits] cpu_ms = {})",
+        max / f64::from(butterfly::config::WORKER_CPU_MS),
+        butterfly::config::WORKER_CPU_MS
+    );
+}
+
 #[test]
 #[ignore = "benchmark: scripts/bench.sh runs it"]
 fn backup_benchmark() {
@@ -111,10 +151,13 @@ fn backup_benchmark() {
         wall / floor.max(f64::EPSILON)
     );
     println!("bench slices {} (queue invocations)", backup["slices"]);
+    print_slice_cpu();
 
     // Every object downloads, decrypts and has its recorded count (skip with
     // BF_BENCH_VERIFY=0 for tenants whose objects are too big to download whole).
     if std::env::var("BF_BENCH_VERIFY").as_deref() != Ok("0") {
+        profiler("POST", "/phase/start");
+        let mut downloaded = 0u64;
         for (resource, count) in backup["counts"].as_object().unwrap() {
             let reply = user.api(
                 "GET",
@@ -124,6 +167,7 @@ fn backup_benchmark() {
             assert_eq!(reply.status, 200, "{}", reply.text());
             let data = call("GET", reply.json()["url"].as_str().unwrap(), &[], None);
             assert_eq!(data.status, 200);
+            downloaded += data.body.len() as u64;
             let items: Value = data.json();
             assert_eq!(
                 items.as_array().unwrap().len() as u64,
@@ -131,6 +175,16 @@ fn backup_benchmark() {
             );
         }
         println!("bench downloads_verified {}", backup["object_count"]);
+        if let Some(reply) = profiler("POST", "/phase/stop") {
+            let ms = reply["busy_ms"].as_f64().unwrap();
+            let mb = downloaded as f64 / 1e6;
+            println!("bench download_plaintext_mb {mb:.1}");
+            println!("bench download_cpu_ms {ms:.0} (the worker's isolate, every download)");
+            println!(
+                "bench download_cpu_ms_per_mb {:.2} (per MB of plaintext sent)",
+                ms / mb.max(f64::EPSILON)
+            );
+        }
     }
     let team = backup["team_id"].as_str().unwrap();
     let complete = activity(team)

@@ -379,6 +379,13 @@ fn the_database_and_the_rust_verifier_agree_row_for_row() {
                      "source_ip": "2001:db8::7", "actor_name": "Ada Lovelace", "details": tricky}),
     );
     assert_eq!(reply.status, 204, "{}", reply.text());
+    // A v2 row that names an API key and the client's request id (both hashed).
+    let reply = audit(
+        &json!({"team_id": c.team, "actor_type": "api_key", "actor_id": ACTOR, "action": "backup.request",
+                "key_id": "0b9e6a4e-1c36-4d25-8f53-0d1d8e5b7a12", "client_request_id": "ci-run-42",
+                "target_type": "backup", "target_id": "b-9", "request_id": "req-9"}),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.text());
 
     let rows = service(
         "GET",
@@ -414,6 +421,61 @@ fn the_database_and_the_rust_verifier_agree_row_for_row() {
     }
     let report = verifier.finish(None);
     assert!(report.intact(), "{report:?}");
-    assert_eq!(count, 6);
+    assert_eq!(count, 7);
     assert_eq!(report.identities_opened, 5);
+}
+
+/// Rows written before migration 0017 keep their v1 content and still verify, new v2 rows link
+/// after them, and in a v2 row the key id and the client's request id are covered by the hash.
+#[test]
+fn v1_rows_still_verify_and_v2_rows_cover_the_key_and_client_request_id() {
+    let c = chain_with(4);
+    let t = &c.team;
+    // The chain as it was before 0017: every row hashed as v1, relinked in order.
+    as_owner_without_triggers(&format!(
+        "do $$ declare r activity_logs; prev text := activity_chain_genesis(); begin \
+           for r in select * from activity_logs where team_id = '{t}' order by chain_seq loop \
+             r.chain_version := 1; r.prev_hash := prev; r.row_hash := activity_chain_hash(r); \
+             update activity_logs set chain_version = 1, prev_hash = r.prev_hash, row_hash = r.row_hash where id = r.id; \
+             prev := r.row_hash; end loop; \
+           update activity_chain_heads set head_hash = prev where chain_team = '{t}'; end $$"
+    ));
+    assert_eq!(verify(t)["status"], "intact");
+    let reply = audit(
+        &json!({"team_id": t, "actor_type": "api_key", "actor_id": ACTOR, "action": "backup.request",
+                "key_id": "0b9e6a4e-1c36-4d25-8f53-0d1d8e5b7a12", "client_request_id": "ci-run-7",
+                "target_type": "backup", "target_id": "b-5"}),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    assert_eq!(
+        psql(&format!(
+            "select string_agg(chain_version::text, ',' order by chain_seq) from activity_logs where team_id = '{t}'"
+        )),
+        "1,1,1,1,2"
+    );
+    let report = verify(t);
+    assert_eq!(report["status"], "intact", "{report}");
+    assert_eq!(report["rows"], 5);
+
+    // Editing either field of the v2 row, or downgrading it to v1, is found at that row.
+    for edit in [
+        "key_id = '0b9e6a4e-1c36-4d25-8f53-0d1d8e5b7a13'",
+        "client_request_id = 'forged'",
+        "chain_version = 1",
+    ] {
+        as_owner_without_triggers(&format!(
+            "update activity_logs set {edit} where team_id = '{t}' and chain_seq = 5"
+        ));
+        let report = verify(t);
+        assert_eq!(
+            problems(&report),
+            vec![("content_mismatch".to_string(), 5)],
+            "{edit}: {report}"
+        );
+        as_owner_without_triggers(&format!(
+            "update activity_logs set key_id = '0b9e6a4e-1c36-4d25-8f53-0d1d8e5b7a12', \
+             client_request_id = 'ci-run-7', chain_version = 2 where team_id = '{t}' and chain_seq = 5"
+        ));
+        assert_eq!(verify(t)["status"], "intact");
+    }
 }

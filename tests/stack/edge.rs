@@ -194,3 +194,133 @@ fn bad_connection_input_is_refused_and_nothing_is_stored() {
         "a refused request wrote an audit row"
     );
 }
+
+/// What a flooding client saw: the response, how long it took to come, and how many body bytes
+/// the worker had let in by then.
+struct Flood {
+    reply: Reply,
+    waited: std::time::Duration,
+    sent: u64,
+}
+
+/// Sends a chunked body of `total` bytes (64 KiB chunks) from a second thread over a raw
+/// connection, and reads the response as soon as it comes, while the body is still going out.
+fn chunked_flood(method: &str, path: &str, headers: &[(&str, &str)], total: u64) -> Flood {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let address = worker().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ntransfer-encoding: chunked\r\n\
+         content-type: application/json\r\nconnection: close\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let mut writer = stream.try_clone().unwrap();
+    let started = std::time::Instant::now();
+    let sender = std::thread::spawn(move || {
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend(std::iter::repeat_n(b' ', 64 * 1024));
+        chunk.extend(b"\r\n");
+        while counter.load(Ordering::SeqCst) < total {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(64 * 1024, Ordering::SeqCst);
+        }
+        let _ = writer.write_all(b"0\r\n\r\n");
+    });
+
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let waited = started.elapsed();
+    let at_response = sent.load(Ordering::SeqCst);
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no status line: {status_line:?}"))
+        .parse()
+        .unwrap();
+    let mut response_headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            response_headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length: usize = response_headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("the error response has a length");
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    sender.join().unwrap();
+    Flood {
+        reply: Reply {
+            status,
+            headers: response_headers,
+            body,
+        },
+        waited,
+        sent: at_response,
+    }
+}
+
+/// Run alone (`--ignored`): in the full suite, wrangler dev's local proxy (not the worker) was
+/// left unable to answer the next requests after the flood, failing the tests after it.
+#[test]
+#[ignore = "wedges wrangler dev's proxy for the tests after it; run alone with --ignored"]
+fn an_80_mb_chunked_body_is_refused_fast_without_being_read() {
+    const TOTAL: u64 = 80 * 1024 * 1024;
+    let user = new_user();
+    let auth = format!("Bearer {}", user.jwt);
+    let cases = [
+        // A method the path does not serve: answered before any body is read.
+        ("POST", "/api/v1/health", vec![], 405, "method_not_allowed"),
+        // A route that takes one: read only until it passes 64 KiB.
+        (
+            "POST",
+            "/api/v1/connections",
+            vec![("authorization", auth.as_str())],
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (method, path, headers, status, code) in cases {
+        let flood = chunked_flood(method, path, &headers, TOTAL);
+        let what = format!(
+            "{method} {path}: HTTP {} after {:?}, {} bytes sent",
+            flood.reply.status, flood.waited, flood.sent
+        );
+        println!("{what}");
+        assert_eq!(flood.reply.status, status, "{what}");
+        assert_eq!(flood.reply.error_code(), code, "{what}");
+        // Reading the whole body would have taken every byte; what got in is what the sockets
+        // between client and worker hold, far from the 80 MB.
+        assert!(flood.sent < TOTAL / 4, "{what}");
+    }
+    assert_eq!(
+        connection_count(&user),
+        0,
+        "a refused body stored a connection"
+    );
+}

@@ -80,3 +80,104 @@ fn a_backup_survives_every_kind_of_fault() {
         );
     }
 }
+
+/// Starts a backup of a fresh connection with `faults` queued, and waits for it.
+fn backup_with(faults: &[Value]) -> (User, Value) {
+    let user = new_user();
+    let connection = user.create_connection();
+    assert!(emulator("POST", "/__emulator/reset", None).status < 300);
+    for fault in faults {
+        inject(fault.clone());
+    }
+    let reply = user.api("POST", &format!("/connections/{connection}/backups"), None);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["backup"]["id"].as_str().unwrap().to_string();
+    let backup = user.wait_backup(&id);
+    (user, backup)
+}
+
+/// A failed backup is marked failed with its reason and an audit row, has no manifest, and
+/// nothing of it can be downloaded.
+fn assert_failed_cleanly(user: &User, backup: &Value, reason: &str) {
+    assert_eq!(backup["status"], "failed", "{backup}");
+    assert!(backup["manifest_sha256"].is_null(), "{backup}");
+    let error = backup["error"].as_str().unwrap_or_default();
+    assert!(error.contains(reason), "{reason:?} not in {backup}");
+    let team = backup["team_id"].as_str().unwrap();
+    let id = backup["id"].as_str().unwrap();
+    let log = activity(team);
+    assert!(
+        log.iter()
+            .any(|r| r["action"] == "backup.error" && r["target_id"] == id),
+        "no backup.error row"
+    );
+    assert!(!log
+        .iter()
+        .any(|r| r["action"] == "backup.complete" && r["target_id"] == id));
+    let reply = user.api("GET", &format!("/backups/{id}/objects/users/url"), None);
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (409, "backup_not_complete")
+    );
+}
+
+#[test]
+fn a_token_revoked_mid_backup_fails_it_cleanly() {
+    let _reset = EmulatorReset;
+    // Revoked on an app's assignment list: the users, groups and config lanes are under way.
+    let (user, backup) =
+        backup_with(&[json!({"path_prefix": "/api/v1/apps/", "kind": "revoke_token"})]);
+    assert_failed_cleanly(&user, &backup, "credential");
+    let stats = emulator("GET", "/__emulator/stats", None).json();
+    assert_eq!(stats["faults_pending"], 0, "{stats}");
+    // Okta answers 401 to that token from now on; nothing retried it into a partial success.
+    let probe = call(
+        "GET",
+        &format!("{}/api/v1/org", env("BF_OKTA_URL")),
+        &[("authorization", &format!("SSWS {}", env("BF_OKTA_TOKEN")))],
+        None,
+    );
+    assert_eq!(probe.status, 401);
+}
+
+#[test]
+fn a_next_link_that_loops_fails_the_backup() {
+    let _reset = EmulatorReset;
+    let (user, backup) =
+        backup_with(&[json!({"path_prefix": "/api/v1/users", "kind": "loop_next"})]);
+    assert_failed_cleanly(&user, &backup, "loops back");
+}
+
+#[test]
+fn lists_that_end_with_an_empty_page_or_a_refused_cursor_are_collected_whole() {
+    let user = new_user();
+    let connection = user.create_connection();
+    let clean = user.backup(&connection);
+    assert_eq!(clean["status"], "complete", "{clean}");
+    let _reset = EmulatorReset;
+    assert!(emulator("POST", "/__emulator/reset", None).status < 300);
+    // Users and groups end with an extra empty page; the cursor of the users' empty page is
+    // then refused (E0000029, as an expired one is), so that list starts over.
+    for fault in [
+        json!({"path_prefix": "/api/v1/users", "kind": "empty_next"}),
+        json!({"path_prefix": "/api/v1/users", "kind": "expired_cursor"}),
+        json!({"path_prefix": "/api/v1/groups", "kind": "empty_next"}),
+    ] {
+        inject(fault);
+    }
+    let reply = user.api("POST", &format!("/connections/{connection}/backups"), None);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["backup"]["id"].as_str().unwrap().to_string();
+    let faulted = user.wait_backup(&id);
+    assert_eq!(faulted["status"], "complete", "{faulted}");
+    let stats = emulator("GET", "/__emulator/stats", None).json();
+    assert_eq!(stats["faults_pending"], 0, "every fault was hit: {stats}");
+    assert_eq!(faulted["counts"], clean["counts"]);
+    for object in ["users", "groups", "group_members"] {
+        assert_eq!(
+            download_json(&user, &id, object),
+            download_json(&user, clean["id"].as_str().unwrap(), object),
+            "{object}"
+        );
+    }
+}

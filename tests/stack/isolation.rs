@@ -18,6 +18,8 @@ struct Victim {
     key: String,
     invitation: String,
     run: String,
+    /// A guidance record of the victim's team (written straight into the table).
+    record: String,
 }
 
 fn victim() -> Victim {
@@ -44,7 +46,13 @@ fn victim() -> Victim {
         .unwrap()
         .to_string();
     plant(invite.json()["token"].as_str().unwrap());
+    let record = psql(&format!(
+        "insert into guidance_records (id, team_id, prompt, target, payload_bytes, pseudonyms, \
+         latency_ms, input_tokens, output_tokens, outcome, answer) values (gen_random_uuid(), \
+         '{team}', 'privileged_access', 'x', 0, 0, 0, 0, 0, 'answered', 'kept') returning id"
+    ));
     Victim {
+        record,
         user,
         team,
         connection,
@@ -64,9 +72,12 @@ fn state(v: &Victim) -> Value {
         "connections": get(format!("okta_connections?team_id=eq.{}&select=id,status,updated_at", v.team)),
         "backups": get(format!("backups?team_id=eq.{}&select=id,status&order=id", v.team)),
         "keys": get(format!("api_keys?team_id=eq.{}&select=id,revoked_at&order=id", v.team)),
-        "invitations": get(format!("team_invitations?team_id=eq.{}&select=id,accepted_at", v.team)),
+        "invitations": get(format!("team_invitations?team_id=eq.{}&select=id,accepted_at,revoked_at", v.team)),
+        "download_roles": get(format!("team_download_roles?team_id=eq.{}&select=role", v.team)),
         "compliance_runs": get(format!("compliance_runs?team_id=eq.{}&select=id,status&order=id", v.team)),
         "remediations": get(format!("compliance_remediations?team_id=eq.{}&order=check_id", v.team)),
+        "ai_settings": get(format!("team_ai_settings?team_id=eq.{}", v.team)),
+        "guidance": get(format!("guidance_records?team_id=eq.{}&order=id", v.team)),
         "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
     })
 }
@@ -100,6 +111,15 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             format!("/teams/{t}/invitations"),
             json!({"email": "x@test.local", "role": "owner"}),
         )],
+        Route::ListInvitations => vec![p(format!("/teams/{t}/invitations"))],
+        Route::RevokeInvitation => {
+            vec![p(format!("/teams/{t}/invitations/{}", v.invitation))]
+        }
+        Route::GetTeamSettings => vec![p(format!("/teams/{t}/settings"))],
+        Route::ChangeTeamSettings => vec![with(
+            format!("/teams/{t}/settings"),
+            json!({"download_roles": ["viewer", "auditor"]}),
+        )],
         Route::AcceptInvitation => vec![with(
             "/invitations/accept".into(),
             json!({"token": v.invitation}),
@@ -125,6 +145,45 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             json!({"to": "acknowledged"}),
         )],
         Route::ComplianceTrend => vec![p(format!("/teams/{t}/compliance-trend"))],
+        Route::TeamPlan => vec![p(format!("/teams/{t}/plan"))],
+        Route::BillingCheckout => vec![with(
+            "/billing/checkout".into(),
+            json!({"team_id": t, "plan": "business"}),
+        )],
+        Route::BillingPortal => vec![with("/billing/portal".into(), json!({"team_id": t}))],
+        // Outside /api/v1: an unsigned event naming the victim's team.
+        Route::StripeWebhook => vec![with(
+            "/../webhooks/stripe".into(),
+            json!({"id": "evt_x", "type": "checkout.session.completed", "created": 1,
+                   "livemode": false, "data": {"object": {"client_reference_id": t}}}),
+        )],
+        Route::RotateDataKey => vec![p(format!("/teams/{t}/data-key/rotations"))],
+        Route::GetAiSettings => vec![p(format!("/teams/{t}/ai"))],
+        Route::SetAiSettings => vec![with(
+            format!("/teams/{t}/ai"),
+            json!({"enabled": true, "keep_answers": true}),
+        )],
+        Route::DeleteAiAnswers => vec![p(format!("/teams/{t}/ai/answers"))],
+        Route::ListGuidanceRecords => vec![p(format!("/teams/{t}/ai/records"))],
+        Route::GetGuidanceRecord => vec![p(format!("/ai-records/{}", v.record))],
+        Route::FindingGuidance => {
+            vec![p(format!("/connections/{c}/findings/BF-CIS5-001/guidance"))]
+        }
+        Route::PrivilegedAccessGuidance => {
+            vec![p(format!("/connections/{c}/privileged-access/guidance"))]
+        }
+        Route::VerifyAuditChain => vec![p(format!("/teams/{t}/audit/verify"))],
+        Route::GetAllowList => vec![p(format!("/teams/{t}/ip-allowlist"))],
+        Route::SetAllowList => vec![with(
+            format!("/teams/{t}/ip-allowlist"),
+            json!({"entries": ["203.0.113.0/24"], "confirm_lockout": true}),
+        )],
+        // Public pages outside /api/v1 (Trust Center, security.txt, signing keys): no team's data.
+        Route::TrustCenter
+        | Route::TrustStylesheet
+        | Route::SecurityTxt
+        | Route::AuditKeys
+        | Route::AuditKeyPem => Vec::new(),
     }
 }
 
@@ -137,6 +196,7 @@ fn acceptable(route: Route, status: u16, is_key: bool) -> bool {
     );
     match route {
         Route::Download => matches!(status, 400 | 403 | 404),
+        Route::StripeWebhook => status == 400,
         _ if own_listing => status == 200 || (is_key && status == 403),
         _ => matches!(status, 403 | 404 | 422),
     }
@@ -167,7 +227,11 @@ fn no_foreign_caller_reaches_another_teams_resources_on_any_route() {
     let mut covered = 0;
     for def in ROUTES {
         let cases = attacks(def.route, &v);
-        assert!(!cases.is_empty(), "{} has no isolation case", def.template);
+        assert!(
+            !cases.is_empty() || !def.template.starts_with("/api/v1"),
+            "{} has no isolation case",
+            def.template
+        );
         for (path, body) in cases {
             for (who, token, is_key) in &callers {
                 let reply = api_as(token, def.method.as_str(), &path, body.as_ref());
@@ -185,6 +249,7 @@ fn no_foreign_caller_reaches_another_teams_resources_on_any_route() {
                     &v.user.id,
                     &v.key,
                     &v.run,
+                    &v.record,
                 ] {
                     assert!(
                         !text.contains(secret.as_str()),
@@ -195,7 +260,11 @@ fn no_foreign_caller_reaches_another_teams_resources_on_any_route() {
             }
         }
     }
-    assert!(covered >= ROUTES.len() * callers.len());
+    let attacked = ROUTES
+        .iter()
+        .filter(|d| d.template.starts_with("/api/v1"))
+        .count();
+    assert!(covered >= attacked * callers.len());
     assert_eq!(
         state(&v),
         before,
@@ -253,6 +322,10 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
             "team_id",
             json!({"state": "resolved"}),
         ),
+        ("team_download_roles", "team_id", json!({"role": "viewer"})),
+        ("team_ai_settings", "team_id", json!({"enabled": true})),
+        ("ai_usage", "team_id", json!({"version": 9})),
+        ("guidance_records", "team_id", json!({"answer": null})),
         ("role_permissions", "role", json!({"action": "x"})),
         ("scope_permissions", "scope", json!({"action": "x"})),
     ];
@@ -429,10 +502,42 @@ fn a_teams_own_members_cannot_write_audited_tables_around_the_worker() {
             vec![json!({"state": {}})],
         ),
         (
+            "team_download_roles",
+            format!("team_id=eq.{t}&select=role"),
+            // Granting downloads to viewers without the owner's audited decision.
+            json!({"team_id": t, "role": "viewer"}),
+            vec![json!({"role": "auditor"})],
+        ),
+        (
             "teams",
             format!("id=eq.{t}&select=id"),
             json!({"id": id, "name": "x", "created_by": owner}),
             vec![json!({"name": "pwned"})],
+        ),
+        (
+            // Switching AI on without an audit row, or raising one's own budget.
+            "team_ai_settings",
+            format!("team_id=eq.{t}&select=team_id"),
+            json!({"team_id": t, "enabled": true, "keep_answers": true}),
+            vec![
+                json!({"enabled": true}),
+                json!({"monthly_tokens": 999_999_999}),
+            ],
+        ),
+        (
+            "ai_usage",
+            format!("team_id=eq.{t}&select=team_id"),
+            json!({"team_id": t, "usage": {}, "version": 0}),
+            vec![json!({"usage": {}})],
+        ),
+        (
+            // A forged record, an edited one, or an answer erased without an audit row.
+            "guidance_records",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"id": id, "team_id": t, "prompt": "privileged_access", "target": "x",
+                   "payload_bytes": 0, "pseudonyms": 0, "latency_ms": 0, "input_tokens": 0,
+                   "output_tokens": 0, "outcome": "answered"}),
+            vec![json!({"answer": null}), json!({"outcome": "refused"})],
         ),
     ];
     for (who, jwt) in &callers {

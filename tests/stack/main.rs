@@ -5,18 +5,26 @@
 mod support;
 
 mod access;
+mod ai;
+mod allowlist;
 mod audit;
 mod backup_flow;
 mod bench;
+mod billing;
 mod chain;
 mod checkpoints;
 mod compliance;
 mod cors;
 mod edge;
+mod evidence;
 mod faults;
+mod fidelity;
 mod isolation;
 mod jwks;
+mod key_rotation;
 mod lifecycle;
 mod rate_limits;
 mod schedule;
+mod small_holes;
+mod tamper;
 mod tenancy;

@@ -130,6 +130,7 @@ pub fn jwt_for(sub: &str, role: &str, exp: i64) -> String {
         aud: "authenticated".into(),
         role: role.into(),
         email: None,
+        email_verified: false,
         iss: None,
     };
     sign_hs256(&claims, env("SUPABASE_JWT_SECRET").as_bytes())
@@ -169,7 +170,7 @@ pub fn new_user() -> User {
         (nanos ^ n) & 0xffff_ffff_ffff
     );
     psql(&format!(
-        "insert into auth.users (id, email) values ('{id}', 'user-{id}@test.local')"
+        "insert into auth.users (id, email, email_confirmed_at) values ('{id}', 'user-{id}@test.local', now())"
     ));
     let jwt = jwt_for(&id, "authenticated", now() + 3600);
     User { id, jwt }

@@ -7,6 +7,7 @@
 //! is untrusted data. Tenant text can therefore change what a data string says, never which
 //! fields are sent, which instructions the model gets or what Butterfly does with the answer.
 
+pub mod disclosure;
 pub mod drift;
 pub mod finding;
 pub mod restore;
@@ -14,7 +15,7 @@ pub mod topology;
 pub mod views;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -50,7 +51,7 @@ and restore flows, which have their own approvals.
 4. Be concise: short paragraphs and lists, at most about 400 words.";
 
 /// What a prompt is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PromptKind {
     /// Why a compliance finding matters in this tenant, and how to remediate it.

@@ -12,7 +12,7 @@ pub mod openai;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -22,7 +22,7 @@ use crate::ports::{HttpRequest, HttpResponse};
 /// Longest error text kept from a provider (only its type or code; messages are dropped).
 const MAX_ERROR_KIND: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderId {
     Anthropic,

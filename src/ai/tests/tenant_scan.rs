@@ -89,7 +89,7 @@ fn collect(base: &str, token: &str) -> TenantSnapshot {
                             child.push(id.to_owned());
                             kept.push(child);
                         }
-                        objects.push(wrap(&k, item));
+                        objects.push(wrap.apply(&k, item));
                     }
                 }
             }

@@ -20,7 +20,6 @@ pub async fn list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 
 pub async fn revoke(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, ApiKeyId::parse)?;
-    call.no_body()?;
     let row = api_keys::revoke(call.caller()?, id).await?;
     Ok(ApiResponse::json(200, &json!({ "api_key": row })))
 }

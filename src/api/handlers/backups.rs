@@ -10,7 +10,6 @@ use crate::jobs::backup;
 use crate::services::{downloads, ServiceError};
 
 pub async fn create(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
-    call.no_body()?;
     let id = call.id(0, ConnectionId::parse)?;
     let row = backup::request(call.caller()?, id).await?;
     Ok(ApiResponse::json(202, &json!({ "backup": row })))

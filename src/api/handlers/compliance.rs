@@ -18,7 +18,6 @@ fn invalid(field: &'static str, message: &str) -> ApiError {
 }
 
 pub async fn create_run(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
-    call.no_body()?;
     let id = call.id(0, ConnectionId::parse)?;
     let view = compliance::request(call.caller()?, id).await?;
     Ok(ApiResponse::json(

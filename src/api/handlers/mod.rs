@@ -2,11 +2,14 @@
 //! call's [`Caller`](crate::services::Caller) and maps the result. `route` is the single place a
 //! route meets its code.
 
+mod ai;
 mod api_keys;
 mod backups;
+mod billing;
 mod compliance;
 mod connections;
 mod teams;
+mod trust;
 
 use serde_json::json;
 
@@ -36,11 +39,35 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::ListTeams => teams::list(call).await,
         Route::ListMembers => teams::members(call).await,
         Route::CreateInvitation => teams::invite(call).await,
+        Route::ListInvitations => teams::invitations(call).await,
+        Route::RevokeInvitation => teams::revoke_invitation(call).await,
+        Route::GetTeamSettings => teams::settings(call).await,
+        Route::ChangeTeamSettings => teams::change_settings(call).await,
         Route::AcceptInvitation => teams::accept(call).await,
         Route::ChangeMemberRole => teams::change_role(call).await,
         Route::RemoveMember => teams::remove(call).await,
         Route::CreateApiKey => api_keys::create(call).await,
         Route::ListApiKeys => api_keys::list(call).await,
         Route::RevokeApiKey => api_keys::revoke(call).await,
+        Route::TeamPlan => billing::plan(call).await,
+        Route::BillingCheckout => billing::checkout(call).await,
+        Route::BillingPortal => billing::portal(call).await,
+        Route::StripeWebhook => billing::stripe_webhook(call).await,
+        Route::RotateDataKey => teams::rotate_data_key(call).await,
+        Route::GetAiSettings => ai::settings(call).await,
+        Route::SetAiSettings => ai::set_settings(call).await,
+        Route::DeleteAiAnswers => ai::delete_answers(call).await,
+        Route::ListGuidanceRecords => ai::records(call).await,
+        Route::GetGuidanceRecord => ai::record(call).await,
+        Route::FindingGuidance => ai::finding(call).await,
+        Route::PrivilegedAccessGuidance => ai::privileged_access(call).await,
+        Route::VerifyAuditChain => teams::verify_audit_chain(call).await,
+        Route::GetAllowList => teams::allow_list(call).await,
+        Route::SetAllowList => teams::set_allow_list(call).await,
+        Route::TrustCenter => trust::page(call),
+        Route::TrustStylesheet => trust::stylesheet(),
+        Route::SecurityTxt => trust::security_txt(call),
+        Route::AuditKeys => trust::keys(call),
+        Route::AuditKeyPem => trust::key_pem(call),
     }
 }

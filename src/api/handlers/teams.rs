@@ -5,8 +5,8 @@ use serde_json::json;
 use crate::api::call::Call;
 use crate::api::error::ApiError;
 use crate::api::http::ApiResponse;
-use crate::ids::{TeamId, UserId};
-use crate::services::teams;
+use crate::ids::{InvitationId, TeamId, UserId};
+use crate::services::{allowlist, evidence, teams, tenant_keys};
 
 pub async fn list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let teams = teams::list(call.caller()?).await?;
@@ -25,6 +25,31 @@ pub async fn invite(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::json(201, &created))
 }
 
+pub async fn invitations(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let rows = teams::invitations(call.caller()?, team).await?;
+    Ok(ApiResponse::json(200, &json!({ "invitations": rows })))
+}
+
+pub async fn revoke_invitation(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let id = call.id(1, InvitationId::parse)?;
+    let revoked = teams::revoke_invitation(call.caller()?, team, id).await?;
+    Ok(ApiResponse::json(200, &revoked))
+}
+
+pub async fn settings(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let settings = teams::settings(call.caller()?, team).await?;
+    Ok(ApiResponse::json(200, &json!({ "settings": settings })))
+}
+
+pub async fn change_settings(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let settings = teams::change_settings(call.caller()?, team, call.body()?).await?;
+    Ok(ApiResponse::json(200, &json!({ "settings": settings })))
+}
+
 pub async fn accept(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let member = teams::accept(call.caller()?, call.body()?).await?;
     Ok(ApiResponse::json(200, &json!({ "member": member })))
@@ -40,7 +65,32 @@ pub async fn change_role(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 pub async fn remove(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let team = call.id(0, TeamId::parse)?;
     let member = call.id(1, UserId::parse)?;
-    call.no_body()?;
     teams::remove(call.caller()?, team, member).await?;
     Ok(ApiResponse::json(200, &json!({ "removed": member })))
+}
+
+/// Rotates the team's data key; the re-seal job runs in the background (202).
+pub async fn rotate_data_key(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let rotated = tenant_keys::rotate(call.caller()?, team).await?;
+    Ok(ApiResponse::json(202, &json!({ "rotation": rotated })))
+}
+
+/// The team's activity chain as the database finds it, checked against its latest R2 anchor.
+pub async fn verify_audit_chain(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let report = evidence::verify(call.caller()?, team).await?;
+    Ok(ApiResponse::json(200, &json!({ "verification": report })))
+}
+
+pub async fn allow_list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let entries = allowlist::get(call.caller()?, team).await?;
+    Ok(ApiResponse::json(200, &json!({ "entries": entries })))
+}
+
+pub async fn set_allow_list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let team = call.id(0, TeamId::parse)?;
+    let entries = allowlist::set(call.caller()?, team, call.body()?).await?;
+    Ok(ApiResponse::json(200, &json!({ "entries": entries })))
 }

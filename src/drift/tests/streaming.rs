@@ -400,6 +400,7 @@ mod sealed {
                     sealed_bytes: segments.iter().map(|s| s.sealed_bytes).sum(),
                     plaintext_sha256: sha256_hex(&whole),
                     segments,
+                    unavailable: Vec::new(),
                 };
                 (*t, entry)
             })

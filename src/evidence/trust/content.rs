@@ -69,8 +69,11 @@ pub static TRUST_CENTER: TrustCenter = TrustCenter {
             purpose: "Billing and subscriptions (no card data reaches Butterfly)",
             data: "Billing contact's name and email, subscription and invoices",
             region: "United States",
-            status: InProgress,
-            controls: &[],
+            status: Implemented,
+            controls: &[
+                Code("src/billing/stripe/client.rs"),
+                Test("tests/stack/billing.rs::billing_checkout_webhooks_drive_the_plan_and_its_limits"),
+            ],
         },
         Subprocessor {
             name: "Twilio SendGrid",
@@ -85,19 +88,28 @@ pub static TRUST_CENTER: TrustCenter = TrustCenter {
             purpose: "Optional AI guidance on findings (opt-in per team)",
             data: "Redacted configuration metadata only: no credentials, no personal data",
             region: "United States",
-            status: InProgress,
-            controls: &[],
+            status: Implemented,
+            controls: &[Doc("docs/ai.md#providers"), Code("src/ai/provider/anthropic.rs")],
         },
         Subprocessor {
             name: "OpenAI",
             purpose: "Optional AI guidance on findings (opt-in per team, alternative provider)",
             data: "Redacted configuration metadata only: no credentials, no personal data",
             region: "United States",
-            status: InProgress,
-            controls: &[],
+            status: Implemented,
+            controls: &[Doc("docs/ai.md#providers"), Code("src/ai/provider/openai.rs")],
         },
     ],
     data_handling: &[
+        Claim {
+            text: "Optional IP allow-list: a team's owners and admins can restrict API access, for people and API keys alike, to their own networks; every change is recorded in the team's activity log.",
+            status: Implemented,
+            controls: &[
+                Doc("docs/security.md#defence-in-depth"),
+                Code("src/services/allowlist.rs"),
+                Test("tests/stack/allowlist.rs::the_allow_list_admits_only_its_networks_for_sessions_and_keys"),
+            ],
+        },
         Claim {
             text: "What we store: your Okta configuration as encrypted snapshots, the read-only Okta API token you give us (sealed, never shown again), your team's members and roles, backup and compliance records, and an activity log of every change.",
             status: Implemented,
@@ -112,12 +124,21 @@ pub static TRUST_CENTER: TrustCenter = TrustCenter {
             ],
         },
         Claim {
-            text: "Encryption at rest: Okta tokens sealed with AES-256-GCM under a per-team data key, itself wrapped by a master key kept outside the database; snapshots sealed per segment under per-team derived keys. Every key has an id and rotates on its own.",
+            text: "Encryption at rest: Okta tokens sealed with AES-256-GCM under a per-team data key, itself wrapped by a master key kept outside the database; snapshots sealed per segment under per-team derived keys.",
             status: Implemented,
             controls: &[
                 Code("src/crypto/envelope.rs"),
                 Test("src/crypto/envelope.rs::master_key_rotation"),
                 Doc("docs/snapshot-format.md#key-derivation"),
+            ],
+        },
+        Claim {
+            text: "Key rotation: a team's data key rotates on request and a background job re-seals its credentials, then destroys the old version; the master key, the download-signing key and the API-key pepper carry key ids and rotate without breaking backups, links or keys. The root secret that snapshot keys derive from cannot rotate yet.",
+            status: InProgress,
+            controls: &[
+                Doc("docs/security.md#key-management"),
+                Test("src/jobs/key_reseal.rs::rotation_seals_new_credentials_moves_old_ones_and_retires_the_old_version"),
+                Test("src/jobs/key_rewrap.rs::master_key_rotation_rewraps_every_data_key_so_the_old_key_can_go"),
             ],
         },
         Claim {
@@ -151,11 +172,13 @@ pub static TRUST_CENTER: TrustCenter = TrustCenter {
                 Test("tests/stack/chain.rs::tampering_as_the_database_owner_is_detected_and_located"),
                 Test("tests/stack/chain.rs::concurrent_writers_never_fork_a_chain"),
                 Code("src/evidence/anchor.rs"),
+                Code("src/jobs/anchor.rs"),
+                Test("tests/stack/evidence.rs::the_anchor_job_anchors_each_head_and_verify_catches_a_rewrite_after_it"),
             ],
         },
         Claim {
-            text: "Evidence export: an audit pack of your activity log, backup manifests, compliance runs and findings with remediation history, in one archive with a SHA-256 manifest signed with Ed25519, verifiable offline with our open verifier or with sha256sum, jq and openssl alone.",
-            status: Implemented,
+            text: "Evidence export: an audit pack of your activity log, backup manifests, compliance runs and findings with remediation history, in one archive with a SHA-256 manifest signed with Ed25519, verifiable offline with our open verifier or with sha256sum, jq and openssl alone. The pack format, its signing keys and the verifier are in place; the export endpoint is being built.",
+            status: InProgress,
             controls: &[
                 Doc("docs/audit-pack.md#verifying-a-pack"),
                 Code("tools/audit-verify"),

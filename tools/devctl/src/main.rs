@@ -61,6 +61,7 @@ fn jwt(sub: &str, role: &str, ttl: &str) -> Result<String, String> {
         aud: "authenticated".into(),
         role: role.to_string(),
         email: None,
+        email_verified: false,
         iss: Some("butterfly-local".into()),
     };
     Ok(sign_hs256(&claims, secret.as_bytes()))

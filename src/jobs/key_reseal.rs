@@ -1,0 +1,322 @@
+//! After a team's data key is rotated: re-seal every credential of the team still sealed under
+//! an older version with the new one, then retire the older versions (their wrapped keys are
+//! destroyed, so nothing sealed under them opens again). A sliced job on the lease: each slice
+//! moves a bounded batch, each move is a compare-and-swap on the credential's version, so a
+//! slice redone after a crash, or racing another, changes nothing twice.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::lease::{self, Lease, SlicedJob, Stop};
+use super::{Next, Ran};
+use crate::crypto::envelope::seal_secret;
+use crate::ids::TeamId;
+use crate::services::audit::{Actor, Event, RequestMeta};
+use crate::services::tenant_keys::{context_strings, data_key, open_sealed};
+use crate::services::{Deps, Privileged, ServiceError};
+use crate::store::{DbError, JobKey};
+
+/// The checkpoint kind of re-seal jobs (`job_checkpoints.job_kind`).
+pub const KIND: &str = "key_reseal";
+/// Credentials re-sealed per slice (each is a database round trip and an audit row).
+pub const RESEAL_PER_SLICE: usize = 50;
+/// Delay before a slice that met a transient failure is tried again.
+const RETRY_SECONDS: u32 = 60;
+const JOB: Actor = Actor::System("key-reseal");
+
+/// One rotation's re-seal: move the team's credentials onto `version`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyResealJob {
+    /// The rotation's id (its checkpoint's `job_id`).
+    pub rotation: Uuid,
+    pub team: TeamId,
+    pub version: u32,
+    pub meta: RequestMeta,
+}
+
+/// What the job checkpoints: how many credentials it moved so far (the work list itself is
+/// re-read every slice: whatever is still under an older version).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ResealProgress {
+    #[serde(default)]
+    pub resealed: u32,
+}
+
+pub async fn run(deps: &Deps<'_>, job: &KeyResealJob) -> Ran {
+    let sys = Privileged::new(deps, JOB, job.meta.clone());
+    let end = lease::run_slice(&sys, &Reseal { job }).await;
+    let next = match &end {
+        Ok(end) => end.next(RETRY_SECONDS),
+        // Nothing could be recorded: deliver again (every step is idempotent).
+        Err(_) => Next::RetryAfter(RETRY_SECONDS),
+    };
+    Ran {
+        next,
+        log: json!({"outcome": end.map_or_else(|e| e.to_string(), |o| format!("{o:?}"))}),
+    }
+}
+
+struct Reseal<'j> {
+    job: &'j KeyResealJob,
+}
+
+#[async_trait(?Send)]
+impl SlicedJob for Reseal<'_> {
+    type State = ResealProgress;
+    /// The versions retired.
+    type Done = Vec<u32>;
+
+    fn key(&self) -> JobKey {
+        JobKey {
+            kind: KIND,
+            id: self.job.rotation,
+        }
+    }
+
+    /// Running while a version older than the rotation's is still live.
+    async fn is_running(&self, sys: &Privileged<'_>) -> Result<bool, ServiceError> {
+        let live = sys.stores().live_key_versions(self.job.team).await?;
+        Ok(live.iter().any(|v| *v < self.job.version))
+    }
+
+    async fn started(&self, _sys: &Privileged<'_>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn slice(
+        &self,
+        sys: &Privileged<'_>,
+        lease: &Lease<'_, ResealProgress>,
+    ) -> Result<Option<Vec<u32>>, Stop> {
+        let (team, version) = (self.job.team, self.job.version);
+        let stale = sys
+            .stores()
+            .connections_sealed_below(team, version)
+            .await
+            .map_err(transient)?;
+        if !stale.is_empty() {
+            let new_key = data_key(sys, team, Some(version)).await?;
+            let mut progress = lease.state();
+            for connection in stale.iter().take(RESEAL_PER_SLICE) {
+                let (from, plain) = open_sealed(sys, connection, &connection.org_domain).await?;
+                let strings = context_strings(team, connection.id);
+                let ctx = strings.context(&connection.org_domain);
+                let sealed = seal_secret(&new_key, sys.deps.rng, &ctx, &plain);
+                let audit = sys.audit(Event {
+                    team,
+                    action: "connection.reseal",
+                    target_type: "okta_connection",
+                    target_id: connection.id.to_string(),
+                    details: json!({"from_version": from, "to_version": version,
+                        "rotation": self.job.rotation}),
+                });
+                let moved = sys
+                    .stores()
+                    .reseal_connection(connection.id, from, &sealed, version, &audit)
+                    .await
+                    .map_err(transient)?;
+                progress.resealed += u32::from(moved);
+            }
+            lease.commit(&progress).await.map_err(|e| match e {
+                lease::LeaseError::Lost => Stop::Superseded,
+                lease::LeaseError::Unavailable(e) => Stop::Transient(ServiceError::Internal(e)),
+            })?;
+            if stale.len() > RESEAL_PER_SLICE {
+                return Ok(None);
+            }
+        }
+        let audit = sys.audit(Event {
+            team,
+            action: "key.retire",
+            target_type: "tenant_key",
+            target_id: format!("{team}/v{version}"),
+            details: json!({}),
+        });
+        match sys
+            .stores()
+            .retire_tenant_keys(team, version, self.job.rotation, &audit)
+            .await
+        {
+            Ok(retired) => Ok(Some(retired)),
+            // A credential was sealed under an older version meanwhile: move it next time.
+            Err(DbError::Constraint) => Err(Stop::Transient(ServiceError::Internal(
+                "a credential is still sealed under an older version".into(),
+            ))),
+            Err(e) => Err(transient(e)),
+        }
+    }
+
+    /// Retirement already finished the checkpoint, in the same transaction.
+    async fn finish(
+        &self,
+        _sys: &Privileged<'_>,
+        _retired: Vec<u32>,
+    ) -> Result<bool, ServiceError> {
+        Ok(true)
+    }
+
+    /// The reason stays in the worker log; the audit row says what it means for the team.
+    async fn fail(&self, sys: &Privileged<'_>, _error: &ServiceError) -> Result<(), ServiceError> {
+        sys.record(Event {
+            team: self.job.team,
+            action: "key.reseal_failed",
+            target_type: "tenant_key",
+            target_id: format!("{}/v{}", self.job.team, self.job.version),
+            details: json!({"rotation": self.job.rotation,
+                "reason": "the credentials could not be re-sealed; older key versions stay live"}),
+        })
+        .await
+    }
+}
+
+fn transient(e: DbError) -> Stop {
+    match e {
+        DbError::Unavailable(_) => Stop::Transient(e.into()),
+        e => Stop::Failed(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::matrix::{Role, Scope};
+    use crate::ids::ConnectionId;
+    use crate::services::connections;
+    use crate::services::tenant_keys::{open_sealed, rotate};
+    use crate::store::ConnectionSecretRow;
+    use crate::testing::world::{World, OKTA_TOKEN};
+    use futures::executor::block_on;
+
+    fn secret(world: &World, id: ConnectionId) -> ConnectionSecretRow {
+        block_on(world.system("test").stores().connection_secret(id))
+            .unwrap()
+            .expect("live connection")
+    }
+
+    fn opens(world: &World, row: &ConnectionSecretRow) -> Result<u32, ServiceError> {
+        block_on(open_sealed(&world.system("test"), row, &row.org_domain)).map(|(v, plain)| {
+            assert_eq!(plain.as_slice(), OKTA_TOKEN.as_bytes(), "the credential");
+            v
+        })
+    }
+
+    #[test]
+    fn rotation_seals_new_credentials_moves_old_ones_and_retires_the_old_version() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let first = world.connect(owner);
+        let other_team_owner = world.user();
+        let bystander = world.connect(other_team_owner);
+        let old = secret(&world, first);
+        assert_eq!(old.key_version, Some(1));
+
+        let rotated = block_on(rotate(&world.caller(owner), team)).unwrap();
+        assert_eq!(rotated["version"], 2);
+        let sys = world.system("test");
+        assert_eq!(
+            block_on(sys.stores().live_key_versions(team)).unwrap(),
+            [1, 2]
+        );
+        // Before the job runs: the old credential still opens with v1, and a credential sealed
+        // now uses v2.
+        assert_eq!(opens(&world, &old).unwrap(), 1);
+        block_on(connections::delete(&world.caller(owner), first)).unwrap();
+        let second = world.connect(owner);
+        assert_eq!(secret(&world, second).key_version, Some(2));
+        block_on(connections::delete(&world.caller(owner), second)).unwrap();
+        let third = world.connect(owner);
+        // Put one credential back under v1, as one sealed just before the rotation would be.
+        let v1 = block_on(data_key(&sys, team, Some(1))).unwrap();
+        let strings = context_strings(team, third);
+        let under_v1 = seal_secret(
+            &v1,
+            world.deps.rng,
+            &strings.context(&old.org_domain),
+            OKTA_TOKEN.as_bytes(),
+        );
+        world.db.set_connection_secret(third, &under_v1, 1);
+        assert_eq!(opens(&world, &secret(&world, third)).unwrap(), 1);
+        let before = world.db.activity.borrow().len();
+
+        assert_eq!(world.drain_queue(), 1);
+        let moved = secret(&world, third);
+        assert_eq!(moved.key_version, Some(2));
+        assert_ne!(moved.sealed_token.as_deref(), Some(under_v1.as_str()));
+        assert_eq!(opens(&world, &moved).unwrap(), 2);
+        assert_eq!(block_on(sys.stores().live_key_versions(team)).unwrap(), [2]);
+        // v1 is destroyed: what it sealed can never be opened again.
+        let stale = ConnectionSecretRow {
+            sealed_token: Some(under_v1),
+            key_version: Some(1),
+            ..moved.clone()
+        };
+        assert!(matches!(
+            opens(&world, &stale),
+            Err(ServiceError::Internal(_))
+        ));
+        let actions: Vec<_> = world.db.activity.borrow()[before..]
+            .iter()
+            .map(|r| r.action)
+            .collect();
+        assert_eq!(actions, ["connection.reseal", "key.retire"]);
+        let retire = world.db.activity.borrow().last().unwrap().clone();
+        assert_eq!(retire.details["retired_versions"], serde_json::json!([1]));
+        assert_eq!(retire.actor_id, "key-reseal");
+        // Another team's key and credential are untouched.
+        let other = secret(&world, bystander);
+        assert_eq!(other.key_version, Some(1));
+        assert_eq!(opens(&world, &other).unwrap(), 1);
+        // A delivered-again message finds the job over and changes nothing.
+        let job = super::super::Job::KeyReseal(KeyResealJob {
+            rotation: serde_json::from_value(rotated["reseal_job"].clone()).unwrap(),
+            team,
+            version: 2,
+            meta: RequestMeta::internal("req_again".into()),
+        });
+        let again = block_on(super::super::run(world.deps, &job));
+        assert_eq!(again.next, Next::Ack, "{}", again.log);
+        assert_eq!(again.log["outcome"], "Over");
+    }
+
+    #[test]
+    fn rotations_are_audited_and_only_owners_admins_and_admin_keys_rotate() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        for role in [Role::Operator, Role::Viewer, Role::Auditor] {
+            let member = world.member(team, role);
+            assert!(
+                matches!(
+                    block_on(rotate(&world.caller(member), team)),
+                    Err(ServiceError::Forbidden)
+                ),
+                "{role:?}"
+            );
+        }
+        let outsider = world.user();
+        assert!(block_on(rotate(&world.caller(outsider), team)).is_err());
+        let reader = world.key_caller(owner, team, &[Scope::Read, Scope::Backup]);
+        assert!(block_on(rotate(&reader, team)).is_err());
+        assert!(world.db.activity.borrow().is_empty());
+
+        let admin = world.member(team, Role::Admin);
+        let first = block_on(rotate(&world.caller(admin), team)).unwrap();
+        assert_eq!(first["version"], 1, "a team without a key gets its first");
+        let key = world.key_caller(owner, team, &[Scope::Admin]);
+        assert_eq!(block_on(rotate(&key, team)).unwrap()["version"], 2);
+        let rows = world.db.activity.borrow().clone();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.action == "key.rotate"));
+        assert_eq!(rows[1].details["version"], 2);
+        assert_eq!(rows[1].details["master_key_id"], "k1");
+        assert!(rows[1].key_id.is_some(), "a key's rotation names the key");
+        world.drain_queue();
+        assert_eq!(
+            block_on(world.system("t").stores().live_key_versions(team)).unwrap(),
+            [2]
+        );
+    }
+}
