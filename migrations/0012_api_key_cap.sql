@@ -2,7 +2,7 @@
 -- neither revoked nor expired, across all their teams. Enforced here, on every insert, so no
 -- path around the worker (and no two concurrent creations) can pass it: the per-user advisory
 -- lock serialises creations of one user's keys for the rest of the transaction. The worker's
--- limit (`services::api_keys::MAX_ACTIVE_KEYS_PER_USER`) must match; the stack test
+-- limit (`store::MAX_ACTIVE_KEYS_PER_USER`) must match; the stack test
 -- `access::a_user_holds_at_most_the_capped_number_of_active_keys` checks both.
 
 create function public.api_keys_cap() returns trigger

@@ -13,13 +13,7 @@ use crate::crypto::keys::Key256;
 use crate::evidence::signing::SigningKeyRing;
 use crate::okta::DomainPolicy;
 
-/// A missing or malformed setting; names the setting, never its value.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration {name} is {problem}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub problem: &'static str,
-}
+use crate::config_error::ConfigError;
 
 pub struct Config {
     /// PostgREST root, e.g. `https://<ref>.supabase.co/rest/v1`.

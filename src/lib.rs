@@ -19,6 +19,7 @@ pub mod authz;
 pub mod billing;
 pub mod compliance;
 pub mod config;
+pub mod config_error;
 pub mod crypto;
 pub mod db;
 pub mod drift;

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::budget::BudgetPolicy;
 use super::cost::PriceTable;
 use super::provider::{ProviderConfig, ProviderId};
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
 pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";

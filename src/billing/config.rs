@@ -5,7 +5,7 @@ use super::account::PriceTable;
 use super::plans::PlanId;
 use super::stripe::client::{SecretKey, STRIPE_API_BASE};
 use super::stripe::signature::WebhookSecret;
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 #[derive(Debug)]
 pub struct BillingConfig {

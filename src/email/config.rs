@@ -6,7 +6,7 @@ use super::codes::Pepper;
 use super::event_webhook::{EventWebhookKey, EventWebhookVerifier};
 use super::sendgrid::{SendGridKey, Sender, SENDGRID_API_BASE};
 use super::unsubscribe::{UnsubscribeKey, UnsubscribeSigner};
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 use crate::crypto::keys::Key256;
 
 pub struct EmailConfig {

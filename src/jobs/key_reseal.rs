@@ -6,17 +6,18 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::lease::{self, Lease, SlicedJob, Stop};
 use super::{Next, Ran};
+use crate::authz::matrix::Action;
 use crate::crypto::envelope::seal_secret;
 use crate::ids::TeamId;
 use crate::services::audit::{Actor, Event, RequestMeta};
-use crate::services::tenant_keys::{context_strings, data_key, open_sealed};
-use crate::services::{Deps, Privileged, ServiceError};
-use crate::store::{DbError, JobKey};
+use crate::services::tenant_keys::{context_strings, data_key, new_job_id, open_sealed};
+use crate::services::{Caller, Deps, Privileged, ServiceError};
+use crate::store::{DbError, JobKey, TenantKeyRow};
 
 /// The checkpoint kind of re-seal jobs (`job_checkpoints.job_kind`).
 pub const KIND: &str = "key_reseal";
@@ -34,6 +35,63 @@ pub struct KeyResealJob {
     pub team: TeamId,
     pub version: u32,
     pub meta: RequestMeta,
+}
+
+/// Rotates the team's data key: a new version, wrapped under the active master key, seals every
+/// credential from now on; the re-seal job (queued here) moves the existing ones onto it and
+/// then retires the older versions. Audited as `key.rotate`.
+pub async fn start(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceError> {
+    caller.authorize(team, Action::KeyRotate).await?;
+    let deps = caller.deps();
+    let sys = caller.system();
+    let live = sys.stores().live_key_versions(team).await?;
+    let version = live.last().map_or(1, |v| v + 1);
+    let (_, wrapped) = deps
+        .config
+        .master_keys
+        .new_data_key(deps.rng, &team.to_string(), version);
+    let job_id = new_job_id(deps.rng);
+    let row = TenantKeyRow {
+        team_id: team,
+        version,
+        master_key_id: wrapped.master_key_id,
+        wrapped_key: wrapped.wrapped,
+    };
+    let audit = caller.audit(Event {
+        team,
+        action: "key.rotate",
+        target_type: "tenant_key",
+        target_id: format!("{team}/v{version}"),
+        details: json!({"version": version, "master_key_id": row.master_key_id,
+            "reseal_job": job_id}),
+    });
+    sys.stores()
+        .rotate_tenant_key(&row, job_id, &audit)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict => ServiceError::Conflict {
+                code: "rotation_in_progress",
+                message: "another rotation of this team's key just happened; try again",
+            },
+            e => e.into(),
+        })?;
+    let job = KeyResealJob {
+        rotation: job_id,
+        team,
+        version,
+        meta: caller.meta().clone(),
+    };
+    if super::send(deps, &super::Job::KeyReseal(job))
+        .await
+        .is_err()
+    {
+        // The new version stands (it seals new credentials); older ones keep opening theirs
+        // until a rotation whose job runs moves them.
+        return Err(ServiceError::Unavailable(
+            "the key was rotated but the re-seal job could not be queued; rotate again later",
+        ));
+    }
+    Ok(json!({"team_id": team, "version": version, "reseal_job": job_id}))
 }
 
 /// What the job checkpoints: how many credentials it moved so far (the work list itself is
@@ -184,7 +242,7 @@ mod tests {
     use crate::authz::matrix::{Role, Scope};
     use crate::ids::ConnectionId;
     use crate::services::connections;
-    use crate::services::tenant_keys::{open_sealed, rotate};
+    use crate::services::tenant_keys::open_sealed;
     use crate::store::ConnectionSecretRow;
     use crate::testing::world::{World, OKTA_TOKEN};
     use futures::executor::block_on;
@@ -213,7 +271,7 @@ mod tests {
         let old = secret(&world, first);
         assert_eq!(old.key_version, Some(1));
 
-        let rotated = block_on(rotate(&world.caller(owner), team)).unwrap();
+        let rotated = block_on(start(&world.caller(owner), team)).unwrap();
         assert_eq!(rotated["version"], 2);
         let sys = world.system("test");
         assert_eq!(
@@ -290,23 +348,23 @@ mod tests {
             let member = world.member(team, role);
             assert!(
                 matches!(
-                    block_on(rotate(&world.caller(member), team)),
+                    block_on(start(&world.caller(member), team)),
                     Err(ServiceError::Forbidden)
                 ),
                 "{role:?}"
             );
         }
         let outsider = world.user();
-        assert!(block_on(rotate(&world.caller(outsider), team)).is_err());
+        assert!(block_on(start(&world.caller(outsider), team)).is_err());
         let reader = world.key_caller(owner, team, &[Scope::Read, Scope::Backup]);
-        assert!(block_on(rotate(&reader, team)).is_err());
+        assert!(block_on(start(&reader, team)).is_err());
         assert!(world.db.activity.borrow().is_empty());
 
         let admin = world.member(team, Role::Admin);
-        let first = block_on(rotate(&world.caller(admin), team)).unwrap();
+        let first = block_on(start(&world.caller(admin), team)).unwrap();
         assert_eq!(first["version"], 1, "a team without a key gets its first");
         let key = world.key_caller(owner, team, &[Scope::Admin]);
-        assert_eq!(block_on(rotate(&key, team)).unwrap()["version"], 2);
+        assert_eq!(block_on(start(&key, team)).unwrap()["version"], 2);
         let rows = world.db.activity.borrow().clone();
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|r| r.action == "key.rotate"));

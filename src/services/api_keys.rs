@@ -19,12 +19,6 @@ use crate::store::{ApiKeyRow, NewApiKey};
 const DEFAULT_DAYS: u32 = 90;
 const MAX_DAYS: u32 = 365;
 
-/// Keys one user may hold that are neither revoked nor expired, across all their teams: each
-/// key is a standing credential to guard and a lookup an attacker can aim at, and no
-/// integration needs more. The database enforces the same number on every insert (migration
-/// `0012_api_key_cap`, race-free under a per-user lock); the worker names the refusal.
-pub const MAX_ACTIVE_KEYS_PER_USER: usize = 20;
-
 /// `POST /api/v1/api-keys` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +146,7 @@ pub async fn revoke(caller: &Caller<'_>, id: ApiKeyId) -> Result<Value, ServiceE
 mod tests {
     use super::*;
     use crate::authz::matrix::Role;
+    use crate::store::MAX_ACTIVE_KEYS_PER_USER;
     use crate::testing::world::World;
     use futures::executor::block_on;
 

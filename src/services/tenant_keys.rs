@@ -2,19 +2,14 @@
 //! the Okta credentials sealed under it, and the team's data-key rotation. Only the service role
 //! ever reads `tenant_keys`.
 
-use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::audit::Event;
-use super::{Caller, Privileged, ServiceError};
-use crate::authz::matrix::Action;
+use super::{Privileged, ServiceError};
 use crate::crypto::envelope::{
     open_secret, sealed_secret_key_version, DataKey, SecretContext, WrappedDataKey,
 };
 use crate::ids::{ConnectionId, TeamId};
-use crate::jobs::key_reseal::KeyResealJob;
-use crate::jobs::{self, Job};
 use crate::okta::OrgDomain;
 use crate::store::{ConnectionSecretRow, DbError, TenantKeyRow};
 
@@ -47,60 +42,6 @@ pub async fn current_data_key(sys: &Privileged<'_>, team: TeamId) -> Result<Data
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Rotates the team's data key: a new version, wrapped under the active master key, seals every
-/// credential from now on; the re-seal job (queued here) moves the existing ones onto it and
-/// then retires the older versions. Audited as `key.rotate`.
-pub async fn rotate(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceError> {
-    caller.authorize(team, Action::KeyRotate).await?;
-    let deps = caller.deps();
-    let sys = caller.system();
-    let live = sys.stores().live_key_versions(team).await?;
-    let version = live.last().map_or(1, |v| v + 1);
-    let (_, wrapped) = deps
-        .config
-        .master_keys
-        .new_data_key(deps.rng, &team.to_string(), version);
-    let job_id = new_job_id(deps.rng);
-    let row = TenantKeyRow {
-        team_id: team,
-        version,
-        master_key_id: wrapped.master_key_id,
-        wrapped_key: wrapped.wrapped,
-    };
-    let audit = caller.audit(Event {
-        team,
-        action: "key.rotate",
-        target_type: "tenant_key",
-        target_id: format!("{team}/v{version}"),
-        details: json!({"version": version, "master_key_id": row.master_key_id,
-            "reseal_job": job_id}),
-    });
-    sys.stores()
-        .rotate_tenant_key(&row, job_id, &audit)
-        .await
-        .map_err(|e| match e {
-            DbError::Conflict => ServiceError::Conflict {
-                code: "rotation_in_progress",
-                message: "another rotation of this team's key just happened; try again",
-            },
-            e => e.into(),
-        })?;
-    let job = KeyResealJob {
-        rotation: job_id,
-        team,
-        version,
-        meta: caller.meta().clone(),
-    };
-    if jobs::send(deps, &Job::KeyReseal(job)).await.is_err() {
-        // The new version stands (it seals new credentials); older ones keep opening theirs
-        // until a rotation whose job runs moves them.
-        return Err(ServiceError::Unavailable(
-            "the key was rotated but the re-seal job could not be queued; rotate again later",
-        ));
-    }
-    Ok(json!({"team_id": team, "version": version, "reseal_job": job_id}))
 }
 
 /// A fresh random (v4) job id.

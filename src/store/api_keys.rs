@@ -8,6 +8,13 @@ use super::{AuditRecord, DbError};
 use crate::authz::matrix::Scope;
 use crate::ids::{ApiKeyId, TeamId, UserId};
 
+/// Keys one user may hold that are neither revoked nor expired, across all their teams: each
+/// key is a standing credential to guard and a lookup an attacker can aim at, and no
+/// integration needs more. The database enforces the same number on every insert (migration
+/// `0012_api_key_cap`, race-free under a per-user lock); the worker names the
+/// refusal before the insert.
+pub const MAX_ACTIVE_KEYS_PER_USER: usize = 20;
+
 /// A key as listed (never its secret or hash).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApiKeyRow {

@@ -936,7 +936,7 @@ impl ApiKeyStore for MemoryStores<'_> {
             .filter(|k| k.row.user_id == row.user_id && k.row.revoked_at.is_none())
             .filter(|k| k.row.expires_at.is_none_or(|at| at > now))
             .count();
-        if active >= crate::services::api_keys::MAX_ACTIVE_KEYS_PER_USER {
+        if active >= super::api_keys::MAX_ACTIVE_KEYS_PER_USER {
             return Err(DbError::Conflict);
         }
         let stored = ApiKeyRow {

@@ -27,7 +27,7 @@ mod tenant_keys;
 
 pub use ai::{AiSettingsRow, AiStore, GuidanceRecordRow};
 pub use allowlist::AllowListStore;
-pub use api_keys::{ApiKeyRow, ApiKeySecretRow, ApiKeyStore, NewApiKey};
+pub use api_keys::{ApiKeyRow, ApiKeySecretRow, ApiKeyStore, NewApiKey, MAX_ACTIVE_KEYS_PER_USER};
 pub use audit::{ActorType, AuditRecord, AuditStore};
 pub use backups::{BackupResult, BackupRow, BackupStatus, BackupStore, NewBackup, Trigger};
 pub use billing::{BillingRow, BillingStore, EventOutcome, StripeEventWrite};

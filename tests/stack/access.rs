@@ -444,7 +444,7 @@ fn invitations_role_changes_and_last_owner_protection() {
 
 #[test]
 fn a_user_holds_at_most_the_capped_number_of_active_keys() {
-    use butterfly::services::api_keys::MAX_ACTIVE_KEYS_PER_USER;
+    use butterfly::store::MAX_ACTIVE_KEYS_PER_USER;
     let alice = new_user();
     let team = personal_team(&alice);
     // The cap counts a user's keys across their teams (each team's plan has room for its half).

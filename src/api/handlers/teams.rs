@@ -6,7 +6,8 @@ use crate::api::call::Call;
 use crate::api::error::ApiError;
 use crate::api::http::ApiResponse;
 use crate::ids::{InvitationId, TeamId, UserId};
-use crate::services::{allowlist, evidence, teams, tenant_keys};
+use crate::jobs::key_reseal;
+use crate::services::{allowlist, evidence, teams};
 
 pub async fn list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let teams = teams::list(call.caller()?).await?;
@@ -72,7 +73,7 @@ pub async fn remove(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 /// Rotates the team's data key; the re-seal job runs in the background (202).
 pub async fn rotate_data_key(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let team = call.id(0, TeamId::parse)?;
-    let rotated = tenant_keys::rotate(call.caller()?, team).await?;
+    let rotated = key_reseal::start(call.caller()?, team).await?;
     Ok(ApiResponse::json(202, &json!({ "rotation": rotated })))
 }
 
