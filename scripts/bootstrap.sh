@@ -7,6 +7,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { echo "bootstrap: $*" >&2; }
 
+# One install at a time per machine: checkouts bootstrapping at once would each compile the same
+# tools into ~/.cargo/bin (and slow every one of them down); the later ones find them installed.
+mkdir -p "$HOME/.cargo"
+exec 9>"$HOME/.cargo/.butterfly-bootstrap.lock"
+if ! flock -n 9; then
+  say "another bootstrap is running; waiting for it"
+  flock 9
+fi
+
 # Accepts `name = "=1.2.3"` and `name = { version = "=1.2.3", ... }`.
 pinned() { sed -n "s/^$1 = \({ version = \)\{0,1\}\"=\([0-9.]*\)\".*/\2/p" Cargo.toml | head -n 1; }
 bindgen_version=$(pinned wasm-bindgen)
