@@ -203,3 +203,7 @@ alter default privileges for role postgres in schema public revoke all on tables
 alter default privileges for role postgres in schema public revoke all on sequences from anon;
 alter default privileges for role postgres in schema public revoke all on functions from anon;
 alter default privileges for role postgres revoke execute on functions from public;
+
+-- plan_history is append-only for the service role too (0009 granted it only select and
+-- insert, but Supabase's default privileges had already given it everything on the table).
+revoke update, delete, truncate on public.plan_history from service_role;

@@ -24,7 +24,7 @@ use crate::store::Acting;
 use call::Call;
 use error::ApiError;
 use http::{ApiRequest, ApiResponse};
-use routes::{resolve, Access, Resolved};
+use routes::{resolve, Access, Resolved, RouteDef};
 
 /// What the edge needs after a request: the response, and fields for the one structured log
 /// line (never secrets or bodies).
@@ -103,10 +103,40 @@ async fn dispatch(
     };
     handled.route = Some(def.template);
     let body_kind = def.route.body();
+    body::precheck(body_kind, request)?;
+    let caller = match admit(deps, def, request, meta, handled).await {
+        Ok(caller) => caller,
+        Err(e) => {
+            // Refused before the body was read: read it anyway (bounded by the route's cap) so
+            // a keep-alive connection is left at the next request, not mid-body.
+            let _ = body::read(body_kind, body).await;
+            return Err(e);
+        }
+    };
+    request.body = body::read(body_kind, body).await?;
+    let request = &*request;
+    let call = Call {
+        deps,
+        request,
+        meta,
+        params,
+        caller,
+    };
+    handlers::route(def.route, &call).await
+}
+
+/// Authenticates, checks a key's scopes and spends the caller's rate limits: everything decided
+/// before the body is read.
+async fn admit<'a>(
+    deps: &'a Deps<'a>,
+    def: &RouteDef,
+    request: &ApiRequest,
+    meta: &RequestMeta,
+    handled: &mut Handled,
+) -> Result<Option<Caller<'a>>, ApiError> {
     let down = def.route.when_limiter_down();
     let ip = meta.source_ip.as_deref();
-    body::precheck(body_kind, request)?;
-    let caller = match def.access {
+    Ok(match def.access {
         Access::Team(_) | Access::Account => {
             let system = deps.db.stores(Acting::System, &meta.request_id);
             let authenticated = authn::authenticate(deps, system.as_ref(), request, ip, down).await;
@@ -144,17 +174,7 @@ async fn dispatch(
             None
         }
         Access::Public | Access::Webhook => None,
-    };
-    request.body = body::read(body_kind, body).await?;
-    let request = &*request;
-    let call = Call {
-        deps,
-        request,
-        meta,
-        params,
-        caller,
-    };
-    handlers::route(def.route, &call).await
+    })
 }
 
 /// A credential was presented and refused: an audited event of no team (only operators see

@@ -484,8 +484,13 @@ fn ai_guidance_is_opt_in_fails_over_records_and_sends_no_identifying_value() {
         (down.status, down.error_code()),
         (503, "ai_unavailable".into())
     );
-    fake(ANTHROPIC, "POST", "reset", None);
-    fake(OPENAI, "POST", "reset", None);
+    // Clearing the faults clears the fakes' logs too: keep what was sent and found so far.
+    let mut sent = fake_requests();
+    let mut violations = Vec::new();
+    for p in [ANTHROPIC, OPENAI] {
+        violations.push(fake(p, "GET", "stats", None)["violations"].clone());
+        fake(p, "POST", "reset", None);
+    }
 
     // Kept answers are stored re-identified, and can be erased (audited).
     let keep = user.api(
@@ -586,10 +591,10 @@ fn ai_guidance_is_opt_in_fails_over_records_and_sends_no_identifying_value() {
     // What left: requests of the providers' documented shape, the fixed system text, no tools,
     // and not one identifying value of the tenant.
     for p in [ANTHROPIC, OPENAI] {
-        let stats = fake(p, "GET", "stats", None);
-        assert_eq!(stats["violations"], json!([]), "{p}: {stats}");
+        violations.push(fake(p, "GET", "stats", None)["violations"].clone());
     }
-    let sent = fake_requests();
+    assert!(violations.iter().all(|v| v == &json!([])), "{violations:?}");
+    sent.extend(fake_requests());
     assert!(sent.len() > failing.len(), "{}", sent.len());
     let bodies: Vec<String> = sent
         .iter()

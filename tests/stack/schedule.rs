@@ -24,7 +24,7 @@ fn retire_connections_but(keep: &[&str]) {
         .collect::<Vec<_>>()
         .join(",");
     psql(&format!(
-        "update okta_connections set status = 'deleted' where status = 'active' and id not in ({keep})"
+        "update okta_connections set status = 'deleted', sealed_token = null, deleted_at = now() where status = 'active' and id not in ({keep})"
     ));
 }
 
