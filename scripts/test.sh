@@ -91,6 +91,7 @@ if stack_up; then
     BF_DB="$STACK_DB" \
     BF_PLANTED="$STACK_STATE/planted-secrets" \
     BF_R2_DIR="$STACK_STATE/wrangler-state/v3/r2" \
+    BF_WORKER_ENV="$STACK_STATE/worker.env" \
     cargo test --no-fail-fast --features stack-tests --test stack -- --test-threads=1 "${stack_filter[@]}"
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"
