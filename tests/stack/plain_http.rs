@@ -1,6 +1,6 @@
 //! Plain HTTP refused through the worker: a second `wrangler dev` of the same build, configured
-//! as production is (`REQUIRE_HTTPS` unset, so true), answers every plain-HTTP request with 403
-//! `https_required` before authenticating or storing anything. (The stack's own worker runs
+//! as production is (`REQUIRE_HTTPS` unset, so true; its public URLs https), answers every
+//! plain-HTTP request with 403 `https_required` before authenticating or storing anything. (The stack's own worker runs
 //! with `REQUIRE_HTTPS=false`: wrangler dev serves loopback HTTP.)
 
 use crate::support::*;
@@ -9,7 +9,14 @@ use crate::worker_instance::WorkerInstance;
 #[test]
 fn plain_http_is_refused_before_anything_else() {
     let user = new_user();
-    let strict = WorkerInstance::start("strict", &[], &["REQUIRE_HTTPS"]);
+    let strict = WorkerInstance::start(
+        "strict",
+        &[
+            ("PUBLIC_BASE_URL", "https://butterfly.example"),
+            ("APP_URL", "https://butterfly.example"),
+        ],
+        &["REQUIRE_HTTPS"],
+    );
 
     let health = call("GET", &format!("{}/api/v1/health", strict.url), &[], None);
     assert_eq!(
