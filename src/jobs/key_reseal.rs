@@ -1,7 +1,8 @@
-//! After a team's data key is rotated: re-seal every credential of the team still sealed under
-//! an older version with the new one, then retire the older versions (their wrapped keys are
+//! After a team's data key is rotated: re-seal every credential and every backup's snapshot key
+//! of the team still sealed under an older version with the new one, then retire the older
+//! versions (their wrapped keys are
 //! destroyed, so nothing sealed under them opens again). A sliced job on the lease: each slice
-//! moves a bounded batch, each move is a compare-and-swap on the credential's version, so a
+//! moves a bounded batch, each move is a compare-and-swap on the sealed item's version, so a
 //! slice redone after a crash, or racing another, changes nothing twice.
 
 use async_trait::async_trait;
@@ -12,16 +13,19 @@ use uuid::Uuid;
 use super::lease::{self, Lease, SlicedJob, Stop};
 use super::{Next, Ran};
 use crate::authz::matrix::Action;
-use crate::crypto::envelope::seal_secret;
+use crate::crypto::envelope::{seal_secret, seal_snapshot_key, SnapshotKeyContext};
 use crate::ids::TeamId;
 use crate::services::audit::{Actor, Event, RequestMeta};
-use crate::services::tenant_keys::{context_strings, data_key, new_job_id, open_sealed};
+use crate::services::tenant_keys::{
+    context_strings, data_key, new_job_id, open_backup_key, open_sealed,
+};
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::store::{DbError, JobKey, TenantKeyRow};
 
 /// The checkpoint kind of re-seal jobs (`job_checkpoints.job_kind`).
 pub const KIND: &str = "key_reseal";
-/// Credentials re-sealed per slice (each is a database round trip and an audit row).
+/// Credentials and snapshot keys re-sealed per slice (each is a database round trip and an
+/// audit row).
 pub const RESEAL_PER_SLICE: usize = 50;
 /// Delay before a slice that met a transient failure is tried again.
 const RETRY_SECONDS: u32 = 60;
@@ -100,6 +104,9 @@ pub async fn start(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceEr
 pub struct ResealProgress {
     #[serde(default)]
     pub resealed: u32,
+    /// Backups' snapshot keys moved so far.
+    #[serde(default)]
+    pub backup_keys: u32,
 }
 
 pub async fn run(deps: &Deps<'_>, job: &KeyResealJob) -> Ran {
@@ -154,7 +161,12 @@ impl SlicedJob for Reseal<'_> {
             .connections_sealed_below(team, version)
             .await
             .map_err(transient)?;
-        if !stale.is_empty() {
+        let stale_backups = sys
+            .stores()
+            .backups_sealed_below(team, version)
+            .await
+            .map_err(transient)?;
+        if !stale.is_empty() || !stale_backups.is_empty() {
             let new_key = data_key(sys, team, Some(version)).await?;
             let mut progress = lease.state();
             for connection in stale.iter().take(RESEAL_PER_SLICE) {
@@ -177,11 +189,38 @@ impl SlicedJob for Reseal<'_> {
                     .map_err(transient)?;
                 progress.resealed += u32::from(moved);
             }
+            let room = RESEAL_PER_SLICE.saturating_sub(stale.len());
+            for backup in stale_backups.iter().take(room) {
+                let Some(sealed) = backup.sealed_key.as_deref() else {
+                    continue;
+                };
+                let (from, snapshot_key) = open_backup_key(sys, backup, sealed).await?;
+                let (team_id, backup_id) = (team.to_string(), backup.id.to_string());
+                let ctx = SnapshotKeyContext {
+                    tenant: &team_id,
+                    backup: &backup_id,
+                };
+                let resealed = seal_snapshot_key(&new_key, sys.deps.rng, &ctx, &snapshot_key);
+                let audit = sys.audit(Event {
+                    team,
+                    action: "backup.key_reseal",
+                    target_type: "backup",
+                    target_id: backup_id,
+                    details: json!({"from_version": from, "to_version": version,
+                        "rotation": self.job.rotation}),
+                });
+                let moved = sys
+                    .stores()
+                    .reseal_backup_key(backup.id, from, &resealed, version, &audit)
+                    .await
+                    .map_err(transient)?;
+                progress.backup_keys += u32::from(moved);
+            }
             lease.commit(&progress).await.map_err(|e| match e {
                 lease::LeaseError::Lost => Stop::Superseded,
                 lease::LeaseError::Unavailable(e) => Stop::Transient(ServiceError::Internal(e)),
             })?;
-            if stale.len() > RESEAL_PER_SLICE {
+            if stale.len() + stale_backups.len() > RESEAL_PER_SLICE {
                 return Ok(None);
             }
         }
@@ -198,9 +237,10 @@ impl SlicedJob for Reseal<'_> {
             .await
         {
             Ok(retired) => Ok(Some(retired)),
-            // A credential was sealed under an older version meanwhile: move it next time.
+            // A credential or backup was sealed under an older version meanwhile: move it next
+            // time.
             Err(DbError::Constraint) => Err(Stop::Transient(ServiceError::Internal(
-                "a credential is still sealed under an older version".into(),
+                "a credential or snapshot key is still sealed under an older version".into(),
             ))),
             Err(e) => Err(transient(e)),
         }
@@ -223,7 +263,7 @@ impl SlicedJob for Reseal<'_> {
             target_type: "tenant_key",
             target_id: format!("{}/v{}", self.job.team, self.job.version),
             details: json!({"rotation": self.job.rotation,
-                "reason": "the credentials could not be re-sealed; older key versions stay live"}),
+                "reason": "the credentials or snapshot keys could not be re-sealed; older key versions stay live"}),
         })
         .await
     }
