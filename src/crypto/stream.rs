@@ -466,7 +466,10 @@ mod tests {
     /// Both the secret and the backup's key feed the derivation, in their own positions.
     #[test]
     fn backup_snapshot_key_known_answer_and_separation() {
-        let (secret, backup) = (Key256::from_bytes([0x5a; 32]), Key256::from_bytes([0x33; 32]));
+        let (secret, backup) = (
+            Key256::from_bytes([0x5a; 32]),
+            Key256::from_bytes([0x33; 32]),
+        );
         let key = SnapshotKey::derive_for_backup(&secret, &backup, "tenant-1", "prod");
         // Cross-checked with Python's hmac/hashlib (HKDF by hand) when pinned.
         assert_eq!(
@@ -476,8 +479,18 @@ mod tests {
         let distinct = [
             SnapshotKey::derive(&secret, "tenant-1", "prod"),
             SnapshotKey::derive_for_backup(&backup, &secret, "tenant-1", "prod"),
-            SnapshotKey::derive_for_backup(&Key256::from_bytes([0x5b; 32]), &backup, "tenant-1", "prod"),
-            SnapshotKey::derive_for_backup(&secret, &Key256::from_bytes([0x34; 32]), "tenant-1", "prod"),
+            SnapshotKey::derive_for_backup(
+                &Key256::from_bytes([0x5b; 32]),
+                &backup,
+                "tenant-1",
+                "prod",
+            ),
+            SnapshotKey::derive_for_backup(
+                &secret,
+                &Key256::from_bytes([0x34; 32]),
+                "tenant-1",
+                "prod",
+            ),
             SnapshotKey::derive_for_backup(&secret, &backup, "tenant-2", "prod"),
             SnapshotKey::derive_for_backup(&secret, &backup, "tenant-1p", "rod"),
         ];

@@ -280,9 +280,11 @@ fn transient(e: DbError) -> Stop {
 mod tests {
     use super::*;
     use crate::authz::matrix::{Role, Scope};
+    use crate::crypto::stream::{open_object, seal_object, SnapshotKey};
     use crate::ids::ConnectionId;
     use crate::services::connections;
-    use crate::services::tenant_keys::open_sealed;
+    use crate::services::downloads::{self, read_snapshot};
+    use crate::services::tenant_keys::{open_sealed, snapshot_key};
     use crate::store::ConnectionSecretRow;
     use crate::testing::world::{World, OKTA_TOKEN};
     use futures::executor::block_on;
@@ -416,5 +418,162 @@ mod tests {
             block_on(world.system("t").stores().live_key_versions(team)).unwrap(),
             [2]
         );
+    }
+
+    fn reads(world: &World, row: &crate::store::BackupRow) -> Result<(), ServiceError> {
+        let sys = world.system("test");
+        let reader = block_on(read_snapshot(&sys, world.deps.store, row))?;
+        block_on(reader.tenant_snapshot())?;
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_moves_each_backup_key_once_and_old_backups_still_open() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (_, backup) = world.backed_up(owner);
+        let before = world.db.backup_key(backup.id).unwrap();
+        assert_eq!(before.key_version, Some(1));
+        assert_eq!(before.snapshot_secret_id.as_deref(), Some("legacy"));
+        reads(&world, &backup).unwrap();
+
+        let rotated = block_on(start(&world.caller(owner), team)).unwrap();
+        world.drain_queue();
+        let after = world.db.backup_key(backup.id).unwrap();
+        assert_eq!(after.key_version, Some(2));
+        assert_ne!(after.sealed_key, before.sealed_key);
+        assert_eq!(
+            block_on(world.system("t").stores().live_key_versions(team)).unwrap(),
+            [2]
+        );
+        // v1 is destroyed, yet the backup taken under it still opens.
+        reads(&world, &backup).unwrap();
+        let moves = |world: &World| {
+            world
+                .db
+                .activity
+                .borrow()
+                .iter()
+                .filter(|r| r.action == "backup.key_reseal")
+                .map(|r| (r.target_id.clone(), r.details["from_version"].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            moves(&world),
+            [(backup.id.to_string(), serde_json::json!(1))]
+        );
+        // Delivered again: nothing moves twice.
+        let job = super::super::Job::KeyReseal(KeyResealJob {
+            rotation: serde_json::from_value(rotated["reseal_job"].clone()).unwrap(),
+            team,
+            version: 2,
+            meta: RequestMeta::internal("req_again".into()),
+        });
+        block_on(super::super::run(world.deps, &job));
+        assert_eq!(moves(&world).len(), 1);
+        // The job's own compare-and-swap refuses a stale move.
+        let sys = world.system("t");
+        let audit = sys.audit(Event {
+            team,
+            action: "backup.key_reseal",
+            target_type: "backup",
+            target_id: backup.id.to_string(),
+            details: json!({}),
+        });
+        let sealed = after.sealed_key.clone().unwrap();
+        assert!(!block_on(
+            sys.stores()
+                .reseal_backup_key(backup.id, 1, &sealed, 3, &audit)
+        )
+        .unwrap());
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_for_its_own_backup_and_team() {
+        let world = World::new();
+        let owner = world.user();
+        let (connection, first) = world.backed_up(owner);
+        let run = block_on(crate::jobs::backup::request(
+            &world.caller(owner),
+            connection,
+        ))
+        .unwrap();
+        world.drain_queue();
+        let second = world
+            .db
+            .backups()
+            .into_iter()
+            .find(|b| b.id == run.id)
+            .unwrap();
+        let mut swapped = world.db.backup_key(second.id).unwrap();
+        swapped.sealed_key = world.db.backup_key(first.id).unwrap().sealed_key;
+        world.db.set_backup_key(swapped);
+        assert!(matches!(
+            reads(&world, &second),
+            Err(ServiceError::Internal(_))
+        ));
+        reads(&world, &first).unwrap();
+    }
+
+    #[test]
+    fn backups_from_before_per_backup_keys_use_the_legacy_derivation() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (connection, backup) = world.backed_up(owner);
+        world.db.set_backup_key(crate::store::BackupKeyRow {
+            id: backup.id,
+            team_id: team,
+            sealed_key: None,
+            key_version: None,
+            snapshot_secret_id: None,
+        });
+        let sys = world.system("test");
+        let key = block_on(snapshot_key(&sys, team, backup.id, connection)).unwrap();
+        let legacy = SnapshotKey::derive(
+            world.deps.config.snapshot_secret.get("legacy").unwrap(),
+            &team.to_string(),
+            &connection.to_string(),
+        );
+        let sealed = seal_object(&legacy, world.deps.rng, "ctx", b"[]");
+        assert_eq!(open_object(&key, "ctx", &sealed).unwrap(), b"[]");
+    }
+
+    /// Crypto-shredding: once every version of the team's data key is destroyed, its backups
+    /// are refused with a stable code, and the refusal is in the team's trail.
+    #[test]
+    fn destroying_a_teams_keys_makes_its_backups_unreadable() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (_, backup) = world.backed_up(owner);
+        let other_owner = world.user();
+        let (_, bystander) = world.backed_up(other_owner);
+        let issued = block_on(downloads::issue_url(
+            &world.caller(owner),
+            backup.id,
+            "users",
+        ))
+        .unwrap();
+        world.db.destroy_tenant_keys(team);
+
+        assert!(matches!(
+            reads(&world, &backup),
+            Err(ServiceError::SnapshotKeyDestroyed)
+        ));
+        let query = issued.url.split_once('?').unwrap().1;
+        let meta = RequestMeta::internal("req_dl".into());
+        assert!(matches!(
+            block_on(downloads::serve(world.deps, &meta, query)),
+            Err(ServiceError::SnapshotKeyDestroyed)
+        ));
+        let refused = world.db.activity.borrow().last().unwrap().clone();
+        assert_eq!(refused.action, "backup.download_refused");
+        assert_eq!(refused.details["reason"], "snapshot_key_destroyed");
+        let api = crate::api::error::ApiError::from(ServiceError::SnapshotKeyDestroyed);
+        assert_eq!((api.status, api.code), (410, "snapshot_key_destroyed"));
+        // Another team's backups are untouched.
+        reads(&world, &bystander).unwrap();
     }
 }

@@ -5,9 +5,9 @@
 use serde_json::json;
 
 use super::audit::{Actor, Event, RequestMeta};
+use super::tenant_keys::snapshot_key;
 use super::{Caller, Deps, Privileged, ServiceError};
 use crate::authz::matrix::Action;
-use super::tenant_keys::snapshot_key;
 use crate::ids::BackupId;
 use crate::ports::ObjectStore;
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};

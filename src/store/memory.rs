@@ -229,7 +229,8 @@ impl MemoryDb {
             .map(|k| k.version)
             .collect();
         t.tenant_keys.retain(|k| k.team_id != team);
-        t.retired_keys.extend(destroyed.into_iter().map(|v| (team, v)));
+        t.retired_keys
+            .extend(destroyed.into_iter().map(|v| (team, v)));
     }
 
     /// Every compliance run row, for assertions.
