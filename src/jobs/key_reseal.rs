@@ -506,14 +506,17 @@ mod tests {
             .into_iter()
             .find(|b| b.id == run.id)
             .unwrap();
-        let mut swapped = world.db.backup_key(second.id).unwrap();
+        let own = world.db.backup_key(second.id).unwrap();
+        reads(&world, &second).unwrap();
+        let mut swapped = own.clone();
         swapped.sealed_key = world.db.backup_key(first.id).unwrap().sealed_key;
         world.db.set_backup_key(swapped);
         assert!(matches!(
             reads(&world, &second),
             Err(ServiceError::Internal(_))
         ));
-        reads(&world, &first).unwrap();
+        world.db.set_backup_key(own);
+        reads(&world, &second).unwrap();
     }
 
     #[test]
