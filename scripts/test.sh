@@ -107,7 +107,7 @@ if stack_up; then
     scan_failed=1
   fi
   echo "scanning $worker_lines worker request lines for $((10 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens)"
-  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "$SNAPSHOT_MASTER_SECRET" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "${planted[@]}"; do
+  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "${SNAPSHOT_MASTER_SECRET#*:}" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "${planted[@]}"; do
     if grep -qF -- "$secret" "$STACK_STATE/wrangler.log"; then
       echo "FAIL: a secret appears in $STACK_STATE/wrangler.log"; scan_failed=1
     fi

@@ -9,7 +9,6 @@ use crate::billing::config::BillingConfig;
 use crate::billing::plans::PlanId;
 use crate::crypto::envelope::MasterKeyRing;
 use crate::crypto::keyring::KeyRing;
-use crate::crypto::keys::Key256;
 use crate::evidence::signing::SigningKeyRing;
 use crate::okta::DomainPolicy;
 
@@ -31,8 +30,10 @@ pub struct Config {
     pub service_role_key: Zeroizing<String>,
     /// Wraps per-team data keys; first entry is active.
     pub master_keys: MasterKeyRing,
-    /// Root of the HKDF tree of snapshot keys.
-    pub snapshot_secret: Key256,
+    /// Root of the HKDF tree of snapshot keys (`id:key` list, active first; a bare value is
+    /// id `legacy`, the key of backups made before they had their own keys). Each backup
+    /// records the id it was sealed with.
+    pub snapshot_secret: KeyRing,
     /// Signs download URLs (`id:key` list, active first; see `signed_url`).
     pub download_signing_key: KeyRing,
     /// Keys the hashes of API keys and invitation tokens (`id:key` list, active first; see
@@ -164,9 +165,6 @@ impl Config {
             name,
             problem: "invalid",
         };
-        let key = |name: &'static str| {
-            Key256::from_base64(required(name)?.trim()).map_err(|_| invalid(name))
-        };
         let ring = |name: &'static str| KeyRing::parse(&required(name)?).map_err(|_| invalid(name));
 
         let jwt_secret = Zeroizing::new(required("SUPABASE_JWT_SECRET")?.into_bytes());
@@ -293,7 +291,7 @@ impl Config {
             service_role_key: Zeroizing::new(required("SUPABASE_SERVICE_ROLE_KEY")?),
             master_keys: MasterKeyRing::parse(&required("MASTER_KEYS")?)
                 .map_err(|_| invalid("MASTER_KEYS"))?,
-            snapshot_secret: key("SNAPSHOT_MASTER_SECRET")?,
+            snapshot_secret: ring("SNAPSHOT_MASTER_SECRET")?,
             download_signing_key: ring("DOWNLOAD_SIGNING_KEY")?,
             api_key_pepper: ring("API_KEY_PEPPER")?,
             public_base_url,

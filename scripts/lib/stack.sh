@@ -50,7 +50,7 @@ stack_secrets() {
     {
       echo "SUPABASE_JWT_SECRET=$($devctl secret)"
       echo "MASTER_KEYS=local1:$($devctl secret)"
-      echo "SNAPSHOT_MASTER_SECRET=$($devctl secret)"
+      echo "SNAPSHOT_MASTER_SECRET=snap1:$($devctl secret)"
       echo "DOWNLOAD_SIGNING_KEY=$($devctl secret)"
     } >"$file"
   fi

@@ -103,6 +103,11 @@ impl From<ServiceError> for ApiError {
                 "link_denied",
                 "download link is invalid, expired or not yours",
             ),
+            ServiceError::SnapshotKeyDestroyed => ApiError::new(
+                410,
+                "snapshot_key_destroyed",
+                "this backup's encryption key was destroyed; it can no longer be read",
+            ),
             ServiceError::EmailNotVerified => ApiError::new(
                 403,
                 "email_not_verified",

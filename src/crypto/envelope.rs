@@ -27,6 +27,8 @@ use zeroize::{ZeroizeOnDrop, Zeroizing};
 const DATA_KEY_LABEL: &[u8] = b"butterfly/data-key/v1";
 /// AAD label for sealed secrets.
 const SECRET_LABEL: &[u8] = b"butterfly/secret/v1";
+/// AAD label for sealed per-backup snapshot keys.
+const SNAPSHOT_KEY_LABEL: &[u8] = b"butterfly/snapshot-key/v1";
 /// Format prefix of sealed secrets.
 const SEALED_PREFIX: &str = "v1";
 /// Wrapped data key: nonce || 32-byte key ciphertext || tag.
@@ -272,6 +274,72 @@ pub fn open_secret(
     buf.copy_within(NONCE_LEN..NONCE_LEN + len, 0);
     buf.truncate(len);
     Ok(buf)
+}
+
+/// Where a sealed snapshot key belongs: its team and backup (bound into the AAD with the
+/// data-key version, so a key copied to another backup's row does not open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotKeyContext<'a> {
+    pub tenant: &'a str,
+    pub backup: &'a str,
+}
+
+fn snapshot_key_aad(ctx: &SnapshotKeyContext, version: u32) -> Vec<u8> {
+    let mut aad = SNAPSHOT_KEY_LABEL.to_vec();
+    put_field(&mut aad, ctx.tenant.as_bytes());
+    put_field(&mut aad, ctx.backup.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+/// Seals a backup's snapshot key under the team's data key, in the format of
+/// [`seal_secret`] (`v1.<version>.<payload>`), so [`sealed_secret_key_version`] reads it too.
+/// Destroying that data-key version makes the snapshot key, and so the backup, unreadable.
+pub fn seal_snapshot_key(
+    key: &DataKey,
+    rng: &dyn Rng,
+    ctx: &SnapshotKeyContext,
+    snapshot_key: &Key256,
+) -> String {
+    let nonce = random_nonce(rng);
+    let mut buf = Zeroizing::new(Vec::with_capacity(NONCE_LEN + 32 + TAG_LEN));
+    buf.extend_from_slice(&nonce);
+    buf.extend_from_slice(snapshot_key.expose());
+    gcm_seal_in_place(
+        &cipher(&key.key),
+        &nonce,
+        &snapshot_key_aad(ctx, key.version),
+        &mut buf,
+        NONCE_LEN,
+    );
+    format!(
+        "{SEALED_PREFIX}.{}.{}",
+        key.version,
+        URL_SAFE_NO_PAD.encode(&buf[..])
+    )
+}
+
+/// Opens a snapshot key sealed by [`seal_snapshot_key`]; [`CryptoError::Decrypt`] under any
+/// other data key, version, team or backup.
+pub fn open_snapshot_key(
+    key: &DataKey,
+    ctx: &SnapshotKeyContext,
+    sealed: &str,
+) -> Result<Key256, CryptoError> {
+    let (version, payload) = parse_sealed(sealed)?;
+    if version != key.version {
+        return Err(CryptoError::Decrypt);
+    }
+    if payload.len() != NONCE_LEN + 32 + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    let mut buf = Zeroizing::new(payload);
+    let (nonce, sealed) = buf.split_at_mut(NONCE_LEN);
+    let nonce: &[u8; NONCE_LEN] = (&*nonce).try_into().expect("split at NONCE_LEN");
+    let aad = snapshot_key_aad(ctx, version);
+    let len = gcm_open_in_place(&cipher(&key.key), nonce, &aad, sealed)?;
+    let bytes: [u8; 32] = sealed[..len].try_into().expect("length checked above");
+    Ok(Key256::from_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -666,6 +734,67 @@ mod tests {
         assert_eq!(
             open_secret(&v2_again, &CTX, &sealed_v2).unwrap().as_slice(),
             b"token"
+        );
+    }
+
+    const SNAP: SnapshotKeyContext<'static> = SnapshotKeyContext {
+        tenant: "0b4c4f2e-7d1a-4b7e-9a51-2f1f3c6d8e90",
+        backup: "5f0c2a8e-1b3d-4c6e-8f9a-0b1c2d3e4f50",
+    };
+
+    #[test]
+    fn snapshot_key_seal_open_and_binding() {
+        let rng = CounterRng::default();
+        let ring = ring(&[("k1", K1)]);
+        let (v1, _) = ring.new_data_key(&rng, SNAP.tenant, 1);
+        let snapshot_key = Key256::from_bytes([0x33; 32]);
+        let sealed = seal_snapshot_key(&v1, &rng, &SNAP, &snapshot_key);
+        assert!(sealed.starts_with("v1.1."));
+        assert_eq!(sealed_secret_key_version(&sealed), Ok(1));
+        let opened = open_snapshot_key(&v1, &SNAP, &sealed).unwrap();
+        assert_eq!(opened.expose(), snapshot_key.expose());
+
+        for ctx in [
+            SnapshotKeyContext {
+                tenant: "other-tenant",
+                ..SNAP
+            },
+            SnapshotKeyContext {
+                backup: "another-backup",
+                ..SNAP
+            },
+        ] {
+            assert_eq!(
+                open_snapshot_key(&v1, &ctx, &sealed).unwrap_err(),
+                CryptoError::Decrypt,
+                "{ctx:?}"
+            );
+        }
+        // Another version (or the same bytes relabelled) does not open it.
+        let (v2, _) = ring.new_data_key(&rng, SNAP.tenant, 2);
+        assert_eq!(
+            open_snapshot_key(&v2, &SNAP, &sealed).unwrap_err(),
+            CryptoError::Decrypt
+        );
+        let relabelled = DataKey {
+            version: 2,
+            key: v1.key.clone(),
+        };
+        assert_eq!(
+            open_snapshot_key(&relabelled, &SNAP, &sealed.replacen("v1.1.", "v1.2.", 1))
+                .unwrap_err(),
+            CryptoError::Decrypt
+        );
+        // A sealed credential is not a snapshot key, even under the same data key.
+        let secret = seal_secret(&v1, &rng, &CTX, &[0x33; 32]);
+        assert_eq!(
+            open_snapshot_key(&v1, &SNAP, &secret).unwrap_err(),
+            CryptoError::Decrypt
+        );
+        let short = seal_secret(&v1, &rng, &CTX, b"short");
+        assert_eq!(
+            open_snapshot_key(&v1, &SNAP, &short).unwrap_err(),
+            CryptoError::Malformed
         );
     }
 }

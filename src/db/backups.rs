@@ -5,9 +5,13 @@ use serde_json::{json, Value};
 
 use super::{row, PgStores};
 use crate::ids::{BackupId, ConnectionId};
-use crate::store::{AuditRecord, BackupResult, BackupRow, BackupStore, DbError, NewBackup};
+use crate::store::{
+    AuditRecord, BackupKeyRow, BackupResult, BackupRow, BackupStore, DbError, NewBackup,
+};
 
 const COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,started_at,finished_at,r2_prefix,counts,object_count,sealed_bytes,manifest_sha256,error,heartbeat_at,slices";
+/// The columns of [`BackupKeyRow`] (service role only).
+pub(super) const KEY_COLUMNS: &str = "id,team_id,sealed_key,key_version,snapshot_secret_id";
 
 #[async_trait(?Send)]
 impl BackupStore for PgStores<'_> {
@@ -16,6 +20,16 @@ impl BackupStore for PgStores<'_> {
             self.db
                 .from("backups")
                 .select(COLUMNS)
+                .eq("id", id.to_string()),
+        )
+        .await
+    }
+
+    async fn backup_key(&self, id: BackupId) -> Result<Option<BackupKeyRow>, DbError> {
+        self.one(
+            self.db
+                .from("backups")
+                .select(KEY_COLUMNS)
                 .eq("id", id.to_string()),
         )
         .await

@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use super::client::json;
 use super::PgStores;
-use crate::ids::{ConnectionId, TeamId};
-use crate::store::{AuditRecord, ConnectionSecretRow, DbError, TenantKeyRow, TenantKeyStore};
+use crate::ids::{BackupId, ConnectionId, TeamId};
+use crate::store::{
+    AuditRecord, BackupKeyRow, ConnectionSecretRow, DbError, TenantKeyRow, TenantKeyStore,
+};
 
 const COLUMNS: &str = "team_id,version,master_key_id,wrapped_key";
 
@@ -101,6 +103,36 @@ impl TenantKeyStore for PgStores<'_> {
     ) -> Result<bool, DbError> {
         self.call(
             "connection_reseal",
+            &object!({"p_id": id, "p_from": from, "p_sealed": sealed, "p_to": to, "p_audit": audit}),
+        )
+        .await
+    }
+
+    async fn backups_sealed_below(
+        &self,
+        team: TeamId,
+        version: u32,
+    ) -> Result<Vec<BackupKeyRow>, DbError> {
+        let query = self
+            .db
+            .from("backups")
+            .select(super::backups::KEY_COLUMNS)
+            .eq("team_id", team.to_string())
+            .lt("key_version", version.to_string())
+            .order("started_at.asc");
+        self.db.fetch(query).await
+    }
+
+    async fn reseal_backup_key(
+        &self,
+        id: BackupId,
+        from: u32,
+        sealed: &str,
+        to: u32,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.call(
+            "backup_key_reseal",
             &object!({"p_id": id, "p_from": from, "p_sealed": sealed, "p_to": to, "p_audit": audit}),
         )
         .await

@@ -16,13 +16,12 @@ use super::lease::{self, Lease, LeaseError, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
 use crate::authz::matrix::Action;
 use crate::billing::plans::Limit;
-use crate::crypto::stream::SnapshotKey;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::billing;
-use crate::services::tenant_keys::open_credential;
+use crate::services::tenant_keys::{new_backup_key, open_credential, snapshot_key};
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::snapshot::collect::{
     remove_unlisted, Budget, CheckpointError, Checkpoints, CollectError, Collector, SliceOutcome,
@@ -80,15 +79,19 @@ impl BackupJob {
 }
 
 /// The run a request or the scheduler opens; the layout is rooted at the connection's owner.
-fn new_run(
-    deps: &Deps<'_>,
+/// Each run gets its own snapshot key, sealed under the team's current data key.
+async fn new_run(
+    sys: &Privileged<'_>,
     team: TeamId,
     connection: ConnectionId,
     owner: UserId,
     requested_by: Option<UserId>,
-) -> NewBackup {
-    NewBackup {
-        id: BackupId::generate(deps.rng),
+) -> Result<NewBackup, ServiceError> {
+    let deps = sys.deps;
+    let id = BackupId::generate(deps.rng);
+    let key = new_backup_key(sys, team, id).await?;
+    Ok(NewBackup {
+        id,
         team_id: team,
         connection_id: connection,
         requested_by,
@@ -99,7 +102,10 @@ fn new_run(
         r2_prefix: SnapshotLayout::new(owner, connection, deps.clock.now())
             .prefix()
             .to_string(),
-    }
+        sealed_key: key.sealed_key,
+        key_version: key.key_version,
+        snapshot_secret_id: key.snapshot_secret_id,
+    })
 }
 
 fn opening_error(e: DbError) -> ServiceError {
@@ -137,12 +143,13 @@ pub async fn request(
     )
     .await?;
     let run = new_run(
-        deps,
+        caller.system(),
         conn.team_id,
         connection,
         conn.created_by,
         Some(caller.user()),
-    );
+    )
+    .await?;
     let audit = caller.audit(Event {
         team: conn.team_id,
         action: "backup.request",
@@ -218,7 +225,7 @@ async fn open_scheduled(
             "only API token connections can be backed up so far",
         ));
     }
-    let run = new_run(sys.deps, conn.team_id, conn.id, conn.created_by, None);
+    let run = new_run(sys, conn.team_id, conn.id, conn.created_by, None).await?;
     let audit = sys.audit(Event {
         team: conn.team_id,
         action: "backup.schedule",
@@ -360,11 +367,8 @@ impl SlicedJob for BackupRun<'_> {
             &org,
             OktaAuth::ApiToken(token),
         );
-        let key = SnapshotKey::derive(
-            &deps.config.snapshot_secret,
-            &job.team.to_string(),
-            &job.connection.to_string(),
-        );
+        // Read from the row each slice: a data-key rotation may have re-sealed it meanwhile.
+        let key = snapshot_key(sys, job.team, job.backup, job.connection).await?;
         let layout = SnapshotLayout::from_prefix(&job.r2_prefix);
         let collector = Collector {
             okta: &okta,

@@ -1,7 +1,8 @@
-//! After a team's data key is rotated: re-seal every credential of the team still sealed under
-//! an older version with the new one, then retire the older versions (their wrapped keys are
+//! After a team's data key is rotated: re-seal every credential and every backup's snapshot key
+//! of the team still sealed under an older version with the new one, then retire the older
+//! versions (their wrapped keys are
 //! destroyed, so nothing sealed under them opens again). A sliced job on the lease: each slice
-//! moves a bounded batch, each move is a compare-and-swap on the credential's version, so a
+//! moves a bounded batch, each move is a compare-and-swap on the sealed item's version, so a
 //! slice redone after a crash, or racing another, changes nothing twice.
 
 use async_trait::async_trait;
@@ -12,16 +13,19 @@ use uuid::Uuid;
 use super::lease::{self, Lease, SlicedJob, Stop};
 use super::{Next, Ran};
 use crate::authz::matrix::Action;
-use crate::crypto::envelope::seal_secret;
+use crate::crypto::envelope::{seal_secret, seal_snapshot_key, SnapshotKeyContext};
 use crate::ids::TeamId;
 use crate::services::audit::{Actor, Event, RequestMeta};
-use crate::services::tenant_keys::{context_strings, data_key, new_job_id, open_sealed};
+use crate::services::tenant_keys::{
+    context_strings, data_key, new_job_id, open_backup_key, open_sealed,
+};
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::store::{DbError, JobKey, TenantKeyRow};
 
 /// The checkpoint kind of re-seal jobs (`job_checkpoints.job_kind`).
 pub const KIND: &str = "key_reseal";
-/// Credentials re-sealed per slice (each is a database round trip and an audit row).
+/// Credentials and snapshot keys re-sealed per slice (each is a database round trip and an
+/// audit row).
 pub const RESEAL_PER_SLICE: usize = 50;
 /// Delay before a slice that met a transient failure is tried again.
 const RETRY_SECONDS: u32 = 60;
@@ -100,6 +104,9 @@ pub async fn start(caller: &Caller<'_>, team: TeamId) -> Result<Value, ServiceEr
 pub struct ResealProgress {
     #[serde(default)]
     pub resealed: u32,
+    /// Backups' snapshot keys moved so far.
+    #[serde(default)]
+    pub backup_keys: u32,
 }
 
 pub async fn run(deps: &Deps<'_>, job: &KeyResealJob) -> Ran {
@@ -154,7 +161,12 @@ impl SlicedJob for Reseal<'_> {
             .connections_sealed_below(team, version)
             .await
             .map_err(transient)?;
-        if !stale.is_empty() {
+        let stale_backups = sys
+            .stores()
+            .backups_sealed_below(team, version)
+            .await
+            .map_err(transient)?;
+        if !stale.is_empty() || !stale_backups.is_empty() {
             let new_key = data_key(sys, team, Some(version)).await?;
             let mut progress = lease.state();
             for connection in stale.iter().take(RESEAL_PER_SLICE) {
@@ -177,11 +189,38 @@ impl SlicedJob for Reseal<'_> {
                     .map_err(transient)?;
                 progress.resealed += u32::from(moved);
             }
+            let room = RESEAL_PER_SLICE.saturating_sub(stale.len());
+            for backup in stale_backups.iter().take(room) {
+                let Some(sealed) = backup.sealed_key.as_deref() else {
+                    continue;
+                };
+                let (from, snapshot_key) = open_backup_key(sys, backup, sealed).await?;
+                let (team_id, backup_id) = (team.to_string(), backup.id.to_string());
+                let ctx = SnapshotKeyContext {
+                    tenant: &team_id,
+                    backup: &backup_id,
+                };
+                let resealed = seal_snapshot_key(&new_key, sys.deps.rng, &ctx, &snapshot_key);
+                let audit = sys.audit(Event {
+                    team,
+                    action: "backup.key_reseal",
+                    target_type: "backup",
+                    target_id: backup_id,
+                    details: json!({"from_version": from, "to_version": version,
+                        "rotation": self.job.rotation}),
+                });
+                let moved = sys
+                    .stores()
+                    .reseal_backup_key(backup.id, from, &resealed, version, &audit)
+                    .await
+                    .map_err(transient)?;
+                progress.backup_keys += u32::from(moved);
+            }
             lease.commit(&progress).await.map_err(|e| match e {
                 lease::LeaseError::Lost => Stop::Superseded,
                 lease::LeaseError::Unavailable(e) => Stop::Transient(ServiceError::Internal(e)),
             })?;
-            if stale.len() > RESEAL_PER_SLICE {
+            if stale.len() + stale_backups.len() > RESEAL_PER_SLICE {
                 return Ok(None);
             }
         }
@@ -198,9 +237,10 @@ impl SlicedJob for Reseal<'_> {
             .await
         {
             Ok(retired) => Ok(Some(retired)),
-            // A credential was sealed under an older version meanwhile: move it next time.
+            // A credential or backup was sealed under an older version meanwhile: move it next
+            // time.
             Err(DbError::Constraint) => Err(Stop::Transient(ServiceError::Internal(
-                "a credential is still sealed under an older version".into(),
+                "a credential or snapshot key is still sealed under an older version".into(),
             ))),
             Err(e) => Err(transient(e)),
         }
@@ -223,7 +263,7 @@ impl SlicedJob for Reseal<'_> {
             target_type: "tenant_key",
             target_id: format!("{}/v{}", self.job.team, self.job.version),
             details: json!({"rotation": self.job.rotation,
-                "reason": "the credentials could not be re-sealed; older key versions stay live"}),
+                "reason": "the credentials or snapshot keys could not be re-sealed; older key versions stay live"}),
         })
         .await
     }
@@ -240,9 +280,11 @@ fn transient(e: DbError) -> Stop {
 mod tests {
     use super::*;
     use crate::authz::matrix::{Role, Scope};
+    use crate::crypto::stream::{open_object, seal_object, SnapshotKey};
     use crate::ids::ConnectionId;
     use crate::services::connections;
-    use crate::services::tenant_keys::open_sealed;
+    use crate::services::downloads::{self, read_snapshot};
+    use crate::services::tenant_keys::{open_sealed, snapshot_key};
     use crate::store::ConnectionSecretRow;
     use crate::testing::world::{World, OKTA_TOKEN};
     use futures::executor::block_on;
@@ -376,5 +418,165 @@ mod tests {
             block_on(world.system("t").stores().live_key_versions(team)).unwrap(),
             [2]
         );
+    }
+
+    fn reads(world: &World, row: &crate::store::BackupRow) -> Result<(), ServiceError> {
+        let sys = world.system("test");
+        let reader = block_on(read_snapshot(&sys, world.deps.store, row))?;
+        block_on(reader.tenant_snapshot())?;
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_moves_each_backup_key_once_and_old_backups_still_open() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (_, backup) = world.backed_up(owner);
+        let before = world.db.backup_key(backup.id).unwrap();
+        assert_eq!(before.key_version, Some(1));
+        assert_eq!(before.snapshot_secret_id.as_deref(), Some("legacy"));
+        reads(&world, &backup).unwrap();
+
+        let rotated = block_on(start(&world.caller(owner), team)).unwrap();
+        world.drain_queue();
+        let after = world.db.backup_key(backup.id).unwrap();
+        assert_eq!(after.key_version, Some(2));
+        assert_ne!(after.sealed_key, before.sealed_key);
+        assert_eq!(
+            block_on(world.system("t").stores().live_key_versions(team)).unwrap(),
+            [2]
+        );
+        // v1 is destroyed, yet the backup taken under it still opens.
+        reads(&world, &backup).unwrap();
+        let moves = |world: &World| {
+            world
+                .db
+                .activity
+                .borrow()
+                .iter()
+                .filter(|r| r.action == "backup.key_reseal")
+                .map(|r| (r.target_id.clone(), r.details["from_version"].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            moves(&world),
+            [(backup.id.to_string(), serde_json::json!(1))]
+        );
+        // Delivered again: nothing moves twice.
+        let job = super::super::Job::KeyReseal(KeyResealJob {
+            rotation: serde_json::from_value(rotated["reseal_job"].clone()).unwrap(),
+            team,
+            version: 2,
+            meta: RequestMeta::internal("req_again".into()),
+        });
+        block_on(super::super::run(world.deps, &job));
+        assert_eq!(moves(&world).len(), 1);
+        // The job's own compare-and-swap refuses a stale move.
+        let sys = world.system("t");
+        let audit = sys.audit(Event {
+            team,
+            action: "backup.key_reseal",
+            target_type: "backup",
+            target_id: backup.id.to_string(),
+            details: json!({}),
+        });
+        let sealed = after.sealed_key.clone().unwrap();
+        assert!(!block_on(
+            sys.stores()
+                .reseal_backup_key(backup.id, 1, &sealed, 3, &audit)
+        )
+        .unwrap());
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_for_its_own_backup_and_team() {
+        let world = World::new();
+        let owner = world.user();
+        let (connection, first) = world.backed_up(owner);
+        let run = block_on(crate::jobs::backup::request(
+            &world.caller(owner),
+            connection,
+        ))
+        .unwrap();
+        world.drain_queue();
+        let second = world
+            .db
+            .backups()
+            .into_iter()
+            .find(|b| b.id == run.id)
+            .unwrap();
+        let own = world.db.backup_key(second.id).unwrap();
+        reads(&world, &second).unwrap();
+        let mut swapped = own.clone();
+        swapped.sealed_key = world.db.backup_key(first.id).unwrap().sealed_key;
+        world.db.set_backup_key(swapped);
+        assert!(matches!(
+            reads(&world, &second),
+            Err(ServiceError::Internal(_))
+        ));
+        world.db.set_backup_key(own);
+        reads(&world, &second).unwrap();
+    }
+
+    #[test]
+    fn backups_from_before_per_backup_keys_use_the_legacy_derivation() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (connection, backup) = world.backed_up(owner);
+        world.db.set_backup_key(crate::store::BackupKeyRow {
+            id: backup.id,
+            team_id: team,
+            sealed_key: None,
+            key_version: None,
+            snapshot_secret_id: None,
+        });
+        let sys = world.system("test");
+        let key = block_on(snapshot_key(&sys, team, backup.id, connection)).unwrap();
+        let legacy = SnapshotKey::derive(
+            world.deps.config.snapshot_secret.get("legacy").unwrap(),
+            &team.to_string(),
+            &connection.to_string(),
+        );
+        let sealed = seal_object(&legacy, world.deps.rng, "ctx", b"[]");
+        assert_eq!(open_object(&key, "ctx", &sealed).unwrap(), b"[]");
+    }
+
+    /// Crypto-shredding: once every version of the team's data key is destroyed, its backups
+    /// are refused with a stable code, and the refusal is in the team's trail.
+    #[test]
+    fn destroying_a_teams_keys_makes_its_backups_unreadable() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (_, backup) = world.backed_up(owner);
+        let other_owner = world.user();
+        let (_, bystander) = world.backed_up(other_owner);
+        let issued = block_on(downloads::issue_url(
+            &world.caller(owner),
+            backup.id,
+            "users",
+        ))
+        .unwrap();
+        world.db.destroy_tenant_keys(team);
+
+        assert!(matches!(
+            reads(&world, &backup),
+            Err(ServiceError::SnapshotKeyDestroyed)
+        ));
+        let query = issued.url.split_once('?').unwrap().1;
+        let meta = RequestMeta::internal("req_dl".into());
+        assert!(matches!(
+            block_on(downloads::serve(world.deps, &meta, query)),
+            Err(ServiceError::SnapshotKeyDestroyed)
+        ));
+        let refused = world.db.activity.borrow().last().unwrap().clone();
+        assert_eq!(refused.action, "backup.download_refused");
+        assert_eq!(refused.details["reason"], "snapshot_key_destroyed");
+        let api = crate::api::error::ApiError::from(ServiceError::SnapshotKeyDestroyed);
+        assert_eq!((api.status, api.code), (410, "snapshot_key_destroyed"));
+        // Another team's backups are untouched.
+        reads(&world, &bystander).unwrap();
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::audit::Event;
-use super::downloads::snapshot_of;
+use super::downloads::read_snapshot;
 use super::{Caller, ServiceError};
 use crate::ai::budget::{settle, Reservation, Usage};
 use crate::ai::guide::{self, Advice, AiSettings, Ask, Pending, Prepared};
@@ -23,7 +23,6 @@ use crate::ai::prompts::Subject;
 use crate::authz::matrix::Action;
 use crate::compliance::{catalog, Evidence, Finding};
 use crate::ids::{ConnectionId, GuidanceRecordId, TeamId};
-use crate::snapshot::SnapshotReader;
 use crate::store::{AiSettingsRow, BackupRow, DbError, GuidanceRecordRow};
 use crate::tenant::TenantSnapshot;
 
@@ -266,14 +265,10 @@ async fn read_tenant(
     backup: &BackupRow,
 ) -> Result<TenantSnapshot, ServiceError> {
     let deps = caller.deps();
-    Ok(SnapshotReader::open(
-        deps.store,
-        &deps.config.snapshot_secret,
-        snapshot_of(backup)?,
-    )
-    .await?
-    .tenant_snapshot()
-    .await?)
+    Ok(read_snapshot(caller.system(), deps.store, backup)
+        .await?
+        .tenant_snapshot()
+        .await?)
 }
 
 /// Builds, admits, sends and records one request.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::audit::{Actor, Event};
-use super::downloads::snapshot_of;
+use super::downloads::read_snapshot;
 use super::error::conflict_as;
 use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::Action;
@@ -19,7 +19,6 @@ use crate::compliance::{
     catalog, evaluate, CheckDef, EvalContext, Finding, Framework, Outcome, Severity,
 };
 use crate::ids::{ComplianceRunId, ConnectionId, TeamId};
-use crate::snapshot::SnapshotReader;
 use crate::store::{
     BackupRow, ComplianceRunRow, FindingRow, NewComplianceRun, RemediationRow, RunResult, TrendRow,
     Trigger,
@@ -306,14 +305,10 @@ async fn evaluate_run(
     backup: &BackupRow,
 ) -> Result<(RunResult, Vec<FindingRow>), ServiceError> {
     let deps = sys.deps;
-    let snapshot = SnapshotReader::open(
-        deps.store,
-        &deps.config.snapshot_secret,
-        snapshot_of(backup)?,
-    )
-    .await?
-    .tenant_snapshot()
-    .await?;
+    let snapshot = read_snapshot(sys, deps.store, backup)
+        .await?
+        .tenant_snapshot()
+        .await?;
     let now = deps.clock.now();
     let findings = evaluate(&snapshot, &EvalContext::at(now));
     let rows: Vec<FindingRow> = findings

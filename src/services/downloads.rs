@@ -5,9 +5,11 @@
 use serde_json::json;
 
 use super::audit::{Actor, Event, RequestMeta};
+use super::tenant_keys::snapshot_key;
 use super::{Caller, Deps, Privileged, ServiceError};
 use crate::authz::matrix::Action;
 use crate::ids::BackupId;
+use crate::ports::ObjectStore;
 use crate::signed_url::{self, DownloadGrant, MAX_TTL_SECS};
 use crate::snapshot::{ObjectStream, SnapshotLayout, SnapshotReader, SnapshotRef};
 use crate::store::{BackupRow, BackupStatus};
@@ -37,6 +39,18 @@ pub fn snapshot_of(row: &BackupRow) -> Result<SnapshotRef, ServiceError> {
         layout: SnapshotLayout::from_prefix(&row.r2_prefix),
         manifest_sha256,
     })
+}
+
+/// Opens a complete backup for reading, under its snapshot key
+/// ([`ServiceError::SnapshotKeyDestroyed`] once the team's key material for it is gone).
+pub async fn read_snapshot<'s>(
+    sys: &Privileged<'_>,
+    store: &'s dyn ObjectStore,
+    row: &BackupRow,
+) -> Result<SnapshotReader<'s>, ServiceError> {
+    let snapshot = snapshot_of(row)?;
+    let key = snapshot_key(sys, row.team_id, row.id, row.connection_id).await?;
+    Ok(SnapshotReader::open(store, key, snapshot).await?)
 }
 
 /// `GET /backups/{id}/objects/{type}/url`.
@@ -113,9 +127,8 @@ pub async fn serve(
     if row.team_id.to_string() != grant.tenant || row.status != BackupStatus::Complete {
         return Err(ServiceError::LinkDenied);
     }
-    let snapshot = snapshot_of(&row)?;
     let opened = async {
-        let mut stream = SnapshotReader::open(deps.store, &deps.config.snapshot_secret, snapshot)
+        let mut stream = read_snapshot(&sys, deps.store, &row)
             .await?
             .object_stream(resource)?;
         stream
@@ -129,14 +142,19 @@ pub async fn serve(
         Ok(stream) => stream,
         // The manifest or the object's first segment could not be read or failed verification
         // (altered, truncated or swapped in storage): nothing is served, and the refusal is
-        // evidence in the team's trail (the detail stays in the worker log).
-        Err(e @ ServiceError::Internal(_)) => {
+        // evidence in the team's trail (the detail stays in the worker log). So is a backup
+        // whose key material was destroyed.
+        Err(e @ (ServiceError::Internal(_) | ServiceError::SnapshotKeyDestroyed)) => {
+            let reason = match e {
+                ServiceError::SnapshotKeyDestroyed => "snapshot_key_destroyed",
+                _ => "snapshot_unreadable",
+            };
             sys.record(Event {
                 team: row.team_id,
                 action: "backup.download_refused",
                 target_type: "backup",
                 target_id: backup.to_string(),
-                details: json!({"object": resource.as_str(), "reason": "snapshot_unreadable"}),
+                details: json!({"object": resource.as_str(), "reason": reason}),
             })
             .await?;
             return Err(e);

@@ -30,6 +30,10 @@ pub enum ServiceError {
     OktaUnavailable,
     #[error("download link is invalid or expired")]
     LinkDenied,
+    /// The data-key version that seals the backup's snapshot key was retired or destroyed:
+    /// the backup can never be read again (crypto-shredding).
+    #[error("the backup's snapshot key was destroyed")]
+    SnapshotKeyDestroyed,
     /// The caller's token does not say their email address is confirmed.
     #[error("email address not confirmed")]
     EmailNotVerified,

@@ -7,11 +7,15 @@ use zeroize::Zeroizing;
 
 use super::{Privileged, ServiceError};
 use crate::crypto::envelope::{
-    open_secret, sealed_secret_key_version, DataKey, SecretContext, WrappedDataKey,
+    open_secret, open_snapshot_key, seal_snapshot_key, sealed_secret_key_version, DataKey,
+    SecretContext, SnapshotKeyContext, WrappedDataKey,
 };
-use crate::ids::{ConnectionId, TeamId};
+use crate::crypto::keyring::LEGACY_KEY_ID;
+use crate::crypto::keys::Key256;
+use crate::crypto::stream::SnapshotKey;
+use crate::ids::{BackupId, ConnectionId, TeamId};
 use crate::okta::OrgDomain;
-use crate::store::{ConnectionSecretRow, DbError, TenantKeyRow};
+use crate::store::{BackupKeyRow, ConnectionSecretRow, DbError, TenantKeyRow};
 
 /// The team's current data key, creating version 1 on first use.
 pub async fn current_data_key(sys: &Privileged<'_>, team: TeamId) -> Result<DataKey, ServiceError> {
@@ -133,4 +137,87 @@ impl ContextStrings {
 
 pub(crate) fn context_strings(team: TeamId, connection: ConnectionId) -> ContextStrings {
     ContextStrings(team.to_string(), connection.to_string())
+}
+
+/// A new backup's key material: a fresh random snapshot key sealed under the team's current
+/// data key, and the id of the active snapshot secret it is combined with.
+pub struct NewBackupKey {
+    pub sealed_key: String,
+    pub key_version: u32,
+    pub snapshot_secret_id: String,
+}
+
+/// Draws and seals the snapshot key of a new backup of `team`.
+pub async fn new_backup_key(
+    sys: &Privileged<'_>,
+    team: TeamId,
+    backup: BackupId,
+) -> Result<NewBackupKey, ServiceError> {
+    let data_key = current_data_key(sys, team).await?;
+    let snapshot_key = Key256::generate(sys.deps.rng);
+    let (team, backup) = (team.to_string(), backup.to_string());
+    let ctx = SnapshotKeyContext {
+        tenant: &team,
+        backup: &backup,
+    };
+    Ok(NewBackupKey {
+        sealed_key: seal_snapshot_key(&data_key, sys.deps.rng, &ctx, &snapshot_key),
+        key_version: data_key.version,
+        snapshot_secret_id: sys.deps.config.snapshot_secret.active().0.to_string(),
+    })
+}
+
+/// Opens a backup's own snapshot key under the data-key version it names;
+/// [`ServiceError::SnapshotKeyDestroyed`] once that version is retired (its key destroyed).
+pub(crate) async fn open_backup_key(
+    sys: &Privileged<'_>,
+    row: &BackupKeyRow,
+    sealed: &str,
+) -> Result<(u32, Key256), ServiceError> {
+    let version = sealed_secret_key_version(sealed)
+        .map_err(|e| ServiceError::Internal(format!("sealed snapshot key unreadable: {e}")))?;
+    let key_row = sys
+        .stores()
+        .tenant_key(row.team_id, Some(version))
+        .await?
+        .ok_or(ServiceError::SnapshotKeyDestroyed)?;
+    let data_key = unwrap_row(sys, &key_row)?;
+    let (team, backup) = (row.team_id.to_string(), row.id.to_string());
+    let ctx = SnapshotKeyContext {
+        tenant: &team,
+        backup: &backup,
+    };
+    let key = open_snapshot_key(&data_key, &ctx, sealed)
+        .map_err(|e| ServiceError::Internal(format!("snapshot key open failed: {e}")))?;
+    Ok((version, key))
+}
+
+/// The key of a backup's snapshot objects: from the backup's own key (sealed under the team's
+/// data key) and the snapshot secret its row names; for a backup from before per-backup keys,
+/// the legacy derivation from the `legacy` snapshot secret alone.
+pub async fn snapshot_key(
+    sys: &Privileged<'_>,
+    team: TeamId,
+    backup: BackupId,
+    connection: ConnectionId,
+) -> Result<SnapshotKey, ServiceError> {
+    let row = sys
+        .stores()
+        .backup_key(backup)
+        .await?
+        .filter(|r| r.team_id == team)
+        .ok_or_else(|| ServiceError::Internal(format!("backup {backup} has no key row")))?;
+    let secrets = &sys.deps.config.snapshot_secret;
+    let secret_id = row.snapshot_secret_id.as_deref().unwrap_or(LEGACY_KEY_ID);
+    let secret = secrets.get(secret_id).ok_or_else(|| {
+        ServiceError::Internal(format!("snapshot secret {secret_id:?} is not configured"))
+    })?;
+    let (team, connection) = (team.to_string(), connection.to_string());
+    Ok(match row.sealed_key.as_deref() {
+        None => SnapshotKey::derive(secret, &team, &connection),
+        Some(sealed) => {
+            let (_, backup_key) = open_backup_key(sys, &row, sealed).await?;
+            SnapshotKey::derive_for_backup(secret, &backup_key, &team, &connection)
+        }
+    })
 }

@@ -1,13 +1,12 @@
 //! Reads a complete backup back out of the object store: the manifest is checked against the hash
 //! recorded on the backup's row, each object against the manifest (sealed and plaintext hashes),
-//! then opened with the connection's snapshot key. Downloads and compliance runs both read
+//! then opened with the backup's snapshot key (see `services::tenant_keys::snapshot_key`). Downloads and compliance runs both read
 //! through here; writing is [`super::collect`].
 
 use serde_json::Value;
 
 use super::manifest::{sha256_hex, FORMAT_VERSION};
 use super::{Manifest, ObjectStream, SnapshotLayout};
-use crate::crypto::keys::Key256;
 use crate::crypto::stream::SnapshotKey;
 use crate::ids::{BackupId, ConnectionId, TeamId};
 use crate::ports::ObjectStore;
@@ -36,7 +35,7 @@ pub enum ReadError {
 /// A backup whose manifest has been verified; objects are fetched and checked on demand.
 pub struct SnapshotReader<'s> {
     store: &'s dyn ObjectStore,
-    master_secret: &'s Key256,
+    key: SnapshotKey,
     snapshot: SnapshotRef,
     manifest: Manifest,
 }
@@ -45,7 +44,7 @@ impl<'s> SnapshotReader<'s> {
     /// Opens a complete backup, verifying its manifest against the recorded hash and its owner.
     pub async fn open(
         store: &'s dyn ObjectStore,
-        master_secret: &'s Key256,
+        key: SnapshotKey,
         snapshot: SnapshotRef,
     ) -> Result<Self, ReadError> {
         let bad = |what: &str| ReadError::Unreadable {
@@ -72,7 +71,7 @@ impl<'s> SnapshotReader<'s> {
         }
         Ok(SnapshotReader {
             store,
-            master_secret,
+            key,
             snapshot,
             manifest,
         })
@@ -88,14 +87,9 @@ impl<'s> SnapshotReader<'s> {
             .manifest
             .object(resource)
             .ok_or(ReadError::NotCollected(resource))?;
-        let key = SnapshotKey::derive(
-            self.master_secret,
-            &s.team.to_string(),
-            &s.connection.to_string(),
-        );
         Ok(ObjectStream::new(
             format!("snapshot {}", s.backup),
-            key,
+            self.key.clone(),
             entry,
         ))
     }

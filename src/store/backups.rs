@@ -58,6 +58,23 @@ pub struct NewBackup {
     pub requested_by: Option<UserId>,
     pub trigger: Trigger,
     pub r2_prefix: String,
+    /// The backup's fresh snapshot key, sealed under the team's data key `key_version`.
+    pub sealed_key: String,
+    pub key_version: u32,
+    /// Id of the `SNAPSHOT_MASTER_SECRET` key its objects are sealed with.
+    pub snapshot_secret_id: String,
+}
+
+/// A backup's snapshot key as stored: read by the service role only (users never see
+/// `sealed_key`). All three are `None` for backups from before per-backup keys, which are read
+/// with the legacy derivation from the `legacy` snapshot secret alone.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BackupKeyRow {
+    pub id: BackupId,
+    pub team_id: TeamId,
+    pub sealed_key: Option<String>,
+    pub key_version: Option<u32>,
+    pub snapshot_secret_id: Option<String>,
 }
 
 /// What a finished snapshot records on its row.
@@ -73,6 +90,8 @@ pub struct BackupResult {
 #[async_trait(?Send)]
 pub trait BackupStore {
     async fn backup(&self, id: BackupId) -> Result<Option<BackupRow>, DbError>;
+    /// Service role: a backup's sealed snapshot key.
+    async fn backup_key(&self, id: BackupId) -> Result<Option<BackupKeyRow>, DbError>;
     /// The newest runs of a connection (at most 100).
     async fn backups_of(&self, connection: ConnectionId) -> Result<Vec<BackupRow>, DbError>;
     /// The newest complete run of a connection.
@@ -81,7 +100,7 @@ pub trait BackupStore {
         connection: ConnectionId,
     ) -> Result<Option<BackupRow>, DbError>;
     /// Service role: opens a `running` run of an active connection, started now by the
-    /// database's clock. Runs of the connection with no sign of life for `stale_after_seconds`
+    /// database's clock; `Constraint` when its key is sealed under a retired data key. Runs of the connection with no sign of life for `stale_after_seconds`
     /// are failed first (each with its own audit row); `Conflict` when one is still running.
     async fn open_backup(
         &self,

@@ -62,6 +62,8 @@ struct Tables {
     members: Vec<MemberRow>,
     connections: Vec<StoredConnection>,
     backups: Vec<BackupRow>,
+    /// The backups' snapshot keys (a column users cannot read, kept apart like credentials).
+    backup_keys: Vec<BackupKeyRow>,
     invitations: Vec<StoredInvitation>,
     /// Roles granted downloads per team (`team_download_roles`).
     download_roles: Vec<(TeamId, Role)>,
@@ -197,6 +199,38 @@ impl MemoryDb {
     /// Every backup row, for assertions.
     pub fn backups(&self) -> Vec<BackupRow> {
         self.tables.borrow().backups.clone()
+    }
+
+    /// A backup's stored snapshot key, for assertions.
+    pub fn backup_key(&self, id: BackupId) -> Option<BackupKeyRow> {
+        let t = self.tables.borrow();
+        t.backup_keys.iter().find(|k| k.id == id).cloned()
+    }
+
+    /// Replaces a backup's stored snapshot key (as a row from before per-backup keys, or one
+    /// sealed just before a rotation).
+    pub fn set_backup_key(&self, row: BackupKeyRow) {
+        let mut t = self.tables.borrow_mut();
+        let k = t
+            .backup_keys
+            .iter_mut()
+            .find(|k| k.id == row.id)
+            .expect("backup");
+        *k = row;
+    }
+
+    /// Destroys every version of a team's data key (crypto-shredding).
+    pub fn destroy_tenant_keys(&self, team: TeamId) {
+        let mut t = self.tables.borrow_mut();
+        let destroyed: Vec<u32> = t
+            .tenant_keys
+            .iter()
+            .filter(|k| k.team_id == team)
+            .map(|k| k.version)
+            .collect();
+        t.tenant_keys.retain(|k| k.team_id != team);
+        t.retired_keys
+            .extend(destroyed.into_iter().map(|v| (team, v)));
     }
 
     /// Every compliance run row, for assertions.
@@ -447,6 +481,12 @@ impl BackupStore for MemoryStores<'_> {
             .cloned())
     }
 
+    async fn backup_key(&self, id: BackupId) -> Result<Option<BackupKeyRow>, DbError> {
+        self.system("backup_key")?;
+        let t = self.db.tables.borrow();
+        Ok(t.backup_keys.iter().find(|k| k.id == id).cloned())
+    }
+
     async fn backups_of(&self, connection: ConnectionId) -> Result<Vec<BackupRow>, DbError> {
         let t = self.read("backups_of")?;
         let mut rows: Vec<_> = t
@@ -490,7 +530,12 @@ impl BackupStore for MemoryStores<'_> {
                 && c.row.team_id == row.team_id
                 && c.row.status == ConnectionStatus::Active
         });
-        if !live {
+        // The `backups_live_key` trigger: the key is sealed under a live data-key version.
+        let key_live = t
+            .tenant_keys
+            .iter()
+            .any(|k| k.team_id == row.team_id && k.version == row.key_version);
+        if !live || !key_live {
             return Err(DbError::Constraint);
         }
         let stale_before = now - Duration::seconds(stale_after_seconds.into());
@@ -543,6 +588,13 @@ impl BackupStore for MemoryStores<'_> {
             slices: 0,
         };
         t.backups.push(stored.clone());
+        t.backup_keys.push(BackupKeyRow {
+            id: row.id,
+            team_id: row.team_id,
+            sealed_key: Some(row.sealed_key.clone()),
+            key_version: Some(row.key_version),
+            snapshot_secret_id: Some(row.snapshot_secret_id.clone()),
+        });
         t.checkpoints.insert(
             backup_key(row.id),
             Checkpoint {
@@ -1541,6 +1593,47 @@ impl TenantKeyStore for MemoryStores<'_> {
         Ok(true)
     }
 
+    async fn backups_sealed_below(
+        &self,
+        team: TeamId,
+        version: u32,
+    ) -> Result<Vec<BackupKeyRow>, DbError> {
+        self.system("backups_sealed_below")?;
+        let t = self.db.tables.borrow();
+        Ok(t.backup_keys
+            .iter()
+            .filter(|k| k.team_id == team && k.key_version.is_some_and(|v| v < version))
+            .cloned()
+            .collect())
+    }
+
+    async fn reseal_backup_key(
+        &self,
+        id: BackupId,
+        from: u32,
+        sealed: &str,
+        to: u32,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("reseal_backup_key")?;
+        if to <= from {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        let Some(k) = t
+            .backup_keys
+            .iter_mut()
+            .find(|k| k.id == id && k.key_version == Some(from))
+        else {
+            return Ok(false);
+        };
+        k.sealed_key = Some(sealed.to_string());
+        k.key_version = Some(to);
+        let team = k.team_id;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
     async fn retire_tenant_keys(
         &self,
         team: TeamId,
@@ -1555,7 +1648,11 @@ impl TenantKeyStore for MemoryStores<'_> {
                 && c.row.status != ConnectionStatus::Deleted
                 && c.row.key_version.is_some_and(|v| v < below)
         });
-        if still_sealed {
+        let backup_still_sealed = t
+            .backup_keys
+            .iter()
+            .any(|k| k.team_id == team && k.key_version.is_some_and(|v| v < below));
+        if still_sealed || backup_still_sealed {
             return Err(DbError::Constraint);
         }
         let mut retired: Vec<u32> = Vec::new();

@@ -29,7 +29,9 @@ pub use ai::{AiSettingsRow, AiStore, GuidanceRecordRow};
 pub use allowlist::AllowListStore;
 pub use api_keys::{ApiKeyRow, ApiKeySecretRow, ApiKeyStore, NewApiKey, MAX_ACTIVE_KEYS_PER_USER};
 pub use audit::{ActorType, AuditRecord, AuditStore};
-pub use backups::{BackupResult, BackupRow, BackupStatus, BackupStore, NewBackup, Trigger};
+pub use backups::{
+    BackupKeyRow, BackupResult, BackupRow, BackupStatus, BackupStore, NewBackup, Trigger,
+};
 pub use billing::{BillingRow, BillingStore, EventOutcome, StripeEventWrite};
 pub use compliance::{
     ComplianceRunRow, ComplianceStore, FindingRow, NewComplianceRun, RemediationRow, RunResult,

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AuditRecord, ConnectionSecretRow, DbError};
-use crate::ids::{ConnectionId, TeamId};
+use super::{AuditRecord, BackupKeyRow, ConnectionSecretRow, DbError};
+use crate::ids::{BackupId, ConnectionId, TeamId};
 
 /// A live (not retired) version of a team's data key.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -54,9 +54,25 @@ pub trait TenantKeyStore {
         to: u32,
         audit: &AuditRecord,
     ) -> Result<bool, DbError>;
+    /// Backups of `team` whose snapshot key is sealed under a version below `version`.
+    async fn backups_sealed_below(
+        &self,
+        team: TeamId,
+        version: u32,
+    ) -> Result<Vec<BackupKeyRow>, DbError>;
+    /// Replaces a backup's snapshot key sealed under `from` by `sealed` (under `to`), with its
+    /// audit row; `false` when it is no longer under `from`.
+    async fn reseal_backup_key(
+        &self,
+        id: BackupId,
+        from: u32,
+        sealed: &str,
+        to: u32,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError>;
     /// Retires (destroys) every live version of `team` below `below` and finishes the re-seal
     /// job `job`, with its audit row; the versions retired. `Constraint` while a live
-    /// credential is still sealed under one of them.
+    /// credential or a backup's snapshot key is still sealed under one of them.
     async fn retire_tenant_keys(
         &self,
         team: TeamId,
