@@ -59,7 +59,7 @@ pub fn precheck(kind: BodyKind, request: &ApiRequest) -> Result<(), ApiError> {
 /// 413. A route without a payload gets only whitespace or `{}`.
 pub async fn read(
     kind: BodyKind,
-    source: Option<&mut dyn RequestBody>,
+    source: Option<&mut (dyn RequestBody + '_)>,
 ) -> Result<Vec<u8>, ApiError> {
     let cap = kind.cap();
     let mut body = Vec::new();
@@ -81,6 +81,24 @@ pub async fn read(
         return Err(ApiError::invalid_json("this endpoint takes no body"));
     }
     Ok(body)
+}
+
+/// The most of a refused request's body [`discard`] reads.
+pub const DISCARD_BYTES: usize = 1024 * 1024;
+
+/// Reads and drops what is left of a refused request's body, up to [`DISCARD_BYTES`], so a
+/// keep-alive connection is left at the next request rather than mid-body (wrangler dev's
+/// local proxy stalled the next request on such a connection). A larger body is left to the
+/// transport, which cannot reuse that connection; an unreadable one is dropped the same way.
+pub async fn discard(source: Option<&mut (dyn RequestBody + '_)>) {
+    let Some(source) = source else { return };
+    let mut read = 0;
+    while read <= DISCARD_BYTES {
+        match source.next_piece().await {
+            Ok(Some(piece)) => read += piece.len(),
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +228,19 @@ mod tests {
         }
         let err = block_on(read(BodyKind::Json, Some(&mut Broken))).unwrap_err();
         assert_eq!((err.status, err.code), (400, "body_unreadable"));
+    }
+
+    #[test]
+    fn a_refused_body_is_drained_only_up_to_the_discard_limit() {
+        let mut small = client(1000, 3);
+        block_on(discard(Some(&mut small)));
+        assert_eq!((small.pulled, small.pieces), (3000, 0), "drained whole");
+        let mut endless = client(64 * 1024, usize::MAX);
+        block_on(discard(Some(&mut endless)));
+        assert_eq!(
+            endless.pulled,
+            DISCARD_BYTES + 64 * 1024,
+            "stopped past the limit"
+        );
     }
 }

@@ -103,17 +103,26 @@ async fn dispatch(
     };
     handled.route = Some(def.template);
     let body_kind = def.route.body();
-    body::precheck(body_kind, request)?;
+    // Every refusal below drains what it did not read of the body (`body::discard`).
+    let mut body = body;
+    if let Err(e) = body::precheck(body_kind, request) {
+        body::discard(body).await;
+        return Err(e);
+    }
     let caller = match admit(deps, def, request, meta, handled).await {
         Ok(caller) => caller,
         Err(e) => {
-            // Refused before the body was read: read it anyway (bounded by the route's cap) so
-            // a keep-alive connection is left at the next request, not mid-body.
-            let _ = body::read(body_kind, body).await;
+            body::discard(body).await;
             return Err(e);
         }
     };
-    request.body = body::read(body_kind, body).await?;
+    request.body = match body::read(body_kind, body.as_deref_mut()).await {
+        Ok(read) => read,
+        Err(e) => {
+            body::discard(body).await;
+            return Err(e);
+        }
+    };
     let request = &*request;
     let call = Call {
         deps,

@@ -50,7 +50,9 @@ fn checkpoint_writes_need_the_current_lease_and_sequence_number() {
         "backup_open",
         json!({
             "p_row": {"id": backup, "team_id": team, "connection_id": connection,
-                      "trigger": "schedule", "requested_by": null, "r2_prefix": "users/x/"},
+                      "trigger": "schedule", "requested_by": null, "r2_prefix": "users/x/",
+                      // The shape of a sealed snapshot key (never opened by this test).
+                      "sealed_key": "v1.1.AAAA", "key_version": 1, "snapshot_secret_id": "test"},
             "p_stale_after_seconds": 1800,
             "p_audit": {"actor_type": "system", "actor_id": "test", "action": "backup.schedule",
                         "target_type": "backup", "target_id": backup, "request_id": "req_test",
