@@ -205,12 +205,18 @@ struct Flood {
 
 /// Sends a chunked body of `total` bytes (64 KiB chunks) from a second thread over a raw
 /// connection, and reads the response as soon as it comes, while the body is still going out.
-fn chunked_flood(method: &str, path: &str, headers: &[(&str, &str)], total: u64) -> Flood {
+fn chunked_flood(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    total: u64,
+) -> Flood {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    let address = worker().trim_start_matches("http://").to_string();
+    let address = base.trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(120)))
@@ -285,10 +291,13 @@ fn chunked_flood(method: &str, path: &str, headers: &[(&str, &str)], total: u64)
     }
 }
 
-/// Run alone (`--ignored`): in the full suite, wrangler dev's local proxy (not the worker) was
-/// left unable to answer the next requests after the flood, failing the tests after it.
+/// Run alone (`--include-ignored`): wrangler dev's local proxy (not the worker) turns a response
+/// sent while the body is still arriving into `503 Your worker restarted mid-request` at random,
+/// and once left the stack unable to answer the tests after it. Cloudflare's edge passes the
+/// worker's answer on; the cap itself is unit-tested on endless chunked streams (`api::body`),
+/// and `a_chunked_body_over_the_cap_is_refused_and_the_connection_still_serves` runs in the suite.
 #[test]
-#[ignore = "wedges wrangler dev's proxy for the tests after it; run alone with --ignored"]
+#[ignore = "wrangler dev's proxy answers 503 when the worker replies mid-body; run alone with --include-ignored"]
 fn an_80_mb_chunked_body_is_refused_fast_without_being_read() {
     const TOTAL: u64 = 80 * 1024 * 1024;
     let user = new_user();
@@ -306,7 +315,7 @@ fn an_80_mb_chunked_body_is_refused_fast_without_being_read() {
         ),
     ];
     for (method, path, headers, status, code) in cases {
-        let flood = chunked_flood(method, path, &headers, TOTAL);
+        let flood = chunked_flood(&worker(), method, path, &headers, TOTAL);
         let what = format!(
             "{method} {path}: HTTP {} after {:?}, {} bytes sent",
             flood.reply.status, flood.waited, flood.sent
@@ -323,4 +332,28 @@ fn an_80_mb_chunked_body_is_refused_fast_without_being_read() {
         0,
         "a refused body stored a connection"
     );
+}
+
+/// A chunked body (no `Content-Length`) over the route's 64 KiB cap, sent whole before the
+/// answer: 413, nothing stored, and the stack answers the next request.
+#[test]
+fn a_chunked_body_over_the_cap_is_refused_and_the_connection_still_serves() {
+    let user = new_user();
+    let auth = format!("Bearer {}", user.jwt);
+    let flood = chunked_flood(
+        &worker(),
+        "POST",
+        "/api/v1/connections",
+        &[("authorization", auth.as_str())],
+        256 * 1024,
+    );
+    assert_eq!(
+        (flood.reply.status, flood.reply.error_code().as_str()),
+        (413, "payload_too_large"),
+        "{}",
+        flood.reply.text()
+    );
+    assert_eq!(connection_count(&user), 0);
+    let next = call("GET", &format!("{}/api/v1/health", worker()), &[], None);
+    assert_eq!(next.status, 200);
 }
