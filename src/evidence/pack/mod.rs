@@ -12,6 +12,7 @@ pub mod export;
 pub mod manifest;
 pub mod memory;
 pub mod source;
+pub mod stores;
 pub mod zip_stream;
 
 use async_trait::async_trait;
