@@ -204,6 +204,20 @@ impl MemoryDb {
         c.row.key_version = Some(version);
     }
 
+    /// Evidence as earlier runs left it (audit-pack tests): a backup, a compliance run and its
+    /// findings.
+    pub fn insert_evidence(
+        &self,
+        backup: BackupRow,
+        run: ComplianceRunRow,
+        findings: Vec<FindingRow>,
+    ) {
+        let mut t = self.tables.borrow_mut();
+        t.backups.push(backup);
+        t.runs.push(run);
+        t.findings.extend(findings);
+    }
+
     /// Every backup row, for assertions.
     pub fn backups(&self) -> Vec<BackupRow> {
         self.tables.borrow().backups.clone()

@@ -11,6 +11,7 @@
 pub mod export;
 pub mod manifest;
 pub mod memory;
+pub mod pull;
 pub mod source;
 pub mod stores;
 pub mod zip_stream;
