@@ -351,7 +351,7 @@ mod tests {
         let team = "b05d6718-e1a7-4852-98b1-b5c3fbc82eef";
         let cases = [
             ("from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z".to_string(), "team_id"),
-            (format!("team_id=nope&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"), "team_id"),
+            ("team_id=nope&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z".to_string(), "team_id"),
             (format!("team_id={team}&to=2026-02-01T00:00:00Z"), "from"),
             (format!("team_id={team}&from=yesterday&to=2026-02-01T00:00:00Z"), "from"),
             (format!("team_id={team}&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"), "to"),

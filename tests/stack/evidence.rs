@@ -182,7 +182,11 @@ fn an_exported_audit_pack_verifies_and_a_tampered_copy_does_not() {
     );
     assert_eq!(run.status, 201, "{}", run.text());
 
-    let now = chrono::Utc::now();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = chrono::DateTime::from_timestamp(secs as i64, 0).unwrap();
     let range = format!(
         "team_id={team}&from={}&to={}",
         (now - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ"),
