@@ -129,6 +129,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable(message) => {
                 ApiError::new(503, "service_unavailable", message)
             }
+            ServiceError::NotConfigured { code, message } => ApiError::new(503, code, message),
             ServiceError::Internal(detail) => ApiError {
                 internal: Some(detail),
                 ..ApiError::new(500, "internal_error", "internal error")

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::ports::Method;
+use crate::services::audit_pack::PackExport;
 use crate::snapshot::ObjectStream;
 
 /// Largest accepted request body.
@@ -41,12 +42,13 @@ pub struct ApiResponse {
     pub body: Body,
 }
 
-/// A response body: bytes in hand, or a snapshot object's plaintext that the platform pulls
-/// piece by piece while sending (so its size never has to fit in memory).
+/// A response body: bytes in hand, or a snapshot object's plaintext or an audit pack that the
+/// platform pulls piece by piece while sending (so its size never has to fit in memory).
 #[derive(Debug)]
 pub enum Body {
     Bytes(Vec<u8>),
     Object(Box<ObjectStream>),
+    Pack(Box<PackExport>),
 }
 
 impl Body {
@@ -54,7 +56,7 @@ impl Body {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Body::Bytes(bytes) => Some(bytes),
-            Body::Object(_) => None,
+            Body::Object(_) | Body::Pack(_) => None,
         }
     }
 }

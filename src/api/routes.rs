@@ -49,6 +49,7 @@ pub enum Route {
     FindingGuidance,
     PrivilegedAccessGuidance,
     VerifyAuditChain,
+    ExportAuditPack,
     GetAllowList,
     SetAllowList,
     TrustCenter,
@@ -95,8 +96,8 @@ impl Route {
             | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
-            | VerifyAuditChain | GetAllowList | TrustCenter | TrustStylesheet | SecurityTxt
-            | AuditKeys | AuditKeyPem => BodyKind::None,
+            | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
+            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
         }
     }
 }
@@ -131,7 +132,8 @@ impl Route {
             | BillingCheckout
             | BillingPortal
             | FindingGuidance
-            | PrivilegedAccessGuidance => LimiterDown::Closed,
+            | PrivilegedAccessGuidance
+            | ExportAuditPack => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -423,6 +425,20 @@ pub const ROUTES: &[RouteDef] = &[
         Route::VerifyAuditChain,
         Access::Team(Action::ActivityRead),
     ),
+    // A signed zip of the team's evidence (`?team_id=&from=&to=`); the Trust Center names the
+    // path without the version.
+    def(
+        Method::Get,
+        "/api/v1/export/audit-pack",
+        Route::ExportAuditPack,
+        Access::Team(Action::AuditExport),
+    ),
+    def(
+        Method::Get,
+        "/api/export/audit-pack",
+        Route::ExportAuditPack,
+        Access::Team(Action::AuditExport),
+    ),
     def(
         Method::Get,
         "/api/v1/teams/{id}/ip-allowlist",
@@ -595,9 +611,13 @@ mod tests {
         ] {
             assert_eq!(route.when_limiter_down(), down, "{route:?}");
         }
-        // Every read fails open, but the two that hand out snapshot data.
+        // Every read fails open, but the two that hand out snapshot data and the audit pack
+        // (a whole team's evidence, expensive to write).
         for def in ROUTES.iter().filter(|d| d.method == Method::Get) {
-            let hands_out_data = matches!(def.route, Route::Download | Route::ObjectUrl);
+            let hands_out_data = matches!(
+                def.route,
+                Route::Download | Route::ObjectUrl | Route::ExportAuditPack
+            );
             assert_eq!(
                 def.route.when_limiter_down() == Closed,
                 hands_out_data,

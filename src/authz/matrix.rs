@@ -91,10 +91,12 @@ pub enum Action {
     AiManage,
     /// Ask for AI guidance (sends a redacted prompt to a provider).
     AiRequest,
+    /// Export a signed audit pack (the team's whole evidence for a time range).
+    AuditExport,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -113,6 +115,7 @@ impl Action {
         Action::AiRead,
         Action::AiManage,
         Action::AiRequest,
+        Action::AuditExport,
     ];
 
     /// The name the database uses for this action.
@@ -136,6 +139,7 @@ impl Action {
             Action::AiRead => "ai.read",
             Action::AiManage => "ai.manage",
             Action::AiRequest => "ai.request",
+            Action::AuditExport => "audit.export",
         }
     }
 }
@@ -186,6 +190,8 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     ),
     (A::AiManage, &[R::Owner, R::Admin]),
     (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
+    // Auditors get evidence: the signed pack is what their role is for.
+    (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -230,6 +236,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiRead,
             A::AiManage,
             A::AiRequest,
+            A::AuditExport,
         ],
     ),
 ];

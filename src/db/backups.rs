@@ -9,7 +9,7 @@ use crate::store::{
     AuditRecord, BackupKeyRow, BackupResult, BackupRow, BackupStore, DbError, NewBackup,
 };
 
-const COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,started_at,finished_at,r2_prefix,counts,object_count,sealed_bytes,manifest_sha256,error,heartbeat_at,slices";
+pub(super) const COLUMNS: &str = "id,team_id,connection_id,requested_by,trigger,status,started_at,finished_at,r2_prefix,counts,object_count,sealed_bytes,manifest_sha256,error,heartbeat_at,slices";
 /// The columns of [`BackupKeyRow`] (service role only).
 pub(super) const KEY_COLUMNS: &str = "id,team_id,sealed_key,key_version,snapshot_secret_id";
 

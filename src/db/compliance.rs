@@ -12,12 +12,12 @@ use crate::store::{
     RemediationRow, RunResult, TrendRow,
 };
 
-const RUN_COLUMNS: &str = "id,team_id,connection_id,backup_id,trigger,requested_by,status,started_at,finished_at,pass_count,fail_count,not_applicable_count,error_count,failed_by_severity,error";
+pub(super) const RUN_COLUMNS: &str = "id,team_id,connection_id,backup_id,trigger,requested_by,status,started_at,finished_at,pass_count,fail_count,not_applicable_count,error_count,failed_by_severity,error";
 
-const FINDING_COLUMNS: &str =
+pub(super) const FINDING_COLUMNS: &str =
     "run_id,team_id,connection_id,check_id,cis_safeguard,severity,outcome,message,evidence";
 
-const REMEDIATION_COLUMNS: &str = "connection_id,check_id,team_id,state,justification,approved_by,expires_at,updated_by,updated_at,last_run_id";
+pub(super) const REMEDIATION_COLUMNS: &str = "connection_id,check_id,team_id,state,justification,approved_by,expires_at,updated_by,updated_at,last_run_id";
 
 #[async_trait(?Send)]
 impl ComplianceStore for PgStores<'_> {

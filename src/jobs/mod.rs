@@ -385,11 +385,14 @@ mod tests {
             "crate::auth::jwks::JwksCache",
             "crate::config::Config",
             "crate::db::PostgrestDb",
+            // Runs an audit pack's writer inside its response stream (plumbing, no decision).
+            "crate::evidence::pack::pull::pull",
             "crate::jobs::deliver",
             "crate::jobs::scheduled",
             "crate::jobs`",
             "crate::ports::",
             "crate::services::Deps",
+            "crate::services::audit_pack::PackExport",
             "crate::snapshot::ObjectStream",
         ];
         for (file, source) in sources {

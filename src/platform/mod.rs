@@ -16,7 +16,9 @@ use crate::api::http::{ApiRequest, ApiResponse, Body};
 use crate::auth::jwks::JwksCache;
 use crate::config::Config;
 use crate::db::PostgrestDb;
+use crate::evidence::pack::pull::pull;
 use crate::ports::{Clock, Method, RequestBody};
+use crate::services::audit_pack::PackExport;
 use crate::services::Deps;
 use crate::snapshot::ObjectStream;
 use adapters::{FetchHttp, R2Store, StreamBody, SystemRng, WorkerClock, WorkerLimiter};
@@ -117,6 +119,9 @@ fn to_worker(
             *stream,
             request_id.to_string(),
         ))?,
+        Body::Pack(export) => {
+            Response::from_stream(pack_body(runtime.clone(), *export, request_id.to_string()))?
+        }
     };
     let mut out = out.with_status(response.status);
     let headers = out.headers_mut();
@@ -153,6 +158,33 @@ fn object_body(
             }
         },
     )
+}
+
+/// An audit pack as a response body: the exporter runs inside the stream, one page ahead of the
+/// client at most ([`pull`]). A failure errors the stream, which aborts the
+/// transfer: the client is left with a truncated archive, never a clean end.
+fn pack_body(
+    runtime: Rc<Runtime>,
+    export: PackExport,
+    request_id: String,
+) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
+    use futures_util::StreamExt;
+    pull(move |mut sink| async move {
+        let db = runtime.db();
+        let deps = runtime.deps(&db);
+        export.write(&deps, &mut sink).await
+    })
+    .map(move |piece| {
+        piece.map_err(|e| {
+            log_line(serde_json::json!({
+                "level": "error",
+                "event": "audit_pack.aborted",
+                "request_id": request_id,
+                "error": e.to_string(),
+            }));
+            worker::Error::RustError("audit pack aborted".into())
+        })
+    })
 }
 
 /// An opaque 500 for failures before the core could run (the detail goes to the log).

@@ -46,6 +46,12 @@ pub enum ServiceError {
     /// A dependency the request needs (the job queue) is down; nothing was left half done.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// This deployment lacks what the feature needs (audit packs without signing keys).
+    #[error("{message}")]
+    NotConfigured {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }

@@ -5,6 +5,7 @@ pub mod ai;
 pub mod allowlist;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_pack;
 pub mod billing;
 pub mod caller;
 pub mod compliance;

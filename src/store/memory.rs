@@ -85,6 +85,8 @@ struct Tables {
     ai_usage: BTreeMap<TeamId, crate::ai::budget::Usage>,
     guidance: Vec<GuidanceRecordRow>,
     chain_heads: Vec<ChainHeadRow>,
+    /// Chained activity rows, as the trigger would have written them (`set_chain_rows`).
+    chain_rows: Vec<crate::evidence::chain::ChainedRow>,
     allow_lists: BTreeMap<TeamId, Vec<String>>,
     /// Each `verify_chain` call: the team and the anchor positions it was given.
     verifications: Vec<(TeamId, Vec<i64>)>,
@@ -114,6 +116,12 @@ impl MemoryDb {
     /// The activity chains' heads (the trigger keeps them in the real database).
     pub fn set_chain_heads(&self, heads: Vec<ChainHeadRow>) {
         self.tables.borrow_mut().chain_heads = heads;
+    }
+
+    /// The chained activity rows an audit pack reads (the trigger writes them in the real
+    /// database).
+    pub fn set_chain_rows(&self, rows: Vec<crate::evidence::chain::ChainedRow>) {
+        self.tables.borrow_mut().chain_rows = rows;
     }
 
     /// The `verify_chain` calls so far: team and anchor positions.
@@ -194,6 +202,20 @@ impl MemoryDb {
             .expect("connection");
         c.sealed_token = Some(sealed.to_string());
         c.row.key_version = Some(version);
+    }
+
+    /// Evidence as earlier runs left it (audit-pack tests): a backup, a compliance run and its
+    /// findings.
+    pub fn insert_evidence(
+        &self,
+        backup: BackupRow,
+        run: ComplianceRunRow,
+        findings: Vec<FindingRow>,
+    ) {
+        let mut t = self.tables.borrow_mut();
+        t.backups.push(backup);
+        t.runs.push(run);
+        t.findings.extend(findings);
     }
 
     /// Every backup row, for assertions.
@@ -1122,6 +1144,90 @@ impl EvidenceStore for MemoryStores<'_> {
             "anchors_checked": anchors.len(),
             "problems": [],
         }))
+    }
+
+    async fn chain_head(&self, team: TeamId) -> Result<Option<ChainHeadRow>, DbError> {
+        self.system("chain_head")?;
+        let tables = self.db.tables.borrow();
+        Ok(tables
+            .chain_heads
+            .iter()
+            .find(|h| h.team == Some(team) && h.seq > 0)
+            .cloned())
+    }
+
+    async fn activity_page(
+        &self,
+        q: &ActivityQuery,
+    ) -> Result<Vec<crate::evidence::chain::ChainedRow>, DbError> {
+        self.system("activity_page")?;
+        let tables = self.db.tables.borrow();
+        let mut rows: Vec<_> = tables
+            .chain_rows
+            .iter()
+            .filter(|r| {
+                r.team_id == Some(q.team)
+                    && r.chain_seq > q.after_seq
+                    && r.chain_seq <= q.max_seq
+                    && r.occurred_at >= q.from
+                    && r.occurred_at < q.to
+                    && q.action_prefix.is_none_or(|p| r.action.starts_with(p))
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r.chain_seq);
+        rows.truncate(q.limit);
+        Ok(rows)
+    }
+
+    async fn evidence_page(&self, q: &EvidenceQuery) -> Result<Vec<Value>, DbError> {
+        self.system("evidence_page")?;
+        let tables = self.db.tables.borrow();
+        let in_range =
+            |team: TeamId, at: DateTime<Utc>| team == q.team && at >= q.from && at < q.to;
+        // The fake's remediations have no surrogate id: their key stands in for it.
+        let mut rows: Vec<(String, Value)> = match q.table {
+            EvidenceTable::Backups => tables
+                .backups
+                .iter()
+                .filter(|b| in_range(b.team_id, b.started_at))
+                .map(|b| (b.id.to_string(), json!(b)))
+                .collect(),
+            EvidenceTable::ComplianceRuns => tables
+                .runs
+                .iter()
+                .filter(|r| in_range(r.team_id, r.started_at))
+                .map(|r| (r.id.to_string(), json!(r)))
+                .collect(),
+            EvidenceTable::Remediations => tables
+                .remediations
+                .iter()
+                .filter(|r| r.team_id == q.team)
+                .map(|r| {
+                    let id = format!("{}/{}", r.connection_id, r.check_id);
+                    let mut row = json!(r);
+                    row["id"] = json!(id);
+                    (id, row)
+                })
+                .collect(),
+        };
+        rows.retain(|(id, _)| q.after.as_ref().is_none_or(|a| id > a));
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rows.into_iter().take(q.limit).map(|(_, row)| row).collect())
+    }
+
+    async fn run_findings(&self, team: TeamId, runs: &[String]) -> Result<Vec<Value>, DbError> {
+        self.system("run_findings")?;
+        let tables = self.db.tables.borrow();
+        let mut rows: Vec<_> = tables
+            .findings
+            .iter()
+            .filter(|f| f.team_id == team && runs.contains(&f.run_id.to_string()))
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.run_id.to_string(), &a.check_id).cmp(&(b.run_id.to_string(), &b.check_id))
+        });
+        Ok(rows.into_iter().map(|f| json!(f)).collect())
     }
 }
 

@@ -41,7 +41,7 @@ pub use connections::{
     AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, NewConnection,
     UnreadableRow,
 };
-pub use evidence::{ChainHeadRow, EvidenceStore};
+pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,

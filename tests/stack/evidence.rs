@@ -1,6 +1,7 @@
 //! The evidence routes on the real worker: a team's chain verified through the API and checked
 //! against the anchor the cron job wrote to R2 (and a rewrite after anchoring caught), the Trust
-//! Center page under its CSP, security.txt, and the audit-pack signing keys.
+//! Center page under its CSP, security.txt, the audit-pack signing keys, and an audit pack
+//! exported through the route and checked with the auditor's verifier.
 
 use crate::support::*;
 use butterfly::evidence::signing::{parse_jwks, parse_public_key_pem};
@@ -165,4 +166,73 @@ fn the_audit_signing_keys_are_published_by_id() {
         let reply = get(&format!("/.well-known/butterfly-audit-keys/{missing}"));
         assert_eq!(reply.status, 404, "{missing}");
     }
+}
+
+#[test]
+fn an_exported_audit_pack_verifies_and_a_tampered_copy_does_not() {
+    let user = new_user();
+    let team = team_of(&user);
+    let connection = user.create_connection();
+    let backup = user.backup(&connection);
+    assert_eq!(backup["status"], "complete", "{backup}");
+    let run = user.api(
+        "POST",
+        &format!("/connections/{connection}/compliance-runs"),
+        None,
+    );
+    assert_eq!(run.status, 201, "{}", run.text());
+
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = chrono::DateTime::from_timestamp(secs as i64, 0).unwrap();
+    let range = format!(
+        "team_id={team}&from={}&to={}",
+        (now - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ"),
+        (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+    );
+    // The unversioned path the Trust Center names, and the same route under /api/v1.
+    let auth = format!("Bearer {}", user.jwt);
+    let url = format!("{}/api/export/audit-pack?{range}", worker());
+    let reply = call("GET", &url, &[("authorization", auth.as_str())], None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/zip"));
+    let disposition = reply.header("content-disposition").unwrap().to_string();
+    assert!(
+        disposition.starts_with(&format!("attachment; filename=\"audit-pack-{team}-")),
+        "{disposition}"
+    );
+    let bad = user.api("GET", &format!("/export/audit-pack?team_id={team}"), None);
+    assert_eq!(bad.status, 422, "{}", bad.text());
+    assert_eq!(bad.json()["error"]["field"], "from", "{}", bad.text());
+
+    let jwks = get("/.well-known/butterfly-audit-keys.json").text();
+    let keys = audit_verify::TrustedKeys::from_jwks(&jwks).unwrap();
+    let pack = reply.body;
+    let outcome = audit_verify::verify_pack(std::io::Cursor::new(&pack), &keys);
+    assert!(outcome.ok(), "{:#?}", outcome.failures);
+    assert!(outcome.summary.rows > 0, "{:?}", outcome.summary);
+    assert_eq!(outcome.summary.backup_manifests, 1, "{:?}", outcome.summary);
+
+    // The export recorded itself before streaming.
+    let audited = psql(&format!(
+        "select count(*) from activity_logs where team_id = '{team}' and action = 'audit.export'"
+    ));
+    assert_eq!(audited, "1");
+
+    // One bit of the activity log's compressed bytes changed.
+    let start = zip::ZipArchive::new(std::io::Cursor::new(&pack))
+        .unwrap()
+        .by_name("activity/activity_logs.jsonl")
+        .unwrap()
+        .data_start()
+        .unwrap() as usize;
+    let mut tampered = pack.clone();
+    tampered[start + 8] ^= 0x01;
+    let outcome = audit_verify::verify_pack(std::io::Cursor::new(&tampered), &keys);
+    assert!(!outcome.ok(), "a changed activity log went unnoticed");
+    let truncated = &pack[..pack.len() - 200];
+    let outcome = audit_verify::verify_pack(std::io::Cursor::new(truncated), &keys);
+    assert!(!outcome.ok(), "a truncated pack went unnoticed");
 }

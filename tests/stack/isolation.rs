@@ -173,6 +173,12 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             vec![p(format!("/connections/{c}/privileged-access/guidance"))]
         }
         Route::VerifyAuditChain => vec![p(format!("/teams/{t}/audit/verify"))],
+        Route::ExportAuditPack => vec![(
+            format!(
+                "/export/audit-pack?team_id={t}&from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z"
+            ),
+            None,
+        )],
         Route::GetAllowList => vec![p(format!("/teams/{t}/ip-allowlist"))],
         Route::SetAllowList => vec![with(
             format!("/teams/{t}/ip-allowlist"),

@@ -62,6 +62,7 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::FindingGuidance => ai::finding(call).await,
         Route::PrivilegedAccessGuidance => ai::privileged_access(call).await,
         Route::VerifyAuditChain => teams::verify_audit_chain(call).await,
+        Route::ExportAuditPack => teams::audit_pack(call).await,
         Route::GetAllowList => teams::allow_list(call).await,
         Route::SetAllowList => teams::set_allow_list(call).await,
         Route::TrustCenter => trust::page(call),

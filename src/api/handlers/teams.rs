@@ -4,10 +4,10 @@ use serde_json::json;
 
 use crate::api::call::Call;
 use crate::api::error::ApiError;
-use crate::api::http::ApiResponse;
+use crate::api::http::{ApiResponse, Body};
 use crate::ids::{InvitationId, TeamId, UserId};
 use crate::jobs::key_reseal;
-use crate::services::{allowlist, evidence, teams};
+use crate::services::{allowlist, audit_pack, evidence, teams};
 
 pub async fn list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let teams = teams::list(call.caller()?).await?;
@@ -82,6 +82,23 @@ pub async fn verify_audit_chain(call: &Call<'_>) -> Result<ApiResponse, ApiError
     let team = call.id(0, TeamId::parse)?;
     let report = evidence::verify(call.caller()?, team).await?;
     Ok(ApiResponse::json(200, &json!({ "verification": report })))
+}
+
+/// A signed audit pack of a team and a time range, streamed as a zip: authorised and audited
+/// before the first byte; a failure after it aborts the transfer (a truncated archive).
+pub async fn audit_pack(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let export = audit_pack::start(call.caller()?, &call.request.query).await?;
+    Ok(ApiResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/zip".into()),
+            (
+                "content-disposition".into(),
+                format!("attachment; filename=\"{}\"", export.file_name()),
+            ),
+        ],
+        body: Body::Pack(Box::new(export)),
+    })
 }
 
 pub async fn allow_list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {

@@ -11,7 +11,9 @@
 pub mod export;
 pub mod manifest;
 pub mod memory;
+pub mod pull;
 pub mod source;
+pub mod stores;
 pub mod zip_stream;
 
 use async_trait::async_trait;
