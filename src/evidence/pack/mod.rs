@@ -13,7 +13,6 @@ pub mod manifest;
 pub mod memory;
 pub mod pull;
 pub mod source;
-pub mod stores;
 pub mod zip_stream;
 
 use async_trait::async_trait;

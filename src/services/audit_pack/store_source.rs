@@ -8,9 +8,11 @@ use std::cell::Cell;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::source::{BackupManifestFile, EvidenceSource, PackScope, Page, RecordSet, SourceError};
 use crate::evidence::anchor::{chain_prefix, Anchor};
 use crate::evidence::chain::ChainedRow;
+use crate::evidence::pack::source::{
+    BackupManifestFile, EvidenceSource, PackScope, Page, RecordSet, SourceError,
+};
 use crate::ids::BackupId;
 use crate::ports::ObjectStore;
 use crate::snapshot::SnapshotLayout;

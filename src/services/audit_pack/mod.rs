@@ -5,14 +5,16 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::audit::{Actor, Event, RequestMeta};
-use super::{Caller, Deps, ServiceError};
 use crate::authz::matrix::Action;
 use crate::evidence::chain::format_time;
 use crate::evidence::pack::export::{export_pack, PackError, PackRequest};
 use crate::evidence::pack::manifest::Requester;
 use crate::evidence::pack::source::PackScope;
-use crate::evidence::pack::stores::StoreSource;
+use crate::services::audit::{Actor, Event, RequestMeta};
+use crate::services::{Caller, Deps, ServiceError};
+use store_source::StoreSource;
+
+mod store_source;
 use crate::evidence::pack::PackSink;
 use crate::ids::TeamId;
 use crate::store::Acting;
