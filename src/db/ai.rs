@@ -12,7 +12,7 @@ use crate::store::{AiSettingsRow, AiStore, AuditRecord, DbError, GuidanceRecordR
 
 const SETTINGS_COLUMNS: &str = "team_id,enabled,keep_answers,monthly_tokens,daily_requests,per_minute_requests,updated_by,updated_at";
 
-const RECORD_COLUMNS: &str = "id,team_id,connection_id,requested_by,prompt,target,payload_sha256,payload_bytes,pseudonyms,provider,model,attempts,latency_ms,input_tokens,output_tokens,cost_micro_usd,outcome,error,answer,created_at";
+pub(super) const RECORD_COLUMNS: &str = "id,team_id,connection_id,requested_by,prompt,target,payload_sha256,payload_bytes,pseudonyms,provider,model,attempts,latency_ms,input_tokens,output_tokens,cost_micro_usd,outcome,error,answer,created_at";
 
 #[derive(Deserialize)]
 struct UsageRow {

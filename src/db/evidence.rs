@@ -115,18 +115,28 @@ impl EvidenceStore for PgStores<'_> {
     }
 
     async fn evidence_page(&self, q: &EvidenceQuery) -> Result<Vec<Value>, DbError> {
-        // Backups and runs are in the range by when they started; remediations are current state.
-        let (table, columns, ranged) = match q.table {
-            EvidenceTable::Backups => ("backups", super::backups::COLUMNS.to_string(), true),
+        // Backups and runs are in the range by when they started, guidance records by when they
+        // were made; remediations are current state.
+        let (table, columns, ranged): (_, _, Option<&str>) = match q.table {
+            EvidenceTable::Backups => (
+                "backups",
+                super::backups::COLUMNS.to_string(),
+                Some("started_at"),
+            ),
             EvidenceTable::ComplianceRuns => (
                 "compliance_runs",
                 super::compliance::RUN_COLUMNS.to_string(),
-                true,
+                Some("started_at"),
             ),
             EvidenceTable::Remediations => (
                 "compliance_remediations",
                 format!("id,{}", super::compliance::REMEDIATION_COLUMNS),
-                false,
+                None,
+            ),
+            EvidenceTable::AiGuidance => (
+                "guidance_records",
+                super::ai::RECORD_COLUMNS.to_string(),
+                Some("created_at"),
             ),
         };
         let mut query = self
@@ -134,10 +144,10 @@ impl EvidenceStore for PgStores<'_> {
             .from(table)
             .select(columns)
             .eq("team_id", q.team.to_string());
-        if ranged {
+        if let Some(at) = ranged {
             query = query
-                .gte("started_at", format_time(&q.from))
-                .lt("started_at", format_time(&q.to));
+                .gte(at, format_time(&q.from))
+                .lt(at, format_time(&q.to));
         }
         if let Some(after) = &q.after {
             query = query.gt("id", after.as_str());

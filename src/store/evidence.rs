@@ -57,6 +57,8 @@ pub enum EvidenceTable {
     ComplianceRuns,
     /// The team's `compliance_remediations` (current state, whatever the range), by `id`.
     Remediations,
+    /// `guidance_records` created within the range, by `id`.
+    AiGuidance,
 }
 
 /// One page of an evidence table for a team and a range (`from` inclusive, `to` exclusive).

@@ -218,6 +218,11 @@ impl MemoryDb {
         t.findings.extend(findings);
     }
 
+    /// Stores an AI guidance record as the guidance service would have.
+    pub fn insert_guidance(&self, row: GuidanceRecordRow) {
+        self.tables.borrow_mut().guidance.push(row);
+    }
+
     /// Every backup row, for assertions.
     pub fn backups(&self) -> Vec<BackupRow> {
         self.tables.borrow().backups.clone()
@@ -1209,6 +1214,12 @@ impl EvidenceStore for MemoryStores<'_> {
                     row["id"] = json!(id);
                     (id, row)
                 })
+                .collect(),
+            EvidenceTable::AiGuidance => tables
+                .guidance
+                .iter()
+                .filter(|r| in_range(r.team_id, r.created_at))
+                .map(|r| (r.id.to_string(), json!(r)))
                 .collect(),
         };
         rows.retain(|(id, _)| q.after.as_ref().is_none_or(|a| id > a));

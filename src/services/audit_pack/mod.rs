@@ -249,6 +249,21 @@ mod tests {
                 .put(&format!("{prefix}manifest.json"), b"{}".to_vec()),
         )
         .unwrap();
+        // Guidance given on day 6 (in the range) and on day 25 (after it).
+        for (id, day) in [("e001", 6), ("e002", 25)] {
+            world.db.insert_guidance(
+                serde_json::from_value(json!({
+                    "id": format!("00000000-0000-4000-8000-00000000{id}"), "team_id": team,
+                    "connection_id": connection, "requested_by": null,
+                    "prompt": "explain_finding", "target": "BF-CIS5-001",
+                    "payload_sha256": "b".repeat(64), "payload_bytes": 10, "pseudonyms": 2,
+                    "provider": "anthropic", "model": "m", "attempts": [], "latency_ms": 5,
+                    "input_tokens": 10, "output_tokens": 20, "cost_micro_usd": 3,
+                    "outcome": "answered", "error": null, "answer": null, "created_at": at(day),
+                }))
+                .unwrap(),
+            );
+        }
     }
 
     fn unzip(bytes: Vec<u8>) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
@@ -300,6 +315,11 @@ mod tests {
         assert_eq!(
             lines(&mut archive, "compliance/remediation_history.jsonl"),
             1
+        );
+        let guidance = read(&mut archive, "ai/guidance.jsonl");
+        assert_eq!(guidance.lines().count(), 1, "{guidance}");
+        assert!(
+            guidance.contains("00000000e001") && guidance.contains("\"provider\":\"anthropic\"")
         );
         assert_eq!(
             read(

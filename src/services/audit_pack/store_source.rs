@@ -156,10 +156,7 @@ impl EvidenceSource for StoreSource<'_> {
     fn collects(&self, set: RecordSet) -> bool {
         !matches!(
             set,
-            RecordSet::DriftAlerts
-                | RecordSet::RestoreReceipts
-                | RecordSet::DrillReports
-                | RecordSet::AiGuidance
+            RecordSet::DriftAlerts | RecordSet::RestoreReceipts | RecordSet::DrillReports
         )
     }
 
@@ -180,6 +177,10 @@ impl EvidenceSource for StoreSource<'_> {
             }
             RecordSet::ComplianceRemediations => {
                 self.table(EvidenceTable::Remediations, scope, cursor, RECORD_PAGE)
+                    .await
+            }
+            RecordSet::AiGuidance => {
+                self.table(EvidenceTable::AiGuidance, scope, cursor, RECORD_PAGE)
                     .await
             }
             // A page is the findings of a page of runs; the cursor is the last run's id.
@@ -221,13 +222,12 @@ impl EvidenceSource for StoreSource<'_> {
                     next: page.next,
                 })
             }
-            RecordSet::DriftAlerts
-            | RecordSet::RestoreReceipts
-            | RecordSet::DrillReports
-            | RecordSet::AiGuidance => Ok(Page {
-                items: Vec::new(),
-                next: None,
-            }),
+            RecordSet::DriftAlerts | RecordSet::RestoreReceipts | RecordSet::DrillReports => {
+                Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                })
+            }
         }
     }
 
