@@ -1,0 +1,3 @@
+-- Placeholder for another branch's migration 0022 (lifecycle owns 0023); drop this file when
+-- merging that branch.
+select 1;
