@@ -134,6 +134,8 @@ fn check_wrangler(errors: &mut Vec<String>) {
         ("DEFAULT_COMPLIANCE_CRON", "compliance"),
         ("DEFAULT_KEY_REWRAP_CRON", "master-key re-wrap"),
         ("DEFAULT_ANCHOR_CRON", "anchor"),
+        ("DEFAULT_RETENTION_CRON", "retention"),
+        ("DEFAULT_PURGE_CRON", "deletion purge"),
     ] {
         let default_cron = config
             .lines()

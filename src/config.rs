@@ -77,6 +77,10 @@ pub struct Config {
     /// Base URL of the published source (`SOURCE_URL`, e.g. `https://github.com/o/r/blob/main`):
     /// the Trust Center links each claim's control there when set.
     pub source_url: Option<String>,
+    /// Cron expression of the daily retention pruning (`RETENTION_CRON`).
+    pub retention_cron: String,
+    /// Cron expression of the daily purge of teams whose deletion is due (`PURGE_CRON`).
+    pub purge_cron: String,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -149,6 +153,10 @@ pub const DEFAULT_COMPLIANCE_CRON: &str = "23 4 * * *";
 pub const DEFAULT_KEY_REWRAP_CRON: &str = "41 * * * *";
 /// The default anchoring schedule (hourly); must match a cron in wrangler.toml (build.rs checks).
 pub const DEFAULT_ANCHOR_CRON: &str = "53 * * * *";
+/// The default retention pruning schedule (daily); must match a cron in wrangler.toml.
+pub const DEFAULT_RETENTION_CRON: &str = "29 3 * * *";
+/// The default deletion purge schedule (daily); must match a cron in wrangler.toml.
+pub const DEFAULT_PURGE_CRON: &str = "37 2 * * *";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -302,6 +310,9 @@ impl Config {
             key_rewrap_cron: lookup("KEY_REWRAP_CRON")
                 .unwrap_or_else(|| DEFAULT_KEY_REWRAP_CRON.into()),
             anchor_cron: lookup("ANCHOR_CRON").unwrap_or_else(|| DEFAULT_ANCHOR_CRON.into()),
+            retention_cron: lookup("RETENTION_CRON")
+                .unwrap_or_else(|| DEFAULT_RETENTION_CRON.into()),
+            purge_cron: lookup("PURGE_CRON").unwrap_or_else(|| DEFAULT_PURGE_CRON.into()),
         })
     }
 }

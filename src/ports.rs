@@ -100,6 +100,10 @@ pub trait HttpClient {
 #[error("object store error: {0}")]
 pub struct StoreError(pub String);
 
+/// Most keys one R2 list request returns, and most keys one R2 delete request takes.
+pub const LIST_PAGE_KEYS: u32 = 1000;
+pub const DELETE_BATCH_KEYS: usize = 1000;
+
 /// Smallest part of a multipart upload other than the last (R2's and S3's rule).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 
@@ -139,6 +143,21 @@ pub trait ObjectStore {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Removes an object; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// The first `limit` keys under `prefix` (at most [`LIST_PAGE_KEYS`]), in lexical order: one
+    /// request, so a job that deletes as it lists stays within its subrequest budget.
+    async fn list_page(&self, prefix: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let mut keys = self.list(prefix).await?;
+        keys.truncate(limit.min(LIST_PAGE_KEYS) as usize);
+        Ok(keys)
+    }
+    /// Removes up to [`DELETE_BATCH_KEYS`] objects (one request to R2); missing keys are not an
+    /// error.
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
     /// Starts a multipart upload; returns its upload id.
     async fn create_multipart(&self, key: &str) -> Result<String, StoreError>;
     async fn upload_part(

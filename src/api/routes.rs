@@ -57,6 +57,10 @@ pub enum Route {
     SecurityTxt,
     AuditKeys,
     AuditKeyPem,
+    DeleteTeam,
+    CancelTeamDeletion,
+    GetTeamDeletion,
+    UserExport,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -80,7 +84,7 @@ impl Route {
         match self {
             CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
             | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList => BodyKind::Json,
+            | BillingPortal | SetAiSettings | SetAllowList | DeleteTeam => BodyKind::Json,
             StripeWebhook => BodyKind::Signed,
             DeleteConnection
             | CreateBackup
@@ -91,13 +95,16 @@ impl Route {
             | RotateDataKey
             | DeleteAiAnswers
             | FindingGuidance
-            | PrivilegedAccessGuidance => BodyKind::Empty,
+            | PrivilegedAccessGuidance
+            | CancelTeamDeletion => BodyKind::Empty,
             Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
             | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport => {
+                BodyKind::None
+            }
         }
     }
 }
@@ -141,7 +148,8 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
+            | CancelTeamDeletion | GetTeamDeletion | UserExport => LimiterDown::Open,
         }
     }
 }
@@ -452,6 +460,32 @@ pub const ROUTES: &[RouteDef] = &[
         Route::SetAllowList,
         Access::Team(Action::MemberManage),
     ),
+    // Deleting a team (GDPR Art. 17): two calls, the second with the first's token; owners only.
+    def(
+        Method::Delete,
+        "/api/v1/teams/{id}",
+        Route::DeleteTeam,
+        Access::Team(Action::TeamDelete),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/teams/{id}/deletion/cancel",
+        Route::CancelTeamDeletion,
+        Access::Team(Action::TeamDelete),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/teams/{id}/deletion",
+        Route::GetTeamDeletion,
+        Access::Team(Action::TeamRead),
+    ),
+    // The signed-in user's own data (GDPR Art. 20), never through an API key.
+    def(
+        Method::Get,
+        "/api/v1/me/export",
+        Route::UserExport,
+        Access::Account,
+    ),
     def(Method::Get, "/trust", Route::TrustCenter, Access::Public),
     def(
         Method::Get,
@@ -570,12 +604,14 @@ mod tests {
                 Access::Public | Access::SignedUrl | Access::Webhook => continue,
             };
             let key_route = def.template.starts_with("/api/v1/api-keys");
-            let account = def.route == Route::AcceptInvitation;
-            // Billing is the owner's own decision: no key scope reaches it.
+            let account = matches!(def.route, Route::AcceptInvitation | Route::UserExport);
+            // Billing and deleting the team are the owner's own decisions: no key scope
+            // reaches them.
             let billing = def.template.starts_with("/api/v1/billing");
+            let deletion = matches!(def.route, Route::DeleteTeam | Route::CancelTeamDeletion);
             assert_eq!(
                 reachable,
-                !key_route && !account && !billing,
+                !key_route && !account && !billing && !deletion,
                 "{}",
                 def.template
             );

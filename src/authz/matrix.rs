@@ -93,10 +93,12 @@ pub enum Action {
     AiRequest,
     /// Export a signed audit pack (the team's whole evidence for a time range).
     AuditExport,
+    /// Request (or cancel) the team's deletion: owners only, and no API-key scope grants it.
+    TeamDelete,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -116,6 +118,7 @@ impl Action {
         Action::AiManage,
         Action::AiRequest,
         Action::AuditExport,
+        Action::TeamDelete,
     ];
 
     /// The name the database uses for this action.
@@ -140,6 +143,7 @@ impl Action {
             Action::AiManage => "ai.manage",
             Action::AiRequest => "ai.request",
             Action::AuditExport => "audit.export",
+            Action::TeamDelete => "team.delete",
         }
     }
 }
@@ -192,6 +196,8 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
     // Auditors get evidence: the signed pack is what their role is for.
     (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
+    // Deleting the team and everything in it (GDPR Art. 17) is the owners' decision alone.
+    (A::TeamDelete, &[R::Owner]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];

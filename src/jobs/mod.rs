@@ -15,6 +15,9 @@ pub mod compliance;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
+pub mod prune;
+pub mod purge;
+mod r2_sweep;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -29,6 +32,8 @@ use backup::BackupJob;
 use compliance::ComplianceJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
+use prune::PruneJob;
+use purge::PurgeJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +44,8 @@ pub enum Job {
     KeyReseal(KeyResealJob),
     KeyRewrap(KeyRewrapJob),
     Anchor(AnchorJob),
+    Prune(PruneJob),
+    Purge(PurgeJob),
 }
 
 impl Job {
@@ -49,6 +56,8 @@ impl Job {
             Job::KeyReseal(job) => &job.meta,
             Job::KeyRewrap(job) => &job.meta,
             Job::Anchor(job) => &job.meta,
+            Job::Prune(job) => &job.meta,
+            Job::Purge(job) => &job.meta,
         }
     }
 }
@@ -79,6 +88,8 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::KeyReseal(job) => key_reseal::run(deps, job).await,
         Job::KeyRewrap(job) => key_rewrap::run(deps, job).await,
         Job::Anchor(job) => anchor::run(deps, job).await,
+        Job::Prune(job) => prune::run(deps, job).await,
+        Job::Purge(job) => purge::run(deps, job).await,
     }
 }
 
@@ -136,7 +147,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, ...), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -145,14 +156,20 @@ pub enum Schedule {
     KeyRewrap,
     /// Copies every activity chain's head to R2 (one job per chain).
     Anchors,
+    /// Deletes backups older than each team's retention (one job per team).
+    Retention,
+    /// Purges the teams whose deletion is due (one job per team).
+    Purge,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 4] = [
+    pub const ALL: [Schedule; 6] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
         Schedule::Anchors,
+        Schedule::Retention,
+        Schedule::Purge,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -161,6 +178,8 @@ impl Schedule {
             Schedule::Compliance => &config.compliance_cron,
             Schedule::KeyRewrap => &config.key_rewrap_cron,
             Schedule::Anchors => &config.anchor_cron,
+            Schedule::Retention => &config.retention_cron,
+            Schedule::Purge => &config.purge_cron,
         }
     }
 
@@ -170,6 +189,8 @@ impl Schedule {
             Schedule::Compliance => "compliance",
             Schedule::KeyRewrap => "key_rewrap",
             Schedule::Anchors => "anchors",
+            Schedule::Retention => "retention",
+            Schedule::Purge => "purge",
         }
     }
 
@@ -179,6 +200,8 @@ impl Schedule {
             Schedule::Compliance => compliance::fan_out(sys).await,
             Schedule::KeyRewrap => key_rewrap::fan_out(sys).await,
             Schedule::Anchors => anchor::fan_out(sys).await,
+            Schedule::Retention => prune::fan_out(sys).await,
+            Schedule::Purge => purge::fan_out(sys).await,
         }
     }
 }

@@ -19,6 +19,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::crypto::keyring::KeyRing;
 use crate::email::codes::{CodePurpose, Verdict};
 use crate::ids::{TeamId, UserId};
 
@@ -95,7 +99,8 @@ impl PurgeStep {
         }
     }
 
-    fn next(self) -> Option<PurgeStep> {
+    /// The step after this one; `None` after the last.
+    pub fn next(self) -> Option<PurgeStep> {
         let i = PurgeStep::ALL.iter().position(|s| *s == self)?;
         PurgeStep::ALL.get(i + 1).copied()
     }
@@ -145,25 +150,105 @@ pub enum DeletionError {
     OutOfOrder(PurgeStep),
 }
 
-/// Proof that the owner confirmed: the right team name typed and a deletion code verified.
-/// Only [`confirm`] makes one, so a request cannot be created without both.
+/// Proof that the owner confirmed: the right team name typed and a second proof that the
+/// request was meant. Only [`confirm`] makes one, so a request cannot be created without both.
 #[derive(Debug)]
 pub struct Confirmed(());
+
+/// The second proof of a deletion request, besides the typed name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// A code sent to the owner's verified address (`email::codes`).
+    Code(CodePurpose, Verdict),
+    /// The confirmation token the first `DELETE` answered with ([`ConfirmationToken`]), and
+    /// whether it verified for this team, this user and now.
+    Token(bool),
+}
 
 /// The confirmation step of `DELETE /teams/{id}`.
 pub fn confirm(
     team_name: &str,
     typed_name: &str,
-    purpose: CodePurpose,
-    verdict: Verdict,
+    proof: Proof,
 ) -> Result<Confirmed, DeletionError> {
     if team_name.trim() != typed_name.trim() {
         return Err(DeletionError::NameMismatch);
     }
-    if purpose != CodePurpose::ConfirmTeamDeletion || verdict != Verdict::Verified {
+    let proven = match proof {
+        Proof::Code(purpose, verdict) => {
+            purpose == CodePurpose::ConfirmTeamDeletion && verdict == Verdict::Verified
+        }
+        Proof::Token(valid) => valid,
+    };
+    if !proven {
         return Err(DeletionError::CodeNotVerified);
     }
     Ok(Confirmed(()))
+}
+
+/// How long a confirmation token stays valid.
+pub const CONFIRMATION_TTL: Duration = Duration::minutes(10);
+
+/// The token the first `DELETE /teams/{id}` hands out and the second must bring back:
+/// `v1.<key id>.<expiry, unix seconds>.<base64url HMAC-SHA256>` over the team, the user and the
+/// expiry, under a key of `API_KEY_PEPPER` with its own label. It proves the caller read the
+/// first answer (what will be deleted, and when) shortly before confirming, as the same user.
+pub struct ConfirmationToken;
+
+const TOKEN_LABEL: &[u8] = b"butterfly-team-deletion-v1\0";
+
+fn token_mac(key: &[u8], team: TeamId, user: UserId, expires: i64) -> [u8; 32] {
+    let message = format!("{team}\n{user}\n{expires}");
+    crate::crypto::hmac_sha256(key, &[TOKEN_LABEL, message.as_bytes()])
+}
+
+impl ConfirmationToken {
+    /// A token for `user` deleting `team`, and when it expires.
+    pub fn issue(
+        keys: &KeyRing,
+        team: TeamId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
+        let expires = now + CONFIRMATION_TTL;
+        let (id, key) = keys.active();
+        let mac = token_mac(key.expose(), team, user, expires.timestamp());
+        let token = format!(
+            "v1.{id}.{}.{}",
+            expires.timestamp(),
+            URL_SAFE_NO_PAD.encode(mac)
+        );
+        (token, expires)
+    }
+
+    /// Whether `token` was issued for `user` deleting `team` and has not expired.
+    pub fn verify(
+        keys: &KeyRing,
+        token: &str,
+        team: TeamId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let mut parts = token.split('.');
+        let (Some("v1"), Some(id), Some(expires), Some(mac), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return false;
+        };
+        let (Some(key), Ok(expires), Ok(mac)) = (
+            keys.get(id),
+            expires.parse::<i64>(),
+            URL_SAFE_NO_PAD.decode(mac),
+        ) else {
+            return false;
+        };
+        now.timestamp() < expires
+            && crate::crypto::ct_eq(&mac, &token_mac(key.expose(), team, user, expires))
+    }
 }
 
 impl TeamDeletion {
@@ -264,8 +349,7 @@ mod tests {
         let ok = confirm(
             "Acme",
             "Acme",
-            CodePurpose::ConfirmTeamDeletion,
-            Verdict::Verified,
+            Proof::Code(CodePurpose::ConfirmTeamDeletion, Verdict::Verified),
         )
         .unwrap();
         TeamDeletion::request(team(), owner(), t(0), ok)
@@ -277,14 +361,18 @@ mod tests {
             confirm(
                 "Acme",
                 "acme",
-                CodePurpose::ConfirmTeamDeletion,
-                Verdict::Verified
+                Proof::Code(CodePurpose::ConfirmTeamDeletion, Verdict::Verified)
             )
             .unwrap_err(),
             DeletionError::NameMismatch
         );
         assert_eq!(
-            confirm("Acme", "Acme", CodePurpose::VerifyEmail, Verdict::Verified).unwrap_err(),
+            confirm(
+                "Acme",
+                "Acme",
+                Proof::Code(CodePurpose::VerifyEmail, Verdict::Verified)
+            )
+            .unwrap_err(),
             DeletionError::CodeNotVerified,
             "an email-verification code does not confirm a deletion"
         );
@@ -292,12 +380,59 @@ mod tests {
             confirm(
                 "Acme",
                 "Acme",
-                CodePurpose::ConfirmTeamDeletion,
-                Verdict::Wrong { attempts_left: 3 }
+                Proof::Code(
+                    CodePurpose::ConfirmTeamDeletion,
+                    Verdict::Wrong { attempts_left: 3 }
+                )
             )
             .unwrap_err(),
             DeletionError::CodeNotVerified
         );
+        assert_eq!(
+            confirm("Acme", "Acme", Proof::Token(false)).unwrap_err(),
+            DeletionError::CodeNotVerified
+        );
+        assert!(confirm(" Acme ", "Acme", Proof::Token(true)).is_ok());
+    }
+
+    #[test]
+    fn a_confirmation_token_binds_team_user_and_ten_minutes() {
+        use crate::crypto::keys::Key256;
+        let keys = KeyRing::single("k1", Key256::from_bytes([7; 32]));
+        let other_keys = KeyRing::single("k1", Key256::from_bytes([8; 32]));
+        let other_team = TeamId::parse("7f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f").unwrap();
+        let other_user = UserId::parse("21111111-2222-4333-8444-555555555555").unwrap();
+        let (token, expires) = ConfirmationToken::issue(&keys, team(), owner(), t(0));
+        assert_eq!(expires, t(0) + CONFIRMATION_TTL);
+        let ok = |k: &KeyRing, tok: &str, tm, u, at| ConfirmationToken::verify(k, tok, tm, u, at);
+        assert!(ok(
+            &keys,
+            &token,
+            team(),
+            owner(),
+            t(0) + Duration::minutes(9)
+        ));
+        assert!(!ok(&keys, &token, team(), owner(), expires), "expired");
+        assert!(
+            !ok(&keys, &token, other_team, owner(), t(0)),
+            "another team"
+        );
+        assert!(!ok(&keys, &token, team(), other_user, t(0)), "another user");
+        assert!(
+            !ok(&other_keys, &token, team(), owner(), t(0)),
+            "another key"
+        );
+        let later = token.replacen(
+            &expires.timestamp().to_string(),
+            &(expires.timestamp() + 3600).to_string(),
+            1,
+        );
+        assert!(
+            !ok(&keys, &later, team(), owner(), t(0)),
+            "a stretched expiry"
+        );
+        assert!(!ok(&keys, "v1.k1.1", team(), owner(), t(0)));
+        assert!(!ok(&keys, &format!("{token}.x"), team(), owner(), t(0)));
     }
 
     #[test]

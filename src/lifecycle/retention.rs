@@ -51,14 +51,19 @@ pub fn retention_at(history: &[PlanPeriod], now: DateTime<Utc>) -> Retention {
 
 /// When the current plan's (shorter) retention takes over, if a downgrade's notice is running.
 pub fn shorter_retention_from(history: &[PlanPeriod], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let current = history
-        .iter()
-        .filter(|p| p.from <= now)
-        .max_by_key(|p| p.from)?;
-    (retention_at(history, now) != current.plan.plan().retention).then(|| {
-        // The notice ends DOWNGRADE_NOTICE after the last moment a longer plan was held.
-        current.from + DOWNGRADE_NOTICE
-    })
+    let mut periods: Vec<_> = history.iter().filter(|p| p.from <= now).collect();
+    periods.sort_by_key(|p| p.from);
+    let current = periods.last()?.plan.plan().retention;
+    if retention_at(history, now) == current {
+        return None;
+    }
+    // The notice ends DOWNGRADE_NOTICE after the last moment a longer plan was held: the start
+    // of the period that followed the last period of a longer plan.
+    periods
+        .windows(2)
+        .filter(|w| w[0].plan.plan().retention.longest(current) != current)
+        .map(|w| w[1].from + DOWNGRADE_NOTICE)
+        .max()
 }
 
 /// What a stored artifact is.
@@ -229,6 +234,29 @@ mod tests {
         let biz = [period(PlanId::Business, 0), period(PlanId::Standard, 400)];
         assert_eq!(retention_at(&biz, t(420)), Retention::Unlimited);
         assert_eq!(retention_at(&biz, t(430)), Retention::Days(90));
+    }
+
+    /// The notice counts from the last moment a longer plan was held, not from when the
+    /// current plan began: Business until day 400, a short Free spell, then Standard from day
+    /// 420 means Standard's 90 days apply from day 430 (the Business notice ends), not 450.
+    #[test]
+    fn the_notice_ends_thirty_days_after_the_longer_plan_was_last_held() {
+        let history = [
+            period(PlanId::Business, 0),
+            period(PlanId::Free, 400),
+            period(PlanId::Standard, 420),
+        ];
+        assert_eq!(retention_at(&history, t(429)), Retention::Unlimited);
+        assert_eq!(retention_at(&history, t(430)), Retention::Days(90));
+        assert_eq!(shorter_retention_from(&history, t(421)), Some(t(430)));
+        // A plan recorded again (same plan, new row) does not restart the notice.
+        let repeated = [
+            period(PlanId::Standard, 0),
+            period(PlanId::Free, 100),
+            period(PlanId::Free, 110),
+        ];
+        assert_eq!(retention_at(&repeated, t(130)), Retention::Days(7));
+        assert_eq!(shorter_retention_from(&repeated, t(111)), Some(t(130)));
     }
 
     #[test]

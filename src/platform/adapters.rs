@@ -8,6 +8,7 @@ use worker::{Bucket, Delay, Fetch, Headers, Range, Request, RequestInit, Request
 use crate::ports::{
     Clock, HttpClient, HttpRequest, HttpResponse, Method, ObjectStore, RangeRead, RateBudget,
     RateLimiter, RequestBody, Rng, StoreError, TransportError, UploadedPart, Verdict,
+    LIST_PAGE_KEYS,
 };
 
 /// Outbound fetches never follow redirects: a 3xx comes back to the core as it is (and is an
@@ -144,6 +145,25 @@ impl ObjectStore for R2Store {
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.0
             .delete(key)
+            .await
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    async fn list_page(&self, prefix: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let page = self
+            .0
+            .list()
+            .prefix(prefix.to_string())
+            .limit(limit.min(LIST_PAGE_KEYS))
+            .execute()
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(page.objects().iter().map(|o| o.key()).collect())
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.0
+            .delete_multiple(keys.iter().map(String::as_str).collect())
             .await
             .map_err(|e| StoreError(e.to_string()))
     }

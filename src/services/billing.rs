@@ -50,6 +50,17 @@ fn periods_in_force(config: &Config, history: Vec<PlanPeriod>) -> Vec<PlanPeriod
         .collect()
 }
 
+/// The retention the prune job applies to `team` at `now`: the longest of the plans in force
+/// during the last 30 days (`retention::retention_at`, the downgrade notice).
+pub async fn retention_in_force(
+    sys: &Privileged<'_>,
+    team: TeamId,
+    now: DateTime<Utc>,
+) -> Result<Retention, ServiceError> {
+    let history = periods_in_force(sys.deps.config, sys.stores().plan_history(team).await?);
+    Ok(retention_at(&history, now))
+}
+
 /// The one place plan limits are enforced: may `team` add one more `limit`? Services call it
 /// right before the write it guards; `connection` names the connection a manual backup is for.
 /// A refusal is `plan_limit_reached`: 402 when a larger plan allows it, 403 when none does.

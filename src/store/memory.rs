@@ -24,6 +24,7 @@ use crate::ids::{
     ApiKeyId, BackupId, ComplianceRunId, ConnectionId, GuidanceRecordId, InvitationId, TeamId,
     UserId,
 };
+use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
 use crate::lifecycle::retention::PlanPeriod;
 
 /// A stored connection: what members see, and the credential they never do.
@@ -90,6 +91,12 @@ struct Tables {
     allow_lists: BTreeMap<TeamId, Vec<String>>,
     /// Each `verify_chain` call: the team and the anchor positions it was given.
     verifications: Vec<(TeamId, Vec<i64>)>,
+    /// `backup_holds`.
+    holds: Vec<(BackupId, TeamId, HoldKind, Uuid)>,
+    /// Backups marked for pruning (`backups.pruning_at`).
+    pruning: std::collections::BTreeSet<BackupId>,
+    /// `team_deletions`.
+    deletions: BTreeMap<TeamId, TeamDeletion>,
 }
 
 /// The database, in memory.
@@ -2111,5 +2118,503 @@ impl BillingStore for MemoryStores<'_> {
             ),
             manual_backups_today: per_connection.values().copied().max().unwrap_or(0),
         })
+    }
+}
+
+impl MemoryDb {
+    /// Whether the team's row still exists, for assertions.
+    pub fn team_exists(&self, team: TeamId) -> bool {
+        self.tables.borrow().teams.iter().any(|(t, _)| t.id == team)
+    }
+
+    /// Every row of `team` left in the tables a purge empties, by table, for assertions.
+    pub fn team_rows(&self, team: TeamId) -> Vec<&'static str> {
+        let t = self.tables.borrow();
+        let mut left = Vec::new();
+        let mut note = |name, any: bool| {
+            if any {
+                left.push(name);
+            }
+        };
+        note("teams", t.teams.iter().any(|(r, _)| r.id == team));
+        note("members", t.members.iter().any(|m| m.team_id == team));
+        note(
+            "connections",
+            t.connections.iter().any(|c| c.row.team_id == team),
+        );
+        note("backups", t.backups.iter().any(|b| b.team_id == team));
+        note(
+            "backup_keys",
+            t.backup_keys.iter().any(|k| k.team_id == team),
+        );
+        note(
+            "invitations",
+            t.invitations.iter().any(|i| i.row.team_id == team),
+        );
+        note("api_keys", t.keys.iter().any(|k| k.row.team_id == team));
+        note("runs", t.runs.iter().any(|r| r.team_id == team));
+        note(
+            "tenant_keys",
+            t.tenant_keys.iter().any(|k| k.team_id == team),
+        );
+        note("billing", t.billing.contains_key(&team));
+        note(
+            "plan_history",
+            t.plan_history.iter().any(|(id, _)| *id == team),
+        );
+        note("guidance", t.guidance.iter().any(|g| g.team_id == team));
+        note("holds", t.holds.iter().any(|h| h.1 == team));
+        left
+    }
+
+    /// Appends a plan period (as a billing event does).
+    pub fn add_plan_period(&self, team: TeamId, plan: PlanId, from: DateTime<Utc>) {
+        self.tables
+            .borrow_mut()
+            .plan_history
+            .push((team, PlanPeriod { plan, from }));
+    }
+
+    /// A complete scheduled backup of `connection` that finished at `at`, with no objects (as
+    /// years of runs would have left).
+    pub fn insert_backup_row(&self, team: TeamId, connection: ConnectionId, at: DateTime<Utc>) {
+        let mut t = self.tables.borrow_mut();
+        let id = BackupId::parse(&format!("00000000-0000-4000-9000-{:012x}", t.backups.len()))
+            .expect("backup id");
+        t.backups.push(BackupRow {
+            id,
+            team_id: team,
+            connection_id: connection,
+            requested_by: None,
+            trigger: Trigger::Schedule,
+            status: BackupStatus::Complete,
+            started_at: at - Duration::minutes(5),
+            finished_at: Some(at),
+            r2_prefix: format!(
+                "users/x/connections/{connection}/backups/{}/",
+                at.timestamp()
+            ),
+            counts: json!({}),
+            object_count: Some(0),
+            sealed_bytes: Some(0),
+            manifest_sha256: Some("0".repeat(64)),
+            error: None,
+            heartbeat_at: None,
+            slices: 1,
+        });
+    }
+
+    /// Moves a deletion's purge date (as the test stack moves the database's rows).
+    pub fn set_purge_after(&self, team: TeamId, at: DateTime<Utc>) {
+        let mut t = self.tables.borrow_mut();
+        if let Some(d) = t.deletions.get_mut(&team) {
+            d.purge_after = at;
+        }
+    }
+}
+
+fn candidate(b: &BackupRow, pruning: &std::collections::BTreeSet<BackupId>) -> PruneCandidate {
+    PruneCandidate {
+        id: b.id,
+        connection_id: b.connection_id,
+        status: b.status,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+        r2_prefix: b.r2_prefix.clone(),
+        pruning_at: pruning.contains(&b.id).then_some(b.started_at),
+    }
+}
+
+/// The identifying values `activity_logs_pseudonymise` erases, in the records this fake keeps.
+fn pseudonymise(record: &mut AuditRecord) {
+    if matches!(record.actor_type, ActorType::User | ActorType::ApiKey)
+        && !record.actor_id.starts_with("erased-")
+    {
+        let digest = crate::crypto::hmac_sha256(b"memory-purge", &[record.actor_id.as_bytes()]);
+        record.actor_id = format!("erased-{}", &hex::encode(digest)[..20]);
+    }
+    record.source_ip = None;
+    if let Value::Object(details) = &mut record.details {
+        for key in crate::evidence::chain::IDENTITY_DETAIL_KEYS {
+            details.remove(key);
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl LifecycleStore for MemoryStores<'_> {
+    async fn prune_teams(&self, before: DateTime<Utc>) -> Result<Vec<TeamId>, DbError> {
+        self.system("prune_teams")?;
+        let t = self.db.tables.borrow();
+        let mut teams: Vec<TeamId> = t
+            .backups
+            .iter()
+            .filter(|b| b.finished_at.is_some_and(|f| f < before))
+            .map(|b| b.team_id)
+            .filter(|team| {
+                !t.deletions.get(team).is_some_and(|d| {
+                    matches!(
+                        d.state,
+                        DeletionState::Purging { .. } | DeletionState::Purged { .. }
+                    )
+                })
+            })
+            .collect();
+        teams.sort();
+        teams.dedup();
+        Ok(teams)
+    }
+
+    async fn prune_candidates(
+        &self,
+        team: TeamId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PruneCandidate>, DbError> {
+        self.system("prune_candidates")?;
+        let t = self.db.tables.borrow();
+        let mut rows: Vec<&BackupRow> = t
+            .backups
+            .iter()
+            .filter(|b| {
+                b.team_id == team
+                    && (t.pruning.contains(&b.id) || b.finished_at.is_some_and(|f| f < before))
+            })
+            .collect();
+        rows.sort_by_key(|b| (!t.pruning.contains(&b.id), b.finished_at, b.id));
+        rows.truncate(limit as usize);
+        Ok(rows.into_iter().map(|b| candidate(b, &t.pruning)).collect())
+    }
+
+    async fn held_backups(&self, team: TeamId) -> Result<Vec<BackupId>, DbError> {
+        self.system("held_backups")?;
+        let t = self.db.tables.borrow();
+        Ok(t.holds
+            .iter()
+            .filter(|h| h.1 == team)
+            .map(|h| h.0)
+            .collect())
+    }
+
+    async fn mark_pruning(&self, id: BackupId) -> Result<PruneMark, DbError> {
+        self.system("mark_pruning")?;
+        let mut t = self.db.tables.borrow_mut();
+        let Some(b) = t.backups.iter().find(|b| b.id == id) else {
+            return Ok(PruneMark::Gone);
+        };
+        if t.pruning.contains(&id) {
+            return Ok(PruneMark::Marked);
+        }
+        if b.status == BackupStatus::Running {
+            return Ok(PruneMark::Running);
+        }
+        if t.holds.iter().any(|h| h.0 == id) {
+            return Ok(PruneMark::Held);
+        }
+        t.pruning.insert(id);
+        Ok(PruneMark::Marked)
+    }
+
+    async fn prune_backup(&self, id: BackupId, audit: &AuditRecord) -> Result<bool, DbError> {
+        self.system("prune_backup")?;
+        let mut t = self.db.tables.borrow_mut();
+        if !t.pruning.remove(&id) {
+            return Ok(false);
+        }
+        let Some(at) = t.backups.iter().position(|b| b.id == id) else {
+            return Ok(false);
+        };
+        let row = t.backups.remove(at);
+        t.backup_keys.retain(|k| k.id != id);
+        t.checkpoints.remove(&backup_key(id));
+        self.db.audit(audit, row.team_id);
+        Ok(true)
+    }
+
+    async fn hold_backup(
+        &self,
+        id: BackupId,
+        team: TeamId,
+        kind: HoldKind,
+        holder: Uuid,
+    ) -> Result<bool, DbError> {
+        self.system("hold_backup")?;
+        let mut t = self.db.tables.borrow_mut();
+        let holdable = t
+            .backups
+            .iter()
+            .any(|b| b.id == id && b.team_id == team && b.status == BackupStatus::Complete)
+            && !t.pruning.contains(&id);
+        if holdable && !t.holds.contains(&(id, team, kind, holder)) {
+            t.holds.push((id, team, kind, holder));
+        }
+        Ok(holdable)
+    }
+
+    async fn release_backup_hold(
+        &self,
+        id: BackupId,
+        kind: HoldKind,
+        holder: Uuid,
+    ) -> Result<bool, DbError> {
+        self.system("release_backup_hold")?;
+        let mut t = self.db.tables.borrow_mut();
+        let before = t.holds.len();
+        t.holds
+            .retain(|h| !(h.0 == id && h.2 == kind && h.3 == holder));
+        Ok(t.holds.len() < before)
+    }
+
+    async fn team_backup_prefixes(&self, team: TeamId) -> Result<Vec<String>, DbError> {
+        self.system("team_backup_prefixes")?;
+        let t = self.db.tables.borrow();
+        Ok(t.backups
+            .iter()
+            .filter(|b| b.team_id == team)
+            .map(|b| b.r2_prefix.clone())
+            .collect())
+    }
+
+    async fn team_deletion(&self, team: TeamId) -> Result<Option<TeamDeletion>, DbError> {
+        let t = self.read("team_deletion")?;
+        if !self.can(&t, team, Action::TeamRead) {
+            return Ok(None);
+        }
+        Ok(t.deletions.get(&team).cloned())
+    }
+
+    async fn request_team_deletion(
+        &self,
+        team: TeamId,
+        by: UserId,
+        grace_seconds: u32,
+        audit: &AuditRecord,
+    ) -> Result<TeamDeletion, DbError> {
+        self.system("request_team_deletion")?;
+        if grace_seconds < 7 * 86_400 {
+            return Err(DbError::Constraint);
+        }
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        if !t.teams.iter().any(|(r, _)| r.id == team) {
+            return Err(DbError::Unexpected("no such team".into()));
+        }
+        if t.deletions
+            .get(&team)
+            .is_some_and(|d| !matches!(d.state, DeletionState::Cancelled { .. }))
+        {
+            return Err(DbError::Conflict);
+        }
+        let deletion = TeamDeletion {
+            team,
+            requested_by: by,
+            requested_at: now,
+            purge_after: now + Duration::seconds(i64::from(grace_seconds)),
+            state: DeletionState::Requested,
+        };
+        t.deletions.insert(team, deletion.clone());
+        self.db.audit(audit, team);
+        Ok(deletion)
+    }
+
+    async fn cancel_team_deletion(
+        &self,
+        team: TeamId,
+        by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<Option<TeamDeletion>, DbError> {
+        self.system("cancel_team_deletion")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(d) = t.deletions.get_mut(&team) else {
+            return Ok(None);
+        };
+        if d.state != DeletionState::Requested || d.purge_after <= now {
+            return Ok(None);
+        }
+        d.state = DeletionState::Cancelled { by, at: now };
+        let done = d.clone();
+        self.db.audit(audit, team);
+        Ok(Some(done))
+    }
+
+    async fn due_deletions(&self) -> Result<Vec<TeamDeletion>, DbError> {
+        self.system("due_deletions")?;
+        let now = self.now();
+        let t = self.db.tables.borrow();
+        Ok(t.deletions
+            .values()
+            .filter(|d| match d.state {
+                DeletionState::Requested => d.purge_after <= now,
+                DeletionState::Purging { .. } => true,
+                _ => false,
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn start_purge(
+        &self,
+        team: TeamId,
+        audit: &AuditRecord,
+    ) -> Result<Option<TeamDeletion>, DbError> {
+        self.system("start_purge")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(d) = t.deletions.get_mut(&team) else {
+            return Ok(None);
+        };
+        let Ok(started) = d.start_purge(now) else {
+            return Ok(None);
+        };
+        *d = started.clone();
+        self.db.audit(audit, team);
+        Ok(Some(started))
+    }
+
+    async fn purge_step(
+        &self,
+        team: TeamId,
+        step: PurgeStep,
+        next: Option<PurgeStep>,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("purge_step")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(d) = t.deletions.get(&team).cloned() else {
+            return Ok(false);
+        };
+        let Ok(done) = d.complete(step, now) else {
+            return Ok(false);
+        };
+        let purged = matches!(done.state, DeletionState::Purged { .. });
+        if next.is_none() != purged {
+            return Err(DbError::Constraint);
+        }
+        match step {
+            PurgeStep::Freeze => t.members.retain(|m| m.team_id != team),
+            PurgeStep::CancelBilling | PurgeStep::DeleteObjects | PurgeStep::SendReceipt => {}
+            PurgeStep::RevokeAccess => {
+                t.keys.retain(|k| k.row.team_id != team);
+                t.invitations.retain(|i| i.row.team_id != team);
+            }
+            PurgeStep::DeleteConnections => {
+                for c in t.connections.iter_mut().filter(|c| c.row.team_id == team) {
+                    c.row.status = ConnectionStatus::Deleted;
+                    c.row.key_version = None;
+                    c.sealed_token = None;
+                }
+            }
+            PurgeStep::DestroyDataKeys => {
+                let versions: Vec<u32> = t
+                    .tenant_keys
+                    .iter()
+                    .filter(|k| k.team_id == team)
+                    .map(|k| k.version)
+                    .collect();
+                t.tenant_keys.retain(|k| k.team_id != team);
+                t.retired_keys
+                    .extend(versions.into_iter().map(|v| (team, v)));
+            }
+            PurgeStep::DeleteRecords => {
+                let jobs: Vec<Uuid> = t
+                    .backups
+                    .iter()
+                    .filter(|b| b.team_id == team)
+                    .map(|b| b.id.as_uuid())
+                    .collect();
+                t.checkpoints.retain(|k, _| !jobs.contains(&k.id));
+                t.guidance.retain(|g| g.team_id != team);
+                t.runs.retain(|r| r.team_id != team);
+                t.findings.retain(|f| f.team_id != team);
+                t.backups.retain(|b| b.team_id != team);
+                t.backup_keys.retain(|k| k.team_id != team);
+                t.holds.retain(|h| h.1 != team);
+                t.connections.retain(|c| c.row.team_id != team);
+                t.billing.remove(&team);
+                t.plan_history.retain(|(id, _)| *id != team);
+                t.ai_settings.retain(|a| a.team_id != team);
+                t.ai_usage.remove(&team);
+                t.download_roles.retain(|(id, _)| *id != team);
+                t.allow_lists.remove(&team);
+            }
+            PurgeStep::PseudonymiseActivity => {
+                for record in self.db.activity.borrow_mut().iter_mut() {
+                    if record.team_id == Some(team) {
+                        pseudonymise(record);
+                    }
+                }
+            }
+            PurgeStep::RemoveTeam => t.teams.retain(|(r, _)| r.id != team),
+        }
+        t.deletions.insert(team, done);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn user_export(&self, user: UserId) -> Result<Value, DbError> {
+        self.system("user_export")?;
+        let t = self.db.tables.borrow();
+        let memberships: Vec<Value> = t
+            .members
+            .iter()
+            .filter(|m| m.user_id == user)
+            .map(|m| {
+                let name = t
+                    .teams
+                    .iter()
+                    .find(|(r, _)| r.id == m.team_id)
+                    .map_or("", |(r, _)| r.name.as_str());
+                json!({"team_id": m.team_id, "team_name": name, "role": m.role,
+                    "joined_at": m.created_at})
+            })
+            .collect();
+        let api_keys: Vec<Value> = t
+            .keys
+            .iter()
+            .filter(|k| k.row.user_id == user)
+            .map(|k| {
+                json!({"id": k.row.id, "team_id": k.row.team_id, "name": k.row.name,
+                    "prefix": crate::auth::apikey::display_prefix(k.row.id),
+                    "scopes": k.row.scopes, "created_at": k.row.created_at,
+                    "last_used_at": k.row.last_used_at, "revoked_at": k.row.revoked_at})
+            })
+            .collect();
+        let invitations: Vec<Value> = t
+            .invitations
+            .iter()
+            .filter(|i| i.row.invited_by == user)
+            .map(|i| {
+                json!({"team_id": i.row.team_id, "direction": "sent", "email": i.row.email,
+                    "role": i.row.role, "created_at": i.row.created_at,
+                    "accepted_at": i.row.accepted_at})
+            })
+            .collect();
+        let activity: Vec<Value> = self
+            .db
+            .activity
+            .borrow()
+            .iter()
+            .filter(|r| {
+                matches!(r.actor_type, ActorType::User | ActorType::ApiKey)
+                    && r.actor_id == user.to_string()
+            })
+            .map(|r| {
+                json!({"occurred_at": self.now(), "team_id": r.team_id, "action": r.action,
+                    "target_type": r.target_type, "target_id": r.target_id,
+                    "source_ip": r.source_ip, "request_id": r.request_id})
+            })
+            .collect();
+        Ok(json!({
+            "profile": {"id": user, "email": format!("{user}@test.local"),
+                "display_name": null, "created_at": self.now(), "email_verified_at": self.now()},
+            "email_preferences": null,
+            "email_suppressions": [],
+            "memberships": memberships,
+            "api_keys": api_keys,
+            "invitations": invitations,
+            "activity": activity,
+        }))
     }
 }

@@ -20,6 +20,7 @@ mod compliance;
 mod connections;
 mod evidence;
 mod job_state;
+mod lifecycle;
 #[cfg(test)]
 pub mod memory;
 mod teams;
@@ -43,6 +44,7 @@ pub use connections::{
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
+pub use lifecycle::{DeletionRow, HoldKind, LifecycleStore, PruneCandidate, PruneMark};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };
@@ -82,6 +84,7 @@ pub trait Stores:
     + AiStore
     + EvidenceStore
     + AllowListStore
+    + LifecycleStore
 {
 }
 
@@ -98,6 +101,7 @@ impl<T> Stores for T where
         + AiStore
         + EvidenceStore
         + AllowListStore
+        + LifecycleStore
 {
 }
 

@@ -38,7 +38,7 @@ impl Rng for SeqRng {
 
 /// A clock that only moves when slept on or advanced; records every sleep.
 pub struct ManualClock {
-    now: Cell<DateTime<Utc>>,
+    pub(crate) now: Cell<DateTime<Utc>>,
     pub sleeps: RefCell<Vec<Duration>>,
 }
 

@@ -50,6 +50,7 @@ pub struct World {
     pub deps: &'static Deps<'static>,
     /// Every HTTP request the worker made (Okta and the AI provider).
     pub http: &'static ScriptedHttp,
+    pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
 
@@ -159,6 +160,7 @@ impl World {
         });
         World {
             http,
+            clock,
             db,
             objects,
             queue,
@@ -166,6 +168,12 @@ impl World {
             deps,
             users: Cell::new(0),
         }
+    }
+
+    /// Moves the worker's clock and the database's together.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by.to_std().expect("a forward move"));
+        self.db.set_now(self.clock.now.get());
     }
 
     /// A new user with a personal team (as sign-up makes).

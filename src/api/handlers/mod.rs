@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod lifecycle;
 mod teams;
 mod trust;
 
@@ -70,5 +71,9 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
+        Route::DeleteTeam => lifecycle::delete_team(call).await,
+        Route::CancelTeamDeletion => lifecycle::cancel_deletion(call).await,
+        Route::GetTeamDeletion => lifecycle::deletion(call).await,
+        Route::UserExport => lifecycle::export(call).await,
     }
 }
