@@ -184,6 +184,11 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             format!("/teams/{t}/ip-allowlist"),
             json!({"entries": ["203.0.113.0/24"], "confirm_lockout": true}),
         )],
+        Route::DeleteTeam => vec![with(format!("/teams/{t}"), json!({"confirm_name": "x"}))],
+        Route::CancelTeamDeletion => vec![p(format!("/teams/{t}/deletion/cancel"))],
+        Route::GetTeamDeletion => vec![p(format!("/teams/{t}/deletion"))],
+        // The caller's own data only.
+        Route::UserExport => vec![p("/me/export".into())],
         // Public pages outside /api/v1 (Trust Center, security.txt, signing keys): no team's data.
         Route::TrustCenter
         | Route::TrustStylesheet
@@ -198,7 +203,11 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
 fn acceptable(route: Route, status: u16, is_key: bool) -> bool {
     let own_listing = matches!(
         route,
-        Route::Health | Route::ListConnections | Route::ListTeams | Route::ListApiKeys
+        Route::Health
+            | Route::ListConnections
+            | Route::ListTeams
+            | Route::ListApiKeys
+            | Route::UserExport
     );
     match route {
         Route::Download => matches!(status, 400 | 403 | 404),
