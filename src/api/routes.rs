@@ -57,6 +57,7 @@ pub enum Route {
     SecurityTxt,
     AuditKeys,
     AuditKeyPem,
+    SnapshotDiff,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -97,7 +98,7 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff => BodyKind::None,
         }
     }
 }
@@ -141,7 +142,9 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff => {
+                LimiterDown::Open
+            }
         }
     }
 }
@@ -238,6 +241,13 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/connections/{id}/compliance-runs",
         Route::CreateComplianceRun,
         Access::Team(Action::ComplianceRun),
+    ),
+    // Two backups of the connection compared (`?from=&to=`, filters, opaque cursor).
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/diff",
+        Route::SnapshotDiff,
+        Access::Team(Action::DriftRead),
     ),
     def(
         Method::Get,

@@ -93,10 +93,12 @@ pub enum Action {
     AiRequest,
     /// Export a signed audit pack (the team's whole evidence for a time range).
     AuditExport,
+    /// Read what changed in a connection's tenant: snapshot diffs and resource histories.
+    DriftRead,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -116,6 +118,7 @@ impl Action {
         Action::AiManage,
         Action::AiRequest,
         Action::AuditExport,
+        Action::DriftRead,
     ];
 
     /// The name the database uses for this action.
@@ -140,6 +143,7 @@ impl Action {
             Action::AiManage => "ai.manage",
             Action::AiRequest => "ai.request",
             Action::AuditExport => "audit.export",
+            Action::DriftRead => "drift.read",
         }
     }
 }
@@ -192,6 +196,12 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
     // Auditors get evidence: the signed pack is what their role is for.
     (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
+    // Whoever may see a connection's backups may see what changed between them: change review
+    // is the point of drift. Secrets are never shown (drift withholds them).
+    (
+        A::DriftRead,
+        &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
+    ),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -207,6 +217,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::ActivityRead,
             A::ComplianceRead,
             A::AiRead,
+            A::DriftRead,
         ],
     ),
     (
@@ -237,6 +248,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiManage,
             A::AiRequest,
             A::AuditExport,
+            A::DriftRead,
         ],
     ),
 ];

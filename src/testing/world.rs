@@ -3,11 +3,11 @@
 //! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
 //! leaked so every borrow lives as long as the test.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use chrono::TimeZone;
 use futures::executor::block_on;
-use serde_json::json;
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::{
@@ -50,6 +50,9 @@ pub struct World {
     pub deps: &'static Deps<'static>,
     /// Every HTTP request the worker made (Okta and the AI provider).
     pub http: &'static ScriptedHttp,
+    /// The users the org lists (none unless a test puts some there).
+    pub okta_users: &'static RefCell<Vec<Value>>,
+    pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
 
@@ -64,7 +67,11 @@ fn id(prefix: u8, n: u8) -> String {
 /// The AI provider the world's worker is configured with (Anthropic's API shape).
 pub const AI_PROVIDER: &str = "https://anthropic.test";
 
-fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+fn okta(
+    mode: &Cell<OktaMode>,
+    users: &RefCell<Vec<Value>>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
     if request.url.starts_with(AI_PROVIDER) {
         return Ok(json_response(
             200,
@@ -91,7 +98,9 @@ fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, Tr
         .split_once(ORG)
         .map_or(request.url.as_str(), |(_, p)| p);
     let body = match path.split('?').next().unwrap_or_default() {
-        "/api/v1/users/me" | "/api/v1/org" | "/api/v1/threats/configuration" => json!({}),
+        "/api/v1/users" if !path.contains("filter=") => Value::Array(users.borrow().clone()),
+        "/api/v1/org" => json!({"id": "00o1acme", "subdomain": "acme"}),
+        "/api/v1/users/me" | "/api/v1/threats/configuration" => json!({}),
         p if p.starts_with("/api/v1/iam/assignees") => json!({"value": []}),
         _ => json!([]),
     };
@@ -141,7 +150,8 @@ impl World {
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, r)));
+        let okta_users = leak(RefCell::new(Vec::new()));
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, okta_users, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -164,6 +174,8 @@ impl World {
             queue,
             okta: mode,
             deps,
+            okta_users,
+            clock,
             users: Cell::new(0),
         }
     }

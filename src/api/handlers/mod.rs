@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod drift;
 mod teams;
 mod trust;
 
@@ -70,5 +71,6 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
+        Route::SnapshotDiff => drift::diff(call).await,
     }
 }
