@@ -58,6 +58,7 @@ pub enum Route {
     AuditKeys,
     AuditKeyPem,
     SnapshotDiff,
+    ResourceHistory,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -98,7 +99,9 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff | ResourceHistory => {
+                BodyKind::None
+            }
         }
     }
 }
@@ -142,9 +145,8 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff => {
-                LimiterDown::Open
-            }
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | SnapshotDiff
+            | ResourceHistory => LimiterDown::Open,
         }
     }
 }
@@ -247,6 +249,14 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Get,
         "/api/v1/connections/{id}/diff",
         Route::SnapshotDiff,
+        Access::Team(Action::DriftRead),
+    ),
+    // Every recorded version of one resource, with the diff between consecutive versions
+    // (`okta_id` is the resource's key; a child key's `/` is sent as `%2F`).
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/resources/{type}/{okta_id}/history",
+        Route::ResourceHistory,
         Access::Team(Action::DriftRead),
     ),
     def(

@@ -15,6 +15,7 @@ pub mod compliance;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
+pub mod resource_index;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -29,6 +30,7 @@ use backup::BackupJob;
 use compliance::ComplianceJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
+use resource_index::ResourceIndexJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +41,7 @@ pub enum Job {
     KeyReseal(KeyResealJob),
     KeyRewrap(KeyRewrapJob),
     Anchor(AnchorJob),
+    ResourceIndex(ResourceIndexJob),
 }
 
 impl Job {
@@ -49,6 +52,7 @@ impl Job {
             Job::KeyReseal(job) => &job.meta,
             Job::KeyRewrap(job) => &job.meta,
             Job::Anchor(job) => &job.meta,
+            Job::ResourceIndex(job) => &job.meta,
         }
     }
 }
@@ -79,6 +83,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::KeyReseal(job) => key_reseal::run(deps, job).await,
         Job::KeyRewrap(job) => key_rewrap::run(deps, job).await,
         Job::Anchor(job) => anchor::run(deps, job).await,
+        Job::ResourceIndex(job) => resource_index::run(deps, job).await,
     }
 }
 

@@ -294,7 +294,6 @@ mod tests {
     use crate::authz::matrix::{Role, Scope};
     use crate::drift::ChangeKind;
     use crate::jobs::backup;
-    use crate::store::BackupStatus;
     use crate::tenant::ResourceType;
     use crate::testing::world::World;
 
@@ -304,17 +303,6 @@ mod tests {
                "profile": {"login": format!("{id}@example.com"), "email": format!("{id}@example.com")},
                "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}},
                "_links": {"self": {"href": format!("https://acme.okta.com/api/v1/users/{id}")}}})
-    }
-
-    /// A later backup of `connection` (the clock moves on, so it gets its own prefix).
-    fn back_up(w: &World, owner: crate::ids::UserId, connection: ConnectionId) -> BackupRow {
-        w.clock.advance(Duration::from_secs(3600));
-        w.db.set_now(w.deps.clock.now());
-        let row = block_on(backup::request(&w.caller(owner), connection)).expect("backup");
-        w.drain_queue();
-        let done = w.db.backups().into_iter().find(|b| b.id == row.id).unwrap();
-        assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
-        done
     }
 
     /// Two backups of one connection; between them `00uA` is suspended, `00uC` deleted and
@@ -337,7 +325,7 @@ mod tests {
         let mut b = user("00uB", "ACTIVE");
         b["lastUpdated"] = json!("2026-02-02T00:00:00.000Z");
         *w.okta_users.borrow_mut() = vec![user("00uD", "ACTIVE"), user("00uA", "SUSPENDED"), b];
-        let second = back_up(&w, owner, connection);
+        let second = w.back_up_again(owner, connection);
         (w, owner, connection, first, second)
     }
 

@@ -22,6 +22,7 @@ mod evidence;
 mod job_state;
 #[cfg(test)]
 pub mod memory;
+mod resource_versions;
 mod teams;
 mod tenant_keys;
 
@@ -43,6 +44,10 @@ pub use connections::{
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
+pub use resource_versions::{
+    Attribution, NewVersion, ResourceVersionStore, VersionHead, VersionRow, VersionSource,
+    VersionState, MAX_VERSIONS_PER_CALL,
+};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };
@@ -82,6 +87,7 @@ pub trait Stores:
     + AiStore
     + EvidenceStore
     + AllowListStore
+    + ResourceVersionStore
 {
 }
 
@@ -98,6 +104,7 @@ impl<T> Stores for T where
         + AiStore
         + EvidenceStore
         + AllowListStore
+        + ResourceVersionStore
 {
 }
 

@@ -301,6 +301,19 @@ impl World {
         (connection, done)
     }
 
+    /// Another complete backup of `connection`, an hour later (so it has its own prefix).
+    pub fn back_up_again(&self, owner: UserId, connection: ConnectionId) -> BackupRow {
+        self.clock.advance(std::time::Duration::from_secs(3600));
+        self.db.set_now(self.deps.clock.now());
+        let row = block_on(backup::request(&self.caller(owner), connection)).expect("backup");
+        self.drain_queue();
+        let done = (self.db.backups().into_iter())
+            .find(|b| b.id == row.id)
+            .expect("backup row");
+        assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
+        done
+    }
+
     /// A verified connection of `owner`'s personal team, through the use case (audit rows it
     /// writes are cleared, so a test sees only its own).
     pub fn connect(&self, owner: UserId) -> ConnectionId {

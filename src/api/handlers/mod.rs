@@ -72,5 +72,6 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
         Route::SnapshotDiff => drift::diff(call).await,
+        Route::ResourceHistory => drift::history(call).await,
     }
 }
