@@ -434,11 +434,15 @@ mod tests {
             },
         };
         // Callers never write the index; the service role does, once per capture.
-        let caller_write = block_on(w.caller(owner).stores().record_versions(&[capture.clone()]));
+        let caller_write = block_on(
+            w.caller(owner)
+                .stores()
+                .record_versions(std::slice::from_ref(&capture)),
+        );
         assert!(caller_write.is_err());
         let sys = w.db.stores(Acting::System, "test");
         assert_eq!(
-            block_on(sys.record_versions(&[capture.clone()])).unwrap(),
+            block_on(sys.record_versions(std::slice::from_ref(&capture))).unwrap(),
             1
         );
         assert_eq!(block_on(sys.record_versions(&[capture])).unwrap(), 0);

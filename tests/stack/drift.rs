@@ -271,3 +271,98 @@ fn the_diff_refuses_strangers_foreign_backups_and_unfinished_runs() {
     assert_eq!(reply.status, 409, "{}", reply.text());
     assert_eq!(reply.error_code(), "backup_not_complete");
 }
+
+impl Pair {
+    fn history(&self, user: &User, resource: &str, id: &str) -> Reply {
+        user.api(
+            "GET",
+            &format!(
+                "/connections/{}/resources/{resource}/{id}/history",
+                self.connection
+            ),
+            None,
+        )
+    }
+}
+
+#[test]
+fn history_shows_each_version_of_a_resource_with_the_diff_between_them() {
+    let p = pair();
+    // Indexing runs as its own queued job after each backup completes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let body = loop {
+        let reply = p.history(&p.user, "users", &p.suspended);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let body = reply.json();
+        if body["versions"].as_array().unwrap().len() >= 2 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "not indexed: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    let versions = body["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{body}");
+    assert_eq!(versions[0]["change"]["kind"], "initial");
+    assert_eq!(versions[0]["backup_id"], p.from.as_str());
+    assert_eq!(versions[0]["change"]["content"]["status"], "ACTIVE");
+    assert_eq!(versions[1]["backup_id"], p.to.as_str());
+    assert_eq!(versions[1]["source"], "backup");
+    assert_eq!(
+        versions[1]["change"],
+        json!({"kind": "changed", "fields": [{"path": "/status", "op": "modified",
+               "before": "ACTIVE", "after": "SUSPENDED"}]})
+    );
+    assert_eq!(body["next_cursor"], Value::Null);
+    // Paged one at a time, the second page still diffs against the first.
+    let first = p.user.api(
+        "GET",
+        &format!(
+            "/connections/{}/resources/users/{}/history?limit=1",
+            p.connection, p.suspended
+        ),
+        None,
+    );
+    let first = first.json();
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = p
+        .user
+        .api(
+            "GET",
+            &format!(
+                "/connections/{}/resources/users/{}/history?limit=1&cursor={cursor}",
+                p.connection, p.suspended
+            ),
+            None,
+        )
+        .json();
+    assert_eq!(second["versions"][0]["change"], versions[1]["change"]);
+    // The new group has one version, from the second backup.
+    let group = p.history(&p.user, "groups", &p.group).json();
+    assert_eq!(group["versions"].as_array().unwrap().len(), 1, "{group}");
+    assert_eq!(group["versions"][0]["backup_id"], p.to.as_str());
+    // Strangers see nothing; an unknown type is not found; members cannot read the hashes or
+    // write the index straight through PostgREST.
+    let stranger = new_user();
+    let reply = p.history(&stranger, "users", &p.suspended);
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert_eq!(p.history(&p.user, "nope", &p.suspended).status, 404);
+    let hashes = p.user.rest(
+        "GET",
+        &format!(
+            "resource_versions?resource_id=eq.{}&select=content_hash",
+            p.suspended
+        ),
+        None,
+    );
+    assert!(hashes.status >= 400, "{}", hashes.text());
+    let visible = p.user.rest(
+        "GET",
+        &format!(
+            "resource_versions?resource_id=eq.{}&select=id,state",
+            p.suspended
+        ),
+        None,
+    );
+    assert_eq!(visible.status, 200, "{}", visible.text());
+    assert_eq!(visible.json().as_array().unwrap().len(), 2);
+}

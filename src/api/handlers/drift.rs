@@ -145,7 +145,7 @@ mod tests {
     const B: &str = "00000000-0000-4000-8000-000000000002";
 
     fn field(query: &str) -> &'static str {
-        let e = parse_query(query).err().expect("refused");
+        let e = parse_query(query).expect_err("refused");
         assert_eq!((e.status, e.code), (422, "validation_failed"));
         e.field.expect("names its field")
     }
