@@ -61,6 +61,8 @@ pub enum Route {
     CancelTeamDeletion,
     GetTeamDeletion,
     UserExport,
+    SnapshotDiff,
+    ResourceHistory,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -102,7 +104,8 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport => {
+            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport | SnapshotDiff
+            | ResourceHistory => {
                 BodyKind::None
             }
         }
@@ -149,7 +152,8 @@ impl Route {
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
             | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
-            | CancelTeamDeletion | GetTeamDeletion | UserExport => LimiterDown::Open,
+            | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
+            | ResourceHistory => LimiterDown::Open,
         }
     }
 }
@@ -246,6 +250,21 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/connections/{id}/compliance-runs",
         Route::CreateComplianceRun,
         Access::Team(Action::ComplianceRun),
+    ),
+    // Two backups of the connection compared (`?from=&to=`, filters, opaque cursor).
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/diff",
+        Route::SnapshotDiff,
+        Access::Team(Action::DriftRead),
+    ),
+    // Every recorded version of one resource, with the diff between consecutive versions
+    // (`okta_id` is the resource's key; a child key's `/` is sent as `%2F`).
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/resources/{type}/{okta_id}/history",
+        Route::ResourceHistory,
+        Access::Team(Action::DriftRead),
     ),
     def(
         Method::Get,

@@ -95,6 +95,8 @@ pub enum Action {
     AuditExport,
     /// Request (or cancel) the team's deletion: owners only, and no API-key scope grants it.
     TeamDelete,
+    /// Read what changed in a connection's tenant: snapshot diffs and resource histories.
+    DriftRead,
 }
 
 impl Action {
@@ -119,6 +121,7 @@ impl Action {
         Action::AiRequest,
         Action::AuditExport,
         Action::TeamDelete,
+        Action::DriftRead,
     ];
 
     /// The name the database uses for this action.
@@ -144,6 +147,7 @@ impl Action {
             Action::AiRequest => "ai.request",
             Action::AuditExport => "audit.export",
             Action::TeamDelete => "team.delete",
+            Action::DriftRead => "drift.read",
         }
     }
 }
@@ -198,6 +202,12 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
     // Deleting the team and everything in it (GDPR Art. 17) is the owners' decision alone.
     (A::TeamDelete, &[R::Owner]),
+    // Whoever may see a connection's backups may see what changed between them: change review
+    // is the point of drift. Secrets are never shown (drift withholds them).
+    (
+        A::DriftRead,
+        &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
+    ),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -213,6 +223,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::ActivityRead,
             A::ComplianceRead,
             A::AiRead,
+            A::DriftRead,
         ],
     ),
     (
@@ -243,6 +254,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiManage,
             A::AiRequest,
             A::AuditExport,
+            A::DriftRead,
         ],
     ),
 ];

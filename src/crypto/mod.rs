@@ -10,6 +10,7 @@ pub mod keyring;
 pub mod keys;
 pub mod sha256_state;
 pub mod stream;
+pub mod version_hash;
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, Nonce, Tag};

@@ -16,6 +16,7 @@ mod connections;
 mod evidence;
 mod job_state;
 mod lifecycle;
+mod resource_versions;
 mod teams;
 mod tenant_keys;
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::lease::{self, Lease, LeaseError, SlicedJob, Stop};
+use super::lease::{self, Lease, LeaseError, SliceEnd, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
 use crate::authz::matrix::Action;
 use crate::billing::plans::Limit;
@@ -264,6 +264,19 @@ pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Ran {
         },
     )
     .await;
+    // A complete backup enters the version index (its own job: indexing re-reads the snapshot).
+    let index_error = match &end {
+        Ok(SliceEnd::Finished) => {
+            let index = super::Job::ResourceIndex(super::resource_index::ResourceIndexJob {
+                backup: job.backup,
+                team: job.team,
+                connection: job.connection,
+                meta: job.meta.clone(),
+            });
+            super::send(deps, &index).await.err().map(|e| e.to_string())
+        }
+        _ => None,
+    };
     let next = match &end {
         Ok(end) => end.next(deps.config.backup_slice.retry_seconds),
         // The outcome could not be recorded: the stale sweep fails the run if nothing resumes it.
@@ -275,6 +288,7 @@ pub async fn run(deps: &Deps<'_>, job: &BackupJob) -> Ran {
             "outcome": end.map_or_else(|e| e.to_string(), |o| format!("{o:?}")),
             "okta_buckets": *report.okta_buckets.borrow(),
             "work_bytes": report.work_bytes.get(),
+            "index_enqueue_error": index_error,
         }),
     }
 }

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod prune;
 pub mod purge;
 mod r2_sweep;
+pub mod resource_index;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -34,6 +35,7 @@ use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
 use prune::PruneJob;
 use purge::PurgeJob;
+use resource_index::ResourceIndexJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,7 @@ pub enum Job {
     Anchor(AnchorJob),
     Prune(PruneJob),
     Purge(PurgeJob),
+    ResourceIndex(ResourceIndexJob),
 }
 
 impl Job {
@@ -58,6 +61,7 @@ impl Job {
             Job::Anchor(job) => &job.meta,
             Job::Prune(job) => &job.meta,
             Job::Purge(job) => &job.meta,
+            Job::ResourceIndex(job) => &job.meta,
         }
     }
 }
@@ -90,6 +94,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::Anchor(job) => anchor::run(deps, job).await,
         Job::Prune(job) => prune::run(deps, job).await,
         Job::Purge(job) => purge::run(deps, job).await,
+        Job::ResourceIndex(job) => resource_index::run(deps, job).await,
     }
 }
 

@@ -14,6 +14,8 @@ pub mod downloads;
 pub mod error;
 pub mod evidence;
 pub mod lifecycle;
+pub mod resource_history;
+pub mod snapshot_diff;
 pub mod teams;
 pub mod tenant_keys;
 

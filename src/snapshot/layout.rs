@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{ConnectionId, UserId};
+use crate::ids::{BackupId, ConnectionId, UserId};
 use crate::tenant::ResourceType;
 
 /// Sealed objects end in `.json.bfs` (Butterfly sealed stream); the manifest is plain JSON.
 const SEALED_SUFFIX: &str = ".json.bfs";
 pub const MANIFEST_NAME: &str = "manifest.json";
 const KEYS_DIR: &str = "work/keys/";
+const DIFFS_DIR: &str = "diffs/";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotLayout {
@@ -55,6 +56,13 @@ impl SnapshotLayout {
 
     pub fn manifest_key(&self) -> String {
         format!("{}{}", self.prefix, MANIFEST_NAME)
+    }
+
+    /// The sealed change index of the diff from backup `from` to this one, kept beside the
+    /// snapshot it was computed for (so it goes when this backup goes), written after the
+    /// snapshot is complete (docs/drift.md, "Snapshot diff API").
+    pub fn diff_index_key(&self, from: BackupId) -> String {
+        format!("{}{DIFFS_DIR}{from}.bfs", self.prefix)
     }
 }
 

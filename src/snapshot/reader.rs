@@ -77,6 +77,11 @@ impl<'s> SnapshotReader<'s> {
         })
     }
 
+    /// The object store the snapshot is read from (what its object streams read with).
+    pub fn store(&self) -> &'s dyn ObjectStore {
+        self.store
+    }
+
     /// One object's plaintext as a stream. Each segment is read in bounded ranges, checked
     /// against its sealed hash and opened under its own key; the joined plaintext against the
     /// object's hash (see [`ObjectStream`]). The stream owns what it needs, so it can outlive

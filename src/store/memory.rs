@@ -97,6 +97,9 @@ struct Tables {
     pruning: std::collections::BTreeSet<BackupId>,
     /// `team_deletions`.
     deletions: BTreeMap<TeamId, TeamDeletion>,
+    /// `resource_versions`, ids in insertion order (heads are derived, as the database keeps
+    /// them: the latest by capture time, then id).
+    versions: Vec<(i64, NewVersion)>,
 }
 
 /// The database, in memory.
@@ -2616,5 +2619,122 @@ impl LifecycleStore for MemoryStores<'_> {
             "invitations": invitations,
             "activity": activity,
         }))
+    }
+}
+
+/// `resource_versions_record`'s rules: a row names a connection of its team and (from a backup)
+/// a complete backup of that connection, is skipped if its backup or capture already recorded
+/// the resource, and at most 1,000 go in one call.
+#[async_trait(?Send)]
+impl ResourceVersionStore for MemoryStores<'_> {
+    async fn version_heads(
+        &self,
+        connection: ConnectionId,
+        resource: crate::tenant::ResourceType,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<VersionHead>, DbError> {
+        self.system("version_heads")?;
+        let t = self.db.tables.borrow();
+        let mut heads: BTreeMap<&str, (&DateTime<Utc>, i64, &NewVersion)> = BTreeMap::new();
+        for (id, v) in &t.versions {
+            if v.connection_id != connection || v.resource_type != resource {
+                continue;
+            }
+            let newer = heads
+                .get(v.resource_id.as_str())
+                .is_none_or(|(at, hid, _)| (*at, *hid) <= (&v.captured_at, *id));
+            if newer {
+                heads.insert(&v.resource_id, (&v.captured_at, *id, v));
+            }
+        }
+        Ok(heads
+            .into_iter()
+            .filter(|(rid, _)| after.is_none_or(|a| *rid > a))
+            .take(limit as usize)
+            .map(|(rid, (_, _, v))| VersionHead {
+                resource_id: rid.to_string(),
+                state: v.state,
+                content_hash: v.content_hash.clone(),
+                hash_key: v.hash_key.clone(),
+                captured_at: v.captured_at,
+            })
+            .collect())
+    }
+
+    async fn record_versions(&self, versions: &[NewVersion]) -> Result<u32, DbError> {
+        self.system("record_versions")?;
+        if versions.len() > MAX_VERSIONS_PER_CALL {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        for v in versions {
+            let connection_ok = t
+                .connections
+                .iter()
+                .any(|c| c.row.id == v.connection_id && c.row.team_id == v.team_id);
+            let source_ok = match v.source {
+                VersionSource::Backup { backup_id } => t.backups.iter().any(|b| {
+                    b.id == backup_id
+                        && b.connection_id == v.connection_id
+                        && b.status == BackupStatus::Complete
+                }),
+                VersionSource::Capture { .. } => true,
+            };
+            if !connection_ok || !source_ok {
+                return Err(DbError::Forbidden);
+            }
+        }
+        let mut added = 0;
+        for v in versions {
+            let recorded = t.versions.iter().any(|(_, w)| {
+                w.source == v.source
+                    && w.resource_type == v.resource_type
+                    && w.resource_id == v.resource_id
+            });
+            if !recorded {
+                let id = t.versions.len() as i64 + 1;
+                t.versions.push((id, v.clone()));
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn resource_versions(
+        &self,
+        connection: ConnectionId,
+        resource: crate::tenant::ResourceType,
+        resource_id: &str,
+        from: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<VersionRow>, DbError> {
+        let t = self.read("resource_versions")?;
+        let mut rows: Vec<&(i64, NewVersion)> = t
+            .versions
+            .iter()
+            .filter(|(id, v)| {
+                v.connection_id == connection
+                    && v.resource_type == resource
+                    && v.resource_id == resource_id
+                    && self.can(&t, v.team_id, Action::DriftRead)
+                    && from.is_none_or(|f| (v.captured_at, *id) >= f)
+            })
+            .collect();
+        rows.sort_by_key(|(id, v)| (v.captured_at, *id));
+        Ok(rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|(id, v)| VersionRow {
+                id: *id,
+                resource_type: v.resource_type,
+                resource_id: v.resource_id.clone(),
+                state: v.state,
+                source: v.source,
+                position: v.position,
+                captured_at: v.captured_at,
+                attribution: v.attribution.clone(),
+            })
+            .collect())
     }
 }

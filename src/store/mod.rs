@@ -23,6 +23,7 @@ mod job_state;
 mod lifecycle;
 #[cfg(test)]
 pub mod memory;
+mod resource_versions;
 mod teams;
 mod tenant_keys;
 
@@ -45,6 +46,10 @@ pub use connections::{
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
 pub use lifecycle::{DeletionRow, HoldKind, LifecycleStore, PruneCandidate, PruneMark};
+pub use resource_versions::{
+    Attribution, NewVersion, ResourceVersionStore, VersionHead, VersionRow, VersionSource,
+    VersionState, MAX_VERSIONS_PER_CALL,
+};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };
@@ -85,6 +90,7 @@ pub trait Stores:
     + EvidenceStore
     + AllowListStore
     + LifecycleStore
+    + ResourceVersionStore
 {
 }
 
@@ -102,6 +108,7 @@ impl<T> Stores for T where
         + EvidenceStore
         + AllowListStore
         + LifecycleStore
+        + ResourceVersionStore
 {
 }
 

@@ -3,11 +3,11 @@
 //! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
 //! leaked so every borrow lives as long as the test.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use chrono::TimeZone;
 use futures::executor::block_on;
-use serde_json::json;
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::{
@@ -50,6 +50,8 @@ pub struct World {
     pub deps: &'static Deps<'static>,
     /// Every HTTP request the worker made (Okta and the AI provider).
     pub http: &'static ScriptedHttp,
+    /// The users the org lists (none unless a test puts some there).
+    pub okta_users: &'static RefCell<Vec<Value>>,
     pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
@@ -65,7 +67,11 @@ fn id(prefix: u8, n: u8) -> String {
 /// The AI provider the world's worker is configured with (Anthropic's API shape).
 pub const AI_PROVIDER: &str = "https://anthropic.test";
 
-fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+fn okta(
+    mode: &Cell<OktaMode>,
+    users: &RefCell<Vec<Value>>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
     if request.url.starts_with(AI_PROVIDER) {
         return Ok(json_response(
             200,
@@ -92,7 +98,9 @@ fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, Tr
         .split_once(ORG)
         .map_or(request.url.as_str(), |(_, p)| p);
     let body = match path.split('?').next().unwrap_or_default() {
-        "/api/v1/users/me" | "/api/v1/org" | "/api/v1/threats/configuration" => json!({}),
+        "/api/v1/users" if !path.contains("filter=") => Value::Array(users.borrow().clone()),
+        "/api/v1/org" => json!({"id": "00o1acme", "subdomain": "acme"}),
+        "/api/v1/users/me" | "/api/v1/threats/configuration" => json!({}),
         p if p.starts_with("/api/v1/iam/assignees") => json!({"value": []}),
         _ => json!([]),
     };
@@ -142,7 +150,8 @@ impl World {
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, r)));
+        let okta_users = leak(RefCell::new(Vec::new()));
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, okta_users, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -166,6 +175,8 @@ impl World {
             queue,
             okta: mode,
             deps,
+            okta_users,
+            clock,
             users: Cell::new(0),
         }
     }
@@ -295,6 +306,19 @@ impl World {
         assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
         self.db.activity.borrow_mut().clear();
         (connection, done)
+    }
+
+    /// Another complete backup of `connection`, an hour later (so it has its own prefix).
+    pub fn back_up_again(&self, owner: UserId, connection: ConnectionId) -> BackupRow {
+        self.clock.advance(std::time::Duration::from_secs(3600));
+        self.db.set_now(self.deps.clock.now());
+        let row = block_on(backup::request(&self.caller(owner), connection)).expect("backup");
+        self.drain_queue();
+        let done = (self.db.backups().into_iter())
+            .find(|b| b.id == row.id)
+            .expect("backup row");
+        assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
+        done
     }
 
     /// A verified connection of `owner`'s personal team, through the use case (audit rows it

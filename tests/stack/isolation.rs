@@ -189,6 +189,11 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
         Route::GetTeamDeletion => vec![p(format!("/teams/{t}/deletion"))],
         // The caller's own data only.
         Route::UserExport => vec![p("/me/export".into())],
+        Route::SnapshotDiff => vec![(format!("/connections/{c}/diff?from={b}&to={b}"), None)],
+        Route::ResourceHistory => vec![(
+            format!("/connections/{c}/resources/users/00u1/history"),
+            None,
+        )],
         // Public pages outside /api/v1 (Trust Center, security.txt, signing keys): no team's data.
         Route::TrustCenter
         | Route::TrustStylesheet
@@ -341,6 +346,7 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
         ("team_ai_settings", "team_id", json!({"enabled": true})),
         ("ai_usage", "team_id", json!({"version": 9})),
         ("guidance_records", "team_id", json!({"answer": null})),
+        ("resource_versions", "team_id", json!({"state": "removed"})),
         ("role_permissions", "role", json!({"action": "x"})),
         ("scope_permissions", "scope", json!({"action": "x"})),
     ];
@@ -553,6 +559,18 @@ fn a_teams_own_members_cannot_write_audited_tables_around_the_worker() {
                    "payload_bytes": 0, "pseudonyms": 0, "latency_ms": 0, "input_tokens": 0,
                    "output_tokens": 0, "outcome": "answered"}),
             vec![json!({"answer": null}), json!({"outcome": "refused"})],
+        ),
+        (
+            // A forged version in a resource's history, or a rewritten one.
+            "resource_versions",
+            format!("team_id=eq.{t}&select=id"),
+            json!({"team_id": t, "connection_id": t, "resource_type": "users",
+                   "resource_id": "00u1", "state": "removed", "hash_key": "x",
+                   "source": "capture", "capture_id": id, "captured_at": "2026-01-01T00:00:00Z"}),
+            vec![
+                json!({"state": "removed"}),
+                json!({"actor_display_name": "someone else"}),
+            ],
         ),
     ];
     for (who, jwt) in &callers {

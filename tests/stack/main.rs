@@ -16,6 +16,7 @@ mod checkpoints;
 mod compliance;
 mod cors;
 mod deletion;
+mod drift;
 mod edge;
 mod evidence;
 mod faults;

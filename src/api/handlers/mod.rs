@@ -9,6 +9,7 @@ mod billing;
 mod compliance;
 mod connections;
 mod lifecycle;
+mod drift;
 mod teams;
 mod trust;
 
@@ -75,5 +76,7 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::CancelTeamDeletion => lifecycle::cancel_deletion(call).await,
         Route::GetTeamDeletion => lifecycle::deletion(call).await,
         Route::UserExport => lifecycle::export(call).await,
+        Route::SnapshotDiff => drift::diff(call).await,
+        Route::ResourceHistory => drift::history(call).await,
     }
 }

@@ -31,7 +31,9 @@ use serde_json::Value;
 
 use super::canonical::{digest, ContentDigest};
 use super::compare::{compare, redact};
-use super::diff::{type_index, ChangeKind, DiffOptions, ResourceChange, Summary, TypeSummary};
+use super::diff::{
+    type_index, ChangeKind, DiffOptions, Filter, ResourceChange, Summary, TypeSummary,
+};
 use super::heap::entry_bytes;
 use super::matching::{keyed, match_resources, How, IdMap, MatchBy};
 use super::normalise::{Normaliser, ParentKeys};
@@ -187,6 +189,37 @@ impl ChangeIndex {
     /// What building the index read and held.
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// The part of an index built without a filter that `filter` admits: its types' summaries
+    /// and the changes of its types and resource id, in the same order, so one stored index
+    /// serves every filtered view. Counts stay those of whole types (a resource-id filter
+    /// narrows the changes, not the summary), and the view pages like the index it came from.
+    pub fn select(&self, filter: &Filter) -> ChangeIndex {
+        let summary = Summary {
+            types: (self.summary.types.iter())
+                .filter(|t| filter.admits_type(t.resource))
+                .cloned()
+                .collect(),
+        };
+        let changes = (self.changes.iter())
+            .filter(|c| {
+                filter.admits_type(c.resource)
+                    && (filter.admits_id(&c.id)
+                        || c.after_id.as_ref().is_some_and(|a| filter.admits_id(a)))
+            })
+            .cloned()
+            .collect();
+        ChangeIndex {
+            summary,
+            changes,
+            ids: self.ids.clone(),
+            options: DiffOptions {
+                match_by: self.options.match_by,
+                filter: filter.clone(),
+            },
+            usage: self.usage,
+        }
     }
 
     /// Up to `limit` changes after `cursor` (from the first without one), with field diffs.
