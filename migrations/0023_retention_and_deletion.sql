@@ -123,7 +123,14 @@ grant delete on public.backups to service_role;
 
 -- A finished compliance run stays as it was, except that the backup it read may be pruned
 -- (its `backup_id` then becomes null, by the foreign key): before this, pruning a backup a
--- compliance run had read failed on this guard.
+-- complete compliance run had read failed on this guard and on the run's state check.
+alter table public.compliance_runs drop constraint compliance_runs_state;
+alter table public.compliance_runs add constraint compliance_runs_state check (
+  (status = 'running' and finished_at is null)
+  or (status = 'complete' and finished_at is not null and error is null)
+  or (status in ('failed', 'skipped') and finished_at is not null and error is not null)
+);
+
 create or replace function public.compliance_runs_guard_transition() returns trigger
 language plpgsql as $$
 begin
