@@ -134,6 +134,7 @@ fn check_wrangler(errors: &mut Vec<String>) {
         ("DEFAULT_COMPLIANCE_CRON", "compliance"),
         ("DEFAULT_KEY_REWRAP_CRON", "master-key re-wrap"),
         ("DEFAULT_ANCHOR_CRON", "anchor"),
+        ("DEFAULT_DRIFT_CRON", "drift"),
     ] {
         let default_cron = config
             .lines()

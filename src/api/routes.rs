@@ -57,6 +57,9 @@ pub enum Route {
     SecurityTxt,
     AuditKeys,
     AuditKeyPem,
+    DriftView,
+    TransitionDriftAlert,
+    SetDriftSettings,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -80,7 +83,8 @@ impl Route {
         match self {
             CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
             | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList => BodyKind::Json,
+            | BillingPortal | SetAiSettings | SetAllowList | TransitionDriftAlert
+            | SetDriftSettings => BodyKind::Json,
             StripeWebhook => BodyKind::Signed,
             DeleteConnection
             | CreateBackup
@@ -97,7 +101,7 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | DriftView => BodyKind::None,
         }
     }
 }
@@ -141,7 +145,8 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DriftView
+            | TransitionDriftAlert | SetDriftSettings => LimiterDown::Open,
         }
     }
 }
@@ -262,6 +267,24 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/connections/{id}/findings/{check_id}/transitions",
         Route::TransitionFinding,
         Access::Team(Action::FindingTriage),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/drift",
+        Route::DriftView,
+        Access::Team(Action::DriftRead),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/drift/alerts/{alert_id}/transitions",
+        Route::TransitionDriftAlert,
+        Access::Team(Action::DriftTriage),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/drift/settings",
+        Route::SetDriftSettings,
+        Access::Team(Action::ConnectionManage),
     ),
     def(
         Method::Get,

@@ -93,10 +93,13 @@ pub enum Action {
     AiRequest,
     /// Export a signed audit pack (the team's whole evidence for a time range).
     AuditExport,
+    DriftRead,
+    DriftTriage,
+    DriftAccept,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 22] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -116,6 +119,9 @@ impl Action {
         Action::AiManage,
         Action::AiRequest,
         Action::AuditExport,
+        Action::DriftRead,
+        Action::DriftTriage,
+        Action::DriftAccept,
     ];
 
     /// The name the database uses for this action.
@@ -140,6 +146,9 @@ impl Action {
             Action::AiManage => "ai.manage",
             Action::AiRequest => "ai.request",
             Action::AuditExport => "audit.export",
+            Action::DriftRead => "drift.read",
+            Action::DriftTriage => "drift.triage",
+            Action::DriftAccept => "drift.accept",
         }
     }
 }
@@ -192,6 +201,12 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
     // Auditors get evidence: the signed pack is what their role is for.
     (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
+    (
+        A::DriftRead,
+        &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
+    ),
+    (A::DriftTriage, &[R::Owner, R::Admin, R::Operator]),
+    (A::DriftAccept, &[R::Owner, R::Admin]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -207,6 +222,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::ActivityRead,
             A::ComplianceRead,
             A::AiRead,
+            A::DriftRead,
         ],
     ),
     (
@@ -237,6 +253,9 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiManage,
             A::AiRequest,
             A::AuditExport,
+            A::DriftRead,
+            A::DriftTriage,
+            A::DriftAccept,
         ],
     ),
 ];

@@ -12,6 +12,7 @@
 pub mod anchor;
 pub mod backup;
 pub mod compliance;
+pub mod drift;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
@@ -27,6 +28,7 @@ use crate::services::{Deps, Privileged, ServiceError};
 use anchor::AnchorJob;
 use backup::BackupJob;
 use compliance::ComplianceJob;
+use drift::DriftCheckJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
 
@@ -39,6 +41,7 @@ pub enum Job {
     KeyReseal(KeyResealJob),
     KeyRewrap(KeyRewrapJob),
     Anchor(AnchorJob),
+    DriftCheck(DriftCheckJob),
 }
 
 impl Job {
@@ -49,6 +52,7 @@ impl Job {
             Job::KeyReseal(job) => &job.meta,
             Job::KeyRewrap(job) => &job.meta,
             Job::Anchor(job) => &job.meta,
+            Job::DriftCheck(job) => &job.meta,
         }
     }
 }
@@ -79,6 +83,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::KeyReseal(job) => key_reseal::run(deps, job).await,
         Job::KeyRewrap(job) => key_rewrap::run(deps, job).await,
         Job::Anchor(job) => anchor::run(deps, job).await,
+        Job::DriftCheck(job) => drift::run(deps, job).await,
     }
 }
 
@@ -136,7 +141,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `DRIFT_CRON`), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -145,14 +150,17 @@ pub enum Schedule {
     KeyRewrap,
     /// Copies every activity chain's head to R2 (one job per chain).
     Anchors,
+    /// Drift checks of the connections whose interval is due (one job per connection).
+    DriftChecks,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 4] = [
+    pub const ALL: [Schedule; 5] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
         Schedule::Anchors,
+        Schedule::DriftChecks,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -161,6 +169,7 @@ impl Schedule {
             Schedule::Compliance => &config.compliance_cron,
             Schedule::KeyRewrap => &config.key_rewrap_cron,
             Schedule::Anchors => &config.anchor_cron,
+            Schedule::DriftChecks => &config.drift_cron,
         }
     }
 
@@ -170,6 +179,7 @@ impl Schedule {
             Schedule::Compliance => "compliance",
             Schedule::KeyRewrap => "key_rewrap",
             Schedule::Anchors => "anchors",
+            Schedule::DriftChecks => "drift_checks",
         }
     }
 
@@ -179,6 +189,7 @@ impl Schedule {
             Schedule::Compliance => compliance::fan_out(sys).await,
             Schedule::KeyRewrap => key_rewrap::fan_out(sys).await,
             Schedule::Anchors => anchor::fan_out(sys).await,
+            Schedule::DriftChecks => drift::fan_out(sys).await,
         }
     }
 }

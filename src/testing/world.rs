@@ -3,7 +3,7 @@
 //! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
 //! leaked so every borrow lives as long as the test.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use chrono::TimeZone;
 use futures::executor::block_on;
@@ -50,6 +50,9 @@ pub struct World {
     pub deps: &'static Deps<'static>,
     /// Every HTTP request the worker made (Okta and the AI provider).
     pub http: &'static ScriptedHttp,
+    /// Answers the fake org gives instead of its empty one: a request whose path and query
+    /// start with the key gets the response (the last matching entry wins).
+    pub okta_answers: &'static RefCell<Vec<(String, HttpResponse)>>,
     users: Cell<u8>,
 }
 
@@ -64,7 +67,11 @@ fn id(prefix: u8, n: u8) -> String {
 /// The AI provider the world's worker is configured with (Anthropic's API shape).
 pub const AI_PROVIDER: &str = "https://anthropic.test";
 
-fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+fn okta(
+    mode: &Cell<OktaMode>,
+    answers: &RefCell<Vec<(String, HttpResponse)>>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
     if request.url.starts_with(AI_PROVIDER) {
         return Ok(json_response(
             200,
@@ -90,6 +97,14 @@ fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, Tr
         .url
         .split_once(ORG)
         .map_or(request.url.as_str(), |(_, p)| p);
+    if let Some((_, answer)) = answers
+        .borrow()
+        .iter()
+        .rev()
+        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+    {
+        return Ok(answer.clone());
+    }
     let body = match path.split('?').next().unwrap_or_default() {
         "/api/v1/users/me" | "/api/v1/org" | "/api/v1/threats/configuration" => json!({}),
         p if p.starts_with("/api/v1/iam/assignees") => json!({"value": []}),
@@ -141,7 +156,8 @@ impl World {
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, r)));
+        let answers: &'static RefCell<Vec<(String, HttpResponse)>> = leak(RefCell::default());
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, answers, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -159,6 +175,7 @@ impl World {
         });
         World {
             http,
+            okta_answers: answers,
             db,
             objects,
             queue,

@@ -15,6 +15,7 @@ mod chain;
 mod checkpoints;
 mod compliance;
 mod cors;
+mod drift_capture;
 mod edge;
 mod evidence;
 mod faults;

@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod drift;
 mod teams;
 mod trust;
 
@@ -70,5 +71,8 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
+        Route::DriftView => drift::view(call).await,
+        Route::TransitionDriftAlert => drift::transition(call).await,
+        Route::SetDriftSettings => drift::set_settings(call).await,
     }
 }
