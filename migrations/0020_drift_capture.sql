@@ -6,16 +6,19 @@
 -- nothing: every change is one function, executable by the service role only, that makes the
 -- change and writes its activity row in the same transaction. The check's cursor and base are
 -- hidden from users (column privileges), as is Butterfly's log of its own Okta writes.
+-- `drift.read` may also be seeded by the snapshot-diff work (the same rows), hence `on conflict`.
 
 insert into public.role_permissions (role, action) values
   ('owner', 'drift.read'), ('admin', 'drift.read'), ('operator', 'drift.read'),
   ('viewer', 'drift.read'), ('auditor', 'drift.read'),
   ('owner', 'drift.triage'), ('admin', 'drift.triage'), ('operator', 'drift.triage'),
-  ('owner', 'drift.accept'), ('admin', 'drift.accept');
+  ('owner', 'drift.accept'), ('admin', 'drift.accept')
+  on conflict do nothing;
 
 insert into public.scope_permissions (scope, action) values
   ('read', 'drift.read'),
-  ('admin', 'drift.read'), ('admin', 'drift.triage'), ('admin', 'drift.accept');
+  ('admin', 'drift.read'), ('admin', 'drift.triage'), ('admin', 'drift.accept')
+  on conflict do nothing;
 
 -- Settings and the check's state, one row per connection (made by the first `drift_due`).
 create table public.drift_settings (

@@ -93,8 +93,12 @@ pub enum Action {
     AiRequest,
     /// Export a signed audit pack (the team's whole evidence for a time range).
     AuditExport,
+    /// Read what changed in a connection's tenant: snapshot diffs and resource histories, and
+    /// the live drift captures and alerts.
     DriftRead,
+    /// Acknowledge a drift alert.
     DriftTriage,
+    /// Accept a drift alert's change as the new baseline.
     DriftAccept,
 }
 

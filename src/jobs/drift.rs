@@ -24,14 +24,14 @@ use crate::drift::capture::delta::{open_delta, write_delta, DeltaHeader, DeltaMa
 use crate::drift::capture::poll::{poll_page, Start, PAGE_LIMIT};
 use crate::drift::capture::{capture, Baseline, Capture, CaptureError};
 use crate::email::messages::Notification;
-use crate::ids::{ConnectionId, DriftAlertId, DriftCaptureId, TeamId};
+use crate::ids::{BackupId, ConnectionId, DriftAlertId, DriftCaptureId, TeamId};
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain, Window};
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::downloads::read_snapshot;
 use crate::services::tenant_keys::{open_credential, snapshot_key};
 use crate::services::{Deps, Privileged, ServiceError};
 use crate::snapshot::SnapshotLayout;
-use crate::store::{AuthType, BackupRow, DriftAdvance, DriftCaptureRow, JobKey, NewDriftAlert};
+use crate::store::{AuthType, DriftAdvance, DriftCaptureRow, JobKey, NewDriftAlert};
 
 /// The checkpoint kind of drift checks.
 pub const KIND: &str = "drift_check";
@@ -328,16 +328,7 @@ async fn check_under(
                 )
                 .await
                 .map_err(|e| Failure::Transient(e.to_string()))?;
-                let row = capture_row(
-                    job,
-                    &base,
-                    advance.seq,
-                    (first, last),
-                    &polled.events,
-                    &captured,
-                    sha,
-                    deps,
-                );
+                let row = capture_row(job, base.id, &manifest, (first, last), &captured, sha, deps);
                 let alerts = alerts_for(&rules, &captured, &conn.org_domain, job, deps);
                 recorded = Some((row, alerts, manifest));
             }
@@ -398,7 +389,7 @@ async fn check_under(
 /// Where the connection's check stood: what a record must still find to commit.
 struct Stood {
     cursor: Option<String>,
-    base: Option<crate::ids::BackupId>,
+    base: Option<BackupId>,
     seq: u32,
 }
 
@@ -410,13 +401,12 @@ fn covered(
     (first, last)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The capture's row for the delta just written.
 fn capture_row(
     job: &DriftCheckJob,
-    base: &BackupRow,
-    seq: u32,
+    base: BackupId,
+    delta: &DeltaManifest,
     (first, last): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-    events: &[crate::drift::capture::events::LogEvent],
     captured: &Capture,
     manifest_sha256: String,
     deps: &Deps<'_>,
@@ -442,11 +432,11 @@ fn capture_row(
         id: DriftCaptureId::generate(deps.rng),
         team_id: job.team,
         connection_id: job.connection,
-        backup_id: base.id,
-        seq,
+        backup_id: base,
+        seq: delta.seq,
         covers_from: first,
         covers_to: last,
-        events: events.len() as u32,
+        events: delta.events,
         changes: captured.changes.len() as u32,
         counts: Value::Object(counts),
         manifest_sha256,

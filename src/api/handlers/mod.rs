@@ -8,7 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
-mod drift;
+mod drift_alerts;
 mod teams;
 mod trust;
 
@@ -71,8 +71,8 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
-        Route::DriftView => drift::view(call).await,
-        Route::TransitionDriftAlert => drift::transition(call).await,
-        Route::SetDriftSettings => drift::set_settings(call).await,
+        Route::DriftView => drift_alerts::view(call).await,
+        Route::TransitionDriftAlert => drift_alerts::transition(call).await,
+        Route::SetDriftSettings => drift_alerts::set_settings(call).await,
     }
 }

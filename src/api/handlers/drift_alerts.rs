@@ -1,4 +1,4 @@
-//! Drift: a connection's alerts and captures, alert triage, and the check's settings.
+//! Live drift: a connection's alerts and captures, alert triage, and the check's settings.
 
 use serde::Deserialize;
 use serde_json::json;
