@@ -136,6 +136,7 @@ fn check_wrangler(errors: &mut Vec<String>) {
         ("DEFAULT_ANCHOR_CRON", "anchor"),
         ("DEFAULT_RETENTION_CRON", "retention"),
         ("DEFAULT_PURGE_CRON", "deletion purge"),
+        ("DEFAULT_DRIFT_CRON", "drift"),
     ] {
         let default_cron = config
             .lines()

@@ -68,6 +68,9 @@ pub struct Config {
     pub ai: AiConfig,
     /// Cron expression (as in wrangler.toml) that anchors the activity chains' heads in R2.
     pub anchor_cron: String,
+    /// Cron expression (as in wrangler.toml) that queues the drift checks that are due (each
+    /// connection has its own interval; this is how often intervals are looked at).
+    pub drift_cron: String,
     /// Ed25519 keys that sign audit packs (`AUDIT_SIGNING_KEYS`, a secret; active key first).
     /// Without it the audit-pack export answers 503 and no public key is published.
     pub audit_signing_keys: Option<SigningKeyRing>,
@@ -157,6 +160,8 @@ pub const DEFAULT_ANCHOR_CRON: &str = "53 * * * *";
 pub const DEFAULT_RETENTION_CRON: &str = "29 3 * * *";
 /// The default deletion purge schedule (daily); must match a cron in wrangler.toml.
 pub const DEFAULT_PURGE_CRON: &str = "37 2 * * *";
+/// The default drift schedule (every 5 minutes); must match a cron in wrangler.toml.
+pub const DEFAULT_DRIFT_CRON: &str = "*/5 * * * *";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -313,6 +318,7 @@ impl Config {
             retention_cron: lookup("RETENTION_CRON")
                 .unwrap_or_else(|| DEFAULT_RETENTION_CRON.into()),
             purge_cron: lookup("PURGE_CRON").unwrap_or_else(|| DEFAULT_PURGE_CRON.into()),
+            drift_cron: lookup("DRIFT_CRON").unwrap_or_else(|| DEFAULT_DRIFT_CRON.into()),
         })
     }
 }

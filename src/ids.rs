@@ -100,6 +100,16 @@ uuid_id!(
     GuidanceRecordId,
     "guidance record"
 );
+uuid_id!(
+    /// One change capture of a drift check (a restore point on its base backup).
+    DriftCaptureId,
+    "drift capture"
+);
+uuid_id!(
+    /// One drift alert.
+    DriftAlertId,
+    "drift alert"
+);
 
 /// A request id: echoed in `X-Request-Id` and stored in the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -175,7 +175,8 @@ ENV
     --env-file "$STACK_STATE/worker.env" --persist-to "$STACK_STATE/wrangler-state" \
     --show-interactive-dev-session=false --log-level "${STACK_WRANGLER_LOG_LEVEL:-log}" \
     ${STACK_WRANGLER_ARGS:-}
-  stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" 900
+  # The first start builds the wasm worker, which on a loaded machine can outlast 15 minutes.
+  stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" "${STACK_WORKER_START_SECONDS:-900}"
 }
 
 # Creates (idempotently) a Supabase auth user; the sign-up trigger gives it a personal team.

@@ -63,6 +63,9 @@ pub enum Route {
     UserExport,
     SnapshotDiff,
     ResourceHistory,
+    DriftView,
+    TransitionDriftAlert,
+    SetDriftSettings,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -86,7 +89,8 @@ impl Route {
         match self {
             CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
             | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList | DeleteTeam => BodyKind::Json,
+            | BillingPortal | SetAiSettings | SetAllowList | DeleteTeam | TransitionDriftAlert
+            | SetDriftSettings => BodyKind::Json,
             StripeWebhook => BodyKind::Signed,
             DeleteConnection
             | CreateBackup
@@ -105,9 +109,7 @@ impl Route {
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
             | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory => {
-                BodyKind::None
-            }
+            | ResourceHistory | DriftView => BodyKind::None,
         }
     }
 }
@@ -153,7 +155,9 @@ impl Route {
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
             | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
             | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory => LimiterDown::Open,
+            | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings => {
+                LimiterDown::Open
+            }
         }
     }
 }
@@ -289,6 +293,24 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/connections/{id}/findings/{check_id}/transitions",
         Route::TransitionFinding,
         Access::Team(Action::FindingTriage),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/drift",
+        Route::DriftView,
+        Access::Team(Action::DriftRead),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/drift/alerts/{alert_id}/transitions",
+        Route::TransitionDriftAlert,
+        Access::Team(Action::DriftTriage),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/drift/settings",
+        Route::SetDriftSettings,
+        Access::Team(Action::ConnectionManage),
     ),
     def(
         Method::Get,

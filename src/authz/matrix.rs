@@ -95,12 +95,17 @@ pub enum Action {
     AuditExport,
     /// Request (or cancel) the team's deletion: owners only, and no API-key scope grants it.
     TeamDelete,
-    /// Read what changed in a connection's tenant: snapshot diffs and resource histories.
+    /// Read what changed in a connection's tenant: snapshot diffs and resource histories, and
+    /// the live drift captures and alerts.
     DriftRead,
+    /// Acknowledge a drift alert.
+    DriftTriage,
+    /// Accept a drift alert's change as the new baseline.
+    DriftAccept,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 23] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -122,6 +127,8 @@ impl Action {
         Action::AuditExport,
         Action::TeamDelete,
         Action::DriftRead,
+        Action::DriftTriage,
+        Action::DriftAccept,
     ];
 
     /// The name the database uses for this action.
@@ -148,6 +155,8 @@ impl Action {
             Action::AuditExport => "audit.export",
             Action::TeamDelete => "team.delete",
             Action::DriftRead => "drift.read",
+            Action::DriftTriage => "drift.triage",
+            Action::DriftAccept => "drift.accept",
         }
     }
 }
@@ -208,6 +217,8 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
         A::DriftRead,
         &[R::Owner, R::Admin, R::Operator, R::Viewer, R::Auditor],
     ),
+    (A::DriftTriage, &[R::Owner, R::Admin, R::Operator]),
+    (A::DriftAccept, &[R::Owner, R::Admin]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -255,6 +266,8 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiRequest,
             A::AuditExport,
             A::DriftRead,
+            A::DriftTriage,
+            A::DriftAccept,
         ],
     ),
 ];

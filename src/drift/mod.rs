@@ -27,6 +27,7 @@ pub use crate::tenant::ResourceType;
 
 pub mod apply;
 pub mod canonical;
+pub mod capture;
 pub mod compare;
 pub mod diff;
 mod heap;

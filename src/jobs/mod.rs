@@ -12,6 +12,7 @@
 pub mod anchor;
 pub mod backup;
 pub mod compliance;
+pub mod drift;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
@@ -31,6 +32,7 @@ use crate::services::{Deps, Privileged, ServiceError};
 use anchor::AnchorJob;
 use backup::BackupJob;
 use compliance::ComplianceJob;
+use drift::DriftCheckJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
 use prune::PruneJob;
@@ -49,6 +51,7 @@ pub enum Job {
     Prune(PruneJob),
     Purge(PurgeJob),
     ResourceIndex(ResourceIndexJob),
+    DriftCheck(DriftCheckJob),
 }
 
 impl Job {
@@ -62,6 +65,7 @@ impl Job {
             Job::Prune(job) => &job.meta,
             Job::Purge(job) => &job.meta,
             Job::ResourceIndex(job) => &job.meta,
+            Job::DriftCheck(job) => &job.meta,
         }
     }
 }
@@ -95,6 +99,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::Prune(job) => prune::run(deps, job).await,
         Job::Purge(job) => purge::run(deps, job).await,
         Job::ResourceIndex(job) => resource_index::run(deps, job).await,
+        Job::DriftCheck(job) => drift::run(deps, job).await,
     }
 }
 
@@ -152,7 +157,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, ...), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, `DRIFT_CRON`, ...), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -165,16 +170,19 @@ pub enum Schedule {
     Retention,
     /// Purges the teams whose deletion is due (one job per team).
     Purge,
+    /// Drift checks of the connections whose interval is due (one job per connection).
+    DriftChecks,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 6] = [
+    pub const ALL: [Schedule; 7] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
         Schedule::Anchors,
         Schedule::Retention,
         Schedule::Purge,
+        Schedule::DriftChecks,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -185,6 +193,7 @@ impl Schedule {
             Schedule::Anchors => &config.anchor_cron,
             Schedule::Retention => &config.retention_cron,
             Schedule::Purge => &config.purge_cron,
+            Schedule::DriftChecks => &config.drift_cron,
         }
     }
 
@@ -196,6 +205,7 @@ impl Schedule {
             Schedule::Anchors => "anchors",
             Schedule::Retention => "retention",
             Schedule::Purge => "purge",
+            Schedule::DriftChecks => "drift_checks",
         }
     }
 
@@ -207,6 +217,7 @@ impl Schedule {
             Schedule::Anchors => anchor::fan_out(sys).await,
             Schedule::Retention => prune::fan_out(sys).await,
             Schedule::Purge => purge::fan_out(sys).await,
+            Schedule::DriftChecks => drift::fan_out(sys).await,
         }
     }
 }

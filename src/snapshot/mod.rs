@@ -8,7 +8,7 @@ pub mod object_stream;
 pub mod plan;
 pub mod progress;
 pub mod reader;
-mod writer;
+pub mod writer;
 
 /// Snapshot objects are keyed by the tenant model's resource types.
 pub use crate::tenant::ResourceType;

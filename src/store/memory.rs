@@ -20,9 +20,10 @@ use crate::authz::KeyGrant;
 use crate::billing::account::BillingAccount;
 use crate::billing::plans::{PlanId, Usage};
 use crate::compliance::remediation::State;
+use crate::drift::capture::alerts::AlertRule;
 use crate::ids::{
-    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, GuidanceRecordId, InvitationId, TeamId,
-    UserId,
+    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, GuidanceRecordId,
+    InvitationId, TeamId, UserId,
 };
 use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
 use crate::lifecycle::retention::PlanPeriod;
@@ -100,6 +101,22 @@ struct Tables {
     /// `resource_versions`, ids in insertion order (heads are derived, as the database keeps
     /// them: the latest by capture time, then id).
     versions: Vec<(i64, NewVersion)>,
+    drift: BTreeMap<ConnectionId, StoredDrift>,
+    drift_captures: Vec<DriftCaptureRow>,
+    drift_alerts: Vec<DriftAlertRow>,
+    /// `notification_outbox` rows a capture enqueued: idempotency key, user, payload.
+    outbox: Vec<(String, UserId, Value)>,
+    /// `butterfly_okta_writes`: connection and Okta transaction id.
+    butterfly_writes: Vec<(ConnectionId, String)>,
+}
+
+/// A connection's `drift_settings` row, with the check's hidden state.
+#[derive(Clone)]
+struct StoredDrift {
+    settings: DriftSettingsRow,
+    cursor: Option<String>,
+    base: Option<BackupId>,
+    last_seq: u32,
 }
 
 /// The database, in memory.
@@ -137,6 +154,48 @@ impl MemoryDb {
     /// The `verify_chain` calls so far: team and anchor positions.
     pub fn verifications(&self) -> Vec<(TeamId, Vec<i64>)> {
         self.tables.borrow().verifications.clone()
+    }
+
+    /// Every drift alert, for assertions.
+    pub fn drift_alerts(&self) -> Vec<DriftAlertRow> {
+        self.tables.borrow().drift_alerts.clone()
+    }
+
+    /// Every recorded capture, for assertions.
+    pub fn drift_captures(&self) -> Vec<DriftCaptureRow> {
+        self.tables.borrow().drift_captures.clone()
+    }
+
+    /// The notifications enqueued so far: idempotency key, recipient, payload.
+    pub fn outbox(&self) -> Vec<(String, UserId, Value)> {
+        self.tables.borrow().outbox.clone()
+    }
+
+    /// A connection's check as the worker sees it: cursor, base, last sequence number.
+    pub fn drift_cursor(
+        &self,
+        id: ConnectionId,
+    ) -> Option<(Option<String>, Option<BackupId>, u32)> {
+        let t = self.tables.borrow();
+        t.drift
+            .get(&id)
+            .map(|d| (d.cursor.clone(), d.base, d.last_seq))
+    }
+
+    /// Makes every connection's drift check due now (as time passing would).
+    pub fn drift_due_now(&self) {
+        let now = self.now.get();
+        for d in self.tables.borrow_mut().drift.values_mut() {
+            d.settings.next_due_at = now;
+        }
+    }
+
+    /// Records an Okta write of Butterfly's own (as a restore does).
+    pub fn add_butterfly_write(&self, connection: ConnectionId, transaction: &str) {
+        self.tables
+            .borrow_mut()
+            .butterfly_writes
+            .push((connection, transaction.to_string()));
     }
 
     /// The database's clock (runs open at this time).
@@ -2244,6 +2303,22 @@ fn pseudonymise(record: &mut AuditRecord) {
     }
 }
 
+fn new_drift(connection: ConnectionId, team: TeamId, now: DateTime<Utc>) -> StoredDrift {
+    StoredDrift {
+        settings: DriftSettingsRow {
+            connection_id: connection,
+            team_id: team,
+            interval_minutes: 15,
+            rules: None,
+            next_due_at: now,
+            last_checked_at: None,
+        },
+        cursor: None,
+        base: None,
+        last_seq: 0,
+    }
+}
+
 #[async_trait(?Send)]
 impl LifecycleStore for MemoryStores<'_> {
     async fn prune_teams(&self, before: DateTime<Utc>) -> Result<Vec<TeamId>, DbError> {
@@ -2737,4 +2812,323 @@ impl ResourceVersionStore for MemoryStores<'_> {
             })
             .collect())
     }
+}
+
+#[async_trait(?Send)]
+impl DriftStore for MemoryStores<'_> {
+    async fn drift_due(&self, limit: u32) -> Result<Vec<DueCheck>, DbError> {
+        self.system("drift_due")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let active: Vec<(ConnectionId, TeamId)> = t
+            .connections
+            .iter()
+            .filter(|c| {
+                c.row.status == ConnectionStatus::Active && c.row.auth_type == AuthType::ApiToken
+            })
+            .map(|c| (c.row.id, c.row.team_id))
+            .collect();
+        for (id, team) in &active {
+            t.drift
+                .entry(*id)
+                .or_insert_with(|| new_drift(*id, *team, now));
+            t.checkpoints
+                .entry(JobKey {
+                    kind: "drift_check",
+                    id: id.as_uuid(),
+                })
+                .or_insert(Checkpoint {
+                    seq: 0,
+                    token: None,
+                    lease_until: None,
+                    state: json!({}),
+                    failures: 0,
+                    started_at: now,
+                    finished: false,
+                });
+        }
+        let backed_up: Vec<ConnectionId> = t
+            .backups
+            .iter()
+            .filter(|b| b.status == BackupStatus::Complete)
+            .map(|b| b.connection_id)
+            .collect();
+        let mut due = Vec::new();
+        for (id, team) in active {
+            let d = t.drift.get_mut(&id).expect("made above");
+            if due.len() as u32 >= limit || d.settings.next_due_at > now || !backed_up.contains(&id)
+            {
+                continue;
+            }
+            d.settings.next_due_at =
+                now + Duration::minutes(i64::from(d.settings.interval_minutes));
+            due.push(DueCheck {
+                connection_id: id,
+                team_id: team,
+            });
+        }
+        Ok(due)
+    }
+
+    async fn drift_state(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<DriftStateRow>, DbError> {
+        self.system("drift_state")?;
+        let t = self.db.tables.borrow();
+        Ok(t.drift.get(&connection).map(|d| DriftStateRow {
+            connection_id: connection,
+            team_id: d.settings.team_id,
+            rules: d.settings.rules.clone(),
+            cursor: d.cursor.clone(),
+            base_backup_id: d.base,
+            last_seq: d.last_seq,
+        }))
+    }
+
+    async fn drift_captures_of(&self, backup: BackupId) -> Result<Vec<DriftCaptureRow>, DbError> {
+        self.system("drift_captures_of")?;
+        let t = self.db.tables.borrow();
+        let mut rows: Vec<DriftCaptureRow> = t
+            .drift_captures
+            .iter()
+            .filter(|c| c.backup_id == backup)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|c| c.seq);
+        Ok(rows)
+    }
+
+    async fn butterfly_writes(
+        &self,
+        connection: ConnectionId,
+        transactions: &[String],
+    ) -> Result<Vec<String>, DbError> {
+        self.system("butterfly_writes")?;
+        let t = self.db.tables.borrow();
+        Ok(t.butterfly_writes
+            .iter()
+            .filter(|(c, id)| *c == connection && transactions.contains(id))
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+
+    async fn record_drift(
+        &self,
+        advance: &DriftAdvance,
+        capture: Option<(&DriftCaptureRow, &[NewDriftAlert])>,
+        audit: Option<&AuditRecord>,
+    ) -> Result<bool, DbError> {
+        self.system("record_drift")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(d) = t.drift.get(&advance.connection_id).cloned() else {
+            return Ok(false);
+        };
+        if d.cursor != advance.from_cursor
+            || d.base != advance.from_base
+            || d.last_seq != advance.from_seq
+        {
+            return Ok(false);
+        }
+        let team = d.settings.team_id;
+        if let Some((row, alerts)) = capture {
+            if t.drift_captures
+                .iter()
+                .any(|c| c.backup_id == row.backup_id && c.seq == row.seq)
+            {
+                return Err(DbError::Conflict);
+            }
+            t.drift_captures.push(row.clone());
+            for a in alerts {
+                let open = t.drift_alerts.iter_mut().find(|x| {
+                    x.connection_id == advance.connection_id
+                        && x.status == AlertStatus::Open
+                        && dedup_of(x) == a.dedup_key
+                });
+                if let Some(open) = open {
+                    open.occurrences += 1;
+                    open.last_seen_at = now;
+                    open.last_capture_id = Some(row.id);
+                    open.attribution = a.attribution.clone();
+                    continue;
+                }
+                t.drift_alerts.push(DriftAlertRow {
+                    id: a.id,
+                    team_id: team,
+                    connection_id: advance.connection_id,
+                    capture_id: Some(row.id),
+                    last_capture_id: Some(row.id),
+                    resource_type: a.resource_type.clone(),
+                    resource_id: a.resource_id.clone(),
+                    kind: a.kind.clone(),
+                    severity: a.severity,
+                    rule_id: a.rule_id.clone(),
+                    fields: json!(a.fields),
+                    attribution: a.attribution.clone(),
+                    occurrences: 1,
+                    status: AlertStatus::Open,
+                    status_by: None,
+                    status_at: None,
+                    note: None,
+                    first_seen_at: now,
+                    last_seen_at: now,
+                });
+                let recipients: Vec<UserId> = t
+                    .members
+                    .iter()
+                    .filter(|m| m.team_id == team && role_allows(m.role, Action::DriftTriage))
+                    .map(|m| m.user_id)
+                    .collect();
+                for user in recipients {
+                    let key = format!("drift:{}:{user}", a.id);
+                    if !t.outbox.iter().any(|(k, _, _)| *k == key) {
+                        t.outbox.push((key, user, a.notification.clone()));
+                    }
+                }
+            }
+            if let Some(audit) = audit {
+                self.db.audit(audit, team);
+            }
+        }
+        let d = t.drift.get_mut(&advance.connection_id).expect("read above");
+        d.cursor = Some(advance.cursor.clone());
+        d.base = Some(advance.base_backup_id);
+        d.last_seq = advance.seq;
+        d.settings.last_checked_at = Some(now);
+        Ok(true)
+    }
+
+    async fn drift_settings(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<DriftSettingsRow>, DbError> {
+        let t = self.read("drift_settings")?;
+        Ok(t.drift
+            .get(&connection)
+            .filter(|d| self.can(&t, d.settings.team_id, Action::DriftRead))
+            .map(|d| d.settings.clone()))
+    }
+
+    async fn set_drift_settings(
+        &self,
+        connection: ConnectionId,
+        interval_minutes: u32,
+        rules: Option<&[AlertRule]>,
+        audit: &AuditRecord,
+    ) -> Result<DriftSettingsRow, DbError> {
+        self.system("set_drift_settings")?;
+        if !(5..=1440).contains(&interval_minutes) {
+            return Err(DbError::Constraint);
+        }
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(team) = t
+            .connections
+            .iter()
+            .find(|c| c.row.id == connection && c.row.status != ConnectionStatus::Deleted)
+            .map(|c| c.row.team_id)
+        else {
+            return Err(DbError::Constraint);
+        };
+        let d = t
+            .drift
+            .entry(connection)
+            .or_insert_with(|| new_drift(connection, team, now));
+        d.settings.interval_minutes = interval_minutes;
+        d.settings.rules = rules.map(<[AlertRule]>::to_vec);
+        d.settings.next_due_at = d
+            .settings
+            .next_due_at
+            .min(now + Duration::minutes(i64::from(interval_minutes)));
+        let row = d.settings.clone();
+        self.db.audit(audit, team);
+        Ok(row)
+    }
+
+    async fn drift_alerts_of(
+        &self,
+        connection: ConnectionId,
+        status: Option<AlertStatus>,
+        limit: u32,
+    ) -> Result<Vec<DriftAlertRow>, DbError> {
+        let t = self.read("drift_alerts_of")?;
+        let mut rows: Vec<DriftAlertRow> = t
+            .drift_alerts
+            .iter()
+            .filter(|a| a.connection_id == connection && status.is_none_or(|s| a.status == s))
+            .filter(|a| self.can(&t, a.team_id, Action::DriftRead))
+            .cloned()
+            .collect();
+        rows.reverse();
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn drift_alert(&self, id: DriftAlertId) -> Result<Option<DriftAlertRow>, DbError> {
+        let t = self.read("drift_alert")?;
+        Ok(t.drift_alerts
+            .iter()
+            .find(|a| a.id == id && self.can(&t, a.team_id, Action::DriftRead))
+            .cloned())
+    }
+
+    async fn drift_captures_recent(
+        &self,
+        connection: ConnectionId,
+        limit: u32,
+    ) -> Result<Vec<DriftCaptureRow>, DbError> {
+        let t = self.read("drift_captures_recent")?;
+        let mut rows: Vec<DriftCaptureRow> = t
+            .drift_captures
+            .iter()
+            .filter(|c| c.connection_id == connection)
+            .filter(|c| self.can(&t, c.team_id, Action::DriftRead))
+            .cloned()
+            .collect();
+        rows.reverse();
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn set_drift_alert_status(
+        &self,
+        id: DriftAlertId,
+        to: AlertStatus,
+        by: UserId,
+        note: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("set_drift_alert_status")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(a) = t.drift_alerts.iter_mut().find(|a| a.id == id) else {
+            return Ok(false);
+        };
+        let allowed = match to {
+            AlertStatus::Open => false,
+            AlertStatus::Acknowledged => a.status == AlertStatus::Open,
+            AlertStatus::Accepted => a.status != AlertStatus::Accepted,
+        };
+        if !allowed {
+            return Ok(false);
+        }
+        a.status = to;
+        a.status_by = Some(by);
+        a.status_at = Some(now);
+        a.note = note.map(str::to_string);
+        let team = a.team_id;
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+}
+
+/// The deduplication key an alert row was raised under (rebuilt from its columns, as the
+/// database stores it).
+fn dedup_of(a: &DriftAlertRow) -> String {
+    crate::drift::capture::alerts::dedup_key(
+        crate::tenant::ResourceType::parse(&a.resource_type).expect("stored by the worker"),
+        &a.resource_id,
+        &a.rule_id,
+    )
 }

@@ -18,6 +18,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod drift;
 mod evidence;
 mod job_state;
 mod lifecycle;
@@ -42,6 +43,10 @@ pub use compliance::{
 pub use connections::{
     AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, NewConnection,
     UnreadableRow,
+};
+pub use drift::{
+    AlertStatus, DriftAdvance, DriftAlertRow, DriftCaptureRow, DriftSettingsRow, DriftStateRow,
+    DriftStore, DueCheck, NewDriftAlert,
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
@@ -91,6 +96,7 @@ pub trait Stores:
     + AllowListStore
     + LifecycleStore
     + ResourceVersionStore
+    + DriftStore
 {
 }
 
@@ -109,6 +115,7 @@ impl<T> Stores for T where
         + AllowListStore
         + LifecycleStore
         + ResourceVersionStore
+        + DriftStore
 {
 }
 

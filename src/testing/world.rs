@@ -52,6 +52,9 @@ pub struct World {
     pub http: &'static ScriptedHttp,
     /// The users the org lists (none unless a test puts some there).
     pub okta_users: &'static RefCell<Vec<Value>>,
+    /// Answers the fake org gives instead of its empty one: a request whose path and query
+    /// start with the key gets the response (the last matching entry wins).
+    pub okta_answers: &'static RefCell<Vec<(String, HttpResponse)>>,
     pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
@@ -70,6 +73,7 @@ pub const AI_PROVIDER: &str = "https://anthropic.test";
 fn okta(
     mode: &Cell<OktaMode>,
     users: &RefCell<Vec<Value>>,
+    answers: &RefCell<Vec<(String, HttpResponse)>>,
     request: &HttpRequest,
 ) -> Result<HttpResponse, TransportError> {
     if request.url.starts_with(AI_PROVIDER) {
@@ -97,6 +101,14 @@ fn okta(
         .url
         .split_once(ORG)
         .map_or(request.url.as_str(), |(_, p)| p);
+    if let Some((_, answer)) = answers
+        .borrow()
+        .iter()
+        .rev()
+        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+    {
+        return Ok(answer.clone());
+    }
     let body = match path.split('?').next().unwrap_or_default() {
         "/api/v1/users" if !path.contains("filter=") => Value::Array(users.borrow().clone()),
         "/api/v1/org" => json!({"id": "00o1acme", "subdomain": "acme"}),
@@ -151,7 +163,8 @@ impl World {
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
         let okta_users = leak(RefCell::new(Vec::new()));
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, okta_users, r)));
+        let answers: &'static RefCell<Vec<(String, HttpResponse)>> = leak(RefCell::default());
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, okta_users, answers, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -169,7 +182,7 @@ impl World {
         });
         World {
             http,
-            clock,
+            okta_answers: answers,
             db,
             objects,
             queue,

@@ -78,6 +78,7 @@ fn state(v: &Victim) -> Value {
         "remediations": get(format!("compliance_remediations?team_id=eq.{}&order=check_id", v.team)),
         "ai_settings": get(format!("team_ai_settings?team_id=eq.{}", v.team)),
         "guidance": get(format!("guidance_records?team_id=eq.{}&order=id", v.team)),
+        "drift_settings": get(format!("drift_settings?team_id=eq.{}", v.team)),
         "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
     })
 }
@@ -178,6 +179,17 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
                 "/export/audit-pack?team_id={t}&from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z"
             ),
             None,
+        )],
+        Route::DriftView => vec![p(format!("/connections/{c}/drift"))],
+        Route::TransitionDriftAlert => vec![with(
+            format!(
+                "/connections/{c}/drift/alerts/00000000-0000-4000-8000-000000000001/transitions"
+            ),
+            json!({"to": "accepted"}),
+        )],
+        Route::SetDriftSettings => vec![with(
+            format!("/connections/{c}/drift/settings"),
+            json!({"interval_minutes": 5, "rules": []}),
         )],
         Route::GetAllowList => vec![p(format!("/teams/{t}/ip-allowlist"))],
         Route::SetAllowList => vec![with(

@@ -10,6 +10,7 @@ mod compliance;
 mod connections;
 mod lifecycle;
 mod drift;
+mod drift_alerts;
 mod teams;
 mod trust;
 
@@ -78,5 +79,8 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::UserExport => lifecycle::export(call).await,
         Route::SnapshotDiff => drift::diff(call).await,
         Route::ResourceHistory => drift::history(call).await,
+        Route::DriftView => drift_alerts::view(call).await,
+        Route::TransitionDriftAlert => drift_alerts::transition(call).await,
+        Route::SetDriftSettings => drift_alerts::set_settings(call).await,
     }
 }

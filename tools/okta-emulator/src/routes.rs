@@ -72,6 +72,15 @@ pub(crate) fn route(tenant: &Tenant, call: &Call) -> Result<Reply, ApiError> {
         ["users"] => list_users(call, tenant),
         ["users", "me"] => one(call, Some(tenant.super_admin()), "User", "me"),
         ["users", id] => one(call, tenant.user(id), "User", id),
+        // "List all groups of a user": not paged (the spec declares no `limit`/`after`).
+        ["users", id, "groups"] => {
+            let user = tenant
+                .user_index(id)
+                .ok_or_else(|| ApiError::not_found("User", id))?;
+            let ids = tenant.groups_of(user);
+            let groups: Vec<&Value> = ids.iter().filter_map(|g| tenant.group(g)).collect();
+            unpaged(call, &groups)
+        }
         ["groups"] => match q.get("q") {
             // "Paging and searching are currently mutually exclusive. You can't page a query."
             Some(_) => first_page(
