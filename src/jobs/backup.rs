@@ -16,6 +16,7 @@ use super::lease::{self, Lease, LeaseError, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
 use crate::authz::matrix::Action;
 use crate::billing::plans::Limit;
+use crate::crypto::CryptoError;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
@@ -303,8 +304,9 @@ fn collect_error(e: CollectError) -> Stop {
         CollectError::Okta(e @ OktaError::GaveUp { .. }) => Stop::Transient(e.into()),
         CollectError::Okta(e) => Stop::Failed(e.into()),
         CollectError::Checkpoint(CheckpointError::LeaseLost) => Stop::Superseded,
-        e
-        @ (CollectError::Store(_) | CollectError::Checkpoint(CheckpointError::Unavailable(_))) => {
+        e @ (CollectError::Store(_)
+        | CollectError::Checkpoint(CheckpointError::Unavailable(_))
+        | CollectError::Seal(CryptoError::Primitive(_))) => {
             Stop::Transient(ServiceError::Internal(e.to_string()))
         }
         other => Stop::Failed(ServiceError::Internal(other.to_string())),
@@ -374,6 +376,7 @@ impl SlicedJob for BackupRun<'_> {
             okta: &okta,
             store: deps.store,
             clock: deps.clock,
+            seal: deps.seal,
             key: &key,
             rng: deps.rng,
             layout: &layout,

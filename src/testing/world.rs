@@ -149,6 +149,7 @@ impl World {
             config: leak(config),
             http,
             store: objects,
+            seal: &crate::crypto::native::RustPrimitives,
             db,
             queue,
             clock,
