@@ -463,6 +463,7 @@ mod tests {
     use super::*;
     use crate::crypto::native::RustPrimitives;
     use crate::crypto::testing::{pseudo_random, CounterRng};
+    use crate::ports::PrimitiveError;
     use futures::executor::block_on;
 
     const CONTEXT: &str = "tenants/t1/connections/prod/backups/b1/users.json.bfs";
@@ -953,6 +954,196 @@ mod tests {
         assert_eq!(
             format!("{opener:?}"),
             "Opener { context: \"a/b\", chunks_opened: 0, poisoned: None, .. }"
+        );
+    }
+
+    /// Primitives whose output lags as the runtime's streams' may: every call first yields
+    /// (pending once), and the gzip sides hand their output back one call late, all of the rest
+    /// only at `finish`.
+    struct Lagging;
+
+    /// Pending on the first poll, ready on the second.
+    fn yield_once() -> impl std::future::Future<Output = ()> {
+        let mut yielded = false;
+        std::future::poll_fn(move |cx| {
+            if std::mem::replace(&mut yielded, true) {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    struct Late<T: ?Sized> {
+        inner: Box<T>,
+        held: Vec<u8>,
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Compressor for Late<dyn Compressor> {
+        async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let fresh = self.inner.push(input).await?;
+            Ok(std::mem::replace(&mut self.held, fresh))
+        }
+        async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let mut out = self.held;
+            out.extend(self.inner.finish().await?);
+            Ok(out)
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Decompressor for Late<dyn Decompressor> {
+        async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let fresh = self.inner.push(input).await?;
+            Ok(std::mem::replace(&mut self.held, fresh))
+        }
+        async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let mut out = self.held;
+            out.extend(self.inner.finish().await?);
+            Ok(out)
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl SealPrimitives for Lagging {
+        fn gzip(&self) -> Box<dyn Compressor> {
+            Box::new(Late {
+                inner: RustPrimitives.gzip(),
+                held: Vec::new(),
+            })
+        }
+        fn gunzip(&self) -> Box<dyn Decompressor> {
+            Box::new(Late {
+                inner: RustPrimitives.gunzip(),
+                held: Vec::new(),
+            })
+        }
+        async fn aes_256_gcm(&self, key: &[u8; 32]) -> Result<Box<dyn AesGcmKey>, PrimitiveError> {
+            yield_once().await;
+            RustPrimitives.aes_256_gcm(key).await
+        }
+    }
+
+    /// When the primitives' output arrives does not change the object: lagging, yielding
+    /// primitives seal the very bytes the eager ones do (same salt), and each side opens the
+    /// other's multi-chunk objects, fed in odd pieces.
+    #[test]
+    fn lagging_primitives_seal_the_same_object_and_open_the_eager_ones() {
+        let plaintext = [
+            pseudo_random(b"lag", 200 * 1024),
+            br#"{"id":"00u1","status":"ACTIVE"},"#.repeat(20_000),
+        ]
+        .concat();
+        let seal = |primitives: &dyn SealPrimitives| {
+            let rng = CounterRng::default();
+            block_on(async {
+                let mut sealer = Sealer::new(primitives, &snapshot_key(), &rng, CONTEXT)
+                    .await
+                    .unwrap();
+                let mut out = Vec::new();
+                for piece in split(&plaintext, &[70_001, 3, 150_000]) {
+                    out.extend(sealer.push(piece).await.unwrap());
+                }
+                out.extend(sealer.finish().await.unwrap());
+                out
+            })
+        };
+        let open = |primitives: &dyn SealPrimitives, sealed: &[u8]| {
+            block_on(async {
+                let mut opener = Opener::new(primitives, &snapshot_key(), CONTEXT);
+                let mut out = Vec::new();
+                for piece in split(sealed, &[65_551, 9, 100_003]) {
+                    out.extend(opener.push(piece).await?);
+                }
+                out.extend(opener.finish().await?);
+                Ok::<_, CryptoError>(out)
+            })
+        };
+        let eager = seal(&RustPrimitives);
+        assert!(chunk_count(&eager, CHUNK_SIZE) >= 4);
+        assert_eq!(seal(&Lagging), eager);
+        assert_eq!(open(&Lagging, &eager).unwrap(), plaintext);
+        assert_eq!(open(&RustPrimitives, &seal(&Lagging)).unwrap(), plaintext);
+        // Truncation is still caught however late the output comes.
+        let cut = &eager[..HEADER_LEN + 2 * (CHUNK_SIZE + TAG_LEN)];
+        assert_eq!(open(&Lagging, cut).unwrap_err(), CryptoError::Truncated);
+    }
+
+    /// Primitives whose AES-GCM cannot be set up or fails mid-object.
+    struct Broken {
+        import_fails: bool,
+    }
+
+    struct FailingCipher;
+
+    #[async_trait::async_trait(?Send)]
+    impl AesGcmKey for FailingCipher {
+        async fn seal(&self, _: &[u8; 12], _: &[u8], _: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            Err(PrimitiveError("crypto.subtle.encrypt".into()))
+        }
+        async fn open(&self, _: &[u8; 12], _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl SealPrimitives for Broken {
+        fn gzip(&self) -> Box<dyn Compressor> {
+            RustPrimitives.gzip()
+        }
+        fn gunzip(&self) -> Box<dyn Decompressor> {
+            RustPrimitives.gunzip()
+        }
+        async fn aes_256_gcm(&self, _: &[u8; 32]) -> Result<Box<dyn AesGcmKey>, PrimitiveError> {
+            if self.import_fails {
+                Err(PrimitiveError("crypto.subtle.importKey".into()))
+            } else {
+                Ok(Box::new(FailingCipher))
+            }
+        }
+    }
+
+    /// A failing primitive is an error of its own kind (the backup retries it), never a panic
+    /// and never mistaken for tampering; a cipher that authenticates nothing fails closed.
+    #[test]
+    fn failing_primitives_are_reported_as_such() {
+        let rng = CounterRng::default();
+        let failure = |import_fails| {
+            block_on(seal_with(
+                &Broken { import_fails },
+                &snapshot_key(),
+                &rng,
+                CONTEXT,
+                &pseudo_random(b"x", 100_000),
+            ))
+            .unwrap_err()
+        };
+        assert_eq!(
+            failure(true),
+            CryptoError::Primitive(PrimitiveError("crypto.subtle.importKey".into()))
+        );
+        assert_eq!(
+            failure(false),
+            CryptoError::Primitive(PrimitiveError("crypto.subtle.encrypt".into()))
+        );
+        let sealed = seal_object(&snapshot_key(), &rng, CONTEXT, b"data");
+        assert_eq!(
+            block_on(open_with(
+                &Broken {
+                    import_fails: false
+                },
+                &snapshot_key(),
+                CONTEXT,
+                &sealed
+            ))
+            .unwrap_err(),
+            CryptoError::Decrypt
         );
     }
 

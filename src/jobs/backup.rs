@@ -501,6 +501,20 @@ mod tests {
     use crate::testing::world::{OktaMode, World};
     use futures::executor::block_on;
 
+    /// A runtime primitive that failed is worth another try; data that does not open is not.
+    #[test]
+    fn a_failing_seal_primitive_is_transient_and_bad_data_is_not() {
+        let primitive = crate::ports::PrimitiveError("crypto.subtle.encrypt".into());
+        assert!(matches!(
+            collect_error(CollectError::Seal(CryptoError::Primitive(primitive))),
+            Stop::Transient(_)
+        ));
+        assert!(matches!(
+            collect_error(CollectError::Seal(CryptoError::Decrypt)),
+            Stop::Failed(_)
+        ));
+    }
+
     #[test]
     fn a_backup_needs_backup_run_in_the_team_and_refusals_leave_nothing() {
         let world = World::new();
