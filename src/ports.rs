@@ -248,7 +248,7 @@ pub trait AesGcmKey {
 /// The compression and cipher primitives snapshot sealing is built from: the runtime's
 /// `CompressionStream` and `crypto.subtle` in the worker, flate2 and aes-gcm natively. Only
 /// the primitive calls go through here; the format (framing, nonces, AAD, key derivation) is
-/// the core's (`crypto::stream`). `'static` because a download's stream outlives its request.
+/// the core's (`crypto::stream`).
 #[async_trait(?Send)]
 pub trait SealPrimitives {
     fn gzip(&self) -> Box<dyn Compressor>;
