@@ -11,7 +11,9 @@
 #     V8's CPU profiler over workerd's inspector (bench/cpu-profile.mjs), and the CPU per MiB of
 #     slice work that calibrates the slices' CPU bound (config::CPU_MS_PER_WORK_MIB);
 #   - wasm size raw and gzip;
-#   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd.
+#   - seal throughput of the Rust path (release build) and of WebCrypto AES-GCM in workerd;
+#   - a check of the profiler: known work (a JS loop, CompressionStream gzip, crypto.subtle
+#     AES-GCM) in a benchmark-only worker, measured by the profiler and as process CPU.
 # BENCH_VERIFY=0 skips downloading every object afterwards (a 100k-user tenant's objects are
 # gigabytes: downloads stream, but take long).
 # Ports and database: BENCH_POSTGREST_PORT / BENCH_OKTA_PORT / BENCH_WORKER_PORT / BENCH_DB
@@ -156,4 +158,37 @@ empty=$(curl -s -o /dev/null -w '%{time_total}' "$url=0")
 full=$(curl -s -o /dev/null -w '%{time_total}' "$url=$BENCH_SEAL_MIB")
 awk -v mib="$BENCH_SEAL_MIB" -v e="$empty" -v f="$full" \
   'BEGIN { printf "webcrypto_aes_gcm_mb_per_s %.1f (workerd, 64 KiB chunks)\n", mib * 1.048576 / (f - e) }'
+
+# Is the profiler's busy time the isolate's CPU? The same known work measured two ways: V8's
+# profiler in this worker's isolate, and the CPU time of its workerd process (/proc), which
+# runs nothing else meanwhile. A JS loop, gzip through CompressionStream and AES-GCM through
+# crypto.subtle (the native work the backup now hands to the runtime).
+bench_workerd=""
+for pid in $(pgrep -g "${STACK_PIDS[-1]}" -x workerd || true); do
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--socket-addr=entry=127.0.0.1:$STACK_WORKER_PORT " || bench_workerd=$pid
+done
+process_cpu_ms() { awk '{ printf "%d", ($14 + $15) * 10 }' "/proc/$bench_workerd/stat"; }
+if [ -n "$bench_workerd" ]; then
+  node --experimental-websocket bench/cpu-profile.mjs "$bench_workerd" "$profiler_port" >"$STACK_STATE/cpu-check.log" 2>&1 &
+  profiler=$!
+  for _ in $(seq 1 100); do
+    grep -q "cpu-profile ready" "$STACK_STATE/cpu-check.log" && break
+    sleep 0.2
+  done
+  control="http://127.0.0.1:$profiler_port"
+  for work in "busy&n=${BENCH_BUSY_N:-300000000}" "gzip&mib=${BENCH_SEAL_MIB}" "aes&mib=${BENCH_SEAL_MIB}"; do
+    curl -s -o /dev/null -X POST "$control/phase/start"
+    before=$(process_cpu_ms)
+    curl -s -o /dev/null "http://127.0.0.1:$STACK_WORKER_PORT/?work=$work"
+    after=$(process_cpu_ms)
+    profiled=$(curl -s -X POST "$control/phase/stop" | sed -n 's/.*"busy_ms":\([0-9.]*\).*/\1/p')
+    name=${work%%&*}
+    awk -v n="$name" -v p="${profiled:-0}" -v c="$((after - before))" -v w="$work" \
+      'BEGIN { printf "profiler_check_%s_profiled_ms %.0f (V8 profiler, the isolate; ?work=%s)\nprofiler_check_%s_process_cpu_ms %d (the same workerd process, /proc utime+stime)\n", n, p, w, n, c }'
+  done
+  kill "$profiler" 2>/dev/null || true
+  profiler=""
+else
+  echo "bench: the benchmark worker's workerd was not found; profiler check skipped" >&2
+fi
 stack_down

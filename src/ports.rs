@@ -225,3 +225,52 @@ pub trait JobQueue {
     async fn send(&self, message: &serde_json::Value, delay_seconds: u32)
         -> Result<(), QueueError>;
 }
+
+/// A sealing primitive of the runtime failed (not an authentication failure: that is
+/// [`AesGcmKey::open`]'s `None`). The message names the operation, never data or keys.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("sealing primitive failed: {0}")]
+pub struct PrimitiveError(pub String);
+
+/// One gzip stream being written (RFC 1952), fed in pieces.
+#[async_trait(?Send)]
+pub trait Compressor {
+    /// Adds input; returns the compressed bytes ready so far (possibly none: output may lag).
+    async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
+    /// Ends the stream; returns the rest of it, trailer included.
+    async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError>;
+}
+
+/// One gzip stream being read, fed in pieces.
+#[async_trait(?Send)]
+pub trait Decompressor {
+    /// Adds compressed input; returns the bytes decompressed so far (output may lag).
+    async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
+    /// Ends the input; fails unless it was one complete gzip stream.
+    async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError>;
+}
+
+/// AES-256-GCM under one imported key, 96-bit nonces and 128-bit tags.
+#[async_trait(?Send)]
+pub trait AesGcmKey {
+    /// `ciphertext || tag` of `plaintext`.
+    async fn seal(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PrimitiveError>;
+    /// The plaintext of `ciphertext || tag`, or `None` if it does not authenticate.
+    async fn open(&self, nonce: &[u8; 12], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The compression and cipher primitives snapshot sealing is built from: the runtime's
+/// `CompressionStream` and `crypto.subtle` in the worker, flate2 and aes-gcm natively. Only
+/// the primitive calls go through here; the format (framing, nonces, AAD, key derivation) is
+/// the core's (`crypto::stream`).
+#[async_trait(?Send)]
+pub trait SealPrimitives {
+    fn gzip(&self) -> Box<dyn Compressor>;
+    fn gunzip(&self) -> Box<dyn Decompressor>;
+    async fn aes_256_gcm(&self, key: &[u8; 32]) -> Result<Box<dyn AesGcmKey>, PrimitiveError>;
+}

@@ -8,6 +8,8 @@
 pub mod envelope;
 pub mod keyring;
 pub mod keys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod sha256_state;
 pub mod stream;
 pub mod version_hash;
@@ -37,6 +39,9 @@ pub enum CryptoError {
     /// The ciphertext ended before its authenticated end.
     #[error("ciphertext truncated")]
     Truncated,
+    /// The runtime's compression or cipher failed (see [`crate::ports::SealPrimitives`]).
+    #[error(transparent)]
+    Primitive(#[from] crate::ports::PrimitiveError),
 }
 
 /// AES-GCM nonce length (96 bits, the only length GCM handles without extra hashing).

@@ -22,15 +22,17 @@
 //! The sealer emits a chunk only once more compressed data follows it, so the final chunk is
 //! never empty unless the compressed stream is (gzip never is); the opener also accepts an empty
 //! final chunk. An empty object is one final chunk.
+//!
+//! gzip and AES-GCM themselves are calls into [`SealPrimitives`] (the runtime's in the worker,
+//! [`super::native::RustPrimitives`] natively); everything above, and the object key, is here.
+//! Each implementation opens what the other seals. Their compressed bytes may differ (any
+//! valid gzip stream is a valid object), which nothing relies on: objects are compared by
+//! their plaintext, and every segment has a fresh salt, hence fresh sealed bytes, anyway.
 
 use super::keys::Key256;
-use super::{gcm_open_in_place, gcm_seal_in_place, put_field, CryptoError, NONCE_LEN, TAG_LEN};
-use crate::ports::Rng;
-use aes_gcm::{Aes256Gcm, KeyInit};
-use flate2::write::{GzDecoder, GzEncoder};
-use flate2::Compression;
+use super::{put_field, CryptoError, NONCE_LEN, TAG_LEN};
+use crate::ports::{AesGcmKey, Compressor, Decompressor, Rng, SealPrimitives};
 use std::fmt;
-use std::io::Write;
 use zeroize::ZeroizeOnDrop;
 
 /// Plaintext bytes per chunk (of the compressed stream) written by [`Sealer`].
@@ -83,11 +85,17 @@ impl SnapshotKey {
         SnapshotKey(Key256::hkdf(BACKUP_SNAPSHOT_KEY_SALT, &ikm[..], &info))
     }
 
-    fn object_cipher(&self, salt: &[u8], context: &str) -> Aes256Gcm {
+    /// The object's own key (derived here, in the core), imported into the primitives.
+    async fn object_cipher(
+        &self,
+        primitives: &dyn SealPrimitives,
+        salt: &[u8],
+        context: &str,
+    ) -> Result<Box<dyn AesGcmKey>, CryptoError> {
         let mut info = OBJECT_KEY_LABEL.to_vec();
         put_field(&mut info, context.as_bytes());
         let object_key = Key256::hkdf(salt, self.0.expose(), &info);
-        Aes256Gcm::new(object_key.expose().into())
+        Ok(primitives.aes_256_gcm(object_key.expose()).await?)
     }
 }
 
@@ -106,28 +114,39 @@ fn chunk_nonce(index: u64, last: bool) -> [u8; NONCE_LEN] {
 
 /// Streaming sealer. Concatenate the outputs of every [`Sealer::push`] and of
 /// [`Sealer::finish`], in order, to get the object; the header comes out with the first call.
+///
+/// Compression and AES-GCM are calls into [`SealPrimitives`]; the framing is all here, so
+/// objects have the same layout whichever primitives sealed them.
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: Box<dyn AesGcmKey>,
     header: [u8; HEADER_LEN],
     header_emitted: bool,
-    /// Compresses into a `Vec` holding the compressed bytes not yet sealed.
-    encoder: GzEncoder<Vec<u8>>,
+    /// Taken by [`Sealer::finish`].
+    compressor: Option<Box<dyn Compressor>>,
+    /// Compressed bytes not yet sealed.
+    pending: Vec<u8>,
     chunk_size: usize,
     next_index: u64,
 }
 
 impl Sealer {
     /// Starts an object bound to `context` (its storage path), with a fresh salt from `rng`.
-    pub fn new(key: &SnapshotKey, rng: &dyn Rng, context: &str) -> Sealer {
-        Sealer::with_chunk_size(key, rng, context, CHUNK_SIZE)
+    pub async fn new(
+        primitives: &dyn SealPrimitives,
+        key: &SnapshotKey,
+        rng: &dyn Rng,
+        context: &str,
+    ) -> Result<Sealer, CryptoError> {
+        Sealer::with_chunk_size(primitives, key, rng, context, CHUNK_SIZE).await
     }
 
-    fn with_chunk_size(
+    async fn with_chunk_size(
+        primitives: &dyn SealPrimitives,
         key: &SnapshotKey,
         rng: &dyn Rng,
         context: &str,
         chunk_size: usize,
-    ) -> Sealer {
+    ) -> Result<Sealer, CryptoError> {
         assert!((1..=MAX_CHUNK_SIZE).contains(&chunk_size));
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(MAGIC);
@@ -136,39 +155,42 @@ impl Sealer {
         let chunk_size_be = u32::try_from(chunk_size).expect("bounded by MAX_CHUNK_SIZE");
         header[6..10].copy_from_slice(&chunk_size_be.to_be_bytes());
         rng.fill(&mut header[10..]);
-        Sealer {
-            cipher: key.object_cipher(&header[10..], context),
+        Ok(Sealer {
+            cipher: key
+                .object_cipher(primitives, &header[10..], context)
+                .await?,
             header,
             header_emitted: false,
-            encoder: GzEncoder::new(Vec::new(), Compression::default()),
+            compressor: Some(primitives.gzip()),
+            pending: Vec::new(),
             chunk_size,
             next_index: 0,
-        }
+        })
     }
 
     /// Adds plaintext; returns the sealed bytes now ready (the header, then whole chunks only).
     ///
     /// Memory held between calls is bounded by the chunk size plus compressor state; the
     /// returned buffer is proportional to `plaintext`, so push bounded slices.
-    pub fn push(&mut self, plaintext: &[u8]) -> Vec<u8> {
-        self.encoder
-            .write_all(plaintext)
-            .expect("compressing into memory cannot fail");
+    pub async fn push(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let compressor = self.compressor.as_mut().expect("pushed before finish");
+        let compressed = compressor.push(plaintext).await?;
+        self.pending.extend_from_slice(&compressed);
         let mut out = self.take_header();
-        self.seal_ready_chunks(&mut out);
-        out
+        self.seal_ready_chunks(&mut out).await?;
+        Ok(out)
     }
 
     /// Ends the object: seals what is left as the final chunk.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.encoder
-            .try_finish()
-            .expect("compressing into memory cannot fail");
+    pub async fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
+        let compressor = self.compressor.take().expect("finished once");
+        let rest = compressor.finish().await?;
+        self.pending.extend_from_slice(&rest);
         let mut out = self.take_header();
-        self.seal_ready_chunks(&mut out);
-        let rest = std::mem::take(self.encoder.get_mut());
-        self.seal_chunk(&rest, true, &mut out);
-        out
+        self.seal_ready_chunks(&mut out).await?;
+        let last = std::mem::take(&mut self.pending);
+        self.seal_chunk(&last, true, &mut out).await?;
+        Ok(out)
     }
 
     fn take_header(&mut self) -> Vec<u8> {
@@ -180,26 +202,31 @@ impl Sealer {
     }
 
     /// Seals every full chunk that has more data after it; the tail waits, as it may be final.
-    fn seal_ready_chunks(&mut self, out: &mut Vec<u8>) {
-        let mut pending = std::mem::take(self.encoder.get_mut());
+    async fn seal_ready_chunks(&mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        let pending = std::mem::take(&mut self.pending);
         let ready = pending.len().saturating_sub(1) / self.chunk_size * self.chunk_size;
         out.reserve(ready + ready / self.chunk_size * TAG_LEN);
         for chunk in pending[..ready].chunks(self.chunk_size) {
-            self.seal_chunk(chunk, false, out);
+            self.seal_chunk(chunk, false, out).await?;
         }
-        pending.drain(..ready);
-        *self.encoder.get_mut() = pending;
+        self.pending = pending;
+        self.pending.drain(..ready);
+        Ok(())
     }
 
-    fn seal_chunk(&mut self, chunk: &[u8], last: bool, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(chunk);
+    async fn seal_chunk(
+        &mut self,
+        chunk: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
         let nonce = chunk_nonce(self.next_index, last);
-        gcm_seal_in_place(&self.cipher, &nonce, &self.header, out, start);
+        out.extend_from_slice(&self.cipher.seal(&nonce, &self.header, chunk).await?);
         self.next_index = self
             .next_index
             .checked_add(1)
             .expect("2^64 chunks is beyond any object");
+        Ok(())
     }
 }
 
@@ -217,35 +244,36 @@ impl fmt::Debug for Sealer {
 /// [`Opener::finish`] succeeds: until then it may still turn out to be truncated.
 ///
 /// After any error the opener is poisoned and keeps returning that error.
-pub struct Opener {
+pub struct Opener<'p> {
+    primitives: &'p dyn SealPrimitives,
     key: SnapshotKey,
     context: String,
     /// Set once the header has been read and checked.
     body: Option<Body>,
     /// Header bytes while incomplete, then sealed bytes of the current chunk.
     buf: Vec<u8>,
-    /// Decompresses into a `Vec` drained on every call.
-    decoder: GzDecoder<Vec<u8>>,
+    decompressor: Box<dyn Decompressor>,
     next_index: u64,
     poisoned: Option<CryptoError>,
 }
 
 struct Body {
-    cipher: Aes256Gcm,
+    cipher: Box<dyn AesGcmKey>,
     header: [u8; HEADER_LEN],
     /// Sealed chunk length: chunk size + tag.
     sealed_chunk_len: usize,
 }
 
-impl Opener {
+impl<'p> Opener<'p> {
     /// Prepares to open an object sealed for `context`.
-    pub fn new(key: &SnapshotKey, context: &str) -> Opener {
+    pub fn new(primitives: &'p dyn SealPrimitives, key: &SnapshotKey, context: &str) -> Opener<'p> {
         Opener {
+            primitives,
             key: key.clone(),
             context: context.to_owned(),
             body: None,
             buf: Vec::new(),
-            decoder: GzDecoder::new(Vec::new()),
+            decompressor: primitives.gunzip(),
             next_index: 0,
             poisoned: None,
         }
@@ -254,13 +282,14 @@ impl Opener {
     /// Adds sealed bytes; returns the plaintext authenticated and decompressed so far.
     ///
     /// A chunk is opened only once bytes after it arrive (until then it may be the final one),
-    /// so output lags input by up to one chunk. Sealed bytes held between calls stay under one
-    /// sealed chunk; the returned plaintext is the decompressed size of what was opened.
-    pub fn push(&mut self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// so output lags input by up to one chunk (and by what the decompressor holds back).
+    /// Sealed bytes held between calls stay under one sealed chunk; the returned plaintext is
+    /// the decompressed size of what was opened.
+    pub async fn push(&mut self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if let Some(err) = &self.poisoned {
             return Err(err.clone());
         }
-        let result = self.push_inner(sealed);
+        let result = self.push_inner(sealed).await;
         if let Err(err) = &result {
             self.poisoned = Some(err.clone());
         }
@@ -270,18 +299,24 @@ impl Opener {
     /// Ends the object: opens the final chunk and checks the compressed stream is complete.
     ///
     /// [`CryptoError::Truncated`] if the object stops before its final chunk.
-    pub fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
+    pub async fn finish(mut self) -> Result<Vec<u8>, CryptoError> {
         if let Some(err) = self.poisoned {
             return Err(err);
         }
         if self.body.is_none() {
             return Err(CryptoError::Truncated);
         }
-        self.open_chunk(true)?;
-        self.decoder.finish().map_err(|_| CryptoError::Malformed)
+        let mut out = self.open_chunk(true).await?;
+        let rest = self
+            .decompressor
+            .finish()
+            .await
+            .map_err(|_| CryptoError::Malformed)?;
+        out.extend_from_slice(&rest);
+        Ok(out)
     }
 
-    fn push_inner(&mut self, mut input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    async fn push_inner(&mut self, mut input: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let sealed_chunk_len = match &self.body {
             Some(body) => body.sealed_chunk_len,
             None => {
@@ -291,23 +326,23 @@ impl Opener {
                 if self.buf.len() < HEADER_LEN {
                     return Ok(Vec::new());
                 }
-                self.start_body()?
+                self.start_body().await?
             }
         };
+        let mut out = Vec::new();
         while self.buf.len() + input.len() > sealed_chunk_len {
             let take = sealed_chunk_len - self.buf.len();
             self.buf.extend_from_slice(&input[..take]);
             input = &input[take..];
-            self.open_chunk(false)?;
+            out.extend_from_slice(&self.open_chunk(false).await?);
         }
         self.buf.extend_from_slice(input);
-        self.decoder.flush().map_err(|_| CryptoError::Malformed)?;
-        Ok(std::mem::take(self.decoder.get_mut()))
+        Ok(out)
     }
 
-    /// Validates the header in `buf` and derives the object cipher; returns the sealed chunk
+    /// Validates the header in `buf` and imports the object key; returns the sealed chunk
     /// length.
-    fn start_body(&mut self) -> Result<usize, CryptoError> {
+    async fn start_body(&mut self) -> Result<usize, CryptoError> {
         let header: [u8; HEADER_LEN] = self.buf[..].try_into().expect("buffered a full header");
         let chunk_size = u32::from_be_bytes(header[6..10].try_into().expect("4 bytes")) as usize;
         if &header[..4] != MAGIC
@@ -318,8 +353,12 @@ impl Opener {
             return Err(CryptoError::Malformed);
         }
         let sealed_chunk_len = chunk_size + TAG_LEN;
+        let cipher = self
+            .key
+            .object_cipher(self.primitives, &header[10..], &self.context)
+            .await?;
         self.body = Some(Body {
-            cipher: self.key.object_cipher(&header[10..], &self.context),
+            cipher,
             header,
             sealed_chunk_len,
         });
@@ -327,40 +366,42 @@ impl Opener {
         Ok(sealed_chunk_len)
     }
 
-    /// Opens the chunk in `buf` and feeds its plaintext to the decompressor.
-    fn open_chunk(&mut self, last: bool) -> Result<(), CryptoError> {
+    /// Opens the chunk in `buf`; returns what the decompressor gives for its plaintext.
+    async fn open_chunk(&mut self, last: bool) -> Result<Vec<u8>, CryptoError> {
         let body = self.body.as_ref().expect("chunks follow the header");
+        if self.buf.len() < TAG_LEN {
+            return Err(CryptoError::Truncated);
+        }
         let nonce = chunk_nonce(self.next_index, last);
-        let len = match gcm_open_in_place(&body.cipher, &nonce, &body.header, &mut self.buf) {
-            Ok(len) => len,
-            Err(CryptoError::Decrypt) => {
-                // Authentic under the other flag: a cleanly cut stream (a non-final chunk where
-                // the final one should be) or data after the final chunk. Anything else is
-                // tampering or the wrong key/context.
-                let flipped = chunk_nonce(self.next_index, !last);
-                let authentic_flipped =
-                    gcm_open_in_place(&body.cipher, &flipped, &body.header, &mut self.buf).is_ok();
-                return Err(match (authentic_flipped, last) {
-                    (true, true) => CryptoError::Truncated,
-                    (true, false) => CryptoError::Malformed,
-                    (false, _) => CryptoError::Decrypt,
-                });
-            }
-            Err(err) => return Err(err),
+        let Some(plain) = body.cipher.open(&nonce, &body.header, &self.buf).await else {
+            // Authentic under the other flag: a cleanly cut stream (a non-final chunk where
+            // the final one should be) or data after the final chunk. Anything else is
+            // tampering or the wrong key/context.
+            let flipped = chunk_nonce(self.next_index, !last);
+            let authentic_flipped = body
+                .cipher
+                .open(&flipped, &body.header, &self.buf)
+                .await
+                .is_some();
+            return Err(match (authentic_flipped, last) {
+                (true, true) => CryptoError::Truncated,
+                (true, false) => CryptoError::Malformed,
+                (false, _) => CryptoError::Decrypt,
+            });
         };
-        self.decoder
-            .write_all(&self.buf[..len])
-            .map_err(|_| CryptoError::Malformed)?;
         self.buf.clear();
         self.next_index = self
             .next_index
             .checked_add(1)
             .ok_or(CryptoError::Malformed)?;
-        Ok(())
+        self.decompressor
+            .push(&plain)
+            .await
+            .map_err(|_| CryptoError::Malformed)
     }
 }
 
-impl fmt::Debug for Opener {
+impl fmt::Debug for Opener<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Opener")
             .field("context", &self.context)
@@ -371,29 +412,59 @@ impl fmt::Debug for Opener {
 }
 
 /// Seals a whole object in one call.
-pub fn seal_object(key: &SnapshotKey, rng: &dyn Rng, context: &str, plaintext: &[u8]) -> Vec<u8> {
-    let mut sealer = Sealer::new(key, rng, context);
-    let mut out = sealer.push(plaintext);
-    out.extend_from_slice(&sealer.finish());
-    out
+pub async fn seal_with(
+    primitives: &dyn SealPrimitives,
+    key: &SnapshotKey,
+    rng: &dyn Rng,
+    context: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut sealer = Sealer::new(primitives, key, rng, context).await?;
+    let mut out = sealer.push(plaintext).await?;
+    out.extend_from_slice(&sealer.finish().await?);
+    Ok(out)
 }
 
 /// Opens a whole object in one call.
+pub async fn open_with(
+    primitives: &dyn SealPrimitives,
+    key: &SnapshotKey,
+    context: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut opener = Opener::new(primitives, key, context);
+    let mut out = opener.push(sealed).await?;
+    out.extend_from_slice(&opener.finish().await?);
+    Ok(out)
+}
+
+/// [`seal_with`] the Rust primitives, synchronously: for native tests and tools (the worker
+/// seals through its runtime's primitives, `Deps::seal`).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn seal_object(key: &SnapshotKey, rng: &dyn Rng, context: &str, plaintext: &[u8]) -> Vec<u8> {
+    let sealing = seal_with(&super::native::RustPrimitives, key, rng, context, plaintext);
+    futures_util::FutureExt::now_or_never(sealing)
+        .expect("the Rust primitives never wait")
+        .expect("the Rust primitives do not fail")
+}
+
+/// [`open_with`] the Rust primitives, synchronously (see [`seal_object`]).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn open_object(
     key: &SnapshotKey,
     context: &str,
     sealed: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut opener = Opener::new(key, context);
-    let mut out = opener.push(sealed)?;
-    out.extend_from_slice(&opener.finish()?);
-    Ok(out)
+    let opening = open_with(&super::native::RustPrimitives, key, context, sealed);
+    futures_util::FutureExt::now_or_never(opening).expect("the Rust primitives never wait")
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::native::RustPrimitives;
     use crate::crypto::testing::{pseudo_random, CounterRng};
+    use crate::ports::PrimitiveError;
+    use futures::executor::block_on;
 
     const CONTEXT: &str = "tenants/t1/connections/prod/backups/b1/users.json.bfs";
 
@@ -403,13 +474,23 @@ mod tests {
 
     fn seal_with_chunk_size(plaintext: &[u8], chunk_size: usize, pushes: &[usize]) -> Vec<u8> {
         let rng = CounterRng::default();
-        let mut sealer = Sealer::with_chunk_size(&snapshot_key(), &rng, CONTEXT, chunk_size);
-        let mut out = Vec::new();
-        for piece in split(plaintext, pushes) {
-            out.extend_from_slice(&sealer.push(piece));
-        }
-        out.extend_from_slice(&sealer.finish());
-        out
+        block_on(async {
+            let mut sealer = Sealer::with_chunk_size(
+                &RustPrimitives,
+                &snapshot_key(),
+                &rng,
+                CONTEXT,
+                chunk_size,
+            )
+            .await
+            .unwrap();
+            let mut out = Vec::new();
+            for piece in split(plaintext, pushes) {
+                out.extend_from_slice(&sealer.push(piece).await.unwrap());
+            }
+            out.extend_from_slice(&sealer.finish().await.unwrap());
+            out
+        })
     }
 
     /// Splits `data` into pieces cycling through `sizes`.
@@ -427,13 +508,15 @@ mod tests {
     }
 
     fn open_in_pieces(sealed: &[u8], pushes: &[usize]) -> Result<Vec<u8>, CryptoError> {
-        let mut opener = Opener::new(&snapshot_key(), CONTEXT);
-        let mut out = Vec::new();
-        for piece in split(sealed, pushes) {
-            out.extend_from_slice(&opener.push(piece)?);
-        }
-        out.extend_from_slice(&opener.finish()?);
-        Ok(out)
+        block_on(async {
+            let mut opener = Opener::new(&RustPrimitives, &snapshot_key(), CONTEXT);
+            let mut out = Vec::new();
+            for piece in split(sealed, pushes) {
+                out.extend_from_slice(&opener.push(piece).await?);
+            }
+            out.extend_from_slice(&opener.finish().await?);
+            Ok(out)
+        })
     }
 
     /// Number of sealed chunks, given the chunk size.
@@ -555,11 +638,11 @@ mod tests {
         let sealed = seal_with_chunk_size(&plaintext, CHUNK_SIZE, &[1, 7919, 65_537, 3]);
         assert_eq!(chunk_count(&sealed, CHUNK_SIZE), 5);
 
-        let mut opener = Opener::new(&snapshot_key(), CONTEXT);
+        let mut opener = Opener::new(&RustPrimitives, &snapshot_key(), CONTEXT);
         let mut opened = Vec::new();
         let mut max_out = 0;
         for piece in split(&sealed, &[13, 40_000, 1, 99_991]) {
-            let out = opener.push(piece).unwrap();
+            let out = block_on(opener.push(piece)).unwrap();
             max_out = max_out.max(out.len());
             assert!(
                 opener.buf.len() <= CHUNK_SIZE + TAG_LEN,
@@ -567,7 +650,7 @@ mod tests {
             );
             opened.extend_from_slice(&out);
         }
-        opened.extend_from_slice(&opener.finish().unwrap());
+        opened.extend_from_slice(&block_on(opener.finish()).unwrap());
         assert_eq!(opened, plaintext);
         assert!(
             max_out < plaintext.len(),
@@ -579,17 +662,18 @@ mod tests {
     fn sealer_holds_back_at_most_a_chunk() {
         let plaintext = pseudo_random(b"bounded", 200 * 1024);
         let rng = CounterRng::default();
-        let mut sealer = Sealer::new(&snapshot_key(), &rng, CONTEXT);
+        let mut sealer =
+            block_on(Sealer::new(&RustPrimitives, &snapshot_key(), &rng, CONTEXT)).unwrap();
         let mut sealed = Vec::new();
         for piece in plaintext.chunks(10_000) {
-            sealed.extend_from_slice(&sealer.push(piece));
-            assert!(sealer.encoder.get_ref().len() <= CHUNK_SIZE);
+            sealed.extend_from_slice(&block_on(sealer.push(piece)).unwrap());
+            assert!(sealer.pending.len() <= CHUNK_SIZE);
         }
         assert!(
             sealed.len() > HEADER_LEN + CHUNK_SIZE,
             "full chunks leave before finish"
         );
-        sealed.extend_from_slice(&sealer.finish());
+        sealed.extend_from_slice(&block_on(sealer.finish()).unwrap());
         assert_eq!(
             open_object(&snapshot_key(), CONTEXT, &sealed).unwrap(),
             plaintext
@@ -620,14 +704,22 @@ mod tests {
     /// `Sealer` itself never writes one.
     #[test]
     fn empty_final_chunk_is_accepted() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(b"boundary").unwrap();
         let gz = encoder.finish().unwrap();
         let rng = CounterRng::default();
-        let mut sealer = Sealer::with_chunk_size(&snapshot_key(), &rng, CONTEXT, gz.len());
-        let mut sealed = sealer.take_header();
-        sealer.seal_chunk(&gz, false, &mut sealed);
-        sealer.seal_chunk(&[], true, &mut sealed);
+        let sealed = block_on(async {
+            let mut sealer =
+                Sealer::with_chunk_size(&RustPrimitives, &snapshot_key(), &rng, CONTEXT, gz.len())
+                    .await
+                    .unwrap();
+            let mut sealed = sealer.take_header();
+            sealer.seal_chunk(&gz, false, &mut sealed).await.unwrap();
+            sealer.seal_chunk(&[], true, &mut sealed).await.unwrap();
+            sealed
+        });
         assert_eq!(sealed.len(), HEADER_LEN + gz.len() + 2 * TAG_LEN);
         assert_eq!(
             open_object(&snapshot_key(), CONTEXT, &sealed).unwrap(),
@@ -836,25 +928,222 @@ mod tests {
         let plaintext = pseudo_random(b"poison", 3 * 1024);
         let mut sealed = seal_with_chunk_size(&plaintext, 1024, &[3 * 1024]);
         sealed[HEADER_LEN] ^= 1;
-        let mut opener = Opener::new(&snapshot_key(), CONTEXT);
-        assert_eq!(opener.push(&sealed).unwrap_err(), CryptoError::Decrypt);
-        assert_eq!(opener.push(b"").unwrap_err(), CryptoError::Decrypt);
-        assert_eq!(opener.finish().unwrap_err(), CryptoError::Decrypt);
+        let mut opener = Opener::new(&RustPrimitives, &snapshot_key(), CONTEXT);
+        assert_eq!(
+            block_on(opener.push(&sealed)).unwrap_err(),
+            CryptoError::Decrypt
+        );
+        assert_eq!(
+            block_on(opener.push(b"")).unwrap_err(),
+            CryptoError::Decrypt
+        );
+        assert_eq!(block_on(opener.finish()).unwrap_err(), CryptoError::Decrypt);
     }
 
     #[test]
     fn debug_output_shows_no_key_material() {
         let rng = CounterRng::default();
-        let mut sealer = Sealer::new(&snapshot_key(), &rng, CONTEXT);
-        let _ = sealer.push(&[0; 10]);
+        let mut sealer =
+            block_on(Sealer::new(&RustPrimitives, &snapshot_key(), &rng, CONTEXT)).unwrap();
+        let _ = block_on(sealer.push(&[0; 10])).unwrap();
         assert_eq!(
             format!("{sealer:?}"),
             "Sealer { chunk_size: 65536, chunks_sealed: 0, .. }"
         );
-        let opener = Opener::new(&snapshot_key(), "a/b");
+        let opener = Opener::new(&RustPrimitives, &snapshot_key(), "a/b");
         assert_eq!(
             format!("{opener:?}"),
             "Opener { context: \"a/b\", chunks_opened: 0, poisoned: None, .. }"
+        );
+    }
+
+    /// Primitives whose output lags as the runtime's streams' may: every call first yields
+    /// (pending once), and the gzip sides hand their output back one call late, all of the rest
+    /// only at `finish`.
+    struct Lagging;
+
+    /// Pending on the first poll, ready on the second.
+    fn yield_once() -> impl std::future::Future<Output = ()> {
+        let mut yielded = false;
+        std::future::poll_fn(move |cx| {
+            if std::mem::replace(&mut yielded, true) {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    struct Late<T: ?Sized> {
+        inner: Box<T>,
+        held: Vec<u8>,
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Compressor for Late<dyn Compressor> {
+        async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let fresh = self.inner.push(input).await?;
+            Ok(std::mem::replace(&mut self.held, fresh))
+        }
+        async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let mut out = self.held;
+            out.extend(self.inner.finish().await?);
+            Ok(out)
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Decompressor for Late<dyn Decompressor> {
+        async fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let fresh = self.inner.push(input).await?;
+            Ok(std::mem::replace(&mut self.held, fresh))
+        }
+        async fn finish(self: Box<Self>) -> Result<Vec<u8>, PrimitiveError> {
+            yield_once().await;
+            let mut out = self.held;
+            out.extend(self.inner.finish().await?);
+            Ok(out)
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl SealPrimitives for Lagging {
+        fn gzip(&self) -> Box<dyn Compressor> {
+            Box::new(Late {
+                inner: RustPrimitives.gzip(),
+                held: Vec::new(),
+            })
+        }
+        fn gunzip(&self) -> Box<dyn Decompressor> {
+            Box::new(Late {
+                inner: RustPrimitives.gunzip(),
+                held: Vec::new(),
+            })
+        }
+        async fn aes_256_gcm(&self, key: &[u8; 32]) -> Result<Box<dyn AesGcmKey>, PrimitiveError> {
+            yield_once().await;
+            RustPrimitives.aes_256_gcm(key).await
+        }
+    }
+
+    /// When the primitives' output arrives does not change the object: lagging, yielding
+    /// primitives seal the very bytes the eager ones do (same salt), and each side opens the
+    /// other's multi-chunk objects, fed in odd pieces.
+    #[test]
+    fn lagging_primitives_seal_the_same_object_and_open_the_eager_ones() {
+        let plaintext = [
+            pseudo_random(b"lag", 200 * 1024),
+            br#"{"id":"00u1","status":"ACTIVE"},"#.repeat(20_000),
+        ]
+        .concat();
+        let seal = |primitives: &dyn SealPrimitives| {
+            let rng = CounterRng::default();
+            block_on(async {
+                let mut sealer = Sealer::new(primitives, &snapshot_key(), &rng, CONTEXT)
+                    .await
+                    .unwrap();
+                let mut out = Vec::new();
+                for piece in split(&plaintext, &[70_001, 3, 150_000]) {
+                    out.extend(sealer.push(piece).await.unwrap());
+                }
+                out.extend(sealer.finish().await.unwrap());
+                out
+            })
+        };
+        let open = |primitives: &dyn SealPrimitives, sealed: &[u8]| {
+            block_on(async {
+                let mut opener = Opener::new(primitives, &snapshot_key(), CONTEXT);
+                let mut out = Vec::new();
+                for piece in split(sealed, &[65_551, 9, 100_003]) {
+                    out.extend(opener.push(piece).await?);
+                }
+                out.extend(opener.finish().await?);
+                Ok::<_, CryptoError>(out)
+            })
+        };
+        let eager = seal(&RustPrimitives);
+        assert!(chunk_count(&eager, CHUNK_SIZE) >= 4);
+        assert_eq!(seal(&Lagging), eager);
+        assert_eq!(open(&Lagging, &eager).unwrap(), plaintext);
+        assert_eq!(open(&RustPrimitives, &seal(&Lagging)).unwrap(), plaintext);
+        // Truncation is still caught however late the output comes.
+        let cut = &eager[..HEADER_LEN + 2 * (CHUNK_SIZE + TAG_LEN)];
+        assert_eq!(open(&Lagging, cut).unwrap_err(), CryptoError::Truncated);
+    }
+
+    /// Primitives whose AES-GCM cannot be set up or fails mid-object.
+    struct Broken {
+        import_fails: bool,
+    }
+
+    struct FailingCipher;
+
+    #[async_trait::async_trait(?Send)]
+    impl AesGcmKey for FailingCipher {
+        async fn seal(&self, _: &[u8; 12], _: &[u8], _: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+            Err(PrimitiveError("crypto.subtle.encrypt".into()))
+        }
+        async fn open(&self, _: &[u8; 12], _: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl SealPrimitives for Broken {
+        fn gzip(&self) -> Box<dyn Compressor> {
+            RustPrimitives.gzip()
+        }
+        fn gunzip(&self) -> Box<dyn Decompressor> {
+            RustPrimitives.gunzip()
+        }
+        async fn aes_256_gcm(&self, _: &[u8; 32]) -> Result<Box<dyn AesGcmKey>, PrimitiveError> {
+            if self.import_fails {
+                Err(PrimitiveError("crypto.subtle.importKey".into()))
+            } else {
+                Ok(Box::new(FailingCipher))
+            }
+        }
+    }
+
+    /// A failing primitive is an error of its own kind (the backup retries it), never a panic
+    /// and never mistaken for tampering; a cipher that authenticates nothing fails closed.
+    #[test]
+    fn failing_primitives_are_reported_as_such() {
+        let rng = CounterRng::default();
+        let failure = |import_fails| {
+            block_on(seal_with(
+                &Broken { import_fails },
+                &snapshot_key(),
+                &rng,
+                CONTEXT,
+                &pseudo_random(b"x", 100_000),
+            ))
+            .unwrap_err()
+        };
+        assert_eq!(
+            failure(true),
+            CryptoError::Primitive(PrimitiveError("crypto.subtle.importKey".into()))
+        );
+        assert_eq!(
+            failure(false),
+            CryptoError::Primitive(PrimitiveError("crypto.subtle.encrypt".into()))
+        );
+        let sealed = seal_object(&snapshot_key(), &rng, CONTEXT, b"data");
+        assert_eq!(
+            block_on(open_with(
+                &Broken {
+                    import_fails: false
+                },
+                &snapshot_key(),
+                CONTEXT,
+                &sealed
+            ))
+            .unwrap_err(),
+            CryptoError::Decrypt
         );
     }
 

@@ -16,6 +16,7 @@ use super::lease::{self, Lease, LeaseError, SliceEnd, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
 use crate::authz::matrix::Action;
 use crate::billing::plans::Limit;
+use crate::crypto::CryptoError;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
@@ -317,8 +318,9 @@ fn collect_error(e: CollectError) -> Stop {
         CollectError::Okta(e @ OktaError::GaveUp { .. }) => Stop::Transient(e.into()),
         CollectError::Okta(e) => Stop::Failed(e.into()),
         CollectError::Checkpoint(CheckpointError::LeaseLost) => Stop::Superseded,
-        e
-        @ (CollectError::Store(_) | CollectError::Checkpoint(CheckpointError::Unavailable(_))) => {
+        e @ (CollectError::Store(_)
+        | CollectError::Checkpoint(CheckpointError::Unavailable(_))
+        | CollectError::Seal(CryptoError::Primitive(_))) => {
             Stop::Transient(ServiceError::Internal(e.to_string()))
         }
         other => Stop::Failed(ServiceError::Internal(other.to_string())),
@@ -388,6 +390,7 @@ impl SlicedJob for BackupRun<'_> {
             okta: &okta,
             store: deps.store,
             clock: deps.clock,
+            seal: deps.seal,
             key: &key,
             rng: deps.rng,
             layout: &layout,
@@ -511,6 +514,20 @@ mod tests {
     use crate::store::ActorType;
     use crate::testing::world::{OktaMode, World};
     use futures::executor::block_on;
+
+    /// A runtime primitive that failed is worth another try; data that does not open is not.
+    #[test]
+    fn a_failing_seal_primitive_is_transient_and_bad_data_is_not() {
+        let primitive = crate::ports::PrimitiveError("crypto.subtle.encrypt".into());
+        assert!(matches!(
+            collect_error(CollectError::Seal(CryptoError::Primitive(primitive))),
+            Stop::Transient(_)
+        ));
+        assert!(matches!(
+            collect_error(CollectError::Seal(CryptoError::Decrypt)),
+            Stop::Failed(_)
+        ));
+    }
 
     #[test]
     fn a_backup_needs_backup_run_in_the_team_and_refusals_leave_nothing() {

@@ -141,6 +141,7 @@ mod tests {
             config: Box::leak(Box::new(config)),
             http: d.http,
             store: d.store,
+            seal: d.seal,
             db: d.db,
             queue: d.queue,
             clock: d.clock,

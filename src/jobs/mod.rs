@@ -416,6 +416,7 @@ mod tests {
             ("mod.rs", include_str!("../platform/mod.rs")),
             ("queue.rs", include_str!("../platform/queue.rs")),
             ("adapters.rs", include_str!("../platform/adapters.rs")),
+            ("seal.rs", include_str!("../platform/seal.rs")),
         ];
         let allowed = [
             "crate::ai::breaker::Breakers",

@@ -4,6 +4,7 @@
 
 mod adapters;
 mod queue;
+mod seal;
 
 use std::rc::Rc;
 use worker::{
@@ -92,6 +93,7 @@ impl Runtime {
             config: &self.config,
             http: &self.http,
             store: &self.store,
+            seal: &seal::WebPrimitives,
             db,
             queue: &self.queue,
             clock: &self.clock,

@@ -50,7 +50,7 @@ pub async fn read_snapshot<'s>(
 ) -> Result<SnapshotReader<'s>, ServiceError> {
     let snapshot = snapshot_of(row)?;
     let key = snapshot_key(sys, row.team_id, row.id, row.connection_id).await?;
-    Ok(SnapshotReader::open(store, key, snapshot).await?)
+    Ok(SnapshotReader::open(store, sys.deps.seal, key, snapshot).await?)
 }
 
 /// `GET /backups/{id}/objects/{type}/url`.

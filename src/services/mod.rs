@@ -26,7 +26,7 @@ pub use error::ServiceError;
 use crate::ai::breaker::Breakers;
 use crate::auth::jwks::JwksCache;
 use crate::config::Config;
-use crate::ports::{Clock, HttpClient, JobQueue, ObjectStore, RateLimiter, Rng};
+use crate::ports::{Clock, HttpClient, JobQueue, ObjectStore, RateLimiter, Rng, SealPrimitives};
 use crate::store::Database;
 
 /// The ports and configuration every use case runs on.
@@ -35,6 +35,9 @@ pub struct Deps<'a> {
     pub http: &'a dyn HttpClient,
     /// Snapshot objects (R2).
     pub store: &'a dyn ObjectStore,
+    /// gzip and AES-GCM for sealing and opening snapshots (the runtime's own in the worker).
+    /// `'static`, as a download's stream outlives its request.
+    pub seal: &'static dyn SealPrimitives,
     pub db: &'a dyn Database,
     pub queue: &'a dyn JobQueue,
     pub clock: &'a dyn Clock,

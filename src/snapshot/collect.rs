@@ -24,10 +24,11 @@ use super::layout::SnapshotLayout;
 use super::manifest::ObjectEntry;
 use super::plan::{may_be_unlicensed, okta_id, raw_okta_id, Lane, Source, Step, Wrap, PLAN};
 use super::progress::{BadCheckpoint, PageTrail, Partial, Progress, StepProgress};
-use super::writer::SegmentWriter;
-use crate::crypto::stream::{open_object, seal_object, SnapshotKey};
+use super::writer::{SegmentWriter, WriteError};
+use crate::crypto::stream::{open_with, seal_with, SnapshotKey};
+use crate::crypto::CryptoError;
 use crate::okta::{OktaClient, OktaError, Page};
-use crate::ports::{Clock, ObjectStore, Rng, StoreError};
+use crate::ports::{Clock, ObjectStore, Rng, SealPrimitives, StoreError};
 
 /// Parents whose first page is fetched concurrently within a lane. Okta allows about 75
 /// requests in flight per org, shared with the customer's other integrations; four lanes of
@@ -48,6 +49,17 @@ pub enum CollectError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     BadCheckpoint(#[from] BadCheckpoint),
+    #[error("sealing: {0}")]
+    Seal(#[from] CryptoError),
+}
+
+impl From<WriteError> for CollectError {
+    fn from(e: WriteError) -> CollectError {
+        match e {
+            WriteError::Store(e) => CollectError::Store(e),
+            WriteError::Seal(e) => CollectError::Seal(e),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +111,8 @@ pub struct Collector<'a> {
     pub okta: &'a OktaClient<'a>,
     pub store: &'a dyn ObjectStore,
     pub clock: &'a dyn Clock,
+    /// gzip and AES-GCM (the runtime's own in the worker).
+    pub seal: &'a dyn SealPrimitives,
     pub key: &'a SnapshotKey,
     pub rng: &'a dyn Rng,
     pub layout: &'a SnapshotLayout,
@@ -268,8 +282,12 @@ impl Slice<'_> {
                 .get(&list)
                 .await?
                 .ok_or_else(|| BadCheckpoint(format!("key list {list} is missing")))?;
-            let plain = open_object(self.collector.key, &list, &sealed)
-                .map_err(|e| BadCheckpoint(format!("key list {list}: {e}")))?;
+            let plain =
+                match open_with(self.collector.seal, self.collector.key, &list, &sealed).await {
+                    Ok(plain) => plain,
+                    Err(e @ CryptoError::Primitive(_)) => return Err(e.into()),
+                    Err(e) => return Err(BadCheckpoint(format!("key list {list}: {e}")).into()),
+                };
             let text = String::from_utf8(plain)
                 .map_err(|_| BadCheckpoint(format!("key list {list} is not text")))?;
             keys.extend(text.lines().map(str::to_string));
@@ -303,7 +321,7 @@ impl StepWriter<'_> {
                     return Ok(false);
                 }
                 let document = self.slice.get(path).await?;
-                self.push(&document, None);
+                self.push(&document, None).await?;
                 Ok(true)
             }
             Source::Assignees(path) => self.assignees(path).await,
@@ -384,7 +402,7 @@ impl StepWriter<'_> {
                 self.keep(key);
             }
             if !bytes.is_empty() {
-                self.write(&bytes);
+                self.write(&bytes).await?;
             }
             self.advance(next_url.as_deref())?;
             self.after_page().await
@@ -485,14 +503,15 @@ impl StepWriter<'_> {
         Ok(())
     }
 
-    fn push(&mut self, item: &Value, key: Option<String>) {
+    async fn push(&mut self, item: &Value, key: Option<String>) -> Result<(), CollectError> {
         if self.partial.count > 0 {
-            self.write(b",");
+            self.write(b",").await?;
         }
         let bytes = serde_json::to_vec(item).expect("JSON values serialize");
-        self.write(&bytes);
+        self.write(&bytes).await?;
         self.partial.count += 1;
         self.keep(key);
+        Ok(())
     }
 
     fn keep(&mut self, key: Option<String>) {
@@ -502,25 +521,38 @@ impl StepWriter<'_> {
     }
 
     /// Appends to the object (opening it with `[` and, in this slice, a new segment).
-    fn write(&mut self, bytes: &[u8]) {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), CollectError> {
         let Some(resource) = self.step.object else {
-            return;
+            return Ok(());
         };
         let collector = self.slice.collector;
         let opening = self.partial.plaintext_bytes == 0;
-        let segment = self.segment.get_or_insert_with(|| {
-            let key =
-                collector
-                    .layout
-                    .segment_key(resource, self.partial.segments.len(), self.slice.tag);
-            SegmentWriter::new(collector.key, collector.rng, key, collector.part_size)
-        });
+        let segment = match &mut self.segment {
+            Some(segment) => segment,
+            None => {
+                let key = collector.layout.segment_key(
+                    resource,
+                    self.partial.segments.len(),
+                    self.slice.tag,
+                );
+                let segment = SegmentWriter::new(
+                    collector.seal,
+                    collector.key,
+                    collector.rng,
+                    key,
+                    collector.part_size,
+                )
+                .await?;
+                self.segment.insert(segment)
+            }
+        };
         self.slice.count_work(bytes.len());
         for piece in [if opening { &b"["[..] } else { &[] }, bytes] {
-            segment.write(piece);
+            segment.write(piece).await?;
             self.partial.plaintext_sha256.update(piece);
             self.partial.plaintext_bytes += piece.len() as u64;
         }
+        Ok(())
     }
 
     /// Uploads full parts; commits when a checkpoint is due.
@@ -563,7 +595,14 @@ impl StepWriter<'_> {
                 self.slice.tag,
             );
             let text = std::mem::take(&mut self.keys).join("\n");
-            let sealed = seal_object(collector.key, collector.rng, &key, text.as_bytes());
+            let sealed = seal_with(
+                collector.seal,
+                collector.key,
+                collector.rng,
+                &key,
+                text.as_bytes(),
+            )
+            .await?;
             collector.store.put(&key, sealed).await?;
             self.partial.key_lists.push(key);
         }
@@ -572,7 +611,7 @@ impl StepWriter<'_> {
 
     /// Closes the object with `]` and commits the step as done.
     async fn finish(mut self) -> Result<(), CollectError> {
-        self.write(b"]");
+        self.write(b"]").await?;
         self.seal_pending().await?;
         let partial = std::mem::take(&mut self.partial);
         let entry = self.step.object.map(|resource| ObjectEntry {

@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::crypto::keys::Key256;
+use crate::crypto::native::RustPrimitives;
+use crate::crypto::stream::open_object;
 use crate::ids::{ConnectionId, UserId};
 use crate::okta::{DomainPolicy, OktaAuth, OrgDomain};
 use crate::ports::HttpResponse;
@@ -239,6 +241,7 @@ impl World {
             okta: &okta,
             store: &store,
             clock: &self.clock,
+            seal: &RustPrimitives,
             key: &self.key,
             rng: &self.rng,
             layout: &self.layout,

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{ObjectEntry, Segment};
 use crate::crypto::stream::{Opener, SnapshotKey, CHUNK_SIZE};
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectStore, SealPrimitives};
 
 /// Largest ranged read of sealed bytes.
 pub const READ_SIZE: u64 = 512 * 1024;
@@ -39,7 +39,7 @@ pub struct ObjectStreamError {
 /// The segment being read.
 struct Current {
     segment: Segment,
-    opener: Opener,
+    opener: Opener<'static>,
     sealed_hash: Sha256,
     /// Sealed bytes fetched so far.
     fetched: u64,
@@ -52,6 +52,7 @@ struct Current {
 pub struct ObjectStream {
     /// Names the snapshot in errors.
     label: String,
+    seal: &'static dyn SealPrimitives,
     key: SnapshotKey,
     pending: VecDeque<Segment>,
     current: Option<Current>,
@@ -68,10 +69,17 @@ pub struct ObjectStream {
 
 impl ObjectStream {
     /// Streams `entry` (from a manifest already checked against its backup row), opening each
-    /// segment under `key` with its R2 key as context. `label` names the snapshot in errors.
-    pub fn new(label: impl Into<String>, key: SnapshotKey, entry: &ObjectEntry) -> ObjectStream {
+    /// segment under `key` with its R2 key as context, through `seal`'s gzip and AES-GCM.
+    /// `label` names the snapshot in errors.
+    pub fn new(
+        label: impl Into<String>,
+        seal: &'static dyn SealPrimitives,
+        key: SnapshotKey,
+        entry: &ObjectEntry,
+    ) -> ObjectStream {
         ObjectStream {
             label: label.into(),
+            seal,
             key,
             pending: entry.segments.iter().cloned().collect(),
             current: None,
@@ -159,7 +167,7 @@ impl ObjectStream {
                 match self.pending.pop_front() {
                     Some(segment) => {
                         self.current = Some(Current {
-                            opener: Opener::new(&self.key, &segment.key),
+                            opener: Opener::new(self.seal, &self.key, &segment.key),
                             segment,
                             sealed_hash: Sha256::new(),
                             fetched: 0,
@@ -176,14 +184,14 @@ impl ObjectStream {
             };
             let piece = if current.pos < current.buf.len() {
                 let end = current.buf.len().min(current.pos + FEED_SIZE);
-                let piece = current.opener.push(&current.buf[current.pos..end]);
+                let piece = current.opener.push(&current.buf[current.pos..end]).await;
                 current.pos = end;
                 piece.map_err(|e| self.error(format!("segment does not open: {e}")))?
             } else if current.fetched < current.segment.sealed_bytes {
                 self.fetch(store).await?;
                 continue;
             } else {
-                self.finish_segment()?
+                self.finish_segment().await?
             };
             if !piece.is_empty() {
                 self.plaintext_hash.update(&piece);
@@ -219,7 +227,7 @@ impl ObjectStream {
     }
 
     /// Checks the whole segment's sealed hash, then its final chunk; returns the last plaintext.
-    fn finish_segment(&mut self) -> Result<Vec<u8>, ObjectStreamError> {
+    async fn finish_segment(&mut self) -> Result<Vec<u8>, ObjectStreamError> {
         let current = self.current.take().expect("a segment is being read");
         if hex::encode(current.sealed_hash.finalize()) != current.segment.sealed_sha256 {
             return Err(self.error("segment hash mismatch"));
@@ -227,6 +235,7 @@ impl ObjectStream {
         current
             .opener
             .finish()
+            .await
             .map_err(|e| self.error(format!("segment does not open: {e}")))
     }
 
@@ -258,6 +267,7 @@ impl fmt::Debug for ObjectStream {
 mod tests {
     use super::*;
     use crate::crypto::keys::Key256;
+    use crate::crypto::native::RustPrimitives;
     use crate::crypto::stream::seal_object;
     use crate::crypto::testing::pseudo_random;
     use crate::snapshot::manifest::sha256_hex;
@@ -332,7 +342,8 @@ mod tests {
             .collect();
         let entry = store_object(&store, &parts);
         let read_size = 128 * 1024;
-        let stream = ObjectStream::new("snapshot b", key(), &entry).with_read_size(read_size);
+        let stream = ObjectStream::new("snapshot b", &RustPrimitives, key(), &entry)
+            .with_read_size(read_size);
         let (out, largest_piece, end) = drain(&store, stream);
         end.unwrap();
         assert_eq!(out, parts.concat());
@@ -354,7 +365,8 @@ mod tests {
             br#"{"id":"00u2"}]"#.to_vec(),
         ];
         let entry = store_object(&store, &parts);
-        let mut stream = ObjectStream::new("snapshot b", key(), &entry).with_read_size(1000);
+        let mut stream =
+            ObjectStream::new("snapshot b", &RustPrimitives, key(), &entry).with_read_size(1000);
         block_on(stream.prime(&store)).unwrap();
         assert_eq!(
             block_on(stream.read_to_end(&store)).unwrap(),
@@ -366,7 +378,10 @@ mod tests {
     fn empty_object_has_no_pieces() {
         let store = MemoryStore::default();
         let entry = store_object(&store, &[Vec::new()]);
-        let (out, _, end) = drain(&store, ObjectStream::new("b", key(), &entry));
+        let (out, _, end) = drain(
+            &store,
+            ObjectStream::new("b", &RustPrimitives, key(), &entry),
+        );
         end.unwrap();
         assert!(out.is_empty());
     }
@@ -437,7 +452,8 @@ mod tests {
             let parts = parts();
             let mut entry = store_object(&store, &parts);
             damage(&store, &mut entry);
-            let stream = ObjectStream::new("snapshot b", key(), &entry).with_read_size(50_000);
+            let stream = ObjectStream::new("snapshot b", &RustPrimitives, key(), &entry)
+                .with_read_size(50_000);
             let (out, _, end) = drain(&store, stream);
             let err = end.unwrap_err();
             assert!(
@@ -458,7 +474,7 @@ mod tests {
         let store = MemoryStore::default();
         let entry = store_object(&store, &parts());
         store.objects.borrow_mut().remove(&entry.segments[0].key);
-        let mut stream = ObjectStream::new("snapshot b", key(), &entry);
+        let mut stream = ObjectStream::new("snapshot b", &RustPrimitives, key(), &entry);
         assert_eq!(
             block_on(stream.prime(&store)).unwrap_err().to_string(),
             "snapshot b: segment missing"

@@ -9,7 +9,7 @@ use super::manifest::{sha256_hex, FORMAT_VERSION};
 use super::{Manifest, ObjectStream, SnapshotLayout};
 use crate::crypto::stream::SnapshotKey;
 use crate::ids::{BackupId, ConnectionId, TeamId};
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectStore, SealPrimitives};
 use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// A complete backup to read: whose it is, where it lies, and what its manifest must hash to.
@@ -35,15 +35,18 @@ pub enum ReadError {
 /// A backup whose manifest has been verified; objects are fetched and checked on demand.
 pub struct SnapshotReader<'s> {
     store: &'s dyn ObjectStore,
+    seal: &'static dyn SealPrimitives,
     key: SnapshotKey,
     snapshot: SnapshotRef,
     manifest: Manifest,
 }
 
 impl<'s> SnapshotReader<'s> {
-    /// Opens a complete backup, verifying its manifest against the recorded hash and its owner.
+    /// Opens a complete backup, verifying its manifest against the recorded hash and its owner;
+    /// its objects open through `seal`.
     pub async fn open(
         store: &'s dyn ObjectStore,
+        seal: &'static dyn SealPrimitives,
         key: SnapshotKey,
         snapshot: SnapshotRef,
     ) -> Result<Self, ReadError> {
@@ -71,6 +74,7 @@ impl<'s> SnapshotReader<'s> {
         }
         Ok(SnapshotReader {
             store,
+            seal,
             key,
             snapshot,
             manifest,
@@ -94,6 +98,7 @@ impl<'s> SnapshotReader<'s> {
             .ok_or(ReadError::NotCollected(resource))?;
         Ok(ObjectStream::new(
             format!("snapshot {}", s.backup),
+            self.seal,
             self.key.clone(),
             entry,
         ))

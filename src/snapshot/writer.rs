@@ -4,7 +4,17 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::Segment;
 use crate::crypto::stream::{Sealer, SnapshotKey};
-use crate::ports::{ObjectStore, Rng, StoreError, UploadedPart};
+use crate::crypto::CryptoError;
+use crate::ports::{ObjectStore, Rng, SealPrimitives, StoreError, UploadedPart};
+
+/// Why a segment could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealing a segment: {0}")]
+    Seal(#[from] CryptoError),
+}
 
 /// Below this a segment's buffer grows as usual (most segments are small).
 const GROW_TO_PART_AFTER: usize = 1024 * 1024;
@@ -30,14 +40,15 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// A segment stored at `key`, which is also its sealing context.
-    pub fn new(
+    pub async fn new(
+        primitives: &dyn SealPrimitives,
         snapshot_key: &SnapshotKey,
         rng: &dyn Rng,
         key: String,
         part_size: usize,
-    ) -> SegmentWriter {
-        SegmentWriter {
-            sealer: Some(Sealer::new(snapshot_key, rng, &key)),
+    ) -> Result<SegmentWriter, CryptoError> {
+        Ok(SegmentWriter {
+            sealer: Some(Sealer::new(primitives, snapshot_key, rng, &key).await?),
             key,
             part_size,
             pending: Vec::new(),
@@ -45,17 +56,18 @@ impl SegmentWriter {
             sealed_hash: Sha256::new(),
             sealed_bytes: 0,
             plaintext_bytes: 0,
-        }
+        })
     }
 
-    pub fn write(&mut self, plaintext: &[u8]) {
+    pub async fn write(&mut self, plaintext: &[u8]) -> Result<(), CryptoError> {
         self.plaintext_bytes += plaintext.len() as u64;
         let sealer = self
             .sealer
             .as_mut()
             .expect("a segment is written until closed");
-        let sealed = sealer.push(plaintext);
+        let sealed = sealer.push(plaintext).await?;
         self.extend(&sealed);
+        Ok(())
     }
 
     /// Sealed bytes produced so far.
@@ -110,12 +122,18 @@ impl SegmentWriter {
 
     /// Seals the end of the segment and stores what is left: one `put` if no part went out,
     /// else the last part and completion. On failure nothing is left half-written.
-    pub async fn close(mut self, store: &dyn ObjectStore) -> Result<Segment, StoreError> {
-        let tail = self.sealer.take().expect("closed once").finish();
+    pub async fn close(mut self, store: &dyn ObjectStore) -> Result<Segment, WriteError> {
+        let tail = match self.sealer.take().expect("closed once").finish().await {
+            Ok(tail) => tail,
+            Err(e) => {
+                self.abort_upload(store).await;
+                return Err(e.into());
+            }
+        };
         self.extend(&tail);
         if let Err(e) = self.store_rest(store).await {
             self.abort_upload(store).await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(Segment {
             key: self.key,

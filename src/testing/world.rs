@@ -172,6 +172,7 @@ impl World {
             config: leak(config),
             http,
             store: objects,
+            seal: &crate::crypto::native::RustPrimitives,
             db,
             queue,
             clock,

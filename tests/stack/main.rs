@@ -30,6 +30,7 @@ mod master_key;
 mod plain_http;
 mod rate_limits;
 mod schedule;
+mod seal_interop;
 mod small_holes;
 mod tamper;
 mod tenancy;

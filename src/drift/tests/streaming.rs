@@ -408,6 +408,7 @@ mod sealed {
 
     use super::*;
     use crate::crypto::keys::Key256;
+    use crate::crypto::native::RustPrimitives;
     use crate::crypto::stream::{seal_object, SnapshotKey};
     use crate::snapshot::manifest::{sha256_hex, ObjectEntry, Segment};
     use crate::snapshot::ObjectStream;
@@ -464,9 +465,9 @@ mod sealed {
         entries: &'s BTreeMap<ResourceType, ObjectEntry>,
     ) -> impl ItemSource + 's {
         ObjectSource::new(store, move |t| {
-            Ok(entries
-                .get(&t)
-                .map(|e| ObjectStream::new("snapshot", key(), e).with_read_size(4096)))
+            Ok(entries.get(&t).map(|e| {
+                ObjectStream::new("snapshot", &RustPrimitives, key(), e).with_read_size(4096)
+            }))
         })
     }
 
