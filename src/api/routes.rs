@@ -108,8 +108,8 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory | DriftView => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
+            | SnapshotDiff | ResourceHistory | DriftView => BodyKind::None,
         }
     }
 }

@@ -320,6 +320,7 @@ async fn check_under(
                 };
                 let (manifest, sha) = write_delta(
                     deps.store,
+                    deps.seal,
                     &snapshot_key,
                     deps.rng,
                     &layout,

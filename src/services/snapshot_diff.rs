@@ -129,8 +129,8 @@ pub async fn diff(
         snapshot_key(sys, from_row.team_id, from_row.id, connection).await?,
         snapshot_key(sys, to_row.team_id, to_row.id, connection).await?,
     );
-    let before = SnapshotReader::open(deps.store, from_key, from_ref.clone()).await?;
-    let after = SnapshotReader::open(deps.store, to_key.clone(), to_ref.clone()).await?;
+    let before = SnapshotReader::open(deps.store, deps.seal, from_key, from_ref.clone()).await?;
+    let after = SnapshotReader::open(deps.store, deps.seal, to_key.clone(), to_ref.clone()).await?;
     let (before_src, after_src) = (source(&before), source(&after));
     let index = match load_index(deps.store, &to_key, &from_ref, &to_ref).await? {
         Some(index) => index,

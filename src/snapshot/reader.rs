@@ -90,6 +90,11 @@ impl<'s> SnapshotReader<'s> {
     /// against its sealed hash and opened under its own key; the joined plaintext against the
     /// object's hash (see [`ObjectStream`]). The stream owns what it needs, so it can outlive
     /// this reader.
+    /// The primitives this backup's objects open through (its deltas open through them too).
+    pub fn seal(&self) -> &'static dyn SealPrimitives {
+        self.seal
+    }
+
     pub fn object_stream(&self, resource: ResourceType) -> Result<ObjectStream, ReadError> {
         let s = &self.snapshot;
         let entry = self

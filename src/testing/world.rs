@@ -164,7 +164,9 @@ impl World {
         let mode = leak(Cell::new(OktaMode::Empty));
         let okta_users = leak(RefCell::new(Vec::new()));
         let answers: &'static RefCell<Vec<(String, HttpResponse)>> = leak(RefCell::default());
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, okta_users, answers, r)));
+        let http = leak(ScriptedHttp::new(move |r| {
+            okta(mode, okta_users, answers, r)
+        }));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());

@@ -8,9 +8,9 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
-mod lifecycle;
 mod drift;
 mod drift_alerts;
+mod lifecycle;
 mod teams;
 mod trust;
 

@@ -18,7 +18,7 @@ use super::events::Attribution;
 use crate::crypto::stream::SnapshotKey;
 use crate::drift::normalise::Normaliser;
 use crate::drift::stream::{ItemStream, ObjectItems};
-use crate::ports::{ObjectStore, Rng, StoreError, MIN_PART_SIZE};
+use crate::ports::{ObjectStore, Rng, SealPrimitives, StoreError, MIN_PART_SIZE};
 use crate::snapshot::manifest::sha256_hex;
 use crate::snapshot::writer::SegmentWriter;
 use crate::snapshot::{ObjectEntry, ReadError, SnapshotLayout, SnapshotReader};
@@ -91,6 +91,7 @@ pub struct DeltaHeader {
 /// crash, before its row was recorded) replaces the objects whole.
 pub async fn write_delta(
     store: &dyn ObjectStore,
+    seal: &dyn SealPrimitives,
     key: &SnapshotKey,
     rng: &dyn Rng,
     base: &SnapshotLayout,
@@ -112,9 +113,15 @@ pub async fn write_delta(
             serde_json::to_writer(&mut plain, item).map_err(|e| StoreError(e.to_string()))?;
         }
         plain.push(b']');
-        let mut writer = SegmentWriter::new(key, rng, object_key, MIN_PART_SIZE);
-        writer.write(&plain);
-        let segment = writer.close(store).await?;
+        let sealing = |e: crate::crypto::CryptoError| StoreError(e.to_string());
+        let mut writer = SegmentWriter::new(seal, key, rng, object_key, MIN_PART_SIZE)
+            .await
+            .map_err(sealing)?;
+        writer.write(&plain).await.map_err(sealing)?;
+        let segment = writer
+            .close(store)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
         objects.push(ObjectEntry {
             resource,
             count: list.len() as u64,
@@ -206,6 +213,7 @@ pub async fn open_delta(
 /// whole), verified against the manifest.
 pub async fn delta_items(
     store: &dyn ObjectStore,
+    seal: &'static dyn SealPrimitives,
     key: &SnapshotKey,
     manifest: &DeltaManifest,
     resource: ResourceType,
@@ -217,8 +225,12 @@ pub async fn delta_items(
         seq: manifest.seq,
         what,
     };
-    let stream =
-        crate::snapshot::ObjectStream::new(format!("delta {}", manifest.seq), key.clone(), entry);
+    let stream = crate::snapshot::ObjectStream::new(
+        format!("delta {}", manifest.seq),
+        seal,
+        key.clone(),
+        entry,
+    );
     let plain = stream
         .read_to_end(store)
         .await
@@ -230,6 +242,7 @@ pub async fn delta_items(
 /// state (`None`: removed), and the keys in the order they first appeared.
 async fn overlay(
     store: &dyn ObjectStore,
+    seal: &'static dyn SealPrimitives,
     key: &SnapshotKey,
     deltas: &[DeltaManifest],
     resource: ResourceType,
@@ -237,7 +250,7 @@ async fn overlay(
     let mut latest = BTreeMap::new();
     let mut order = Vec::new();
     for delta in deltas {
-        for item in delta_items(store, key, delta, resource).await? {
+        for item in delta_items(store, seal, key, delta, resource).await? {
             if !latest.contains_key(&item.key) {
                 order.push(item.key.clone());
             }
@@ -267,7 +280,7 @@ pub async fn state_at(
         Err(ReadError::NotCollected(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let (mut latest, order) = overlay(store, key, deltas, resource).await?;
+    let (mut latest, order) = overlay(store, base.seal(), key, deltas, resource).await?;
     let n = Normaliser::of(resource);
     let mut items = ObjectItems::new(stream, store);
     let mut position = 0u64;

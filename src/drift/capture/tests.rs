@@ -14,6 +14,7 @@ use super::delta::{
 use super::events::{LogEvent, Origin};
 use super::*;
 use crate::crypto::keys::Key256;
+use crate::crypto::native::RustPrimitives;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::{DomainPolicy, OktaAuth, OrgDomain};
 use crate::ports::ObjectStore;
@@ -44,13 +45,15 @@ fn write_base(store: &MemoryStore, objects: &BTreeMap<ResourceType, Vec<Value>>)
     let mut entries = Vec::new();
     for (resource, items) in objects {
         let plain = serde_json::to_vec(items).unwrap();
-        let mut w = SegmentWriter::new(
+        let mut w = block_on(SegmentWriter::new(
+            &RustPrimitives,
             &key(),
             &rng,
             layout().segment_key(*resource, 0, "0a0b0c0d"),
             crate::ports::MIN_PART_SIZE,
-        );
-        w.write(&plain);
+        ))
+        .unwrap();
+        block_on(w.write(&plain)).unwrap();
         let segment = block_on(w.close(store)).unwrap();
         entries.push(ObjectEntry {
             resource: *resource,
@@ -84,6 +87,7 @@ fn write_base(store: &MemoryStore, objects: &BTreeMap<ResourceType, Vec<Value>>)
 fn reader<'s>(store: &'s MemoryStore, sha: &str) -> SnapshotReader<'s> {
     block_on(SnapshotReader::open(
         store,
+        &RustPrimitives,
         key(),
         SnapshotRef {
             backup: BackupId::parse(BACKUP).unwrap(),
@@ -279,6 +283,7 @@ fn a_batch_of_events_becomes_attributed_changes_a_sealed_delta_and_a_new_state()
     };
     let (manifest, msha) = block_on(write_delta(
         &store,
+        &RustPrimitives,
         &key,
         &rng,
         &layout(),
@@ -318,7 +323,14 @@ fn a_batch_of_events_becomes_attributed_changes_a_sealed_delta_and_a_new_state()
         },
     ))
     .is_err());
-    let users = block_on(delta_items(&store, &key, &opened, ResourceType::Users)).unwrap();
+    let users = block_on(delta_items(
+        &store,
+        &RustPrimitives,
+        &key,
+        &opened,
+        ResourceType::Users,
+    ))
+    .unwrap();
     assert_eq!(users[1].item, None, "a removal is recorded as no state");
 
     // Base + delta: the tenant as of the capture, item by item.
