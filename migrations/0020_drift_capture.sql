@@ -161,9 +161,11 @@ $$;
 -- and, for each new alert, one outbox row per member who may triage it (idempotency key
 -- `drift:<alert id>:<user id>`, src/email/outbox.rs), and its activity row; all or nothing.
 -- False when the state moved since it was read (a redone or racing check): nothing is written.
+-- Security definer: it reads the recipients' addresses in auth.users, which the service role
+-- need not see (as invitation_accept, migration 0013).
 create function public.drift_record(p_advance jsonb, p_capture jsonb, p_alerts jsonb, p_audit jsonb)
 returns boolean
-language plpgsql set search_path = '' as $$
+language plpgsql security definer set search_path = '' as $$
 declare
   v_connection uuid := (p_advance ->> 'connection_id')::uuid;
   v public.drift_settings;

@@ -204,7 +204,8 @@ fn drift_check_captures_attributes_alerts_and_keeps_its_cursor() {
         &path,
         Some(&json!({"to": "acknowledged", "extra": 1})),
     );
-    assert_eq!(bad.status, 422, "{}", bad.text());
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(bad.error_code(), "invalid_json");
     let settings = format!("/connections/{connection}/drift/settings");
     let bad = user.api(
         "PATCH",
