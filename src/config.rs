@@ -9,6 +9,7 @@ use crate::billing::config::BillingConfig;
 use crate::billing::plans::PlanId;
 use crate::crypto::envelope::MasterKeyRing;
 use crate::crypto::keyring::KeyRing;
+use crate::email::config::EmailConfig;
 use crate::evidence::signing::SigningKeyRing;
 use crate::okta::DomainPolicy;
 
@@ -77,6 +78,11 @@ pub struct Config {
     /// Base URL of the published source (`SOURCE_URL`, e.g. `https://github.com/o/r/blob/main`):
     /// the Trust Center links each claim's control there when set.
     pub source_url: Option<String>,
+    /// Email through SendGrid; `None` (no `SENDGRID_API_KEY`) means email is off: nothing is
+    /// sent, and code-gated routes answer `503 email_not_configured`.
+    pub email: Option<EmailConfig>,
+    /// Cron expression (as in wrangler.toml) of the outbox delivery job (every two minutes).
+    pub outbox_cron: String,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -149,6 +155,8 @@ pub const DEFAULT_COMPLIANCE_CRON: &str = "23 4 * * *";
 pub const DEFAULT_KEY_REWRAP_CRON: &str = "41 * * * *";
 /// The default anchoring schedule (hourly); must match a cron in wrangler.toml (build.rs checks).
 pub const DEFAULT_ANCHOR_CRON: &str = "53 * * * *";
+/// The default outbox delivery schedule; must match a cron in wrangler.toml (build.rs checks).
+pub const DEFAULT_OUTBOX_CRON: &str = "*/2 * * * *";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -302,6 +310,8 @@ impl Config {
             key_rewrap_cron: lookup("KEY_REWRAP_CRON")
                 .unwrap_or_else(|| DEFAULT_KEY_REWRAP_CRON.into()),
             anchor_cron: lookup("ANCHOR_CRON").unwrap_or_else(|| DEFAULT_ANCHOR_CRON.into()),
+            email: EmailConfig::from_lookup(&lookup)?,
+            outbox_cron: lookup("OUTBOX_CRON").unwrap_or_else(|| DEFAULT_OUTBOX_CRON.into()),
         })
     }
 }

@@ -57,6 +57,13 @@ pub enum Route {
     SecurityTxt,
     AuditKeys,
     AuditKeyPem,
+    RequestEmailVerification,
+    ConfirmEmailVerification,
+    GetEmailPreferences,
+    SetEmailPreferences,
+    UnsubscribePage,
+    Unsubscribe,
+    SendGridWebhook,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -71,6 +78,8 @@ pub enum BodyKind {
     /// A provider's signed payload, kept byte for byte for the signature check: at most 1 MiB
     /// (a webhook event carries whole provider objects, which can outgrow the JSON cap).
     Signed,
+    /// A small HTML form post (the RFC 8058 one-click unsubscribe body): at most 4 KiB.
+    Form,
 }
 
 impl Route {
@@ -78,10 +87,21 @@ impl Route {
     pub const fn body(self) -> BodyKind {
         use Route::*;
         match self {
-            CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
-            | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList => BodyKind::Json,
-            StripeWebhook => BodyKind::Signed,
+            CreateConnection
+            | TransitionFinding
+            | CreateInvitation
+            | AcceptInvitation
+            | ChangeMemberRole
+            | CreateApiKey
+            | ChangeTeamSettings
+            | BillingCheckout
+            | BillingPortal
+            | SetAiSettings
+            | SetAllowList
+            | ConfirmEmailVerification
+            | SetEmailPreferences => BodyKind::Json,
+            StripeWebhook | SendGridWebhook => BodyKind::Signed,
+            Unsubscribe => BodyKind::Form,
             DeleteConnection
             | CreateBackup
             | CreateComplianceRun
@@ -91,13 +111,16 @@ impl Route {
             | RotateDataKey
             | DeleteAiAnswers
             | FindingGuidance
-            | PrivilegedAccessGuidance => BodyKind::Empty,
+            | PrivilegedAccessGuidance
+            | RequestEmailVerification => BodyKind::Empty,
             Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
             | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | GetEmailPreferences | UnsubscribePage => {
+                BodyKind::None
+            }
         }
     }
 }
@@ -133,7 +156,9 @@ impl Route {
             | BillingPortal
             | FindingGuidance
             | PrivilegedAccessGuidance
-            | ExportAuditPack => LimiterDown::Closed,
+            | ExportAuditPack
+            | RequestEmailVerification
+            | ConfirmEmailVerification => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -141,7 +166,10 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | GetEmailPreferences
+            | SetEmailPreferences | UnsubscribePage | Unsubscribe | SendGridWebhook => {
+                LimiterDown::Open
+            }
         }
     }
 }
@@ -478,6 +506,49 @@ pub const ROUTES: &[RouteDef] = &[
         Route::AuditKeyPem,
         Access::Public,
     ),
+    def(
+        Method::Post,
+        "/api/v1/me/email/verification",
+        Route::RequestEmailVerification,
+        Access::Account,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/me/email/verification/confirm",
+        Route::ConfirmEmailVerification,
+        Access::Account,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/me/email-preferences",
+        Route::GetEmailPreferences,
+        Access::Account,
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/me/email-preferences",
+        Route::SetEmailPreferences,
+        Access::Account,
+    ),
+    // The signed token in the query authenticates; `GET` only shows a confirmation page.
+    def(
+        Method::Get,
+        "/api/v1/email/unsubscribe",
+        Route::UnsubscribePage,
+        Access::Public,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/email/unsubscribe",
+        Route::Unsubscribe,
+        Access::Public,
+    ),
+    def(
+        Method::Post,
+        "/api/webhooks/sendgrid",
+        Route::SendGridWebhook,
+        Access::Webhook,
+    ),
 ];
 
 /// Outcome of matching a path against the table.
@@ -570,7 +641,7 @@ mod tests {
                 Access::Public | Access::SignedUrl | Access::Webhook => continue,
             };
             let key_route = def.template.starts_with("/api/v1/api-keys");
-            let account = def.route == Route::AcceptInvitation;
+            let account = def.access == Access::Account;
             // Billing is the owner's own decision: no key scope reaches it.
             let billing = def.template.starts_with("/api/v1/billing");
             assert_eq!(

@@ -13,6 +13,7 @@ mod billing;
 mod client;
 mod compliance;
 mod connections;
+mod email;
 mod evidence;
 mod job_state;
 mod teams;

@@ -15,6 +15,7 @@ pub mod compliance;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
+pub mod outbox;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -29,6 +30,7 @@ use backup::BackupJob;
 use compliance::ComplianceJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
+use outbox::OutboxJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +41,7 @@ pub enum Job {
     KeyReseal(KeyResealJob),
     KeyRewrap(KeyRewrapJob),
     Anchor(AnchorJob),
+    Outbox(OutboxJob),
 }
 
 impl Job {
@@ -49,6 +52,7 @@ impl Job {
             Job::KeyReseal(job) => &job.meta,
             Job::KeyRewrap(job) => &job.meta,
             Job::Anchor(job) => &job.meta,
+            Job::Outbox(job) => &job.meta,
         }
     }
 }
@@ -79,6 +83,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::KeyReseal(job) => key_reseal::run(deps, job).await,
         Job::KeyRewrap(job) => key_rewrap::run(deps, job).await,
         Job::Anchor(job) => anchor::run(deps, job).await,
+        Job::Outbox(job) => outbox::run(deps, job).await,
     }
 }
 
@@ -136,7 +141,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `OUTBOX_CRON`), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -145,14 +150,17 @@ pub enum Schedule {
     KeyRewrap,
     /// Copies every activity chain's head to R2 (one job per chain).
     Anchors,
+    /// Delivers due notifications from the outbox (one job, which sends itself on).
+    Outbox,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 4] = [
+    pub const ALL: [Schedule; 5] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
         Schedule::Anchors,
+        Schedule::Outbox,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -161,6 +169,7 @@ impl Schedule {
             Schedule::Compliance => &config.compliance_cron,
             Schedule::KeyRewrap => &config.key_rewrap_cron,
             Schedule::Anchors => &config.anchor_cron,
+            Schedule::Outbox => &config.outbox_cron,
         }
     }
 
@@ -170,6 +179,7 @@ impl Schedule {
             Schedule::Compliance => "compliance",
             Schedule::KeyRewrap => "key_rewrap",
             Schedule::Anchors => "anchors",
+            Schedule::Outbox => "outbox",
         }
     }
 
@@ -179,6 +189,7 @@ impl Schedule {
             Schedule::Compliance => compliance::fan_out(sys).await,
             Schedule::KeyRewrap => key_rewrap::fan_out(sys).await,
             Schedule::Anchors => anchor::fan_out(sys).await,
+            Schedule::Outbox => outbox::fan_out(sys).await,
         }
     }
 }

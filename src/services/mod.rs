@@ -11,6 +11,7 @@ pub mod caller;
 pub mod compliance;
 pub mod connections;
 pub mod downloads;
+pub mod email;
 pub mod error;
 pub mod evidence;
 pub mod teams;

@@ -26,6 +26,9 @@ use crate::ids::{
 };
 use crate::lifecycle::retention::PlanPeriod;
 
+mod email;
+pub use email::OutboxEntry;
+
 /// A stored connection: what members see, and the credential they never do.
 #[derive(Clone)]
 struct StoredConnection {
@@ -90,6 +93,7 @@ struct Tables {
     allow_lists: BTreeMap<TeamId, Vec<String>>,
     /// Each `verify_chain` call: the team and the anchor positions it was given.
     verifications: Vec<(TeamId, Vec<i64>)>,
+    email: email::EmailTables,
 }
 
 /// The database, in memory.
@@ -157,6 +161,7 @@ impl MemoryDb {
             role: Role::Owner,
             created_at: self.now.get(),
         });
+        t.email.sign_up(owner);
         // The database's `team_billing_init` trigger.
         t.billing.insert(id, (BillingAccount::new(id), 0));
         t.plan_history.push((
@@ -179,12 +184,14 @@ impl MemoryDb {
     }
 
     pub fn add_member(&self, team: TeamId, user: UserId, role: Role) {
-        self.tables.borrow_mut().members.push(MemberRow {
+        let mut t = self.tables.borrow_mut();
+        t.members.push(MemberRow {
             team_id: team,
             user_id: user,
             role,
             created_at: self.now.get(),
         });
+        t.email.sign_up(user);
     }
 
     /// A row `active_connections` cannot read (as a row written around the worker would be).
@@ -578,6 +585,14 @@ impl BackupStore for MemoryStores<'_> {
             swept.push(b.id);
         }
         for id in swept {
+            notify_backup_failed(
+                &mut t,
+                row.team_id,
+                row.connection_id,
+                id,
+                "interrupted: the backup job stopped before finishing",
+                now,
+            );
             let mut record = audit.clone();
             record.action = "backup.error";
             record.target_type = "backup";
@@ -679,11 +694,30 @@ impl BackupStore for MemoryStores<'_> {
         b.status = BackupStatus::Failed;
         b.finished_at = Some(now);
         b.error = Some(reason.to_string());
-        let team = b.team_id;
+        let (team, connection) = (b.team_id, b.connection_id);
         finish_checkpoint(&mut t, backup_key(id));
+        notify_backup_failed(&mut t, team, connection, id, reason, now);
         self.db.audit(audit, team);
         Ok(())
     }
+}
+
+/// The `backups_failed_notify` trigger: the team's owners and admins are alerted.
+fn notify_backup_failed(
+    t: &mut Tables,
+    team: TeamId,
+    connection: ConnectionId,
+    backup: BackupId,
+    reason: &str,
+    now: DateTime<Utc>,
+) {
+    let domain = t
+        .connections
+        .iter()
+        .find(|c| c.row.id == connection)
+        .map(|c| c.row.org_domain.clone())
+        .unwrap_or_default();
+    email::backup_failed(t, team, backup, &domain, reason, now);
 }
 
 fn backup_key(id: BackupId) -> JobKey {

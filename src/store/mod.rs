@@ -18,6 +18,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod email;
 mod evidence;
 mod job_state;
 #[cfg(test)]
@@ -40,6 +41,10 @@ pub use compliance::{
 pub use connections::{
     AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, NewConnection,
     UnreadableRow,
+};
+pub use email::{
+    Audience, ClaimedRow, CodeRow, EmailStore, EventEffect, EventWrite, EventsApplied,
+    RecipientState,
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
@@ -82,6 +87,7 @@ pub trait Stores:
     + AiStore
     + EvidenceStore
     + AllowListStore
+    + EmailStore
 {
 }
 
@@ -98,6 +104,7 @@ impl<T> Stores for T where
         + AiStore
         + EvidenceStore
         + AllowListStore
+        + EmailStore
 {
 }
 

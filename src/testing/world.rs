@@ -3,7 +3,7 @@
 //! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
 //! leaked so every borrow lives as long as the test.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use chrono::TimeZone;
 use futures::executor::block_on;
@@ -48,8 +48,11 @@ pub struct World {
     pub queue: &'static MemoryQueue,
     pub okta: &'static Cell<OktaMode>,
     pub deps: &'static Deps<'static>,
-    /// Every HTTP request the worker made (Okta and the AI provider).
+    /// Every HTTP request the worker made (Okta, the AI provider and SendGrid).
     pub http: &'static ScriptedHttp,
+    /// Statuses SendGrid answers the next sends with (then 202 again).
+    pub mail_faults: &'static RefCell<Vec<u16>>,
+    pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
 
@@ -64,7 +67,23 @@ fn id(prefix: u8, n: u8) -> String {
 /// The AI provider the world's worker is configured with (Anthropic's API shape).
 pub const AI_PROVIDER: &str = "https://anthropic.test";
 
-fn okta(mode: &Cell<OktaMode>, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+/// SendGrid, when a world has email on ([`World::with_email`]).
+pub const SENDGRID: &str = "https://sendgrid.test";
+
+fn okta(
+    mode: &Cell<OktaMode>,
+    mail_faults: &RefCell<Vec<u16>>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, TransportError> {
+    if request.url.starts_with(SENDGRID) {
+        let status = mail_faults.borrow_mut().pop().unwrap_or(202);
+        let n = mail_faults.borrow().len();
+        return Ok(json_response(
+            status,
+            &json!({"errors": [{"message": "scripted", "field": null}]}),
+            &[("x-message-id", &format!("msg-{n}"))],
+        ));
+    }
     if request.url.starts_with(AI_PROVIDER) {
         return Ok(json_response(
             200,
@@ -107,6 +126,39 @@ pub const BILLING_VARS: &[(&str, &str)] = &[
 ];
 
 impl World {
+    /// A world with email through SendGrid on (answered at [`SENDGRID`]), teams on Business.
+    pub fn with_email() -> World {
+        let webhook_key = crate::email::event_webhook::tests::keypair(5).1;
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let (unsubscribe, peppers) = (format!("u1:{key}"), format!("c1:{key}"));
+        World::with_vars(&[
+            ("DEFAULT_PLAN", "business"),
+            ("SENDGRID_API_KEY", "SG.worldkey1.0123456789abcdefghij"),
+            ("SENDGRID_API_BASE", SENDGRID),
+            ("EMAIL_FROM", "Butterfly <notifications@butterfly.test>"),
+            ("SENDGRID_WEBHOOK_PUBLIC_KEY", &webhook_key),
+            ("UNSUBSCRIBE_SIGNING_KEYS", &unsubscribe),
+            ("VERIFICATION_CODE_PEPPERS", &peppers),
+        ])
+    }
+
+    /// Moves the worker's and the database's clocks on together.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by.to_std().expect("forward"));
+        self.db.set_now(self.deps.clock.now());
+    }
+
+    /// The SendGrid `mail/send` bodies sent so far.
+    pub fn mail_sent(&self) -> Vec<serde_json::Value> {
+        self.http
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.starts_with(SENDGRID))
+            .map(|r| serde_json::from_slice(r.body.as_deref().unwrap_or_default()).expect("JSON"))
+            .collect()
+    }
+
     /// A world whose teams are all on Business (`DEFAULT_PLAN`), so plan limits stay out of the
     /// way of tests about something else.
     pub fn new() -> World {
@@ -141,7 +193,8 @@ impl World {
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
-        let http = leak(ScriptedHttp::new(move |r| okta(mode, r)));
+        let mail_faults = leak(RefCell::new(Vec::new()));
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, mail_faults, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -159,6 +212,8 @@ impl World {
         });
         World {
             http,
+            mail_faults,
+            clock,
             db,
             objects,
             queue,

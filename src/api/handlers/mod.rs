@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod email;
 mod teams;
 mod trust;
 
@@ -70,5 +71,12 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
+        Route::RequestEmailVerification => email::request_verification(call).await,
+        Route::ConfirmEmailVerification => email::confirm_verification(call).await,
+        Route::GetEmailPreferences => email::preferences(call).await,
+        Route::SetEmailPreferences => email::set_preferences(call).await,
+        Route::UnsubscribePage => email::unsubscribe_page(call).await,
+        Route::Unsubscribe => email::unsubscribe(call).await,
+        Route::SendGridWebhook => email::sendgrid_webhook(call).await,
     }
 }
