@@ -371,3 +371,261 @@ pub async fn notify_user(
         .enqueue_notification(key, team, user, notification.category(), &payload)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::email::event_webhook::tests::keypair;
+    use crate::email::event_webhook::SuppressionReason;
+    use crate::testing::world::World;
+    use base64::Engine as _;
+    use futures::executor::block_on;
+    use p256::ecdsa::signature::Signer;
+
+    /// The code in the last verification email.
+    fn mailed_code(world: &World) -> String {
+        let mail = world.mail_sent().pop().expect("a code was mailed");
+        let subject = mail["subject"].as_str().unwrap();
+        subject.rsplit(' ').next().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_mailed_code_verifies_the_address_once_and_wrong_or_late_codes_do_not() {
+        let world = World::with_email();
+        let user = world.user();
+        let caller = world.caller(user);
+        assert!(!block_on(settings(&caller)).unwrap().email_verified);
+        block_on(request_code(&caller, CodePurpose::VerifyEmail)).unwrap();
+        let code = mailed_code(&world);
+        assert_eq!(code.len(), 6);
+        let mail = world.mail_sent().pop().unwrap();
+        assert_eq!(
+            mail["personalizations"][0]["to"][0]["email"],
+            format!("{user}@test.local")
+        );
+        assert!(
+            mail["headers"].is_null(),
+            "a code is transactional: no unsubscribe link"
+        );
+        // A second request within the minute is refused.
+        assert!(matches!(
+            block_on(request_code(&caller, CodePurpose::VerifyEmail)),
+            Err(EmailError::RateLimited {
+                retry_after_secs: 60
+            })
+        ));
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        assert!(matches!(
+            block_on(confirm_code(&caller, CodePurpose::VerifyEmail, wrong)),
+            Err(EmailError::WrongCode { attempts_left: 4 })
+        ));
+        block_on(confirm_code(&caller, CodePurpose::VerifyEmail, &code)).unwrap();
+        assert!(block_on(settings(&caller)).unwrap().email_verified);
+        assert_eq!(world.db.actions(), ["email.verified"]);
+        // Used: the same code again finds nothing pending.
+        assert!(matches!(
+            block_on(confirm_code(&caller, CodePurpose::VerifyEmail, &code)),
+            Err(EmailError::NoCode)
+        ));
+
+        // A code ten minutes old is expired and verifies nothing.
+        let other = world.user();
+        let other_caller = world.caller(other);
+        block_on(request_code(&other_caller, CodePurpose::VerifyEmail)).unwrap();
+        let late = mailed_code(&world);
+        world.advance(Duration::minutes(10));
+        assert!(matches!(
+            block_on(confirm_code(&other_caller, CodePurpose::VerifyEmail, &late)),
+            Err(EmailError::Expired)
+        ));
+        assert!(!block_on(settings(&other_caller)).unwrap().email_verified);
+    }
+
+    #[test]
+    fn five_wrong_codes_lock_it_and_an_unsent_code_is_withdrawn() {
+        let world = World::with_email();
+        let user = world.user();
+        let caller = world.caller(user);
+        world.mail_faults.borrow_mut().push(503);
+        assert!(matches!(
+            block_on(request_code(&caller, CodePurpose::VerifyEmail)),
+            Err(EmailError::Undeliverable(MailError::Unavailable {
+                status: 503
+            }))
+        ));
+        assert!(matches!(
+            block_on(confirm_code(&caller, CodePurpose::VerifyEmail, "123456")),
+            Err(EmailError::NoCode)
+        ));
+        world.advance(Duration::minutes(1));
+        block_on(request_code(&caller, CodePurpose::VerifyEmail)).unwrap();
+        let code = mailed_code(&world);
+        let wrong = if code == "999999" { "999998" } else { "999999" };
+        for left in (1..5).rev() {
+            assert!(matches!(
+                block_on(confirm_code(&caller, CodePurpose::VerifyEmail, wrong)),
+                Err(EmailError::WrongCode { attempts_left }) if attempts_left == left
+            ));
+        }
+        assert!(matches!(
+            block_on(confirm_code(&caller, CodePurpose::VerifyEmail, wrong)),
+            Err(EmailError::Locked)
+        ));
+        assert!(matches!(
+            block_on(confirm_code(&caller, CodePurpose::VerifyEmail, &code)),
+            Err(EmailError::Locked)
+        ));
+        assert!(!block_on(settings(&caller)).unwrap().email_verified);
+        // Without a configured mailer nothing is sent and the route says why.
+        let off = World::new();
+        let u = off.user();
+        assert!(matches!(
+            block_on(request_code(&off.caller(u), CodePurpose::VerifyEmail)),
+            Err(EmailError::Off)
+        ));
+    }
+
+    #[test]
+    fn the_one_click_link_turns_its_category_off_and_nothing_else() {
+        let world = World::with_email();
+        let user = world.user();
+        let caller = world.caller(user);
+        let patch = PreferencesPatch {
+            alerts: None,
+            product_updates: Some(true),
+        };
+        let now = block_on(set_preferences(&caller, patch)).unwrap();
+        assert_eq!((now.alerts, now.product_updates), (true, true));
+        let signer = &world.deps.config.email.as_ref().unwrap().unsubscribe;
+        let token = signer.token(user, Category::ProductUpdates, 1).unwrap();
+        // The page changes nothing; a POST without the one-click body neither.
+        assert_eq!(
+            unsubscribe_category(world.deps, &token).unwrap(),
+            Category::ProductUpdates
+        );
+        let meta = RequestMeta::internal("req_u".into());
+        assert!(matches!(
+            block_on(unsubscribe(world.deps, &meta, &token, None, b"")),
+            Err(UnsubscribeRefused::NotOneClick)
+        ));
+        assert!(block_on(settings(&caller)).unwrap().product_updates);
+        let forged = token.replace("v1.u1.", "v1.u1.x");
+        assert!(matches!(
+            block_on(unsubscribe(
+                world.deps,
+                &meta,
+                &forged,
+                None,
+                b"List-Unsubscribe=One-Click"
+            )),
+            Err(UnsubscribeRefused::BadLink)
+        ));
+        let form = Some("application/x-www-form-urlencoded");
+        let left = block_on(unsubscribe(
+            world.deps,
+            &meta,
+            &token,
+            form,
+            b"List-Unsubscribe=One-Click",
+        ))
+        .unwrap();
+        assert_eq!(left, Category::ProductUpdates);
+        let after = block_on(settings(&caller)).unwrap();
+        assert_eq!((after.alerts, after.product_updates), (true, false));
+        assert!(block_on(set_preferences(
+            &caller,
+            PreferencesPatch {
+                alerts: None,
+                product_updates: None
+            }
+        ))
+        .is_err());
+    }
+
+    fn signed(body: &str) -> (String, String) {
+        let (key, _) = keypair(5);
+        let ts = "1700000000".to_string();
+        let sig: p256::ecdsa::Signature = key.sign(format!("{ts}{body}").as_bytes());
+        (
+            base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes()),
+            ts,
+        )
+    }
+
+    #[test]
+    fn signed_events_suppress_settle_and_apply_once_and_forgeries_change_nothing() {
+        let world = World::with_email();
+        let meta = RequestMeta::internal("req_w".into());
+        let user = world.user();
+        let team = world.team_of(user);
+        let sys = world.system("t");
+        let note = Notification::DeletionCompleted {
+            team_name: "Acme".into(),
+        };
+        let id = block_on(notify_user(&sys, Some(team), user, "del:1", &note))
+            .unwrap()
+            .unwrap();
+        block_on(sys.stores().claim_outbox(10, 120, 600)).unwrap();
+        let body = format!(
+            "[{{\"email\":\"Bounced@Example.com\",\"event\":\"bounce\",\"type\":\"bounce\",\"sg_event_id\":\"e1\"}},\
+              {{\"email\":\"x@example.com\",\"event\":\"processed\",\"sg_event_id\":\"e2\",\"sg_message_id\":\"m.1\",\"outbox_id\":\"{id}\"}},\
+              {{\"email\":\"x@example.com\",\"event\":\"open\",\"sg_event_id\":\"e3\"}}]\r\n"
+        );
+        let (sig, ts) = signed(&body);
+        let forged = block_on(sendgrid_webhook(
+            world.deps,
+            &meta,
+            Some(&sig),
+            Some("1700000001"),
+            body.as_bytes(),
+        ));
+        assert!(matches!(forged, Err(WebhookRefused::Refused(_))));
+        assert!(world.db.suppression("bounced@example.com").is_none());
+        let applied = block_on(sendgrid_webhook(
+            world.deps,
+            &meta,
+            Some(&sig),
+            Some(&ts),
+            body.as_bytes(),
+        ))
+        .unwrap();
+        assert_eq!(
+            applied,
+            EventsApplied {
+                duplicates: 0,
+                suppressed: 1,
+                settled: 1,
+                opted_out: 0
+            }
+        );
+        assert_eq!(
+            world.db.suppression("bounced@example.com"),
+            Some(SuppressionReason::Bounce)
+        );
+        let row = world.db.outbox().into_iter().find(|o| o.id == id).unwrap();
+        assert_eq!(row.status, crate::email::outbox::OutboxStatus::Sent);
+        // SendGrid posts it again: nothing changes.
+        let again = block_on(sendgrid_webhook(
+            world.deps,
+            &meta,
+            Some(&sig),
+            Some(&ts),
+            body.as_bytes(),
+        ))
+        .unwrap();
+        assert_eq!(again.duplicates, 2);
+        assert_eq!((again.suppressed, again.settled), (0, 0));
+        let unreadable = "{\"not\":\"a list\"}";
+        let (sig, ts) = signed(unreadable);
+        assert!(matches!(
+            block_on(sendgrid_webhook(
+                world.deps,
+                &meta,
+                Some(&sig),
+                Some(&ts),
+                unreadable.as_bytes()
+            )),
+            Err(WebhookRefused::Refused(_))
+        ));
+    }
+}

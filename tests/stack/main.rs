@@ -16,6 +16,7 @@ mod checkpoints;
 mod compliance;
 mod cors;
 mod edge;
+mod email;
 mod evidence;
 mod faults;
 mod fidelity;

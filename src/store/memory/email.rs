@@ -68,13 +68,14 @@ impl EmailTables {
         category: Category,
         payload: &Value,
         now: DateTime<Utc>,
-        counter: u64,
     ) -> Option<OutboxId> {
         let recipient = self.users.get(&user)?.clone();
         if self.outbox.iter().any(|o| o.key == key) {
             return None;
         }
-        let id = OutboxId::parse(&format!("00000000-0000-4000-9000-{counter:012}")).expect("id");
+        self.leases += 1;
+        let id =
+            OutboxId::parse(&format!("00000000-0000-4000-9000-{:012}", self.leases)).expect("id");
         self.outbox.push(OutboxEntry {
             id,
             key,
@@ -113,8 +114,6 @@ fn enqueue_team(
         .collect();
     let mut ids = Vec::new();
     for user in members {
-        t.email.leases += 1;
-        let counter = t.email.leases;
         if let Some(id) = t.email.insert(
             format!("{key}:{user}"),
             Some(team),
@@ -122,7 +121,6 @@ fn enqueue_team(
             category,
             payload,
             now,
-            counter,
         ) {
             ids.push(id);
         }
@@ -206,10 +204,8 @@ impl EmailStore for MemoryStores<'_> {
         self.system("enqueue_notification")?;
         let now = self.now();
         let mut t = self.db.tables.borrow_mut();
-        t.email.leases += 1;
-        let counter = t.email.leases;
         Ok(t.email
-            .insert(key.to_string(), team, user, category, payload, now, counter))
+            .insert(key.to_string(), team, user, category, payload, now))
     }
 
     async fn enqueue_team_notification(
