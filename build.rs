@@ -17,6 +17,9 @@ const SECRETS: &[&str] = &[
     "STRIPE_WEBHOOK_SECRET",
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
+    "SENDGRID_API_KEY",
+    "UNSUBSCRIBE_SIGNING_KEYS",
+    "VERIFICATION_CODE_PEPPERS",
 ];
 
 /// Rate-limit bindings the worker requires (`platform::Runtime::load`).
@@ -137,6 +140,7 @@ fn check_wrangler(errors: &mut Vec<String>) {
         ("DEFAULT_RETENTION_CRON", "retention"),
         ("DEFAULT_PURGE_CRON", "deletion purge"),
         ("DEFAULT_DRIFT_CRON", "drift"),
+        ("DEFAULT_OUTBOX_CRON", "outbox delivery"),
     ] {
         let default_cron = config
             .lines()
@@ -231,7 +235,8 @@ fn check_cron(expr: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `NNNN_snake_name.sql`, numbered 0001, 0002, ... with no gaps or duplicates.
+/// `NNNN_snake_name.sql`, each number used once. Numbers are handed out per branch, so a
+/// branch may lack a number another one holds (a gap) until both are merged.
 fn check_migrations(errors: &mut Vec<String>) {
     let dir = Path::new("migrations");
     let mut names: Vec<String> = match fs::read_dir(dir) {
@@ -242,19 +247,24 @@ fn check_migrations(errors: &mut Vec<String>) {
         Err(e) => return errors.push(format!("migrations/: {e}")),
     };
     names.sort();
-    for (i, name) in names.iter().enumerate() {
-        let expected = format!("{:04}_", i + 1);
-        let stem_ok = name
+    let mut previous = 0u32;
+    for name in &names {
+        let parsed = name
             .strip_suffix(".sql")
-            .and_then(|s| s.strip_prefix(&expected))
-            .is_some_and(|rest| {
-                !rest.is_empty()
+            .and_then(|s| s.split_once('_'))
+            .and_then(|(number, rest)| {
+                let named = !rest.is_empty()
                     && rest
                         .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                (number.len() == 4 && named).then(|| number.parse::<u32>().ok())?
             });
-        if !stem_ok {
-            errors.push(format!("migrations/{name}: expected a name like {expected}snake_case.sql (sequential, no gaps)"));
+        match parsed {
+            Some(n) if n > previous => previous = n,
+            Some(n) => errors.push(format!("migrations/{name}: number {n:04} is used twice")),
+            None => errors.push(format!(
+                "migrations/{name}: expected a name like 0001_snake_case.sql"
+            )),
         }
     }
 }

@@ -16,6 +16,8 @@ STACK_OKTA_ARGS="--token demo-okta-token-0123456789abcdef"
 STACK_INSPECTOR=${INSPECTOR:-1}
 # The Stripe fake delivers its signed events to the worker, as Stripe would.
 STACK_STRIPE_DELIVER=1
+# The SendGrid fake posts signed processed/delivered events to the worker, as SendGrid would.
+STACK_SENDGRID_DELIVER=1
 trap 'stack_down; exit 0' INT TERM
 trap stack_down EXIT
 stack_up
@@ -33,6 +35,7 @@ Butterfly local stack is up.
   PostgREST                       http://127.0.0.1:$STACK_POSTGREST_PORT
   Okta emulator (demo tenant)     http://127.0.0.1:$STACK_OKTA_PORT   token: demo-okta-token-0123456789abcdef
   Stripe fake (Checkout pages)    http://127.0.0.1:$STACK_STRIPE_PORT/__fake/events
+  Mail inbox (SendGrid fake)      http://127.0.0.1:$STACK_SENDGRID_PORT/
   Logs                            $STACK_STATE/*.log
 
 Demo user JWT (24 h):

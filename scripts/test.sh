@@ -86,6 +86,8 @@ if stack_up; then
     BF_OKTA_TOKEN="$okta_token" \
     BF_STRIPE_URL="http://127.0.0.1:$STACK_STRIPE_PORT" \
     BF_STRIPE_WEBHOOK_SECRET="$STACK_STRIPE_WEBHOOK_SECRET" \
+    BF_SENDGRID_URL="http://127.0.0.1:$STACK_SENDGRID_PORT" \
+    BF_SENDGRID_WEBHOOK_KEY_FILE="$STACK_SENDGRID_WEBHOOK_KEY_FILE" \
     BF_AI_ANTHROPIC_URL="http://127.0.0.1:$STACK_AI_ANTHROPIC_PORT" \
     BF_AI_OPENAI_URL="http://127.0.0.1:$STACK_AI_OPENAI_PORT" \
     BF_DB="$STACK_DB" \
@@ -96,7 +98,8 @@ if stack_up; then
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"
   scan_failed=0
-  # Planted: every API key and invitation token the suite was handed (tests/stack/support.rs).
+  # Planted: every API key and invitation token the suite was handed, and every email address
+  # and verification code the email tests used (tests/stack/support.rs).
   planted=()
   [ -f "$STACK_STATE/planted-secrets" ] && mapfile -t planted <"$STACK_STATE/planted-secrets"
   # A log without the worker's own request lines proves nothing (wrong file, logging broken):
@@ -106,8 +109,8 @@ if stack_up; then
     echo "FAIL: $STACK_STATE/wrangler.log has no request lines of the worker: nothing to scan"
     scan_failed=1
   fi
-  echo "scanning $worker_lines worker request lines for $((10 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens)"
-  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "${SNAPSHOT_MASTER_SECRET#*:}" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "${planted[@]}"; do
+  echo "scanning $worker_lines worker request lines for $((13 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens/addresses/codes)"
+  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "${SNAPSHOT_MASTER_SECRET#*:}" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "$STACK_SENDGRID_KEY" "${UNSUBSCRIBE_SIGNING_KEYS#*:}" "${VERIFICATION_CODE_PEPPERS#*:}" "${planted[@]}"; do
     if grep -qF -- "$secret" "$STACK_STATE/wrangler.log"; then
       echo "FAIL: a secret appears in $STACK_STATE/wrangler.log"; scan_failed=1
     fi

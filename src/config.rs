@@ -9,6 +9,7 @@ use crate::billing::config::BillingConfig;
 use crate::billing::plans::PlanId;
 use crate::crypto::envelope::MasterKeyRing;
 use crate::crypto::keyring::KeyRing;
+use crate::email::config::EmailConfig;
 use crate::evidence::signing::SigningKeyRing;
 use crate::okta::DomainPolicy;
 
@@ -84,6 +85,11 @@ pub struct Config {
     pub retention_cron: String,
     /// Cron expression of the daily purge of teams whose deletion is due (`PURGE_CRON`).
     pub purge_cron: String,
+    /// Email through SendGrid; `None` (no `SENDGRID_API_KEY`) means email is off: nothing is
+    /// sent, and code-gated routes answer `503 email_not_configured`.
+    pub email: Option<EmailConfig>,
+    /// Cron expression (as in wrangler.toml) of the outbox delivery job (every two minutes).
+    pub outbox_cron: String,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -162,6 +168,8 @@ pub const DEFAULT_RETENTION_CRON: &str = "29 3 * * *";
 pub const DEFAULT_PURGE_CRON: &str = "37 2 * * *";
 /// The default drift schedule (every 5 minutes); must match a cron in wrangler.toml.
 pub const DEFAULT_DRIFT_CRON: &str = "*/5 * * * *";
+/// The default outbox delivery schedule; must match a cron in wrangler.toml (build.rs checks).
+pub const DEFAULT_OUTBOX_CRON: &str = "*/2 * * * *";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -319,6 +327,8 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_RETENTION_CRON.into()),
             purge_cron: lookup("PURGE_CRON").unwrap_or_else(|| DEFAULT_PURGE_CRON.into()),
             drift_cron: lookup("DRIFT_CRON").unwrap_or_else(|| DEFAULT_DRIFT_CRON.into()),
+            email: EmailConfig::from_lookup(&lookup)?,
+            outbox_cron: lookup("OUTBOX_CRON").unwrap_or_else(|| DEFAULT_OUTBOX_CRON.into()),
         })
     }
 }

@@ -110,6 +110,16 @@ uuid_id!(
     DriftAlertId,
     "drift alert"
 );
+uuid_id!(
+    /// One notification in the outbox (SendGrid's `outbox_id` custom argument).
+    OutboxId,
+    "notification"
+);
+uuid_id!(
+    /// One email verification code.
+    CodeId,
+    "verification code"
+);
 
 /// A request id: echoed in `X-Request-Id` and stored in the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -7,6 +7,9 @@
 # stack_up); STACK_WRANGLER_ARGS adds arguments to `wrangler dev` (e.g. --inspector-port 9339);
 # STACK_STRIPE_DELIVER=1 has the Stripe fake post its signed events to the worker's webhook (the dev
 # stack; tests fetch them and sign them with Stripe's own library instead).
+# The fake SendGrid (tools/sendgrid-fake) listens on STACK_SENDGRID_PORT (default: the worker's port
+# + 5); STACK_SENDGRID_DELIVER=1 has it post signed processed/delivered events to the worker (the dev
+# stack); otherwise the worker trusts a fresh P-256 key whose private half the tests sign with.
 
 STACK_PIDS=()
 
@@ -57,6 +60,8 @@ stack_secrets() {
   # Added after the first secrets; older state directories get it on their next start.
   grep -q '^API_KEY_PEPPER=' "$file" || echo "API_KEY_PEPPER=$($devctl secret)" >>"$file"
   grep -q '^AUDIT_SIGNING_KEYS=' "$file" || echo "AUDIT_SIGNING_KEYS=audit1:$($devctl secret)" >>"$file"
+  grep -q '^UNSUBSCRIBE_SIGNING_KEYS=' "$file" || echo "UNSUBSCRIBE_SIGNING_KEYS=unsub1:$($devctl secret)" >>"$file"
+  grep -q '^VERIFICATION_CODE_PEPPERS=' "$file" || echo "VERIFICATION_CODE_PEPPERS=code1:$($devctl secret)" >>"$file"
   set -a
   # shellcheck disable=SC1090
   . "$file"
@@ -77,7 +82,7 @@ stack_up() {
   else
     cargo build --quiet -p okta-emulator -p devctl
   fi
-  cargo build --quiet -p stripe-fake
+  cargo build --quiet -p stripe-fake -p sendgrid-fake
   stack_secrets
 
   stack_log "database $STACK_DB"
@@ -109,6 +114,26 @@ CONF
     --api-key "$STACK_STRIPE_KEY" --webhook-secret "$STACK_STRIPE_WEBHOOK_SECRET" \
     --prices price_standard_fake,price_business_fake "${deliver[@]}"
   stack_wait "http://127.0.0.1:$STACK_STRIPE_PORT/__fake/events" "$STACK_STATE/stripe-fake.log" 30
+  # The SendGrid fake, with an API key only it accepts (not a secret).
+  STACK_SENDGRID_PORT=${STACK_SENDGRID_PORT:-$((STACK_WORKER_PORT + 5))}
+  STACK_SENDGRID_KEY=SG.localstack.sendgridfake0123456789
+  local sg_events=() sg_public
+  [ "${STACK_SENDGRID_DELIVER:-0}" = 1 ] && sg_events=(--auto-events --webhook-url "http://127.0.0.1:$STACK_WORKER_PORT/api/webhooks/sendgrid")
+  stack_spawn "$STACK_STATE/sendgrid-fake.log" target/debug/sendgrid-fake --port "$STACK_SENDGRID_PORT" \
+    --api-key "$STACK_SENDGRID_KEY" "${sg_events[@]}"
+  stack_wait "http://127.0.0.1:$STACK_SENDGRID_PORT/__fake/messages" "$STACK_STATE/sendgrid-fake.log" 30
+  if [ "${STACK_SENDGRID_DELIVER:-0}" = 1 ]; then
+    sg_public=$(sed -n 's/^sendgrid-fake event webhook public key //p' "$STACK_STATE/sendgrid-fake.log")
+  else
+    # A fresh key per stack start: the tests sign event posts with its private half.
+    STACK_SENDGRID_WEBHOOK_KEY_FILE=$STACK_STATE/sendgrid-webhook-key.pem
+    sg_public=$(umask 077; node -e '
+      const { generateKeyPairSync } = require("crypto");
+      const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+      require("fs").writeFileSync(process.argv[1], privateKey.export({ type: "pkcs8", format: "pem" }));
+      process.stdout.write(publicKey.export({ type: "spki", format: "der" }).toString("base64"));
+    ' "$STACK_SENDGRID_WEBHOOK_KEY_FILE")
+  fi
   # The AI provider fakes (tools/ai-fakes), when the caller asks for them with two ports: the
   # worker then sends guidance requests to them, with the fakes' own keys.
   local ai_env=
@@ -150,6 +175,12 @@ STRIPE_PRICE_BUSINESS=price_business_fake
 STRIPE_API_BASE=http://127.0.0.1:$STACK_STRIPE_PORT
 APP_URL=http://127.0.0.1:$STACK_WORKER_PORT
 AUDIT_SIGNING_KEYS=$AUDIT_SIGNING_KEYS
+SENDGRID_API_KEY=$STACK_SENDGRID_KEY
+SENDGRID_API_BASE=http://127.0.0.1:$STACK_SENDGRID_PORT
+EMAIL_FROM=Butterfly <notifications@butterfly.test>
+SENDGRID_WEBHOOK_PUBLIC_KEY=$sg_public
+UNSUBSCRIBE_SIGNING_KEYS=$UNSUBSCRIBE_SIGNING_KEYS
+VERIFICATION_CODE_PEPPERS=$VERIFICATION_CODE_PEPPERS
 ENV
   [ -n "$ai_env" ] && echo "$ai_env" >>"$STACK_STATE/worker.env"
   # Extra non-secret settings, one KEY=value per word (e.g. test.sh's small backup slices).

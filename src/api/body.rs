@@ -15,6 +15,10 @@ pub const EMPTY_BODY_BYTES: usize = 64;
 /// Largest signed provider payload (a webhook event) read.
 pub const SIGNED_BODY_BYTES: usize = 1024 * 1024;
 
+/// Largest form post read (an RFC 8058 one-click body is 26 bytes, a multipart one a few
+/// hundred).
+pub const FORM_BODY_BYTES: usize = 4 * 1024;
+
 impl BodyKind {
     /// The most bytes this kind of route reads.
     pub const fn cap(self) -> usize {
@@ -23,6 +27,7 @@ impl BodyKind {
             BodyKind::Empty => EMPTY_BODY_BYTES,
             BodyKind::Json => MAX_BODY_BYTES,
             BodyKind::Signed => SIGNED_BODY_BYTES,
+            BodyKind::Form => FORM_BODY_BYTES,
         }
     }
 }

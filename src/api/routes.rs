@@ -66,6 +66,13 @@ pub enum Route {
     DriftView,
     TransitionDriftAlert,
     SetDriftSettings,
+    RequestEmailVerification,
+    ConfirmEmailVerification,
+    GetEmailPreferences,
+    SetEmailPreferences,
+    UnsubscribePage,
+    Unsubscribe,
+    SendGridWebhook,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -80,6 +87,8 @@ pub enum BodyKind {
     /// A provider's signed payload, kept byte for byte for the signature check: at most 1 MiB
     /// (a webhook event carries whole provider objects, which can outgrow the JSON cap).
     Signed,
+    /// A small HTML form post (the RFC 8058 one-click unsubscribe body): at most 4 KiB.
+    Form,
 }
 
 impl Route {
@@ -87,11 +96,24 @@ impl Route {
     pub const fn body(self) -> BodyKind {
         use Route::*;
         match self {
-            CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
-            | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList | DeleteTeam | TransitionDriftAlert
-            | SetDriftSettings => BodyKind::Json,
-            StripeWebhook => BodyKind::Signed,
+            CreateConnection
+            | TransitionFinding
+            | CreateInvitation
+            | AcceptInvitation
+            | ChangeMemberRole
+            | CreateApiKey
+            | ChangeTeamSettings
+            | BillingCheckout
+            | BillingPortal
+            | SetAiSettings
+            | SetAllowList
+            | DeleteTeam
+            | TransitionDriftAlert
+            | SetDriftSettings
+            | ConfirmEmailVerification
+            | SetEmailPreferences => BodyKind::Json,
+            StripeWebhook | SendGridWebhook => BodyKind::Signed,
+            Unsubscribe => BodyKind::Form,
             DeleteConnection
             | CreateBackup
             | CreateComplianceRun
@@ -102,14 +124,16 @@ impl Route {
             | DeleteAiAnswers
             | FindingGuidance
             | PrivilegedAccessGuidance
-            | CancelTeamDeletion => BodyKind::Empty,
+            | CancelTeamDeletion
+            | RequestEmailVerification => BodyKind::Empty,
             Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
             | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
             | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
-            | SnapshotDiff | ResourceHistory | DriftView => BodyKind::None,
+            | SnapshotDiff | ResourceHistory | DriftView | GetEmailPreferences
+            | UnsubscribePage => BodyKind::None,
         }
     }
 }
@@ -145,7 +169,9 @@ impl Route {
             | BillingPortal
             | FindingGuidance
             | PrivilegedAccessGuidance
-            | ExportAuditPack => LimiterDown::Closed,
+            | ExportAuditPack
+            | RequestEmailVerification
+            | ConfirmEmailVerification => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -155,9 +181,9 @@ impl Route {
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
             | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
             | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings => {
-                LimiterDown::Open
-            }
+            | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
+            | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
+            | SendGridWebhook => LimiterDown::Open,
         }
     }
 }
@@ -553,6 +579,49 @@ pub const ROUTES: &[RouteDef] = &[
         Route::AuditKeyPem,
         Access::Public,
     ),
+    def(
+        Method::Post,
+        "/api/v1/me/email/verification",
+        Route::RequestEmailVerification,
+        Access::Account,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/me/email/verification/confirm",
+        Route::ConfirmEmailVerification,
+        Access::Account,
+    ),
+    def(
+        Method::Get,
+        "/api/v1/me/email-preferences",
+        Route::GetEmailPreferences,
+        Access::Account,
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/me/email-preferences",
+        Route::SetEmailPreferences,
+        Access::Account,
+    ),
+    // The signed token in the query authenticates; `GET` only shows a confirmation page.
+    def(
+        Method::Get,
+        "/api/v1/email/unsubscribe",
+        Route::UnsubscribePage,
+        Access::Public,
+    ),
+    def(
+        Method::Post,
+        "/api/v1/email/unsubscribe",
+        Route::Unsubscribe,
+        Access::Public,
+    ),
+    def(
+        Method::Post,
+        "/api/webhooks/sendgrid",
+        Route::SendGridWebhook,
+        Access::Webhook,
+    ),
 ];
 
 /// Outcome of matching a path against the table.
@@ -645,7 +714,7 @@ mod tests {
                 Access::Public | Access::SignedUrl | Access::Webhook => continue,
             };
             let key_route = def.template.starts_with("/api/v1/api-keys");
-            let account = matches!(def.route, Route::AcceptInvitation | Route::UserExport);
+            let account = def.access == Access::Account;
             // Billing and deleting the team are the owner's own decisions: no key scope
             // reaches them.
             let billing = def.template.starts_with("/api/v1/billing");

@@ -62,6 +62,7 @@ impl fmt::Debug for Code {
 
 /// A pepper with its id, so it can rotate: new codes use the first; a code is checked with
 /// the pepper it was hashed with (codes live ten minutes, so an old pepper can go soon after).
+#[derive(Clone)]
 pub struct Pepper {
     pub id: String,
     pub key: Key256,

@@ -137,6 +137,16 @@ impl SuppressionReason {
             SuppressionReason::ProviderSuppressed => "provider_suppressed",
         }
     }
+
+    pub fn parse(s: &str) -> Option<SuppressionReason> {
+        [
+            SuppressionReason::Bounce,
+            SuppressionReason::SpamReport,
+            SuppressionReason::ProviderSuppressed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
 }
 
 /// What one event asks Butterfly to do.

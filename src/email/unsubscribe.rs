@@ -140,10 +140,46 @@ pub fn headers(link: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// Is this POST body the RFC 8058 one-click request (`application/x-www-form-urlencoded`
-/// with `List-Unsubscribe=One-Click`)?
-pub fn is_one_click(body: &[u8]) -> bool {
-    url::form_urlencoded::parse(body).any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")
+/// Is this POST body the RFC 8058 one-click request, `List-Unsubscribe=One-Click`? RFC 8058
+/// lets the mail receiver send it as `application/x-www-form-urlencoded` or as
+/// `multipart/form-data`, so both are read.
+pub fn is_one_click(content_type: Option<&str>, body: &[u8]) -> bool {
+    let boundary = content_type.and_then(|t| {
+        let (kind, params) = t.split_once(';')?;
+        if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+            return None;
+        }
+        params.split(';').find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("boundary")
+                .then(|| v.trim().trim_matches('"').to_string())
+        })
+    });
+    match boundary {
+        Some(boundary) => multipart_one_click(&String::from_utf8_lossy(body), &boundary),
+        None => url::form_urlencoded::parse(body)
+            .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click"),
+    }
+}
+
+/// A `multipart/form-data` part named `List-Unsubscribe` whose value is `One-Click`.
+fn multipart_one_click(body: &str, boundary: &str) -> bool {
+    body.split(&format!("--{boundary}")).any(|part| {
+        let Some((head, value)) = part
+            .split_once("\r\n\r\n")
+            .or_else(|| part.split_once("\n\n"))
+        else {
+            return false;
+        };
+        let named = head.lines().any(|line| {
+            let line = line.to_ascii_lowercase();
+            line.starts_with("content-disposition:")
+                && line.contains("form-data")
+                && line.contains("name=\"list-unsubscribe\"")
+        });
+        named && value.trim_end_matches(['\r', '\n']) == "One-Click"
+    })
 }
 
 #[cfg(test)]
@@ -236,9 +272,17 @@ mod tests {
                 )
             ]
         );
-        assert!(is_one_click(b"List-Unsubscribe=One-Click"));
-        assert!(is_one_click(b"foo=bar&List-Unsubscribe=One-Click"));
-        assert!(!is_one_click(b""));
-        assert!(!is_one_click(b"List-Unsubscribe=Yes"));
+        let form = Some("application/x-www-form-urlencoded");
+        assert!(is_one_click(form, b"List-Unsubscribe=One-Click"));
+        assert!(is_one_click(None, b"foo=bar&List-Unsubscribe=One-Click"));
+        assert!(!is_one_click(form, b""));
+        assert!(!is_one_click(form, b"List-Unsubscribe=Yes"));
+        // RFC 8058 also allows multipart/form-data.
+        let multipart = Some("multipart/form-data; boundary=\"XyZ\"");
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+        assert!(is_one_click(multipart, body));
+        let other = b"--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+        assert!(!is_one_click(multipart, other));
+        assert!(!is_one_click(multipart, b"List-Unsubscribe=One-Click"));
     }
 }

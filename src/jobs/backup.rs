@@ -175,11 +175,18 @@ pub async fn request(
     Ok(row)
 }
 
-/// Fails a run whose job will never run.
+/// Fails a run whose job will never run. The database alerts the team's admins in the same
+/// transaction (migration 0022); the delivery job is kicked so the alert goes out now rather
+/// than at the next outbox cron.
 async fn abandon(sys: &Privileged<'_>, job: &BackupJob, reason: &str) -> Result<(), ServiceError> {
     let audit = sys.audit(job.event("backup.error", json!({"reason": reason})));
     match sys.stores().fail_backup(job.backup, reason, &audit).await {
-        Ok(()) | Err(DbError::Conflict) => Ok(()),
+        Ok(()) => {
+            // Best effort: the cron delivers the alert if the queue refuses it now.
+            let _ = super::outbox::kick(sys.deps, sys.meta()).await;
+            Ok(())
+        }
+        Err(DbError::Conflict) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
@@ -646,7 +653,17 @@ mod tests {
         }
         block_on(super::super::deliver(world.deps, message));
         assert_eq!(world.db.backups()[0].status, BackupStatus::Failed);
-        assert!(world.queue.sent.borrow().is_empty());
+        // All that is left to run is the delivery of the owner's alert (migration 0022's
+        // trigger enqueued it with the failure).
+        let left: Vec<Value> = world
+            .queue
+            .sent
+            .borrow()
+            .iter()
+            .map(|(m, _)| m["kind"].clone())
+            .collect();
+        assert_eq!(left, [json!("outbox")]);
+        assert_eq!(world.db.outbox().len(), 1);
         assert_eq!(world.db.actions().last(), Some(&"backup.error"));
     }
 

@@ -618,9 +618,13 @@ mod tests {
         assert_eq!(alerts[0].status, AlertStatus::Open);
         let outbox = world.db.outbox();
         assert_eq!(outbox.len(), 1);
-        assert_eq!(outbox[0].0, format!("drift:{}:{owner}", alerts[0].id));
-        assert_eq!(outbox[0].2["kind"], "drift_alert");
-        assert_eq!(outbox[0].2["high_severity"], 1);
+        assert_eq!(outbox[0].key, format!("drift:{}:{owner}", alerts[0].id));
+        let payload = outbox[0]
+            .payload
+            .as_ref()
+            .expect("a pending row keeps its payload");
+        assert_eq!(payload["kind"], "drift_alert");
+        assert_eq!(payload["high_severity"], 1);
         assert_eq!(
             world.db.drift_cursor(connection),
             Some((Some(NEXT.to_string()), Some(base.id), 1))

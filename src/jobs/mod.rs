@@ -16,6 +16,7 @@ pub mod drift;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
+pub mod outbox;
 pub mod prune;
 pub mod purge;
 mod r2_sweep;
@@ -35,6 +36,7 @@ use compliance::ComplianceJob;
 use drift::DriftCheckJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
+use outbox::OutboxJob;
 use prune::PruneJob;
 use purge::PurgeJob;
 use resource_index::ResourceIndexJob;
@@ -52,6 +54,7 @@ pub enum Job {
     Purge(PurgeJob),
     ResourceIndex(ResourceIndexJob),
     DriftCheck(DriftCheckJob),
+    Outbox(OutboxJob),
 }
 
 impl Job {
@@ -66,6 +69,7 @@ impl Job {
             Job::Purge(job) => &job.meta,
             Job::ResourceIndex(job) => &job.meta,
             Job::DriftCheck(job) => &job.meta,
+            Job::Outbox(job) => &job.meta,
         }
     }
 }
@@ -100,6 +104,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::Purge(job) => purge::run(deps, job).await,
         Job::ResourceIndex(job) => resource_index::run(deps, job).await,
         Job::DriftCheck(job) => drift::run(deps, job).await,
+        Job::Outbox(job) => outbox::run(deps, job).await,
     }
 }
 
@@ -157,7 +162,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, `DRIFT_CRON`, ...), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, `DRIFT_CRON`, `OUTBOX_CRON`), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -172,10 +177,12 @@ pub enum Schedule {
     Purge,
     /// Drift checks of the connections whose interval is due (one job per connection).
     DriftChecks,
+    /// Delivers due notifications from the outbox (one job, which sends itself on).
+    Outbox,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 7] = [
+    pub const ALL: [Schedule; 8] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
@@ -183,6 +190,7 @@ impl Schedule {
         Schedule::Retention,
         Schedule::Purge,
         Schedule::DriftChecks,
+        Schedule::Outbox,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -194,6 +202,7 @@ impl Schedule {
             Schedule::Retention => &config.retention_cron,
             Schedule::Purge => &config.purge_cron,
             Schedule::DriftChecks => &config.drift_cron,
+            Schedule::Outbox => &config.outbox_cron,
         }
     }
 
@@ -206,6 +215,7 @@ impl Schedule {
             Schedule::Retention => "retention",
             Schedule::Purge => "purge",
             Schedule::DriftChecks => "drift_checks",
+            Schedule::Outbox => "outbox",
         }
     }
 
@@ -218,6 +228,7 @@ impl Schedule {
             Schedule::Retention => prune::fan_out(sys).await,
             Schedule::Purge => purge::fan_out(sys).await,
             Schedule::DriftChecks => drift::fan_out(sys).await,
+            Schedule::Outbox => outbox::fan_out(sys).await,
         }
     }
 }

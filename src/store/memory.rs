@@ -28,6 +28,9 @@ use crate::ids::{
 use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
 use crate::lifecycle::retention::PlanPeriod;
 
+mod email;
+pub use email::OutboxEntry;
+
 /// A stored connection: what members see, and the credential they never do.
 #[derive(Clone)]
 struct StoredConnection {
@@ -104,10 +107,9 @@ struct Tables {
     drift: BTreeMap<ConnectionId, StoredDrift>,
     drift_captures: Vec<DriftCaptureRow>,
     drift_alerts: Vec<DriftAlertRow>,
-    /// `notification_outbox` rows a capture enqueued: idempotency key, user, payload.
-    outbox: Vec<(String, UserId, Value)>,
     /// `butterfly_okta_writes`: connection and Okta transaction id.
     butterfly_writes: Vec<(ConnectionId, String)>,
+    email: email::EmailTables,
 }
 
 /// A connection's `drift_settings` row, with the check's hidden state.
@@ -166,11 +168,6 @@ impl MemoryDb {
         self.tables.borrow().drift_captures.clone()
     }
 
-    /// The notifications enqueued so far: idempotency key, recipient, payload.
-    pub fn outbox(&self) -> Vec<(String, UserId, Value)> {
-        self.tables.borrow().outbox.clone()
-    }
-
     /// A connection's check as the worker sees it: cursor, base, last sequence number.
     pub fn drift_cursor(
         &self,
@@ -226,6 +223,7 @@ impl MemoryDb {
             role: Role::Owner,
             created_at: self.now.get(),
         });
+        t.email.sign_up(owner);
         // The database's `team_billing_init` trigger.
         t.billing.insert(id, (BillingAccount::new(id), 0));
         t.plan_history.push((
@@ -248,12 +246,14 @@ impl MemoryDb {
     }
 
     pub fn add_member(&self, team: TeamId, user: UserId, role: Role) {
-        self.tables.borrow_mut().members.push(MemberRow {
+        let mut t = self.tables.borrow_mut();
+        t.members.push(MemberRow {
             team_id: team,
             user_id: user,
             role,
             created_at: self.now.get(),
         });
+        t.email.sign_up(user);
     }
 
     /// A row `active_connections` cannot read (as a row written around the worker would be).
@@ -647,6 +647,14 @@ impl BackupStore for MemoryStores<'_> {
             swept.push(b.id);
         }
         for id in swept {
+            notify_backup_failed(
+                &mut t,
+                row.team_id,
+                row.connection_id,
+                id,
+                "interrupted: the backup job stopped before finishing",
+                now,
+            );
             let mut record = audit.clone();
             record.action = "backup.error";
             record.target_type = "backup";
@@ -748,11 +756,30 @@ impl BackupStore for MemoryStores<'_> {
         b.status = BackupStatus::Failed;
         b.finished_at = Some(now);
         b.error = Some(reason.to_string());
-        let team = b.team_id;
+        let (team, connection) = (b.team_id, b.connection_id);
         finish_checkpoint(&mut t, backup_key(id));
+        notify_backup_failed(&mut t, team, connection, id, reason, now);
         self.db.audit(audit, team);
         Ok(())
     }
+}
+
+/// The `backups_failed_notify` trigger: the team's owners and admins are alerted.
+fn notify_backup_failed(
+    t: &mut Tables,
+    team: TeamId,
+    connection: ConnectionId,
+    backup: BackupId,
+    reason: &str,
+    now: DateTime<Utc>,
+) {
+    let domain = t
+        .connections
+        .iter()
+        .find(|c| c.row.id == connection)
+        .map(|c| c.row.org_domain.clone())
+        .unwrap_or_default();
+    email::backup_failed(t, team, backup, &domain, reason, now);
 }
 
 fn backup_key(id: BackupId) -> JobKey {
@@ -2981,10 +3008,14 @@ impl DriftStore for MemoryStores<'_> {
                     .map(|m| m.user_id)
                     .collect();
                 for user in recipients {
-                    let key = format!("drift:{}:{user}", a.id);
-                    if !t.outbox.iter().any(|(k, _, _)| *k == key) {
-                        t.outbox.push((key, user, a.notification.clone()));
-                    }
+                    t.email.insert(
+                        format!("drift:{}:{user}", a.id),
+                        Some(team),
+                        user,
+                        crate::email::preferences::Category::Alerts,
+                        &a.notification,
+                        now,
+                    );
                 }
             }
             if let Some(audit) = audit {

@@ -19,6 +19,7 @@ mod billing;
 mod compliance;
 mod connections;
 mod drift;
+mod email;
 mod evidence;
 mod job_state;
 mod lifecycle;
@@ -47,6 +48,10 @@ pub use connections::{
 pub use drift::{
     AlertStatus, DriftAdvance, DriftAlertRow, DriftCaptureRow, DriftSettingsRow, DriftStateRow,
     DriftStore, DueCheck, NewDriftAlert,
+};
+pub use email::{
+    Audience, ClaimedRow, CodeRow, EmailStore, EventEffect, EventWrite, EventsApplied,
+    RecipientState,
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
@@ -97,6 +102,7 @@ pub trait Stores:
     + LifecycleStore
     + ResourceVersionStore
     + DriftStore
+    + EmailStore
 {
 }
 
@@ -116,6 +122,7 @@ impl<T> Stores for T where
         + LifecycleStore
         + ResourceVersionStore
         + DriftStore
+        + EmailStore
 {
 }
 

@@ -48,13 +48,15 @@ pub struct World {
     pub queue: &'static MemoryQueue,
     pub okta: &'static Cell<OktaMode>,
     pub deps: &'static Deps<'static>,
-    /// Every HTTP request the worker made (Okta and the AI provider).
+    /// Every HTTP request the worker made (Okta, the AI provider and SendGrid).
     pub http: &'static ScriptedHttp,
     /// The users the org lists (none unless a test puts some there).
     pub okta_users: &'static RefCell<Vec<Value>>,
     /// Answers the fake org gives instead of its empty one: a request whose path and query
     /// start with the key gets the response (the last matching entry wins).
     pub okta_answers: &'static RefCell<Vec<(String, HttpResponse)>>,
+    /// Statuses SendGrid answers the next sends with (then 202 again).
+    pub mail_faults: &'static RefCell<Vec<u16>>,
     pub clock: &'static ManualClock,
     users: Cell<u8>,
 }
@@ -70,12 +72,35 @@ fn id(prefix: u8, n: u8) -> String {
 /// The AI provider the world's worker is configured with (Anthropic's API shape).
 pub const AI_PROVIDER: &str = "https://anthropic.test";
 
+/// SendGrid, when a world has email on ([`World::with_email`]).
+pub const SENDGRID: &str = "https://sendgrid.test";
+
+/// The fake org's scripted state, and SendGrid's next answers.
+struct Scripts {
+    users: &'static RefCell<Vec<Value>>,
+    answers: &'static RefCell<Vec<(String, HttpResponse)>>,
+    mail_faults: &'static RefCell<Vec<u16>>,
+}
+
 fn okta(
     mode: &Cell<OktaMode>,
-    users: &RefCell<Vec<Value>>,
-    answers: &RefCell<Vec<(String, HttpResponse)>>,
+    scripts: &Scripts,
     request: &HttpRequest,
 ) -> Result<HttpResponse, TransportError> {
+    let Scripts {
+        users,
+        answers,
+        mail_faults,
+    } = scripts;
+    if request.url.starts_with(SENDGRID) {
+        let status = mail_faults.borrow_mut().pop().unwrap_or(202);
+        let n = mail_faults.borrow().len();
+        return Ok(json_response(
+            status,
+            &json!({"errors": [{"message": "scripted", "field": null}]}),
+            &[("x-message-id", &format!("msg-{n}"))],
+        ));
+    }
     if request.url.starts_with(AI_PROVIDER) {
         return Ok(json_response(
             200,
@@ -128,6 +153,39 @@ pub const BILLING_VARS: &[(&str, &str)] = &[
 ];
 
 impl World {
+    /// A world with email through SendGrid on (answered at [`SENDGRID`]), teams on Business.
+    pub fn with_email() -> World {
+        let webhook_key = crate::email::event_webhook::tests::keypair(5).1;
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let (unsubscribe, peppers) = (format!("u1:{key}"), format!("c1:{key}"));
+        World::with_vars(&[
+            ("DEFAULT_PLAN", "business"),
+            ("SENDGRID_API_KEY", "SG.worldkey1.0123456789abcdefghij"),
+            ("SENDGRID_API_BASE", SENDGRID),
+            ("EMAIL_FROM", "Butterfly <notifications@butterfly.test>"),
+            ("SENDGRID_WEBHOOK_PUBLIC_KEY", &webhook_key),
+            ("UNSUBSCRIBE_SIGNING_KEYS", &unsubscribe),
+            ("VERIFICATION_CODE_PEPPERS", &peppers),
+        ])
+    }
+
+    /// Moves the worker's and the database's clocks on together.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by.to_std().expect("forward"));
+        self.db.set_now(self.deps.clock.now());
+    }
+
+    /// The SendGrid `mail/send` bodies sent so far.
+    pub fn mail_sent(&self) -> Vec<serde_json::Value> {
+        self.http
+            .requests
+            .borrow()
+            .iter()
+            .filter(|r| r.url.starts_with(SENDGRID))
+            .map(|r| serde_json::from_slice(r.body.as_deref().unwrap_or_default()).expect("JSON"))
+            .collect()
+    }
+
     /// A world whose teams are all on Business (`DEFAULT_PLAN`), so plan limits stay out of the
     /// way of tests about something else.
     pub fn new() -> World {
@@ -162,11 +220,14 @@ impl World {
         let now = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let clock = leak(ManualClock::at(now));
         let mode = leak(Cell::new(OktaMode::Empty));
-        let okta_users = leak(RefCell::new(Vec::new()));
-        let answers: &'static RefCell<Vec<(String, HttpResponse)>> = leak(RefCell::default());
-        let http = leak(ScriptedHttp::new(move |r| {
-            okta(mode, okta_users, answers, r)
-        }));
+        let scripts = leak(Scripts {
+            users: leak(RefCell::new(Vec::new())),
+            answers: leak(RefCell::default()),
+            mail_faults: leak(RefCell::new(Vec::new())),
+        });
+        let (okta_users, answers, mail_faults) =
+            (scripts.users, scripts.answers, scripts.mail_faults);
+        let http = leak(ScriptedHttp::new(move |r| okta(mode, scripts, r)));
         let db = leak(MemoryDb::new(now));
         let objects = leak(MemoryStore::default());
         let queue = leak(MemoryQueue::default());
@@ -186,6 +247,7 @@ impl World {
         World {
             http,
             okta_answers: answers,
+            mail_faults,
             db,
             objects,
             queue,
@@ -195,12 +257,6 @@ impl World {
             clock,
             users: Cell::new(0),
         }
-    }
-
-    /// Moves the worker's clock and the database's together.
-    pub fn advance(&self, by: chrono::Duration) {
-        self.clock.advance(by.to_std().expect("a forward move"));
-        self.db.set_now(self.clock.now.get());
     }
 
     /// A new user with a personal team (as sign-up makes).

@@ -206,6 +206,34 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             format!("/connections/{c}/resources/users/00u1/history"),
             None,
         )],
+        // The caller's own account only: nothing of the victim's is named or reachable.
+        Route::RequestEmailVerification => vec![p("/me/email/verification".into())],
+        Route::ConfirmEmailVerification => vec![with(
+            "/me/email/verification/confirm".into(),
+            json!({"code": "000000"}),
+        )],
+        Route::GetEmailPreferences => vec![p("/me/email-preferences".into())],
+        Route::SetEmailPreferences => {
+            vec![with(
+                "/me/email-preferences".into(),
+                json!({"alerts": true}),
+            )]
+        }
+        // An unsubscribe link forged for the victim, and an unsigned SendGrid post about them.
+        Route::UnsubscribePage | Route::Unsubscribe => {
+            use base64::Engine as _;
+            let payload =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{u}:alerts:1"));
+            vec![(
+                format!("/email/unsubscribe?token=v1.unsub1.{payload}.AAAA"),
+                None,
+            )]
+        }
+        Route::SendGridWebhook => vec![with(
+            "/../webhooks/sendgrid".into(),
+            json!([{"email": format!("user-{u}@test.local"), "event": "spamreport",
+                    "sg_event_id": "forged"}]),
+        )],
         // Public pages outside /api/v1 (Trust Center, security.txt, signing keys): no team's data.
         Route::TrustCenter
         | Route::TrustStylesheet
@@ -229,6 +257,20 @@ fn acceptable(route: Route, status: u16, is_key: bool) -> bool {
     match route {
         Route::Download => matches!(status, 400 | 403 | 404),
         Route::StripeWebhook => status == 400,
+        // A key never reaches the caller's account; a user reaches only their own (these tokens
+        // carry no address, so no code can be requested or pending).
+        Route::RequestEmailVerification
+        | Route::ConfirmEmailVerification
+        | Route::GetEmailPreferences
+        | Route::SetEmailPreferences
+            if is_key =>
+        {
+            status == 403
+        }
+        Route::RequestEmailVerification => status == 409,
+        Route::ConfirmEmailVerification => status == 404,
+        Route::GetEmailPreferences | Route::SetEmailPreferences => status == 200,
+        Route::UnsubscribePage | Route::Unsubscribe | Route::SendGridWebhook => status == 400,
         _ if own_listing => status == 200 || (is_key && status == 403),
         _ => matches!(status, 403 | 404 | 422),
     }

@@ -19,6 +19,7 @@ mod deletion;
 mod drift;
 mod drift_capture;
 mod edge;
+mod email;
 mod evidence;
 mod faults;
 mod fidelity;

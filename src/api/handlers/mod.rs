@@ -10,6 +10,7 @@ mod compliance;
 mod connections;
 mod drift;
 mod drift_alerts;
+mod email;
 mod lifecycle;
 mod teams;
 mod trust;
@@ -82,5 +83,12 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::DriftView => drift_alerts::view(call).await,
         Route::TransitionDriftAlert => drift_alerts::transition(call).await,
         Route::SetDriftSettings => drift_alerts::set_settings(call).await,
+        Route::RequestEmailVerification => email::request_verification(call).await,
+        Route::ConfirmEmailVerification => email::confirm_verification(call).await,
+        Route::GetEmailPreferences => email::preferences(call).await,
+        Route::SetEmailPreferences => email::set_preferences(call).await,
+        Route::UnsubscribePage => email::unsubscribe_page(call).await,
+        Route::Unsubscribe => email::unsubscribe(call).await,
+        Route::SendGridWebhook => email::sendgrid_webhook(call).await,
     }
 }

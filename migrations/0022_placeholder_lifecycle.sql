@@ -1,3 +1,0 @@
--- Placeholder for another branch's migration 0022 (lifecycle owns 0023); drop this file when
--- merging that branch.
-select 1;
