@@ -38,10 +38,11 @@ fn r2_keys() -> Vec<String> {
     sqlite_files(Path::new(&env("BF_R2_DIR")), &mut files);
     assert!(!files.is_empty(), "no local R2 index under BF_R2_DIR");
     let mut keys = Vec::new();
-    for file in files {
+    // One file per bucket holds `_mf_objects`; `metadata.sqlite` holds none.
+    for file in files.iter().filter(|f| !f.ends_with("metadata.sqlite")) {
         let out = Command::new("sqlite3")
             .arg("-readonly")
-            .arg(&file)
+            .arg(file)
             .arg("select key from _mf_objects")
             .output()
             .expect("sqlite3 runs");
