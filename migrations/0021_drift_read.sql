@@ -136,5 +136,5 @@ begin
   end loop;
   return added;
 end $$;
-revoke all on function public.resource_versions_record(jsonb) from public;
+revoke all on function public.resource_versions_record(jsonb) from public, anon, authenticated;
 grant execute on function public.resource_versions_record(jsonb) to service_role;
