@@ -130,4 +130,4 @@ pub enum DiffError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

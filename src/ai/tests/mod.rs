@@ -511,4 +511,4 @@ fn the_record_hash_is_of_exactly_what_was_sent() {
 
 mod fakes;
 mod native;
-mod tenant_scan;
+pub(crate) mod tenant_scan;
