@@ -24,6 +24,7 @@
 pub mod access;
 pub mod blast;
 pub mod estimate;
+pub mod live;
 pub mod lockout;
 pub mod manual;
 pub mod order;
