@@ -57,6 +57,8 @@ pub enum Route {
     SecurityTxt,
     AuditKeys,
     AuditKeyPem,
+    CreateRestorePlan,
+    GetRestorePlan,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -80,7 +82,7 @@ impl Route {
         match self {
             CreateConnection | TransitionFinding | CreateInvitation | AcceptInvitation
             | ChangeMemberRole | CreateApiKey | ChangeTeamSettings | BillingCheckout
-            | BillingPortal | SetAiSettings | SetAllowList => BodyKind::Json,
+            | BillingPortal | SetAiSettings | SetAllowList | CreateRestorePlan => BodyKind::Json,
             StripeWebhook => BodyKind::Signed,
             DeleteConnection
             | CreateBackup
@@ -97,7 +99,7 @@ impl Route {
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
             | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem => BodyKind::None,
+            | SecurityTxt | AuditKeys | AuditKeyPem | GetRestorePlan => BodyKind::None,
         }
     }
 }
@@ -133,7 +135,8 @@ impl Route {
             | BillingPortal
             | FindingGuidance
             | PrivilegedAccessGuidance
-            | ExportAuditPack => LimiterDown::Closed,
+            | ExportAuditPack
+            | CreateRestorePlan => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -141,7 +144,9 @@ impl Route {
             | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
             | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
             | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem => LimiterDown::Open,
+            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | GetRestorePlan => {
+                LimiterDown::Open
+            }
         }
     }
 }
@@ -226,6 +231,18 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/backups/{id}/objects/{type}/url",
         Route::ObjectUrl,
         Access::Team(Action::BackupDownload),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/restores",
+        Route::CreateRestorePlan,
+        Access::Team(Action::RestorePlan),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/restores/{id}",
+        Route::GetRestorePlan,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,

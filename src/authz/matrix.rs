@@ -93,10 +93,13 @@ pub enum Action {
     AiRequest,
     /// Export a signed audit pack (the team's whole evidence for a time range).
     AuditExport,
+    /// Plan a restore: a dry run against a connection's live tenant (reads Okta, writes
+    /// nothing there).
+    RestorePlan,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -116,6 +119,7 @@ impl Action {
         Action::AiManage,
         Action::AiRequest,
         Action::AuditExport,
+        Action::RestorePlan,
     ];
 
     /// The name the database uses for this action.
@@ -140,6 +144,7 @@ impl Action {
             Action::AiManage => "ai.manage",
             Action::AiRequest => "ai.request",
             Action::AuditExport => "audit.export",
+            Action::RestorePlan => "restore.plan",
         }
     }
 }
@@ -192,6 +197,7 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::AiRequest, &[R::Owner, R::Admin, R::Operator]),
     // Auditors get evidence: the signed pack is what their role is for.
     (A::AuditExport, &[R::Owner, R::Admin, R::Auditor]),
+    (A::RestorePlan, &[R::Owner, R::Admin, R::Operator]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -215,7 +221,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
     ),
     (
         Scope::Restore,
-        &[READ[0], READ[1], READ[2], A::BackupDownload],
+        &[READ[0], READ[1], READ[2], A::BackupDownload, A::RestorePlan],
     ),
     (
         Scope::Admin,
@@ -237,6 +243,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::AiManage,
             A::AiRequest,
             A::AuditExport,
+            A::RestorePlan,
         ],
     ),
 ];

@@ -15,6 +15,7 @@ mod compliance;
 mod connections;
 mod evidence;
 mod job_state;
+mod restores;
 mod teams;
 mod tenant_keys;
 

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tenant::ResourceType;
+use serde_json::Value;
+
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// What the target's credential may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +69,35 @@ pub fn roles(resource: ResourceType) -> &'static [&'static str] {
         | T::AuthorizationServerPolicyRules => &["SUPER_ADMIN", "API_ACCESS_MANAGEMENT_ADMIN"],
         _ => &["SUPER_ADMIN"],
     }
+}
+
+/// The admin role types `user` holds in `tenant`: assigned directly or through a group they
+/// belong to (inactive assignments grant nothing).
+pub fn admin_roles(tenant: &TenantSnapshot, user: &str) -> BTreeSet<String> {
+    let items = |t: ResourceType| {
+        tenant
+            .resources
+            .get(&t)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let groups: BTreeSet<String> = items(ResourceType::GroupMembers)
+        .iter()
+        .filter(|m| s(m, "/userId").as_deref() == Some(user))
+        .filter_map(|m| s(m, "/groupId"))
+        .collect();
+    let direct = items(ResourceType::UserRoles)
+        .iter()
+        .filter(|r| s(r, "/userId").as_deref() == Some(user));
+    let inherited = items(ResourceType::GroupRoles)
+        .iter()
+        .filter(|r| s(r, "/groupId").is_some_and(|g| groups.contains(&g)));
+    direct
+        .chain(inherited)
+        .filter(|r| s(r, "/role/status").as_deref() != Some("INACTIVE"))
+        .filter_map(|r| s(r, "/role/type"))
+        .collect()
 }
 
 /// What is missing for one type the plan writes.

@@ -118,10 +118,8 @@ pub fn on_create(resource: ResourceType, item: &Value) -> Vec<Missing> {
                 out.push(Missing::ProvisioningCredentials);
             }
         }
-        T::AppUserAssignments => {
-            if item.pointer("/user/credentials/password").is_some() {
-                out.push(Missing::AppPassword);
-            }
+        T::AppUserAssignments if item.pointer("/user/credentials/password").is_some() => {
+            out.push(Missing::AppPassword);
         }
         T::Idps => {
             if item
@@ -145,10 +143,10 @@ pub fn on_create(resource: ResourceType, item: &Value) -> Vec<Missing> {
         }
         // Okta returns a provider's configuration without its secret (Duo's secret key,
         // RADIUS's shared secret).
-        T::Authenticators => {
-            if str_at(item, "/provider/type").is_some_and(|t| matches!(t, "DUO" | "RADIUS")) {
-                out.push(Missing::AuthenticatorSecret);
-            }
+        T::Authenticators
+            if str_at(item, "/provider/type").is_some_and(|t| matches!(t, "DUO" | "RADIUS")) =>
+        {
+            out.push(Missing::AuthenticatorSecret);
         }
         T::ApiTokens => out.push(Missing::ApiToken),
         _ => {}

@@ -197,7 +197,7 @@ impl Plan {
 }
 
 /// One side's items of a type, by key.
-fn index<'v>(resource: ResourceType, items: Option<&'v [Value]>) -> HashMap<String, &'v Value> {
+fn index(resource: ResourceType, items: Option<&[Value]>) -> HashMap<String, &Value> {
     let n = Normaliser::of(resource);
     let mut out = HashMap::new();
     for (i, item) in items.unwrap_or_default().iter().enumerate() {

@@ -13,6 +13,7 @@ pub mod connections;
 pub mod downloads;
 pub mod error;
 pub mod evidence;
+pub mod restores;
 pub mod teams;
 pub mod tenant_keys;
 

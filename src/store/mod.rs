@@ -22,6 +22,7 @@ mod evidence;
 mod job_state;
 #[cfg(test)]
 pub mod memory;
+mod restores;
 mod teams;
 mod tenant_keys;
 
@@ -43,6 +44,7 @@ pub use connections::{
 };
 pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, EvidenceTable};
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
+pub use restores::{NewRestorePlan, PlanStatus, RestorePlanRow, RestoreStore};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };
@@ -82,6 +84,7 @@ pub trait Stores:
     + AiStore
     + EvidenceStore
     + AllowListStore
+    + RestoreStore
 {
 }
 
@@ -98,6 +101,7 @@ impl<T> Stores for T where
         + AiStore
         + EvidenceStore
         + AllowListStore
+        + RestoreStore
 {
 }
 

@@ -26,6 +26,7 @@ mod lifecycle;
 mod master_key;
 mod plain_http;
 mod rate_limits;
+mod restore;
 mod schedule;
 mod small_holes;
 mod tamper;

@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 mod compliance;
 mod connections;
+mod restores;
 mod teams;
 mod trust;
 
@@ -70,5 +71,7 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SecurityTxt => trust::security_txt(call),
         Route::AuditKeys => trust::keys(call),
         Route::AuditKeyPem => trust::key_pem(call),
+        Route::CreateRestorePlan => restores::create(call).await,
+        Route::GetRestorePlan => restores::get(call).await,
     }
 }

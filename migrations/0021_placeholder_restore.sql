@@ -1,0 +1,1 @@
+-- Placeholder: migration 0021 belongs to another branch (the lead's merge replaces this file).
