@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::manual::{provisions, Missing};
-use super::plan::{Action, Operation};
+use super::operation::{Action, Operation};
 use crate::tenant::ResourceType;
 
 /// How many objects each list names in full (counts are always complete).

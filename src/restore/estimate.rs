@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::operation::{Action, Operation};
 use super::order::phase;
-use super::plan::{Action, Operation};
 use crate::tenant::ResourceType;
 
 /// An Okta rate-limit bucket a write counts against.

@@ -27,14 +27,14 @@ pub mod estimate;
 pub mod live;
 pub mod lockout;
 pub mod manual;
+mod operation;
 pub mod order;
 mod plan;
 pub mod scope;
 pub mod system;
 
-pub use plan::{
-    plan, Action, IdPair, Operation, Plan, PlanInput, PlanOptions, SkipReason, Summary,
-};
+pub use operation::{Action, Operation, SkipReason};
+pub use plan::{plan, IdPair, Plan, PlanInput, PlanOptions, Summary};
 pub use scope::{ResourceRef, Scope, ScopeError};
 
 /// Why a plan could not be made. Messages name types and positions, never tenant data.

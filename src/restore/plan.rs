@@ -12,14 +12,15 @@ use super::blast::{self, BlastRadius, Collector};
 use super::estimate::{self, Estimate, Limits, Tally};
 use super::lockout::{self, Facts, LockoutCheck, Verdict};
 use super::manual;
+use super::operation::{Action, Operation, SkipReason};
 use super::order::{phase, policy_type_rank};
 use super::scope::Scope;
 use super::system;
 use super::PlanError;
 use crate::drift::canonical::canonical_bytes;
 use crate::drift::{
-    diff_states, ChangeKind, DiffOptions, FieldChange, Filter, IdMap, MatchBy, NaturalKey,
-    Normaliser, ResourceId, TenantItems,
+    diff_states, ChangeKind, DiffOptions, Filter, IdMap, MatchBy, NaturalKey, Normaliser,
+    ResourceId, TenantItems,
 };
 use crate::tenant::ResourceType;
 
@@ -47,75 +48,6 @@ pub struct PlanOptions {
     /// Apply even though the lockout check found the plan would lock admins out.
     #[serde(default)]
     pub override_lockout: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Create,
-    Update,
-    Skip,
-    Delete,
-}
-
-/// Why an object the source and target disagree on is left alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// Only in the target, and deletes were not asked for.
-    OnlyInTarget,
-    /// One of Okta's default objects that the target lacks (it is never created) or has
-    /// and the source does not (it is never deleted).
-    SystemObject,
-    /// Several objects share its natural key on one side: which one it is cannot be told, so
-    /// nothing is guessed.
-    AmbiguousNaturalKey,
-    /// Okta cannot be given it (API tokens are issued, never written).
-    NotRestorable,
-    /// Held through a group: restored with the group's role.
-    Inherited,
-    /// Mastered by an app or by Okta (app groups and their memberships, `Everyone`'s members).
-    Managed,
-}
-
-/// One step of the plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Operation {
-    /// Position in the plan, from 1.
-    pub seq: u32,
-    pub action: Action,
-    pub resource: ResourceType,
-    /// The object's key in the source (absent for deletes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_id: Option<ResourceId>,
-    /// The object's key in the target (absent for creates).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_id: Option<ResourceId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub natural_key: Option<NaturalKey>,
-    /// One of Okta's default objects.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub system: bool,
-    /// What an update changes (target now → source), secrets withheld.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<FieldChange>,
-    /// A create's normalised content (references in the target's ids where the target has
-    /// them), or a delete's, secrets redacted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<SkipReason>,
-}
-
-impl Operation {
-    /// The key the operation acts on: the source's for a create, else the target's.
-    pub fn subject_id(&self) -> Option<&str> {
-        match self.action {
-            Action::Create => self.source_id.as_ref(),
-            _ => self.target_id.as_ref().or(self.source_id.as_ref()),
-        }
-        .map(ResourceId::as_str)
-    }
 }
 
 /// A source object and the target object it restores, where their ids differ.

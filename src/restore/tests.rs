@@ -132,7 +132,7 @@ fn mini() -> State {
     s
 }
 
-fn ops<'p>(p: &'p Plan, action: Action) -> Vec<&'p Operation> {
+fn ops(p: &Plan, action: Action) -> Vec<&Operation> {
     p.operations.iter().filter(|o| o.action == action).collect()
 }
 
