@@ -40,7 +40,7 @@ fn a_dry_run_shows_the_change_made_since_the_backup_in_the_targets_ids() {
         json!([{"method": "PUT", "path": format!("/api/v1/groups/{gid}"), "body": {"profile": profile}}]),
     );
     assert_eq!(result["results"][0]["status"], 200, "{result}");
-    let events_before = okta_list("/api/v1/groups").len();
+    let groups_before = okta_list("/api/v1/groups").len();
 
     let body = json!({"source_backup_id": backup["id"], "scope": {"kind": "types", "resources": ["groups"]}});
     let reply = user.api(
@@ -73,7 +73,7 @@ fn a_dry_run_shows_the_change_made_since_the_backup_in_the_targets_ids() {
     assert_eq!(row["status"], "ready", "{row}");
     assert_eq!(planned["expired"], false);
     // A dry run writes nothing to Okta.
-    assert_eq!(okta_list("/api/v1/groups").len(), events_before);
+    assert_eq!(okta_list("/api/v1/groups").len(), groups_before);
     let now = okta_list("/api/v1/groups")
         .into_iter()
         .find(|g| g["id"] == gid.as_str())
@@ -126,18 +126,19 @@ fn a_dry_run_shows_the_change_made_since_the_backup_in_the_targets_ids() {
     assert_eq!(rows[0]["details"]["sha256"], stored[0]["sha256"]);
 
     // Bad input: a clear 4xx, nothing stored.
-    for bad in [
-        json!({"source_backup_id": backup["id"], "scope": {"kind": "types", "resources": []}}),
-        json!({"source_backup_id": backup["id"], "scope": {"kind": "everything"}}),
-        json!({"source_backup_id": backup["id"], "scope": {"kind": "tenant"}, "extra": 1}),
-        json!({"source_backup_id": "not-a-uuid", "scope": {"kind": "tenant"}}),
+    // A well-formed body the planner refuses is 422; one that does not parse, 400.
+    for (bad, status) in [
+        (json!({"source_backup_id": backup["id"], "scope": {"kind": "types", "resources": []}}), 422),
+        (json!({"source_backup_id": backup["id"], "scope": {"kind": "everything"}}), 400),
+        (json!({"source_backup_id": backup["id"], "scope": {"kind": "tenant"}, "extra": 1}), 400),
+        (json!({"source_backup_id": "not-a-uuid", "scope": {"kind": "tenant"}}), 400),
     ] {
         let reply = user.api(
             "POST",
             &format!("/connections/{connection}/restores"),
             Some(&bad),
         );
-        assert_eq!(reply.status, 400, "{bad}: {}", reply.text());
+        assert_eq!(reply.status, status, "{bad}: {}", reply.text());
     }
     let plans = service(
         "GET",
