@@ -81,6 +81,11 @@ uuid_id!(
     "backup"
 );
 uuid_id!(
+    /// One restore plan (a dry run of restoring a backup into a connection).
+    RestorePlanId,
+    "restore plan"
+);
+uuid_id!(
     /// One compliance evaluation of a connection.
     ComplianceRunId,
     "compliance_run"

@@ -30,6 +30,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod okta;
 pub mod ports;
+pub mod restore;
 pub mod services;
 pub mod signed_url;
 pub mod snapshot;

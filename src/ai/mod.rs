@@ -29,4 +29,4 @@ pub mod redact;
 pub mod tenant;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -73,6 +73,8 @@ pub enum Route {
     UnsubscribePage,
     Unsubscribe,
     SendGridWebhook,
+    CreateRestorePlan,
+    GetRestorePlan,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -111,7 +113,8 @@ impl Route {
             | TransitionDriftAlert
             | SetDriftSettings
             | ConfirmEmailVerification
-            | SetEmailPreferences => BodyKind::Json,
+            | SetEmailPreferences
+            | CreateRestorePlan => BodyKind::Json,
             StripeWebhook | SendGridWebhook => BodyKind::Signed,
             Unsubscribe => BodyKind::Form,
             DeleteConnection
@@ -133,7 +136,7 @@ impl Route {
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
             | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
             | SnapshotDiff | ResourceHistory | DriftView | GetEmailPreferences
-            | UnsubscribePage => BodyKind::None,
+            | UnsubscribePage | GetRestorePlan => BodyKind::None,
         }
     }
 }
@@ -171,7 +174,8 @@ impl Route {
             | PrivilegedAccessGuidance
             | ExportAuditPack
             | RequestEmailVerification
-            | ConfirmEmailVerification => LimiterDown::Closed,
+            | ConfirmEmailVerification
+            | CreateRestorePlan => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -183,7 +187,7 @@ impl Route {
             | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
             | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
             | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
-            | SendGridWebhook => LimiterDown::Open,
+            | SendGridWebhook | GetRestorePlan => LimiterDown::Open,
         }
     }
 }
@@ -268,6 +272,18 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/backups/{id}/objects/{type}/url",
         Route::ObjectUrl,
         Access::Team(Action::BackupDownload),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/restores",
+        Route::CreateRestorePlan,
+        Access::Team(Action::RestorePlan),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/restores/{id}",
+        Route::GetRestorePlan,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,

@@ -102,10 +102,13 @@ pub enum Action {
     DriftTriage,
     /// Accept a drift alert's change as the new baseline.
     DriftAccept,
+    /// Plan a restore: a dry run against a connection's live tenant (reads Okta, writes
+    /// nothing there).
+    RestorePlan,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -129,6 +132,7 @@ impl Action {
         Action::DriftRead,
         Action::DriftTriage,
         Action::DriftAccept,
+        Action::RestorePlan,
     ];
 
     /// The name the database uses for this action.
@@ -157,6 +161,7 @@ impl Action {
             Action::DriftRead => "drift.read",
             Action::DriftTriage => "drift.triage",
             Action::DriftAccept => "drift.accept",
+            Action::RestorePlan => "restore.plan",
         }
     }
 }
@@ -219,6 +224,7 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     ),
     (A::DriftTriage, &[R::Owner, R::Admin, R::Operator]),
     (A::DriftAccept, &[R::Owner, R::Admin]),
+    (A::RestorePlan, &[R::Owner, R::Admin, R::Operator]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -243,7 +249,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
     ),
     (
         Scope::Restore,
-        &[READ[0], READ[1], READ[2], A::BackupDownload],
+        &[READ[0], READ[1], READ[2], A::BackupDownload, A::RestorePlan],
     ),
     (
         Scope::Admin,
@@ -268,6 +274,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::DriftRead,
             A::DriftTriage,
             A::DriftAccept,
+            A::RestorePlan,
         ],
     ),
 ];

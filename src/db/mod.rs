@@ -19,6 +19,7 @@ mod evidence;
 mod job_state;
 mod lifecycle;
 mod resource_versions;
+mod restores;
 mod teams;
 mod tenant_keys;
 

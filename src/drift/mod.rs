@@ -131,4 +131,4 @@ pub enum DiffError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod evidence;
 pub mod lifecycle;
 pub mod resource_history;
+pub mod restores;
 pub mod snapshot_diff;
 pub mod teams;
 pub mod tenant_keys;

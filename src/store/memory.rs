@@ -23,7 +23,7 @@ use crate::compliance::remediation::State;
 use crate::drift::capture::alerts::AlertRule;
 use crate::ids::{
     ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, GuidanceRecordId,
-    InvitationId, TeamId, UserId,
+    InvitationId, RestorePlanId, TeamId, UserId,
 };
 use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
 use crate::lifecycle::retention::PlanPeriod;
@@ -93,6 +93,7 @@ struct Tables {
     /// Chained activity rows, as the trigger would have written them (`set_chain_rows`).
     chain_rows: Vec<crate::evidence::chain::ChainedRow>,
     allow_lists: BTreeMap<TeamId, Vec<String>>,
+    restore_plans: Vec<RestorePlanRow>,
     /// Each `verify_chain` call: the team and the anchor positions it was given.
     verifications: Vec<(TeamId, Vec<i64>)>,
     /// `backup_holds`.
@@ -1208,6 +1209,61 @@ impl AllowListStore for MemoryStores<'_> {
         drop(t);
         self.db.audit(audit, team);
         Ok(())
+    }
+}
+
+/// As `restore_plan_create`: the backup must be a complete one and the connection an active
+/// one of the plan's team.
+#[async_trait(?Send)]
+impl RestoreStore for MemoryStores<'_> {
+    async fn restore_plan(&self, id: RestorePlanId) -> Result<Option<RestorePlanRow>, DbError> {
+        let t = self.read("restore_plan")?;
+        Ok(t.restore_plans
+            .iter()
+            .find(|p| p.id == id && self.can(&t, p.team_id, Action::BackupRead))
+            .cloned())
+    }
+
+    async fn create_restore_plan(
+        &self,
+        row: &NewRestorePlan,
+        ttl_seconds: u32,
+        audit: &AuditRecord,
+    ) -> Result<RestorePlanRow, DbError> {
+        self.system("create_restore_plan")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let backup_ok = t.backups.iter().any(|b| {
+            b.id == row.source_backup_id
+                && b.team_id == row.team_id
+                && b.status == BackupStatus::Complete
+        });
+        let target_ok = t.connections.iter().any(|c| {
+            c.row.id == row.target_connection_id
+                && c.row.team_id == row.team_id
+                && c.row.status == ConnectionStatus::Active
+        });
+        if !(60..=86_400).contains(&ttl_seconds) || !backup_ok || !target_ok {
+            return Err(DbError::Constraint);
+        }
+        let stored = RestorePlanRow {
+            id: row.id,
+            team_id: row.team_id,
+            target_connection_id: row.target_connection_id,
+            source_backup_id: row.source_backup_id,
+            requested_by: row.requested_by,
+            status: row.status,
+            digest: row.digest.clone(),
+            r2_key: row.r2_key.clone(),
+            sha256: row.sha256.clone(),
+            overview: row.overview.clone(),
+            created_at: now,
+            expires_at: now + Duration::seconds(i64::from(ttl_seconds)),
+        };
+        t.restore_plans.push(stored.clone());
+        drop(t);
+        self.db.audit(audit, row.team_id);
+        Ok(stored)
     }
 }
 

@@ -26,6 +26,7 @@ mod lifecycle;
 #[cfg(test)]
 pub mod memory;
 mod resource_versions;
+mod restores;
 mod teams;
 mod tenant_keys;
 
@@ -60,6 +61,7 @@ pub use resource_versions::{
     Attribution, NewVersion, ResourceVersionStore, VersionHead, VersionRow, VersionSource,
     VersionState, MAX_VERSIONS_PER_CALL,
 };
+pub use restores::{NewRestorePlan, PlanStatus, RestorePlanRow, RestoreStore};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };
@@ -103,6 +105,7 @@ pub trait Stores:
     + ResourceVersionStore
     + DriftStore
     + EmailStore
+    + RestoreStore
 {
 }
 
@@ -123,6 +126,7 @@ impl<T> Stores for T where
         + ResourceVersionStore
         + DriftStore
         + EmailStore
+        + RestoreStore
 {
 }
 

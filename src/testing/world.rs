@@ -136,6 +136,7 @@ fn okta(
     }
     let body = match path.split('?').next().unwrap_or_default() {
         "/api/v1/users" if !path.contains("filter=") => Value::Array(users.borrow().clone()),
+        // Every org has an id (a restore plan pairs the org settings by it).
         "/api/v1/org" => json!({"id": "00o1acme", "subdomain": "acme"}),
         "/api/v1/users/me" | "/api/v1/threats/configuration" => json!({}),
         p if p.starts_with("/api/v1/iam/assignees") => json!({"value": []}),

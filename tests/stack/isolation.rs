@@ -79,6 +79,7 @@ fn state(v: &Victim) -> Value {
         "ai_settings": get(format!("team_ai_settings?team_id=eq.{}", v.team)),
         "guidance": get(format!("guidance_records?team_id=eq.{}&order=id", v.team)),
         "drift_settings": get(format!("drift_settings?team_id=eq.{}", v.team)),
+        "restore_plans": get(format!("restore_plans?team_id=eq.{}&select=id", v.team)),
         "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
     })
 }
@@ -101,6 +102,12 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
         Route::GetConnection | Route::DeleteConnection => vec![p(format!("/connections/{c}"))],
         Route::CreateBackup | Route::ListBackups => vec![p(format!("/connections/{c}/backups"))],
         Route::GetBackup => vec![p(format!("/backups/{b}"))],
+        Route::CreateRestorePlan => vec![with(
+            format!("/connections/{c}/restores"),
+            json!({"source_backup_id": b, "scope": {"kind": "tenant"}}),
+        )],
+        // The victim's backup id stands for a plan id: no plan of theirs is shown either way.
+        Route::GetRestorePlan => vec![p(format!("/restores/{b}"))],
         Route::ObjectUrl => vec![p(format!("/backups/{b}/objects/users/url"))],
         Route::Download => vec![(
             format!("/downloads?backup={b}&object=users&team={t}&exp=9999999999&sig=AAAA"),

@@ -30,6 +30,7 @@ mod lifecycle;
 mod master_key;
 mod plain_http;
 mod rate_limits;
+mod restore;
 mod schedule;
 mod seal_interop;
 mod small_holes;

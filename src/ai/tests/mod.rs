@@ -510,5 +510,5 @@ fn the_record_hash_is_of_exactly_what_was_sent() {
 }
 
 mod fakes;
-mod native;
-mod tenant_scan;
+pub(crate) mod native;
+pub(crate) mod tenant_scan;

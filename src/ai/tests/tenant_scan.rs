@@ -40,7 +40,7 @@ use crate::tenant::TenantSnapshot;
 use crate::testing::ManualClock;
 
 /// Collects a tenant the way a backup does: every step of the plan, following `Link` pages.
-fn collect(base: &str, token: &str) -> TenantSnapshot {
+pub(crate) fn collect(base: &str, token: &str) -> TenantSnapshot {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(60))
         .build();

@@ -12,6 +12,7 @@ mod drift;
 mod drift_alerts;
 mod email;
 mod lifecycle;
+mod restores;
 mod teams;
 mod trust;
 
@@ -90,5 +91,7 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::UnsubscribePage => email::unsubscribe_page(call).await,
         Route::Unsubscribe => email::unsubscribe(call).await,
         Route::SendGridWebhook => email::sendgrid_webhook(call).await,
+        Route::CreateRestorePlan => restores::create(call).await,
+        Route::GetRestorePlan => restores::get(call).await,
     }
 }

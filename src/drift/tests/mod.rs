@@ -5,7 +5,7 @@
 mod bench;
 mod docs;
 mod gen;
-mod okta;
+pub(crate) mod okta;
 mod okta_payloads;
 mod properties;
 mod rules_table;
