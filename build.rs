@@ -235,8 +235,7 @@ fn check_cron(expr: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `NNNN_snake_name.sql`, each number used once. Numbers are handed out per branch, so a
-/// branch may lack a number another one holds (a gap) until both are merged.
+/// `NNNN_snake_name.sql`, numbered 0001, 0002, ... with no gaps or duplicates.
 fn check_migrations(errors: &mut Vec<String>) {
     let dir = Path::new("migrations");
     let mut names: Vec<String> = match fs::read_dir(dir) {
@@ -247,24 +246,19 @@ fn check_migrations(errors: &mut Vec<String>) {
         Err(e) => return errors.push(format!("migrations/: {e}")),
     };
     names.sort();
-    let mut previous = 0u32;
-    for name in &names {
-        let parsed = name
+    for (i, name) in names.iter().enumerate() {
+        let expected = format!("{:04}_", i + 1);
+        let stem_ok = name
             .strip_suffix(".sql")
-            .and_then(|s| s.split_once('_'))
-            .and_then(|(number, rest)| {
-                let named = !rest.is_empty()
+            .and_then(|s| s.strip_prefix(&expected))
+            .is_some_and(|rest| {
+                !rest.is_empty()
                     && rest
                         .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                (number.len() == 4 && named).then(|| number.parse::<u32>().ok())?
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             });
-        match parsed {
-            Some(n) if n > previous => previous = n,
-            Some(n) => errors.push(format!("migrations/{name}: number {n:04} is used twice")),
-            None => errors.push(format!(
-                "migrations/{name}: expected a name like 0001_snake_case.sql"
-            )),
+        if !stem_ok {
+            errors.push(format!("migrations/{name}: expected a name like {expected}snake_case.sql (sequential, no gaps)"));
         }
     }
 }
