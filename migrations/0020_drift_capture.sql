@@ -6,7 +6,7 @@
 -- nothing: every change is one function, executable by the service role only, that makes the
 -- change and writes its activity row in the same transaction. The check's cursor and base are
 -- hidden from users (column privileges), as is Butterfly's log of its own Okta writes.
--- `drift.read` may also be seeded by the snapshot-diff work (the same rows), hence `on conflict`.
+-- `drift.read` also covers the snapshot diffs and resource histories of 0021.
 
 insert into public.role_permissions (role, action) values
   ('owner', 'drift.read'), ('admin', 'drift.read'), ('operator', 'drift.read'),

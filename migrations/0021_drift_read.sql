@@ -1,17 +1,7 @@
--- Drift reads (docs/drift.md): `drift.read` lets every member who sees a connection's backups see
--- what changed between them (snapshot diffs, resource histories). A diff shows changed resources'
--- normalised content with secrets withheld, never a whole snapshot, so it follows `backup.read`
--- rather than `backup.download`. Read- and admin-scoped API keys carry it. `on conflict do
--- nothing`: the live-capture work may seed the same action for the drift alert list.
-
-insert into public.role_permissions (role, action) values
-  ('owner', 'drift.read'), ('admin', 'drift.read'), ('operator', 'drift.read'),
-  ('viewer', 'drift.read'), ('auditor', 'drift.read')
-  on conflict do nothing;
-
-insert into public.scope_permissions (scope, action) values
-  ('read', 'drift.read'), ('admin', 'drift.read')
-  on conflict do nothing;
+-- Drift reads (docs/drift.md): `drift.read` (seeded with the drift captures in 0020) lets every
+-- member who sees a connection's backups see what changed between them (snapshot diffs,
+-- resource histories). A diff shows changed resources' normalised content with secrets
+-- withheld, never a whole snapshot, so it follows `backup.read` rather than `backup.download`.
 
 -- The per-resource version index (docs/drift.md, "Resource history"): one row each time a
 -- resource's normalised content differs from its previous version, written when a backup is

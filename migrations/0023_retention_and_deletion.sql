@@ -322,11 +322,13 @@ begin
         insert into public.notification_outbox (idempotency_key, user_id, kind, category,
           recipient, payload)
         -- Neither the key nor the payload names the team: the row outlives the purge until
-        -- it is delivered (then its address and payload are erased too).
+        -- it is delivered (then its address and payload are erased too). The payload is the
+        -- mailer's `Notification::DeletionCompleted`.
         values ('team_deleted:' || encode(sha256(convert_to(p_team::text, 'UTF8')), 'hex'),
-          v_requester, 'team_deleted', 'security', v_email,
-          jsonb_build_object('requested_at', (select d.requested_at from public.team_deletions d
-                                               where d.team_id = p_team)))
+          v_requester, 'deletion_completed', 'security', v_email,
+          jsonb_build_object('kind', 'deletion_completed',
+            'requested_at', (select d.requested_at from public.team_deletions d
+                             where d.team_id = p_team)))
         on conflict (idempotency_key) do nothing;
       end if;
     else

@@ -52,8 +52,10 @@ pub enum Notification {
         team_name: String,
         purge_after: String,
     },
+    /// To the owner who asked, once the purge has run. It names no team: the row outlives the
+    /// team it is about until it is delivered.
     DeletionCompleted {
-        team_name: String,
+        requested_at: String,
     },
     ProductUpdate {
         subject: String,
@@ -140,9 +142,9 @@ impl Notification {
                     "Until then any owner can cancel the deletion from the team settings.".into(),
                 ],
             ),
-            Notification::DeletionCompleted { team_name } => (
-                format!("{team_name} has been deleted"),
-                vec![format!("The team {team_name}, its snapshots, credentials and keys have been purged.")],
+            Notification::DeletionCompleted { requested_at } => (
+                "Your team has been deleted".to_string(),
+                vec![format!("The team whose deletion you requested on {requested_at} has been purged: its snapshots, credentials and keys are destroyed, and its activity log no longer names anyone.")],
             ),
             Notification::ProductUpdate { subject, text } => (subject.clone(), vec![text.clone()]),
         };

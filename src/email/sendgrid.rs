@@ -308,7 +308,7 @@ mod tests {
         let sender = sender();
         let to = EmailAddress::parse("ops@acme.example").unwrap();
         let content = Notification::DeletionCompleted {
-            team_name: "Acme".into(),
+            requested_at: "2026-03-01T12:00:00Z".into(),
         }
         .render(None);
         let send = |status: u16, body: serde_json::Value, headers: &[(&str, &str)]| {

@@ -560,7 +560,7 @@ mod tests {
         let team = world.team_of(user);
         let sys = world.system("t");
         let note = Notification::DeletionCompleted {
-            team_name: "Acme".into(),
+            requested_at: "2026-03-01T12:00:00Z".into(),
         };
         let id = block_on(notify_user(&sys, Some(team), user, "del:1", &note))
             .unwrap()

@@ -14,7 +14,7 @@ use super::downloads::read_snapshot;
 use super::tenant_keys::{open_credential, snapshot_key};
 use super::{Caller, ServiceError};
 use crate::authz::matrix::Action;
-use crate::crypto::stream::{open_object, seal_object};
+use crate::crypto::stream::{open_with, seal_with};
 use crate::ids::{BackupId, ConnectionId, RestorePlanId};
 use crate::okta::{OktaAuth, OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
@@ -136,8 +136,11 @@ pub async fn plan(
         .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
     let sha256 = hex::encode(Sha256::digest(&plaintext));
     let snapshot_key = snapshot_key(sys, team, backup.id, backup.connection_id).await?;
+    let sealed = seal_with(deps.seal, &snapshot_key, deps.rng, &key, &plaintext)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("sealing the plan: {e}")))?;
     deps.store
-        .put(&key, seal_object(&snapshot_key, deps.rng, &key, &plaintext))
+        .put(&key, sealed)
         .await
         .map_err(|e| ServiceError::Internal(format!("storing the plan: {e}")))?;
     let status = if plan.blockers().is_empty() {
@@ -233,7 +236,8 @@ pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, Ser
         .await
         .map_err(|e| ServiceError::Internal(format!("reading the plan: {e}")))?
         .ok_or_else(|| ServiceError::Internal("the sealed plan is missing".into()))?;
-    let plaintext = open_object(&key, &row.r2_key, &sealed)
+    let plaintext = open_with(deps.seal, &key, &row.r2_key, &sealed)
+        .await
         .map_err(|e| ServiceError::Internal(format!("opening the plan: {e}")))?;
     if hex::encode(Sha256::digest(&plaintext)) != row.sha256 {
         return Err(ServiceError::Internal(

@@ -20,13 +20,13 @@ use super::downloads::snapshot_of;
 use super::tenant_keys::snapshot_key;
 use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::Action;
-use crate::crypto::stream::{open_object, seal_object, SnapshotKey};
+use crate::crypto::stream::{open_with, seal_with, SnapshotKey};
 use crate::drift::{
     index_changes, ChangeIndex, Cursor, DiffOptions, Filter, ObjectSource, Page, SourceError,
     Summary,
 };
 use crate::ids::{BackupId, ConnectionId};
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectStore, SealPrimitives};
 use crate::snapshot::{ObjectStream, ReadError, SnapshotReader, SnapshotRef};
 use crate::store::BackupRow;
 use crate::tenant::ResourceType;
@@ -132,7 +132,7 @@ pub async fn diff(
     let before = SnapshotReader::open(deps.store, deps.seal, from_key, from_ref.clone()).await?;
     let after = SnapshotReader::open(deps.store, deps.seal, to_key.clone(), to_ref.clone()).await?;
     let (before_src, after_src) = (source(&before), source(&after));
-    let index = match load_index(deps.store, &to_key, &from_ref, &to_ref).await? {
+    let index = match load_index(deps.store, deps.seal, &to_key, &from_ref, &to_ref).await? {
         Some(index) => index,
         None => {
             let index = index_changes(&before_src, &after_src, &DiffOptions::default())
@@ -188,6 +188,7 @@ fn source<'r>(
 /// under the `to` backup's key, or names another pair, is tampering, not a cache miss.
 async fn load_index(
     store: &dyn ObjectStore,
+    seal: &dyn SealPrimitives,
     key: &SnapshotKey,
     from: &SnapshotRef,
     to: &SnapshotRef,
@@ -201,7 +202,9 @@ async fn load_index(
         return Ok(None);
     };
     let bad = |what: &str| ServiceError::Internal(format!("diff index {path}: {what}"));
-    let plain = open_object(key, &path, &sealed).map_err(|_| bad("does not open"))?;
+    let plain = open_with(seal, key, &path, &sealed)
+        .await
+        .map_err(|_| bad("does not open"))?;
     let stored: StoredIndex = match serde_json::from_slice(&plain) {
         Ok(s) => s,
         Err(_) => return Ok(None),
@@ -238,7 +241,9 @@ async fn store_index(
         index: index.clone(),
     };
     let plain = serde_json::to_vec(&doc).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let sealed = seal_object(key, sys.deps.rng, &path, &plain);
+    let sealed = seal_with(sys.deps.seal, key, sys.deps.rng, &path, &plain)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     sys.deps
         .store
         .put(&path, sealed)

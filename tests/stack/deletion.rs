@@ -236,10 +236,18 @@ fn a_deleted_team_is_purged_of_everything_identifying_and_others_are_untouched()
     assert_eq!(
         psql(&format!(
             "select count(*) from public.notification_outbox \
-             where recipient = '{owner_email}' and kind <> 'team_deleted'"
+             where recipient = '{owner_email}' and kind <> 'deletion_completed'"
         )),
         "0",
         "the requester's address waits only in the deletion receipt"
+    );
+    // The receipt is a payload the mailer renders (`Notification::DeletionCompleted`).
+    assert_eq!(
+        psql(&format!(
+            "select payload ->> 'kind', payload ? 'requested_at' from public.notification_outbox \
+             where recipient = '{owner_email}'"
+        )),
+        "deletion_completed|t"
     );
     assert!(!psql(
         "select coalesce(string_agg(sealed_token, ','), '') from public.okta_connections"
