@@ -337,7 +337,9 @@ async fn check_under(
         let moved = advance.cursor != from.cursor.clone().unwrap_or_default()
             || from.base != Some(base.id)
             || recorded.is_some();
-        if moved {
+        // The last page is recorded even when it moved nothing, so every finished check leaves
+        // its time (`last_checked_at`: "checked, nothing changed" is what admins look for).
+        if moved || !full {
             let ok = match &recorded {
                 Some((row, alerts, _)) => {
                     let audit = sys.audit(Event {
