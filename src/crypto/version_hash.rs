@@ -4,11 +4,8 @@
 //! hash means a stored hash cannot be used to guess a low-entropy secret offline without the
 //! Worker secret.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use super::keys::Key256;
-use super::put_field;
+use super::{hmac_sha256, put_field};
 
 const SALT: &[u8] = b"butterfly/resource-version/v1";
 
@@ -24,10 +21,7 @@ impl VersionHashKey {
 
     /// The hex HMAC of `content` (canonical bytes).
     pub fn hash(&self, content: &[u8]) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(self.0.expose()).expect("HMAC takes any key length");
-        mac.update(content);
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac_sha256(self.0.expose(), &[content]))
     }
 }
 
