@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use super::{row, PgStores};
 use crate::drift::capture::alerts::AlertRule;
-use crate::ids::{BackupId, ConnectionId, DriftAlertId, UserId};
+use crate::ids::{BackupId, ConnectionId, DriftAlertId, DriftCaptureId, UserId};
 use crate::store::{
     AlertStatus, AuditRecord, DbError, DriftAdvance, DriftAlertRow, DriftCaptureRow,
-    DriftSettingsRow, DriftStateRow, DriftStore, DueCheck, NewDriftAlert,
+    DriftSettingsRow, DriftStateRow, DriftStore, DueCheck, RecordedCapture,
 };
 
 const SETTINGS_COLUMNS: &str =
@@ -72,17 +72,27 @@ impl DriftStore for PgStores<'_> {
     async fn record_drift(
         &self,
         advance: &DriftAdvance,
-        capture: Option<(&DriftCaptureRow, &[NewDriftAlert])>,
+        capture: Option<RecordedCapture<'_>>,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, DbError> {
-        let (capture, alerts) = match capture {
-            Some((c, a)) => (Some(c), a),
-            None => (None, &[][..]),
+        let (row, alerts, versions) = match capture {
+            Some(c) => (Some(c.row), c.alerts, c.versions),
+            None => (None, &[][..], &[][..]),
         };
         self.call(
             "drift_record",
-            &json!({"p_advance": advance, "p_capture": capture, "p_alerts": alerts,
-                    "p_audit": audit}),
+            &json!({"p_advance": advance, "p_capture": row, "p_alerts": alerts,
+                    "p_versions": versions, "p_audit": audit}),
+        )
+        .await
+    }
+
+    async fn drift_capture(&self, id: DriftCaptureId) -> Result<Option<DriftCaptureRow>, DbError> {
+        self.one(
+            self.db
+                .from("drift_captures")
+                .select(CAPTURE_COLUMNS)
+                .eq("id", id.to_string()),
         )
         .await
     }

@@ -19,10 +19,13 @@ use zeroize::Zeroizing;
 
 use super::lease::Lease;
 use super::{FanOut, Job, Next, Ran};
+use crate::crypto::version_hash::VersionHashKey;
+use crate::drift::canonical::canonical_bytes;
 use crate::drift::capture::alerts::{dedup_key, default_rules, evaluate, AlertRule, Severity};
 use crate::drift::capture::delta::{open_delta, write_delta, DeltaHeader, DeltaManifest, DeltaRef};
 use crate::drift::capture::poll::{poll_page, Start, PAGE_LIMIT};
 use crate::drift::capture::{capture, Baseline, Capture, CaptureError};
+use crate::drift::Normaliser;
 use crate::email::messages::Notification;
 use crate::ids::{BackupId, ConnectionId, DriftAlertId, DriftCaptureId, TeamId};
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain, Window};
@@ -31,7 +34,10 @@ use crate::services::downloads::read_snapshot;
 use crate::services::tenant_keys::{open_credential, snapshot_key};
 use crate::services::{Deps, Privileged, ServiceError};
 use crate::snapshot::SnapshotLayout;
-use crate::store::{AuthType, DriftAdvance, DriftCaptureRow, JobKey, NewDriftAlert};
+use crate::store::{
+    Attribution, AuthType, DriftAdvance, DriftCaptureRow, JobKey, NewDriftAlert, NewVersion,
+    RecordedCapture, VersionSource, VersionState, DRIFT_ERROR_PREFIX,
+};
 
 /// The checkpoint kind of drift checks.
 pub const KIND: &str = "drift_check";
@@ -153,9 +159,10 @@ pub async fn run(deps: &Deps<'_>, job: &DriftCheckJob) -> Ran {
                 target_id: job.connection.to_string(),
                 details: json!({"reason": reason}),
             });
+            let note = format!("{DRIFT_ERROR_PREFIX}{reason}");
             if let Err(e) = sys
                 .stores()
-                .note_connection_error(job.connection, &reason, &audit)
+                .note_connection_error(job.connection, &note, &audit)
                 .await
             {
                 log["mark_error"] = e.to_string().into();
@@ -331,7 +338,8 @@ async fn check_under(
                 .map_err(|e| Failure::Transient(e.to_string()))?;
                 let row = capture_row(job, base.id, &manifest, (first, last), &captured, sha, deps);
                 let alerts = alerts_for(&rules, &captured, &conn.org_domain, job, deps);
-                recorded = Some((row, alerts, manifest));
+                let versions = capture_versions(deps, job, &row, &captured, base.started_at);
+                recorded = Some((row, alerts, versions, manifest));
             }
         }
         let moved = advance.cursor != from.cursor.clone().unwrap_or_default()
@@ -341,7 +349,7 @@ async fn check_under(
         // its time (`last_checked_at`: "checked, nothing changed" is what admins look for).
         if moved || !full {
             let ok = match &recorded {
-                Some((row, alerts, _)) => {
+                Some((row, alerts, versions, _)) => {
                     let audit = sys.audit(Event {
                         team: job.team,
                         action: "drift.capture",
@@ -351,8 +359,13 @@ async fn check_under(
                             "changes": row.changes, "events": row.events, "counts": row.counts,
                             "alerts": alerts.len()}),
                     });
+                    let capture = RecordedCapture {
+                        row,
+                        alerts,
+                        versions,
+                    };
                     stores
-                        .record_drift(&advance, Some((row, alerts)), Some(&audit))
+                        .record_drift(&advance, Some(capture), Some(&audit))
                         .await?
                 }
                 None => stores.record_drift(&advance, None, None).await?,
@@ -363,7 +376,7 @@ async fn check_under(
                 break;
             }
         }
-        if let Some((row, alerts, manifest)) = recorded {
+        if let Some((row, alerts, _, manifest)) = recorded {
             report.captures += 1;
             report.changes += row.changes;
             report.alerts += alerts.len() as u32;
@@ -446,6 +459,67 @@ fn capture_row(
         summary: Value::Array(summary),
         created_at: deps.clock.now(),
     }
+}
+
+/// The capture's entries in the version index: each changed resource's new state as item
+/// `position` of its type's object in the delta (a removal has none), hashed as backup indexing
+/// hashes (`jobs::resource_index`), so the next backup records nothing for a resource it finds
+/// as captured. A version is attributed to the last event that touched the resource and dated
+/// by it (the capture's last event if none is known), but never before its base backup began:
+/// the version follows the base's in the history (an event polled late can predate the base
+/// when a newer backup started the chain).
+fn capture_versions(
+    deps: &Deps<'_>,
+    job: &DriftCheckJob,
+    row: &DriftCaptureRow,
+    captured: &Capture,
+    base_started: chrono::DateTime<chrono::Utc>,
+) -> Vec<NewVersion> {
+    let (key_id, secret) = deps.config.snapshot_secret.active();
+    let hasher = VersionHashKey::derive(secret, &job.team.to_string(), &job.connection.to_string());
+    let mut out = Vec::new();
+    for (resource, items) in &captured.items {
+        let n = Normaliser::of(*resource);
+        for (position, item) in items.iter().enumerate() {
+            let last = item.attribution.last();
+            let (state, content_hash, position) = match &item.item {
+                Some(value) => (
+                    VersionState::Present,
+                    Some(hasher.hash(&canonical_bytes(&n.content(value.clone(), None)))),
+                    Some(position as u32),
+                ),
+                None => (VersionState::Removed, None, None),
+            };
+            out.push(NewVersion {
+                team_id: job.team,
+                connection_id: job.connection,
+                resource_type: *resource,
+                resource_id: item.key.clone(),
+                state,
+                content_hash,
+                hash_key: key_id.to_string(),
+                source: VersionSource::Capture {
+                    capture_id: row.id.as_uuid(),
+                },
+                position,
+                captured_at: last
+                    .map_or(row.covers_to, |a| a.published)
+                    .max(base_started),
+                attribution: last
+                    .map(|a| Attribution {
+                        actor_id: a.actor_id.clone(),
+                        actor_type: a.actor_type.clone(),
+                        actor_display_name: a.actor_display_name.clone(),
+                        client_ip: a.client_ip.clone(),
+                        user_agent: a.user_agent.clone(),
+                        transaction_id: a.transaction_id.clone(),
+                        event_type: Some(a.event_type.clone()),
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    out
 }
 
 /// The alerts a capture raises under the connection's rules: none for a change every event
@@ -674,6 +748,171 @@ mod tests {
         assert_eq!(alerts[0].occurrences, 2);
         assert_eq!(alerts[0].attribution[0]["event_uuid"], "e4");
         assert_eq!(world.db.outbox().len(), 1);
+    }
+
+    fn okta_user(status: &str, title: &str) -> Value {
+        json!({"id": "00u1", "status": status, "lastLogin": "2026-02-01T00:00:00.000Z",
+               "profile": {"login": "ann@example.com", "title": title},
+               "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}}})
+    }
+
+    /// One page with one event on user `00u1`, published at `at`, and the user as re-read.
+    fn user_changed(world: &World, uuid: &str, event_type: &str, at: &str, now: Value) {
+        let mut e = event(uuid, event_type, json!([target("User", "00u1")]), uuid);
+        e["published"] = json!(at);
+        answer(world, "/api/v1/logs?", 200, json!([e]), Some(NEXT));
+        answer(world, "/api/v1/users/00u1", 200, now, None);
+        world.db.drift_due_now();
+        cron(world);
+        answer(world, "/api/v1/logs?", 200, json!([]), Some(NEXT));
+    }
+
+    fn fields(change: &crate::services::resource_history::Change) -> Value {
+        use crate::services::resource_history::Change;
+        match change {
+            Change::Changed { fields } => serde_json::to_value(fields).unwrap(),
+            other => panic!("not a change: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn captured_versions_join_the_history_between_backups_with_their_attribution() {
+        use crate::services::resource_history::{history, Change};
+        use crate::store::VersionSource;
+        use crate::tenant::ResourceType;
+        let world = World::new();
+        let owner = world.user();
+        *world.okta_users.borrow_mut() = vec![okta_user("ACTIVE", "Engineer")];
+        let (connection, _) = world.backed_up(owner);
+        user_changed(
+            &world,
+            "e1",
+            "user.account.update_profile",
+            "2026-03-01T12:10:00.000Z",
+            okta_user("ACTIVE", "Director"),
+        );
+        user_changed(
+            &world,
+            "e2",
+            "user.lifecycle.suspend",
+            "2026-03-01T12:20:00.000Z",
+            okta_user("SUSPENDED", "Director"),
+        );
+        assert_eq!(world.db.drift_captures().len(), 2);
+        // Changed again without an event the check saw: the next backup records it.
+        world.okta_answers.borrow_mut().clear();
+        *world.okta_users.borrow_mut() = vec![okta_user("SUSPENDED", "VP")];
+        world.back_up_again(owner, connection);
+
+        let h = block_on(history(
+            &world.caller(owner),
+            connection,
+            ResourceType::Users,
+            "00u1",
+            None,
+            10,
+        ))
+        .unwrap();
+        let sources: Vec<&str> = (h.versions.iter())
+            .map(|v| match v.version.source {
+                VersionSource::Backup { .. } => "backup",
+                VersionSource::Capture { .. } => "capture",
+            })
+            .collect();
+        assert_eq!(sources, ["backup", "capture", "capture", "backup"]);
+        assert!(matches!(h.versions[0].change, Change::Initial { .. }));
+        assert_eq!(
+            fields(&h.versions[1].change),
+            json!([{"path": "/profile/title", "op": "modified", "before": "Engineer",
+                    "after": "Director"}])
+        );
+        assert_eq!(
+            fields(&h.versions[2].change),
+            json!([{"path": "/status", "op": "modified", "before": "ACTIVE",
+                    "after": "SUSPENDED"}])
+        );
+        assert_eq!(
+            fields(&h.versions[3].change),
+            json!([{"path": "/profile/title", "op": "modified", "before": "Director",
+                    "after": "VP"}])
+        );
+        let suspended = &h.versions[2].version;
+        assert_eq!(
+            suspended.captured_at.to_rfc3339(),
+            "2026-03-01T12:20:00+00:00"
+        );
+        let by = &suspended.attribution;
+        assert_eq!(by.actor_display_name.as_deref(), Some("Mallory Admin"));
+        assert_eq!(by.client_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(by.transaction_id.as_deref(), Some("e2"));
+        assert_eq!(by.event_type.as_deref(), Some("user.lifecycle.suspend"));
+        assert!(by.user_agent.is_some() && by.actor_id.is_some());
+        assert_eq!(h.versions[3].version.attribution, Default::default());
+
+        // Paged one version at a time, every diff is the same (a page's base may be a capture).
+        let whole: Vec<Value> = (h.versions.iter())
+            .map(|v| serde_json::to_value(&v.change).unwrap())
+            .collect();
+        let mut cursor = None;
+        let mut paged = Vec::new();
+        loop {
+            let page = block_on(history(
+                &world.caller(owner),
+                connection,
+                ResourceType::Users,
+                "00u1",
+                cursor.as_deref(),
+                1,
+            ))
+            .unwrap();
+            paged.extend((page.versions.iter()).map(|v| serde_json::to_value(&v.change).unwrap()));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(paged, whole);
+    }
+
+    #[test]
+    fn a_finished_check_clears_the_error_a_refused_check_noted_and_only_that() {
+        let world = World::new();
+        let (connection, owner) = changed_org(&world);
+        let refused = json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided",
+                             "errorLink": "E0000011", "errorId": "x", "errorCauses": []});
+        answer(&world, "/api/v1/logs?since=", 401, refused, None);
+        cron(&world);
+        let noted = world.db.connection_error(connection).expect("noted");
+        assert!(noted.starts_with(DRIFT_ERROR_PREFIX), "{noted}");
+        assert_eq!(world.db.actions(), [CHECK_FAILED]);
+        assert!(world.db.drift_captures().is_empty());
+
+        // The token works again: the next check finishes and the note is gone.
+        answer(&world, "/api/v1/logs?since=", 200, json!([]), Some(NEXT));
+        world.db.drift_due_now();
+        cron(&world);
+        assert_eq!(world.db.connection_error(connection), None);
+
+        // Another job's note is not the check's to clear.
+        let sys = world.system("test");
+        let audit = sys.audit(Event {
+            team: world.team_of(owner),
+            action: "backup.schedule_failed",
+            target_type: "okta_connection",
+            target_id: connection.to_string(),
+            details: json!({}),
+        });
+        block_on(
+            sys.stores()
+                .note_connection_error(connection, "no snapshot key", &audit),
+        )
+        .unwrap();
+        world.db.drift_due_now();
+        cron(&world);
+        assert_eq!(
+            world.db.connection_error(connection).as_deref(),
+            Some("no snapshot key")
+        );
     }
 
     #[test]

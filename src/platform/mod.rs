@@ -238,6 +238,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         "route": handled.route,
         "status": status,
         "latency_ms": (runtime.clock.now() - started).num_milliseconds(),
+        // After the request: what a heavy route (a snapshot diff) grew the heap to.
+        "wasm_memory_bytes": wasm_memory_bytes(),
         "actor": handled.actor,
         "key_id": handled.key_id,
         "error": handled.internal_error,

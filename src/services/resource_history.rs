@@ -6,20 +6,24 @@
 //! object's items up to the recorded position are streamed (verified and opened as any read is)
 //! and the one at the position is checked to be the resource. So each version on a page costs
 //! one partial scan of one object (half the object on average; a 100k-user object is about
-//! 156 MiB of plaintext); pages are small for that reason. Versions recorded by a change capture
-//! carry their attribution; their payloads live in the capture's delta, which this reads once
-//! the capture work provides it (until then they are listed without a diff).
+//! 156 MiB of plaintext); pages are small for that reason. A version recorded by a change
+//! capture carries its attribution and is read back from the capture's sealed delta (verified
+//! against the capture row's manifest hash, then the delta's object of its type, which holds
+//! only that capture's changes), so diffs run across backups and captures alike.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::downloads::read_snapshot;
+use super::tenant_keys::snapshot_key;
 use super::{Caller, ServiceError};
 use crate::authz::matrix::Action;
+use crate::drift::capture::delta::{delta_items, open_delta, DeltaItem, DeltaRef};
 use crate::drift::compare::{compare, redact, FieldChange};
 use crate::drift::stream::ArraySplitter;
 use crate::drift::Normaliser;
-use crate::ids::{BackupId, ConnectionId};
+use crate::ids::{BackupId, ConnectionId, DriftCaptureId};
+use crate::snapshot::SnapshotLayout;
 use crate::store::{VersionRow, VersionSource, VersionState};
 use crate::tenant::ResourceType;
 
@@ -58,7 +62,8 @@ pub enum Change {
         fields: Vec<FieldChange>,
     },
     Removed,
-    /// This version's payload (or the one before it) cannot be read here yet.
+    /// This version's payload (or the one before it) can no longer be read (its capture is
+    /// gone).
     Unavailable,
 }
 
@@ -91,6 +96,7 @@ pub async fn history(
         resource,
         id,
         cache: None,
+        delta: None,
     };
     let n = Normaliser::of(resource);
     let mut previous: Option<Prev> = None;
@@ -147,23 +153,94 @@ fn shown(n: &Normaliser, content: &Value) -> Value {
     c
 }
 
-/// Reads versions' payloads back, keeping the last backup's snapshot open.
+/// Reads versions' payloads back, keeping the last backup's snapshot and the last capture's
+/// delta items open.
 struct Reader<'c, 'a> {
     caller: &'c Caller<'a>,
     resource: ResourceType,
     id: &'c str,
     cache: Option<(BackupId, crate::snapshot::SnapshotReader<'a>)>,
+    delta: Option<(uuid::Uuid, Vec<DeltaItem>)>,
 }
 
 impl<'a> Reader<'_, 'a> {
     /// The normalised content of a present version; `None` for a removal or a payload this
-    /// cannot read.
+    /// cannot read (a capture whose row is gone).
     async fn content(&mut self, row: &VersionRow) -> Result<Option<Value>, ServiceError> {
-        let (VersionSource::Backup { backup_id }, Some(position), VersionState::Present) =
-            (row.source, row.position, row.state)
-        else {
+        let (Some(position), VersionState::Present) = (row.position, row.state) else {
             return Ok(None);
         };
+        match row.source {
+            VersionSource::Backup { backup_id } => {
+                self.backup_content(row, backup_id, position).await
+            }
+            VersionSource::Capture { capture_id } => {
+                self.capture_content(row, capture_id, position).await
+            }
+        }
+    }
+
+    /// Item `position` of the capture's delta object of this type.
+    async fn capture_content(
+        &mut self,
+        row: &VersionRow,
+        capture_id: uuid::Uuid,
+        position: u32,
+    ) -> Result<Option<Value>, ServiceError> {
+        let bad = |what: &str| ServiceError::Internal(format!("version {}: {what}", row.id));
+        if self.delta.as_ref().is_none_or(|(c, _)| *c != capture_id) {
+            let id = DriftCaptureId::parse(&capture_id.hyphenated().to_string())
+                .map_err(|_| bad("capture id"))?;
+            let stores = self.caller.stores();
+            let Some(capture) = stores.drift_capture(id).await? else {
+                return Ok(None);
+            };
+            let backup = stores
+                .backup(capture.backup_id)
+                .await?
+                .ok_or_else(|| bad("the capture's base backup is gone"))?;
+            let deps = self.caller.deps();
+            let sys = self.caller.system();
+            let key = snapshot_key(sys, backup.team_id, backup.id, backup.connection_id).await?;
+            let layout = SnapshotLayout::from_prefix(&backup.r2_prefix);
+            let (b, t, c) = (
+                backup.id.to_string(),
+                backup.team_id.to_string(),
+                backup.connection_id.to_string(),
+            );
+            let delta = DeltaRef {
+                seq: capture.seq,
+                manifest_sha256: capture.manifest_sha256,
+            };
+            let manifest = open_delta(deps.store, &layout, (&b, &t, &c), &delta)
+                .await
+                .map_err(|e| bad(&e.to_string()))?;
+            let items = delta_items(deps.store, deps.seal, &key, &manifest, self.resource)
+                .await
+                .map_err(|e| bad(&e.to_string()))?;
+            self.delta = Some((capture_id, items));
+        }
+        let (_, items) = self.delta.as_ref().expect("opened above");
+        let item = items
+            .get(position as usize)
+            .ok_or_else(|| bad("position past the delta's end"))?;
+        if item.key != self.id {
+            return Err(bad("the index does not match the delta"));
+        }
+        let value = item
+            .item
+            .clone()
+            .ok_or_else(|| bad("the delta records a removal"))?;
+        Ok(Some(Normaliser::of(self.resource).content(value, None)))
+    }
+
+    /// Item `position` of the backup's object of this type.
+    async fn backup_content(
+        &mut self,
+        row: &VersionRow,
+        backup_id: BackupId,
+        position: u32,
+    ) -> Result<Option<Value>, ServiceError> {
         if self.cache.as_ref().is_none_or(|(b, _)| *b != backup_id) {
             let backup = self
                 .caller

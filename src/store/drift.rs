@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AuditRecord, DbError};
+use super::{AuditRecord, DbError, NewVersion};
 use crate::drift::capture::alerts::{AlertRule, Severity};
 use crate::ids::{BackupId, ConnectionId, DriftAlertId, DriftCaptureId, TeamId, UserId};
 
@@ -135,6 +135,19 @@ pub struct DriftAdvance {
     pub seq: u32,
 }
 
+/// How a drift check's failure note on the connection (`okta_connections.last_error`) begins: a
+/// later check that finishes clears the notes that begin so, and only those.
+pub const DRIFT_ERROR_PREFIX: &str = "drift check: ";
+
+/// What a check records with a capture.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedCapture<'a> {
+    pub row: &'a DriftCaptureRow,
+    pub alerts: &'a [NewDriftAlert],
+    /// Each changed resource's new version (`VersionSource::Capture` of this capture).
+    pub versions: &'a [NewVersion],
+}
+
 #[async_trait(?Send)]
 pub trait DriftStore {
     /// Connections whose check is due (active, API-token connections with a complete backup),
@@ -151,14 +164,18 @@ pub trait DriftStore {
         transactions: &[String],
     ) -> Result<Vec<String>, DbError>;
     /// Moves the cursor on and, with a capture, records it, its alerts (deduplicated against
-    /// open ones) and their notifications, in one transaction. `Ok(false)` when the state moved
-    /// since it was read (nothing is written then).
+    /// open ones), their notifications and the capture's versions in the version index
+    /// (`resource_versions`, each naming the capture), in one transaction; clears the
+    /// connection's `last_error` if a drift check noted it ([`DRIFT_ERROR_PREFIX`]).
+    /// `Ok(false)` when the state moved since it was read (nothing is written then).
     async fn record_drift(
         &self,
         advance: &DriftAdvance,
-        capture: Option<(&DriftCaptureRow, &[NewDriftAlert])>,
+        capture: Option<RecordedCapture<'_>>,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, DbError>;
+    /// One capture, as the caller may read it.
+    async fn drift_capture(&self, id: DriftCaptureId) -> Result<Option<DriftCaptureRow>, DbError>;
     /// The connection's settings as the caller may read them (defaults before any check).
     async fn drift_settings(
         &self,

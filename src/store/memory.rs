@@ -22,8 +22,8 @@ use crate::billing::plans::{PlanId, Usage};
 use crate::compliance::remediation::State;
 use crate::drift::capture::alerts::AlertRule;
 use crate::ids::{
-    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, GuidanceRecordId,
-    InvitationId, RestorePlanId, TeamId, UserId,
+    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, DriftCaptureId,
+    GuidanceRecordId, InvitationId, RestorePlanId, TeamId, UserId,
 };
 use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
 use crate::lifecycle::retention::PlanPeriod;
@@ -553,6 +553,25 @@ impl ConnectionStore for MemoryStores<'_> {
         self.db.audit(audit, team);
         Ok(())
     }
+}
+
+/// Records each version its backup or capture has not recorded yet (as
+/// `resource_versions_record` does); returns how many were new.
+fn insert_versions(table: &mut Vec<(i64, NewVersion)>, versions: &[NewVersion]) -> u32 {
+    let mut added = 0;
+    for v in versions {
+        let recorded = table.iter().any(|(_, w)| {
+            w.source == v.source
+                && w.resource_type == v.resource_type
+                && w.resource_id == v.resource_id
+        });
+        if !recorded {
+            let id = table.len() as i64 + 1;
+            table.push((id, v.clone()));
+            added += 1;
+        }
+    }
+    added
 }
 
 fn secret_row(c: &StoredConnection) -> ConnectionSecretRow {
@@ -2843,20 +2862,7 @@ impl ResourceVersionStore for MemoryStores<'_> {
                 return Err(DbError::Forbidden);
             }
         }
-        let mut added = 0;
-        for v in versions {
-            let recorded = t.versions.iter().any(|(_, w)| {
-                w.source == v.source
-                    && w.resource_type == v.resource_type
-                    && w.resource_id == v.resource_id
-            });
-            if !recorded {
-                let id = t.versions.len() as i64 + 1;
-                t.versions.push((id, v.clone()));
-                added += 1;
-            }
-        }
-        Ok(added)
+        Ok(insert_versions(&mut t.versions, versions))
     }
 
     async fn resource_versions(
@@ -2999,7 +3005,7 @@ impl DriftStore for MemoryStores<'_> {
     async fn record_drift(
         &self,
         advance: &DriftAdvance,
-        capture: Option<(&DriftCaptureRow, &[NewDriftAlert])>,
+        capture: Option<RecordedCapture<'_>>,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, DbError> {
         self.system("record_drift")?;
@@ -3015,14 +3021,31 @@ impl DriftStore for MemoryStores<'_> {
             return Ok(false);
         }
         let team = d.settings.team_id;
-        if let Some((row, alerts)) = capture {
+        if let Some(RecordedCapture {
+            row,
+            alerts,
+            versions,
+        }) = capture
+        {
             if t.drift_captures
                 .iter()
                 .any(|c| c.backup_id == row.backup_id && c.seq == row.seq)
             {
                 return Err(DbError::Conflict);
             }
+            let own = |v: &NewVersion| {
+                v.source
+                    == (VersionSource::Capture {
+                        capture_id: row.id.as_uuid(),
+                    })
+                    && v.connection_id == advance.connection_id
+                    && v.team_id == team
+            };
+            if !versions.iter().all(own) {
+                return Err(DbError::Constraint);
+            }
             t.drift_captures.push(row.clone());
+            insert_versions(&mut t.versions, versions);
             for a in alerts {
                 let open = t.drift_alerts.iter_mut().find(|x| {
                     x.connection_id == advance.connection_id
@@ -3083,7 +3106,28 @@ impl DriftStore for MemoryStores<'_> {
         d.base = Some(advance.base_backup_id);
         d.last_seq = advance.seq;
         d.settings.last_checked_at = Some(now);
+        if let Some(c) = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == advance.connection_id)
+        {
+            if c.row
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(DRIFT_ERROR_PREFIX))
+            {
+                c.row.last_error = None;
+            }
+        }
         Ok(true)
+    }
+
+    async fn drift_capture(&self, id: DriftCaptureId) -> Result<Option<DriftCaptureRow>, DbError> {
+        let t = self.read("drift_capture")?;
+        Ok(t.drift_captures
+            .iter()
+            .find(|c| c.id == id && self.can(&t, c.team_id, Action::DriftRead))
+            .cloned())
     }
 
     async fn drift_settings(

@@ -48,7 +48,7 @@ pub use connections::{
 };
 pub use drift::{
     AlertStatus, DriftAdvance, DriftAlertRow, DriftCaptureRow, DriftSettingsRow, DriftStateRow,
-    DriftStore, DueCheck, NewDriftAlert,
+    DriftStore, DueCheck, NewDriftAlert, RecordedCapture, DRIFT_ERROR_PREFIX,
 };
 pub use email::{
     Audience, ClaimedRow, CodeRow, EmailStore, EventEffect, EventWrite, EventsApplied,

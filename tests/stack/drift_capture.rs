@@ -1,9 +1,10 @@
 //! Live change capture end to end: a connection to an emulator of this test's own (so no other
 //! test's changes reach its System Log) is backed up; an admin changes the org through
 //! `/__emulator/changes`; the drift cron's check captures the change with its actor and client
-//! address as a sealed delta under the backup's prefix, lists a high alert (and enqueues its
-//! email), the alert is acknowledged (audited); a second check keeps the cursor and captures
-//! nothing new; bad input is refused and changes nothing.
+//! address as a sealed delta under the backup's prefix, adds the changed user's captured version
+//! (attributed, diffed against its backup version) to its history, lists a high alert (and
+//! enqueues its email), the alert is acknowledged (audited); a second check keeps the cursor and
+//! captures nothing new; bad input is refused and changes nothing.
 
 use crate::support::*;
 use okta_emulator::EmulatorConfig;
@@ -106,6 +107,16 @@ fn drift_check_captures_attributes_alerts_and_keeps_its_cursor() {
     assert_eq!(view["custom_rules"], false);
     assert!(view["alerts"].as_array().unwrap().is_empty());
 
+    // A user the backup holds, whose history the capture will extend.
+    let listed = call(
+        "GET",
+        &format!("{okta}/api/v1/users?limit=1"),
+        &[("authorization", &format!("SSWS {TOKEN}"))],
+        None,
+    );
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let known = listed.json()[0]["id"].as_str().unwrap().to_string();
+
     let results = okta_changes(
         &okta,
         json!([
@@ -116,8 +127,11 @@ fn drift_check_captures_attributes_alerts_and_keeps_its_cursor() {
              "body": {"profile": {"firstName": "Dana", "lastName": "Drift",
                                   "email": "dana.drift@example.com",
                                   "login": "dana.drift@example.com"}}},
+            {"method": "POST", "path": format!("/api/v1/users/{known}"),
+             "body": {"profile": {"title": "Drift Director"}}},
         ]),
     );
+    let profile_txn = results[2]["transaction"].as_str().unwrap().to_string();
     let zone_id = results[0]["body"]["id"].as_str().unwrap().to_string();
     let zone_txn = results[0]["transaction"].as_str().unwrap().to_string();
     let admin = emulator.log_events().last().unwrap()["actor"].clone();
@@ -134,7 +148,7 @@ fn drift_check_captures_attributes_alerts_and_keeps_its_cursor() {
     assert_eq!(capture["backup_id"], backup["id"]);
     assert_eq!(
         capture["counts"],
-        json!({"users": 1, "network_zones": 1}),
+        json!({"users": 2, "network_zones": 1}),
         "{capture}"
     );
     let zone = capture["summary"]
@@ -155,6 +169,45 @@ fn drift_check_captures_attributes_alerts_and_keeps_its_cursor() {
     assert_eq!(by["actor_display_name"], admin["displayName"]);
     assert_eq!(by["transaction_id"], zone_txn.as_str());
     assert_eq!(by["origin"], "tenant");
+
+    // The known user's history: its backup version, then the captured one, attributed, with
+    // the field diff between them read back from the backup and the sealed delta.
+    let history = format!("/connections/{connection}/resources/users/{known}/history");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let versions = loop {
+        let reply = user.api("GET", &history, None);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let versions = reply.json()["versions"].clone();
+        if versions.as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break versions;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0]["source"], "backup");
+    assert_eq!(versions[0]["backup_id"], backup["id"]);
+    assert_eq!(versions[0]["change"]["kind"], "initial");
+    let captured = &versions[1];
+    assert_eq!(captured["source"], "capture", "{captured}");
+    assert_eq!(captured["capture_id"], capture["id"]);
+    assert_eq!(captured["event_type"], "user.account.update_profile");
+    assert_eq!(captured["actor_id"], admin["id"]);
+    assert_eq!(captured["actor_display_name"], admin["displayName"]);
+    assert_eq!(captured["client_ip"], ADMIN_IP);
+    assert!(captured["user_agent"]
+        .as_str()
+        .unwrap()
+        .contains("Chrome/127"));
+    assert_eq!(captured["transaction_id"], profile_txn.as_str());
+    assert_eq!(captured["change"]["kind"], "changed", "{captured}");
+    let title = captured["change"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/profile/title")
+        .expect("the title's change");
+    assert_eq!(title["after"], "Drift Director");
 
     // A restore point: the delta is sealed under the backup's prefix, its hash on the row.
     let prefix = psql(&format!(
