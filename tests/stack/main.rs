@@ -17,6 +17,7 @@ mod compliance;
 mod cors;
 mod deletion;
 mod drift;
+mod drift_bench;
 mod drift_capture;
 mod edge;
 mod email;
