@@ -30,7 +30,8 @@ bash scripts/bootstrap.sh >/dev/null
 # shellcheck source=lib/stack.sh
 . scripts/lib/stack.sh
 
-STACK_STATE=.stack/bench-drift
+# Absolute: wrangler resolves --env-file and --persist-to against a --config's directory.
+STACK_STATE=$PWD/.stack/bench-drift
 STACK_DB=${BENCH_DB:-${TEST_DB:-butterfly_bench}}
 STACK_FRESH_DB=1
 STACK_POSTGREST_PORT=${BENCH_POSTGREST_PORT:-${TEST_POSTGREST_PORT:-3100}}
