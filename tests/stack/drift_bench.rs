@@ -52,7 +52,10 @@ fn change(method: &str, path: String, body: Value) -> Instant {
     let reply = call(
         "POST",
         &format!("{}/__emulator/changes", env("BF_OKTA_URL")),
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
         Some(&serde_json::to_vec(&batch).unwrap()),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -204,10 +207,7 @@ fn drift_benchmark() {
     emulator("POST", "/__emulator/reset", None);
     let triggered = Instant::now();
     let (visible, captured) = check(&user, &connection, 1);
-    let latencies: Vec<f64> = made
-        .iter()
-        .map(|t| (visible - *t).as_secs_f64())
-        .collect();
+    let latencies: Vec<f64> = made.iter().map(|t| (visible - *t).as_secs_f64()).collect();
     let (buckets, total) = okta_requests();
     println!("bench changes_made {changes}");
     println!("bench changes_captured {captured} (changed resources in the capture)");
