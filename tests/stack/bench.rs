@@ -26,7 +26,7 @@ fn workerd_rss_kib() -> Option<u64> {
 }
 
 /// CPU seconds (user + system) the workerd process has used so far.
-fn workerd_cpu_s() -> Option<f64> {
+pub(crate) fn workerd_cpu_s() -> Option<f64> {
     let pid = std::env::var("BF_BENCH_WORKERD_PID").ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.

@@ -7,19 +7,10 @@
 //! drift cron's check captures them. Then 10 more, to show the Okta requests a check spends grow
 //! with the changes, not with the tenant. Then a second backup and the snapshot diff of the two.
 
+use crate::bench::workerd_cpu_s;
 use crate::support::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-/// CPU seconds (user + system) the workerd process has used so far.
-fn workerd_cpu_s() -> Option<f64> {
-    let pid = std::env::var("BF_BENCH_WORKERD_PID").ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
 
 /// The worker isolate's busy time over `work`, from the CPU profiler bench-drift.sh started.
 fn profiled_ms(work: impl FnOnce()) -> Option<f64> {
