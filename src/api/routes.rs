@@ -48,6 +48,8 @@ pub enum Route {
     GetGuidanceRecord,
     FindingGuidance,
     PrivilegedAccessGuidance,
+    DriftAlertGuidance,
+    RestorePlanGuidance,
     VerifyAuditChain,
     ExportAuditPack,
     GetAllowList,
@@ -127,6 +129,8 @@ impl Route {
             | DeleteAiAnswers
             | FindingGuidance
             | PrivilegedAccessGuidance
+            | DriftAlertGuidance
+            | RestorePlanGuidance
             | CancelTeamDeletion
             | RequestEmailVerification => BodyKind::Empty,
             Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
@@ -172,6 +176,8 @@ impl Route {
             | BillingPortal
             | FindingGuidance
             | PrivilegedAccessGuidance
+            | DriftAlertGuidance
+            | RestorePlanGuidance
             | ExportAuditPack
             | RequestEmailVerification
             | ConfirmEmailVerification
@@ -508,6 +514,18 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Post,
         "/api/v1/connections/{id}/privileged-access/guidance",
         Route::PrivilegedAccessGuidance,
+        Access::Team(Action::AiRequest),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/drift/alerts/{alert_id}/guidance",
+        Route::DriftAlertGuidance,
+        Access::Team(Action::AiRequest),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/restores/{id}/guidance",
+        Route::RestorePlanGuidance,
         Access::Team(Action::AiRequest),
     ),
     def(

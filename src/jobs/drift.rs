@@ -579,7 +579,7 @@ fn alerts_for(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::authz::matrix::Role;
     use crate::drift::capture::events::tests::spec_event;
@@ -619,8 +619,9 @@ mod tests {
                "gateways": [{"type": "CIDR", "value": "203.0.113.0/24"}]})
     }
 
-    /// A backed-up (empty) org in which an admin then created a user and a network zone.
-    fn changed_org(world: &World) -> (ConnectionId, crate::ids::UserId) {
+    /// A backed-up (empty) org in which an admin then created a user and a network zone (the
+    /// guidance tests explain the alert it raises).
+    pub(crate) fn changed_org(world: &World) -> (ConnectionId, crate::ids::UserId) {
         let owner = world.user();
         let (connection, backup) = world.backed_up(owner);
         assert_eq!(backup.status, BackupStatus::Complete);
@@ -652,7 +653,7 @@ mod tests {
         (connection, owner)
     }
 
-    fn cron(world: &World) -> Value {
+    pub(crate) fn cron(world: &World) -> Value {
         let log = block_on(super::super::scheduled(
             world.deps,
             &world.deps.config.drift_cron,

@@ -1,5 +1,6 @@
-//! AI guidance use cases: the team's switch, guidance on a compliance finding and on privileged
-//! access, and the records every request leaves (docs/ai.md).
+//! AI guidance use cases: the team's switch, guidance on a compliance finding, on privileged
+//! access, on a drift alert and on a restore plan's blast radius, and the records every request
+//! leaves (docs/ai.md).
 //!
 //! The switch is read from the database on every guidance request, before anything is read or
 //! built, so turning it off stops all calls at once. The budget ledger is written with a
@@ -15,16 +16,19 @@ use serde_json::{json, Value};
 
 use super::audit::Event;
 use super::downloads::read_snapshot;
-use super::{Caller, ServiceError};
+use super::tenant_keys::snapshot_key;
+use super::{restores, Caller, ServiceError};
 use crate::ai::budget::{settle, Reservation, Usage};
 use crate::ai::guide::{self, Advice, AiSettings, Ask, Pending, Prepared};
 use crate::ai::prompts::disclosure::disclosure;
-use crate::ai::prompts::Subject;
+use crate::ai::prompts::{DriftAlert, DriftChange, RestorePlan, Subject};
 use crate::authz::matrix::Action;
 use crate::compliance::{catalog, Evidence, Finding};
-use crate::ids::{ConnectionId, GuidanceRecordId, TeamId};
-use crate::store::{AiSettingsRow, BackupRow, DbError, GuidanceRecordRow};
-use crate::tenant::TenantSnapshot;
+use crate::drift::capture::delta::{delta_items, open_delta, overlay_items, DeltaRef};
+use crate::ids::{ConnectionId, DriftAlertId, GuidanceRecordId, RestorePlanId, TeamId};
+use crate::snapshot::SnapshotLayout;
+use crate::store::{AiSettingsRow, BackupRow, DbError, DriftCaptureRow, GuidanceRecordRow};
+use crate::tenant::{ResourceType, TenantSnapshot};
 
 /// How often a ledger write is retried when another request changed the ledger meanwhile.
 const LEDGER_ATTEMPTS: usize = 5;
@@ -231,6 +235,144 @@ pub async fn privileged_access_guidance(
         requested_by: Some(caller.user()),
         target: backup.id.to_string(),
         subject: Subject::PrivilegedAccess,
+    };
+    run_guidance(caller, settings, ask, &tenant).await
+}
+
+/// `POST /connections/{id}/drift/alerts/{alert_id}/guidance`: what a drift alert's change does
+/// to security and sign-in. The change is read from the capture that last added to the alert
+/// (its summary keeps each change field by field, secrets withheld), over the tenant as of that
+/// capture: its base backup with the captures up to it overlaid.
+pub async fn drift_alert_guidance(
+    caller: &Caller<'_>,
+    connection: ConnectionId,
+    alert: DriftAlertId,
+) -> Result<GuidanceView, ServiceError> {
+    let (team, settings) = admitted_caller(caller, connection).await?;
+    let row = caller
+        .stores()
+        .drift_alert(alert)
+        .await?
+        .filter(|a| a.connection_id == connection && a.team_id == team)
+        .ok_or(ServiceError::NotFound)?;
+    const GONE: ServiceError = ServiceError::Conflict {
+        code: "drift_capture_gone",
+        message:
+            "the alert's capture went with its base backup; there is no change left to explain",
+    };
+    let capture_id = row.last_capture_id.or(row.capture_id).ok_or(GONE)?;
+    let capture = caller
+        .stores()
+        .drift_capture(capture_id)
+        .await?
+        .filter(|c| c.team_id == team)
+        .ok_or(GONE)?;
+    let resource = ResourceType::parse(&row.resource_type)
+        .ok_or_else(|| ServiceError::Internal("drift alert of an unknown type".into()))?;
+    let paths: Vec<String> = serde_json::from_value(row.fields.clone()).unwrap_or_default();
+    let change = DriftChange::of_alert(
+        &capture.summary,
+        resource,
+        &row.resource_id,
+        &row.kind,
+        &paths,
+    );
+    let tenant = tenant_at_capture(caller, &capture).await?.ok_or(GONE)?;
+    let subject = DriftAlert {
+        changes: vec![change],
+    };
+    let ask = Ask {
+        team,
+        connection: Some(connection),
+        requested_by: Some(caller.user()),
+        target: alert.to_string(),
+        subject: Subject::Drift(&subject),
+    };
+    run_guidance(caller, settings, ask, &tenant).await
+}
+
+/// The tenant as of `capture`: its base backup read whole, with every capture of that base up
+/// to and including this one overlaid in order (each delta verified against its row's hash).
+/// `None` once the base backup is gone.
+async fn tenant_at_capture(
+    caller: &Caller<'_>,
+    capture: &DriftCaptureRow,
+) -> Result<Option<TenantSnapshot>, ServiceError> {
+    let (sys, deps) = (caller.system(), caller.deps());
+    let Some(base) = sys
+        .stores()
+        .backup(capture.backup_id)
+        .await?
+        .filter(|b| b.team_id == capture.team_id)
+    else {
+        return Ok(None);
+    };
+    let mut tenant = read_tenant(caller, &base).await?;
+    let key = snapshot_key(sys, base.team_id, base.id, base.connection_id).await?;
+    let layout = SnapshotLayout::from_prefix(&base.r2_prefix);
+    let owner = (
+        base.id.to_string(),
+        base.team_id.to_string(),
+        base.connection_id.to_string(),
+    );
+    let unreadable = |e: crate::drift::capture::delta::DeltaError| {
+        ServiceError::Internal(format!("capture of backup {}: {e}", base.id))
+    };
+    for row in sys.stores().drift_captures_of(base.id).await? {
+        if row.seq > capture.seq {
+            break;
+        }
+        let delta = DeltaRef {
+            seq: row.seq,
+            manifest_sha256: row.manifest_sha256,
+        };
+        let manifest = open_delta(deps.store, &layout, (&owner.0, &owner.1, &owner.2), &delta)
+            .await
+            .map_err(unreadable)?;
+        for object in &manifest.objects {
+            let items = delta_items(deps.store, deps.seal, &key, &manifest, object.resource)
+                .await
+                .map_err(unreadable)?;
+            // A type the base did not collect stays "not collected", as in `state_at`.
+            if let Some(held) = tenant.resources.get_mut(&object.resource) {
+                overlay_items(held, object.resource, items);
+            }
+        }
+    }
+    Ok(Some(tenant))
+}
+
+/// `POST /restores/{id}/guidance`: the blast radius of a stored restore plan. The plan is
+/// opened exactly as `GET /restores/{id}` opens it; what each operation touches is computed
+/// over the target connection's latest complete backup (the tenant as Butterfly last saw it,
+/// which updates and deletes act on), or the plan's source backup while the target has none.
+pub async fn restore_guidance(
+    caller: &Caller<'_>,
+    id: RestorePlanId,
+) -> Result<GuidanceView, ServiceError> {
+    let row = restores::stored(caller, id).await?;
+    let (team, settings) = admitted_caller(caller, row.target_connection_id).await?;
+    if team != row.team_id {
+        return Err(ServiceError::NotFound);
+    }
+    let plan: crate::restore::Plan =
+        serde_json::from_slice(&restores::open(caller, &row).await?)
+            .map_err(|e| ServiceError::Internal(format!("the sealed plan does not parse: {e}")))?;
+    let sys = caller.system().stores();
+    let backup = match sys.latest_complete_backup(row.target_connection_id).await? {
+        Some(b) => Some(b),
+        None => sys.backup(row.source_backup_id).await?,
+    }
+    .filter(|b| b.team_id == team)
+    .ok_or(ServiceError::NotFound)?;
+    let tenant = read_tenant(caller, &backup).await?;
+    let subject = RestorePlan::from(&plan);
+    let ask = Ask {
+        team,
+        connection: Some(row.target_connection_id),
+        requested_by: Some(caller.user()),
+        target: id.to_string(),
+        subject: Subject::Restore(&subject),
     };
     run_guidance(caller, settings, ask, &tenant).await
 }
@@ -540,6 +682,127 @@ mod tests {
             full,
             "a refused request spends nothing"
         );
+    }
+
+    /// The data section of the last request sent to the provider.
+    fn last_data(world: &World) -> Value {
+        let requests = world.http.requests.borrow();
+        let sent = requests
+            .iter()
+            .rev()
+            .find(|r| r.url.starts_with(AI_PROVIDER))
+            .expect("a request reached the provider");
+        let body: Value = serde_json::from_slice(sent.body.as_deref().unwrap()).unwrap();
+        let user = body["messages"][0]["content"][0]["text"].as_str().unwrap();
+        let (_, rest) = user.split_once("<tenant_data>\n").unwrap();
+        let (data, _) = rest.split_once("\n</tenant_data>").unwrap();
+        serde_json::from_str(data).unwrap()
+    }
+
+    #[test]
+    fn a_drift_alert_is_explained_over_the_tenant_as_of_its_capture() {
+        let world = World::new();
+        let (connection, owner) = crate::jobs::drift::tests::changed_org(&world);
+        crate::jobs::drift::tests::cron(&world);
+        let alert = world.db.drift_alerts()[0].clone();
+        assert_eq!(alert.resource_type, "network_zones");
+        let team = alert.team_id;
+        let caller = world.caller(owner);
+        let r = block_on(drift_alert_guidance(&caller, connection, alert.id));
+        assert_eq!(code(r.unwrap_err()), "ai_disabled");
+        assert_eq!(
+            provider_calls(&world),
+            0,
+            "nothing is read or sent while off"
+        );
+        block_on(set_settings(&caller, team, true, false)).unwrap();
+        world.db.activity.borrow_mut().clear();
+
+        let viewer = world.member(team, Role::Viewer);
+        let r = block_on(drift_alert_guidance(
+            &world.caller(viewer),
+            connection,
+            alert.id,
+        ));
+        assert_eq!(r.unwrap_err().to_string(), "forbidden");
+        let stranger = world.user();
+        let r = block_on(drift_alert_guidance(
+            &world.caller(stranger),
+            connection,
+            alert.id,
+        ));
+        assert_eq!(r.unwrap_err().to_string(), "not found");
+        let unknown = DriftAlertId::parse("00000000-0000-4000-8000-000000000001").unwrap();
+        let r = block_on(drift_alert_guidance(&caller, connection, unknown));
+        assert_eq!(r.unwrap_err().to_string(), "not found");
+
+        let view = block_on(drift_alert_guidance(&caller, connection, alert.id)).unwrap();
+        assert_eq!(view.record.outcome, RecordOutcome::Answered);
+        assert_eq!(
+            view.record.prompt,
+            crate::ai::prompts::PromptKind::ExplainDrift
+        );
+        assert_eq!(view.record.target, alert.id.to_string());
+        let data = last_data(&world);
+        let zone = &data["changes"][0];
+        assert_eq!(zone["resource"], "network_zones");
+        assert_eq!(zone["change"], "added");
+        // The zone exists only in the capture's delta: the tenant was read as of the capture.
+        assert_eq!(zone["current"]["status"], "ACTIVE", "{zone}");
+        let sent = data.to_string();
+        for secret in ["Anywhere", "203.0.113", "Mallory", "nzo1", "acme.okta.com"] {
+            assert!(!sent.contains(secret), "{secret} sent: {sent}");
+        }
+        let rows = world.db.activity.borrow().clone();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].action, "ai.guidance");
+        assert_eq!(rows[0].details["prompt"], "explain_drift");
+    }
+
+    #[test]
+    fn a_restore_plan_is_explained_once_opened_as_its_get_route_opens_it() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let (connection, backup) = world.backed_up(owner);
+        let caller = world.caller(owner);
+        let planned = block_on(restores::plan(
+            &caller,
+            connection,
+            restores::PlanRequest {
+                source_backup_id: backup.id,
+                scope: crate::restore::Scope::Tenant,
+                options: Default::default(),
+            },
+        ))
+        .unwrap();
+        let id = planned.row.id;
+        let r = block_on(restore_guidance(&caller, id));
+        assert_eq!(code(r.unwrap_err()), "ai_disabled");
+        block_on(set_settings(&caller, team, true, false)).unwrap();
+        let viewer = world.member(team, Role::Viewer);
+        assert_eq!(
+            block_on(restore_guidance(&world.caller(viewer), id))
+                .unwrap_err()
+                .to_string(),
+            "forbidden"
+        );
+        assert_eq!(
+            block_on(restore_guidance(&world.caller(world.user()), id))
+                .unwrap_err()
+                .to_string(),
+            "not found"
+        );
+        let view = block_on(restore_guidance(&caller, id)).unwrap();
+        assert_eq!(view.record.outcome, RecordOutcome::Answered);
+        assert_eq!(view.record.target, id.to_string());
+        assert_eq!(view.record.connection_id, Some(connection));
+        let data = last_data(&world);
+        assert_eq!(
+            data["operations_total"], 0,
+            "the org did not change: {data}"
+        );
+        assert_eq!(provider_calls(&world), 1);
     }
 
     #[test]

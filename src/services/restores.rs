@@ -217,12 +217,36 @@ fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
 
 /// `GET /restores/{id}`: the row, and the plan opened from R2 and checked against its hash.
 pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
-    let row = caller
+    let row = stored(caller, id).await?;
+    caller.authorize(row.team_id, Action::BackupRead).await?;
+    let plan = serde_json::from_slice(&open(caller, &row).await?)
+        .map_err(|e| ServiceError::Internal(format!("the sealed plan is not JSON: {e}")))?;
+    Ok(PlanView {
+        expired: caller.deps().clock.now() >= row.expires_at,
+        row,
+        plan,
+    })
+}
+
+/// A stored plan's row, as the caller may read it (another team's plan does not exist).
+/// Callers authorise against its team before [`open`]ing it.
+pub(crate) async fn stored(
+    caller: &Caller<'_>,
+    id: RestorePlanId,
+) -> Result<RestorePlanRow, ServiceError> {
+    caller
         .stores()
         .restore_plan(id)
         .await?
-        .ok_or(ServiceError::NotFound)?;
-    caller.authorize(row.team_id, Action::BackupRead).await?;
+        .ok_or(ServiceError::NotFound)
+}
+
+/// The plaintext of a stored plan: read from R2, opened under its source backup's snapshot
+/// key, and checked against the hash its row holds.
+pub(crate) async fn open(
+    caller: &Caller<'_>,
+    row: &RestorePlanRow,
+) -> Result<Vec<u8>, ServiceError> {
     let (sys, deps) = (caller.system(), caller.deps());
     let backup = sys
         .stores()
@@ -244,13 +268,7 @@ pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, Ser
             "the sealed plan does not match its hash".into(),
         ));
     }
-    let plan = serde_json::from_slice(&plaintext)
-        .map_err(|e| ServiceError::Internal(format!("the sealed plan is not JSON: {e}")))?;
-    Ok(PlanView {
-        expired: deps.clock.now() >= row.expires_at,
-        row,
-        plan,
-    })
+    Ok(plaintext)
 }
 
 #[cfg(test)]

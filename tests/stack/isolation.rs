@@ -180,6 +180,11 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
         Route::PrivilegedAccessGuidance => {
             vec![p(format!("/connections/{c}/privileged-access/guidance"))]
         }
+        Route::DriftAlertGuidance => vec![p(format!(
+            "/connections/{c}/drift/alerts/00000000-0000-4000-8000-000000000001/guidance"
+        ))],
+        // As for `GetRestorePlan`, the victim's backup id stands for a plan id.
+        Route::RestorePlanGuidance => vec![p(format!("/restores/{b}/guidance"))],
         Route::VerifyAuditChain => vec![p(format!("/teams/{t}/audit/verify"))],
         Route::ExportAuditPack => vec![(
             format!(

@@ -101,6 +101,99 @@ restored from the backup.",
     max_output_tokens: 1500,
 };
 
+impl DriftChange {
+    /// The change a drift alert names, as its capture recorded it: the capture's summary holds
+    /// each change (a [`crate::drift::ResourceChange`], field by field with secrets withheld).
+    /// An alert whose change is not among the summary's first entries (the summary is capped)
+    /// is described by its changed paths alone, without values.
+    pub fn of_alert(
+        summary: &Value,
+        resource: ResourceType,
+        key: &str,
+        kind: &str,
+        paths: &[String],
+    ) -> DriftChange {
+        let recorded = summary.as_array().into_iter().flatten().find_map(|entry| {
+            let c: crate::drift::ResourceChange = serde_json::from_value(entry.clone()).ok()?;
+            (c.resource == resource && c.id.as_str() == key).then_some(c)
+        });
+        match recorded {
+            Some(c) => DriftChange::from(&c),
+            None => DriftChange {
+                resource,
+                object_id: views::okta_id(resource, key).to_owned(),
+                change: match kind {
+                    "added" => ChangeKind::Added,
+                    "removed" => ChangeKind::Removed,
+                    _ => ChangeKind::Modified,
+                },
+                fields: paths
+                    .iter()
+                    .map(|p| FieldChange {
+                        path: p.clone(),
+                        before: None,
+                        after: None,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// A change as drift computes it. A changed resource keeps its field changes; an added or
+/// removed one is described by the declared fields its content has (as `after` or `before`),
+/// so the prompt can say what appeared or went without sending anything undeclared.
+impl From<&crate::drift::ResourceChange> for DriftChange {
+    fn from(c: &crate::drift::ResourceChange) -> DriftChange {
+        use crate::drift::ChangeKind as Kind;
+        let declared = |content: &Option<Value>, added: bool| -> Vec<FieldChange> {
+            let Some(content) = content else {
+                return Vec::new();
+            };
+            views::of(c.resource)
+                .map(|v| v.fields)
+                .unwrap_or_default()
+                .iter()
+                .chain(views::identity_fields(c.resource))
+                .filter_map(|f| {
+                    let value = content.pointer(f.path)?.clone();
+                    let (before, after) = if added {
+                        (None, Some(value))
+                    } else {
+                        (Some(value), None)
+                    };
+                    Some(FieldChange {
+                        path: f.path.to_owned(),
+                        before,
+                        after,
+                    })
+                })
+                .collect()
+        };
+        let (change, fields) = match c.kind {
+            Kind::Added => (ChangeKind::Added, declared(&c.after, true)),
+            Kind::Removed => (ChangeKind::Removed, declared(&c.before, false)),
+            Kind::Changed => (
+                ChangeKind::Modified,
+                c.fields
+                    .iter()
+                    .map(|f| FieldChange {
+                        path: f.path.clone(),
+                        before: f.before.clone(),
+                        after: f.after.clone(),
+                    })
+                    .collect(),
+            ),
+        };
+        DriftChange {
+            resource: c.resource,
+            object_id: views::okta_id(c.resource, c.id.as_str()).to_owned(),
+            change,
+            fields,
+        }
+    }
+}
+
 pub(super) fn data(
     alert: &DriftAlert,
     tenant: &dyn TenantView,

@@ -255,4 +255,6 @@ pub(crate) fn capped<T>(items: Vec<T>, max: usize) -> (Vec<T>, usize) {
 #[cfg(test)]
 mod docs;
 #[cfg(test)]
+mod from_drift_and_restore;
+#[cfg(test)]
 pub(crate) mod tests;

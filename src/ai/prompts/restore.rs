@@ -80,7 +80,7 @@ what to check first. Flag the riskiest operations first.",
         ),
         (
             "current",
-            "the object as the tenant has it now, as its view",
+            "the object as the tenant has it now (its latest backup), as its view",
         ),
         (
             "impact",
@@ -133,6 +133,59 @@ what to check first. Flag the riskiest operations first.",
     ],
     max_output_tokens: 1500,
 };
+
+/// A stored restore plan as the prompt describes it: its writes in plan order. Skipped
+/// operations write nothing and are left out. An update that sets a user's or app's status is
+/// named for what it does (activate, deactivate); a create lists the declared fields its
+/// content sets; a delete sets none.
+impl From<&crate::restore::Plan> for RestorePlan {
+    fn from(plan: &crate::restore::Plan) -> RestorePlan {
+        use crate::restore::Action;
+        let operations = plan
+            .operations
+            .iter()
+            .filter_map(|op| {
+                let key = op.subject_id()?;
+                let (action, fields) = match op.action {
+                    Action::Skip => return None,
+                    Action::Delete => (RestoreAction::Delete, Vec::new()),
+                    Action::Create => {
+                        let declared = views::of(op.resource).map(|v| v.fields).unwrap_or_default();
+                        let fields = op.content.as_ref().map_or_else(Vec::new, |content| {
+                            declared
+                                .iter()
+                                .filter(|f| content.pointer(f.path).is_some())
+                                .map(|f| f.path.to_owned())
+                                .collect()
+                        });
+                        (RestoreAction::Create, fields)
+                    }
+                    Action::Update => {
+                        let status = op
+                            .fields
+                            .iter()
+                            .find(|f| f.path == "/status")
+                            .and_then(|f| f.after.as_ref())
+                            .and_then(Value::as_str);
+                        let action = match status {
+                            Some("ACTIVE") => RestoreAction::Activate,
+                            Some("INACTIVE" | "DEPROVISIONED") => RestoreAction::Deactivate,
+                            _ => RestoreAction::Update,
+                        };
+                        (action, op.fields.iter().map(|f| f.path.clone()).collect())
+                    }
+                };
+                Some(RestoreOp {
+                    action,
+                    resource: op.resource,
+                    object_id: views::okta_id(op.resource, key).to_owned(),
+                    fields,
+                })
+            })
+            .collect();
+        RestorePlan { operations }
+    }
+}
 
 pub(super) fn data(
     plan: &RestorePlan,

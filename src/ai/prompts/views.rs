@@ -392,6 +392,16 @@ pub fn of(resource: ResourceType) -> Option<&'static View> {
     ALL.iter().copied().find(|v| v.resource == resource)
 }
 
+/// The Okta id a view looks an object up by, from drift's key of the object: the key's last
+/// part (a policy rule's key is `policyId/ruleId`, a role assignment's `userId/roleId`, and
+/// each view's id is that last part). Types without a view keep their whole key.
+pub fn okta_id(resource: ResourceType, key: &str) -> &str {
+    match of(resource) {
+        Some(_) => key.rsplit('/').next().unwrap_or(key),
+        None => key,
+    }
+}
+
 const USER_IDENTITY: &[Field] = &[
     field("login", "/profile/login", Pseudonym(Kind::Email)),
     field("email", "/profile/email", Pseudonym(Kind::Email)),

@@ -1,6 +1,9 @@
 //! Every prompt type over the emulator's full demo tenant and a 10,000-user synthetic tenant,
 //! collected over HTTP with the backup's own collection plan; every request body that leaves
-//! is scanned for every identifying value of the tenant. None may appear.
+//! is scanned for every identifying value of the tenant. None may appear. The drift and
+//! restore prompts go twice: from hand-made changes aimed at identifying fields, and as their
+//! routes build them, from drift's diff of an admin session made of the tenant's own values
+//! (a capture's summary) and from the restore plan that would undo it.
 //!
 //! What counts as identifying is decided here, independently of the redaction code: every id
 //! (`id` and `*Id` keys at any depth), every name, label, description, login, email, phone,
@@ -428,6 +431,103 @@ fn restore(t: &TenantSnapshot) -> RestorePlan {
     RestorePlan { operations }
 }
 
+/// The tenant after an admin's session, made of the tenant's own values so that the scan covers
+/// them: the first 20 users take the next user's login, email and names and change status, 10
+/// groups, apps, policies, rules and zones take the next one's name (a group its description
+/// too), and 5 memberships go.
+fn session(t: &TenantSnapshot) -> TenantSnapshot {
+    let mut after = t.clone();
+    let shift = |after: &mut TenantSnapshot, r: ResourceType, n: usize, paths: &[&str]| {
+        let Some(objects) = after.resources.get_mut(&r) else {
+            return;
+        };
+        let next: Vec<Value> = objects.iter().skip(1).take(n).cloned().collect();
+        for (o, other) in objects.iter_mut().zip(next) {
+            for path in paths {
+                if let (Some(slot), Some(v)) = (o.pointer_mut(path), other.pointer(path)) {
+                    *slot = v.clone();
+                }
+            }
+        }
+    };
+    shift(
+        &mut after,
+        ResourceType::Users,
+        20,
+        &[
+            "/profile/login",
+            "/profile/email",
+            "/profile/firstName",
+            "/profile/lastName",
+            "/profile/displayName",
+            "/profile/mobilePhone",
+            "/status",
+        ],
+    );
+    shift(
+        &mut after,
+        ResourceType::Groups,
+        10,
+        &["/profile/name", "/profile/description"],
+    );
+    shift(&mut after, ResourceType::Apps, 10, &["/label"]);
+    shift(&mut after, ResourceType::Policies, 10, &["/name"]);
+    shift(&mut after, ResourceType::PolicyRules, 10, &["/rule/name"]);
+    shift(
+        &mut after,
+        ResourceType::NetworkZones,
+        10,
+        &["/name", "/gateways"],
+    );
+    if let Some(members) = after.resources.get_mut(&ResourceType::GroupMembers) {
+        members.drain(..members.len().min(5));
+    }
+    after
+}
+
+/// Every change of the session as a drift alert names it, built the way the alert route
+/// builds it: from a capture summary of drift's own diff.
+fn captured_drift(before: &TenantSnapshot, after: &TenantSnapshot) -> DriftAlert {
+    let diff = crate::drift::diff_states(before, after, &Default::default()).unwrap();
+    let summary = serde_json::to_value(&diff.changes).unwrap();
+    let changes: Vec<DriftChange> = diff
+        .changes
+        .iter()
+        .map(|c| {
+            let kind = serde_json::to_value(c.kind).unwrap();
+            DriftChange::of_alert(
+                &summary,
+                c.resource,
+                c.id.as_str(),
+                kind.as_str().unwrap(),
+                &[],
+            )
+        })
+        .collect();
+    assert!(changes.len() > 40, "{}", changes.len());
+    DriftAlert { changes }
+}
+
+/// The plan restoring the tenant before the session into the tenant after it (deleting
+/// nothing), as the restore route converts a stored plan.
+fn planned_restore(before: &TenantSnapshot, after: &TenantSnapshot) -> RestorePlan {
+    let plan = crate::restore::plan(&crate::restore::PlanInput {
+        source: before,
+        target: after,
+        scope: &crate::restore::Scope::Tenant,
+        options: Default::default(),
+        restoring_admin: None,
+        credential: &crate::restore::access::Credential::ApiToken {
+            roles: BTreeSet::from(["SUPER_ADMIN".to_string()]),
+        },
+        limits: Default::default(),
+    })
+    .unwrap();
+    let plan = RestorePlan::from(&plan);
+    assert!(plan.operations.len() > 20, "{}", plan.operations.len());
+    plan
+}
+
 fn scan(name: &str, config: EmulatorConfig) {
     let started = Instant::now();
     let emulator = okta_emulator::start(config).unwrap();
@@ -458,16 +558,29 @@ fn scan(name: &str, config: EmulatorConfig) {
     let findings = evaluate(&tenant, &EvalContext::at(now));
     eprintln!("{name}: evaluated at {:.1?}", started.elapsed());
     let (alert, plan) = (drift(&tenant), restore(&tenant));
-    let mut subjects: Vec<Subject> = findings
+    // The prompts the drift-alert and restore-plan routes build, over the tenant as the
+    // capture and the plan's target have it.
+    let after = session(&tenant);
+    let (captured, planned) = (
+        captured_drift(&tenant, &after),
+        planned_restore(&tenant, &after),
+    );
+    eprintln!(
+        "{name}: session diffed and planned at {:.1?}",
+        started.elapsed()
+    );
+    let mut subjects: Vec<(Subject, &TenantSnapshot)> = findings
         .iter()
         .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Error))
-        .map(Subject::Finding)
+        .map(|f| (Subject::Finding(f), &tenant))
         .collect();
     let finding_prompts = subjects.len();
     subjects.extend([
-        Subject::Drift(&alert),
-        Subject::Restore(&plan),
-        Subject::PrivilegedAccess,
+        (Subject::Drift(&alert), &tenant),
+        (Subject::Restore(&plan), &tenant),
+        (Subject::Drift(&captured), &after),
+        (Subject::Restore(&planned), &after),
+        (Subject::PrivilegedAccess, &tenant),
     ]);
 
     let http = Recorder {
@@ -494,7 +607,7 @@ fn scan(name: &str, config: EmulatorConfig) {
         keep_answers: false,
     };
     let mut kinds = BTreeSet::new();
-    for subject in subjects {
+    for (subject, over) in subjects {
         let request = Ask {
             team: TeamId::parse("6f1c3a52-1d2e-4c9b-8a57-0d9a3a6c2b11").unwrap(),
             connection: None,
@@ -502,7 +615,7 @@ fn scan(name: &str, config: EmulatorConfig) {
             target: "scan".into(),
             subject,
         };
-        let g = block_on(ask(&deps, settings, &policy, &mut usage, request, &tenant)).unwrap();
+        let g = block_on(ask(&deps, settings, &policy, &mut usage, request, over)).unwrap();
         assert_eq!(g.record.outcome, RecordOutcome::Answered, "{:?}", g.record);
         kinds.insert(g.record.prompt);
         breakers.with(crate::ai::provider::ProviderId::Anthropic, |b| b.success());
@@ -546,7 +659,7 @@ fn scan(name: &str, config: EmulatorConfig) {
     leaks.sort();
     leaks.dedup();
     eprintln!(
-        "{name}: {} requests ({finding_prompts} findings + drift + restore + topology, with failover), {bytes} bytes scanned in {:.1?} total; {} leaks",
+        "{name}: {} requests ({finding_prompts} findings + 2 drift + 2 restore + topology, with failover), {bytes} bytes scanned in {:.1?} total; {} leaks",
         bodies.len(),
         started.elapsed(),
         leaks.len()

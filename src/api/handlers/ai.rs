@@ -7,7 +7,7 @@ use crate::ai::record::RecordOutcome;
 use crate::api::call::Call;
 use crate::api::error::ApiError;
 use crate::api::http::ApiResponse;
-use crate::ids::{ConnectionId, GuidanceRecordId, TeamId};
+use crate::ids::{ConnectionId, DriftAlertId, GuidanceRecordId, RestorePlanId, TeamId};
 use crate::services::ai::{self, GuidanceView};
 use crate::services::ServiceError;
 
@@ -76,6 +76,20 @@ pub async fn privileged_access(call: &Call<'_>) -> Result<ApiResponse, ApiError>
         ai::privileged_access_guidance(call.caller()?, id).await?,
         call,
     )
+}
+
+pub async fn drift_alert(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let id = call.id(0, ConnectionId::parse)?;
+    let alert = call.id(1, DriftAlertId::parse)?;
+    respond(
+        ai::drift_alert_guidance(call.caller()?, id, alert).await?,
+        call,
+    )
+}
+
+pub async fn restore_plan(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let id = call.id(0, RestorePlanId::parse)?;
+    respond(ai::restore_guidance(call.caller()?, id).await?, call)
 }
 
 /// An answer is 200 with its text; a request the team's budget refused is 429 with

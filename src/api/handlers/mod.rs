@@ -66,6 +66,8 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::GetGuidanceRecord => ai::record(call).await,
         Route::FindingGuidance => ai::finding(call).await,
         Route::PrivilegedAccessGuidance => ai::privileged_access(call).await,
+        Route::DriftAlertGuidance => ai::drift_alert(call).await,
+        Route::RestorePlanGuidance => ai::restore_plan(call).await,
         Route::VerifyAuditChain => teams::verify_audit_chain(call).await,
         Route::ExportAuditPack => teams::audit_pack(call).await,
         Route::GetAllowList => teams::allow_list(call).await,

@@ -316,6 +316,34 @@ pub async fn state_at(
     Ok(Some(()))
 }
 
+/// Overlays one delta's items of `resource` onto that type's items held in memory (a base
+/// backup read whole, with earlier deltas already overlaid): a changed resource is replaced,
+/// a removed one dropped, in place; an added one is appended, in capture order. The same state
+/// as [`state_at`] gives, for a caller that holds the whole tenant anyway (a guidance prompt
+/// is built over all of it).
+pub fn overlay_items(items: &mut Vec<Value>, resource: ResourceType, delta: Vec<DeltaItem>) {
+    let n = Normaliser::of(resource);
+    let mut at = std::collections::HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Ok(key) = n.key(item, i as u64) {
+            at.entry(key.as_str().to_string()).or_insert(i);
+        }
+    }
+    let mut slots: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
+    for d in delta {
+        match at.get(&d.key) {
+            Some(&i) => slots[i] = d.item,
+            None => {
+                if let Some(item) = d.item {
+                    at.insert(d.key, slots.len());
+                    slots.push(Some(item));
+                }
+            }
+        }
+    }
+    *items = slots.into_iter().flatten().collect();
+}
+
 /// The captured versions (base + deltas) of the resources of one type whose key `covers`
 /// admits; `None` when the base did not collect the type.
 pub async fn captured(

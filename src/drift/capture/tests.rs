@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::delta::{
-    captured, delta_items, open_delta, state_at, write_delta, DeltaHeader, DeltaRef,
+    captured, delta_items, open_delta, overlay_items, state_at, write_delta, DeltaHeader, DeltaRef,
 };
 use super::events::{LogEvent, Origin};
 use super::*;
@@ -353,6 +353,15 @@ fn a_batch_of_events_becomes_attributed_changes_a_sealed_delta_and_a_new_state()
             ("00u3".to_string(), json!("ACTIVE"))
         ]
     );
+    // The same state held in memory: the base read whole, the delta overlaid.
+    let mut whole =
+        block_on(base.tenant_snapshot()).unwrap().resources[&ResourceType::Users].clone();
+    overlay_items(&mut whole, ResourceType::Users, users.clone());
+    let in_memory: Vec<(String, Value)> = whole
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap().to_string(), u["status"].clone()))
+        .collect();
+    assert_eq!(in_memory, now_users);
     let members = block_on(captured(
         &store,
         &base,
