@@ -39,7 +39,7 @@ fn okta_changes(base: &str, requests: Value) -> Value {
     results
 }
 
-fn run_drift_cron() {
+pub(crate) fn run_drift_cron() {
     let reply = call(
         "GET",
         &format!("{}/__scheduled?cron=*/5+*+*+*+*", worker()),
@@ -50,7 +50,7 @@ fn run_drift_cron() {
 }
 
 /// The connection's drift view once `done` holds for it.
-fn wait_drift(user: &User, connection: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_drift(user: &User, connection: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let reply = user.api("GET", &format!("/connections/{connection}/drift"), None);
@@ -69,7 +69,7 @@ fn wait_drift(user: &User, connection: &str, done: impl Fn(&Value) -> bool) -> V
 
 /// Only this test's connection is due when it runs the drift cron: every other connection of
 /// the suite is moved a day on (their checks would poll the shared emulator).
-fn only_due(connection: &str) {
+pub(crate) fn only_due(connection: &str) {
     psql(&format!(
         "insert into drift_settings (connection_id, team_id, next_due_at) \
          select id, team_id, now() + interval '1 day' from okta_connections where id <> '{connection}' \
