@@ -2,7 +2,8 @@
 //! (docs/restore.md). Planning reads the source backup and the target's live state, runs the
 //! planner ([`crate::restore`]), seals the plan into R2 under the source backup's snapshot key
 //! (so crypto-shredding the backup shreds its plans) and stores its row with an audit record.
-//! Nothing is written to Okta.
+//! Applying a plan re-validates it against live state (its digest must not have moved), checks
+//! approvals, and starts the apply job ([`crate::jobs::restore`]), which leaves a sealed receipt.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,15 +13,20 @@ use zeroize::Zeroizing;
 use super::audit::Event;
 use super::downloads::read_snapshot;
 use super::tenant_keys::{open_credential, snapshot_key};
-use super::{Caller, ServiceError};
-use crate::authz::matrix::Action;
+use super::{Caller, Privileged, ServiceError};
+use crate::authz::matrix::{Action, Role};
 use crate::crypto::stream::{open_with, seal_with};
-use crate::ids::{BackupId, ConnectionId, RestorePlanId};
+use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId};
+use crate::jobs::restore::{self as restore_job, RestoreJob};
+use crate::jobs::Job;
 use crate::okta::{OktaAuth, OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
 use crate::restore::estimate::Limits;
 use crate::restore::{self, live, Plan, PlanInput, PlanOptions, Scope};
-use crate::store::{AuthType, BackupRow, BackupStatus, NewRestorePlan, PlanStatus, RestorePlanRow};
+use crate::store::{
+    ApplyStatus, AuthType, BackupRow, BackupStatus, ConnectionRow, DbError, NewRestorePlan,
+    PlanStatus, RestorePlanRow,
+};
 
 /// How long a plan stays valid: long enough to review it, short enough that the live tenant
 /// it was made against has not moved on. Applying re-validates it against live state anyway.
@@ -79,57 +85,8 @@ pub async fn plan(
             message: "only a complete backup can be restored",
         });
     }
+    let plan = make(caller.system(), &conn, &backup, &body.scope, body.options).await?;
     let (sys, deps) = (caller.system(), caller.deps());
-    let source = read_snapshot(sys, deps.store, &backup)
-        .await?
-        .tenant_snapshot()
-        .await?;
-
-    let secret = sys
-        .stores()
-        .connection_secret(target)
-        .await?
-        .filter(|c| c.team_id == team)
-        .ok_or(ServiceError::NotFound)?;
-    let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
-        .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
-    let token = open_credential(sys, &secret, &org).await?;
-    let token = Zeroizing::new(
-        String::from_utf8(token.to_vec())
-            .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
-    );
-    let okta = OktaClient::new(
-        deps.http,
-        deps.clock,
-        deps.rng,
-        &org,
-        OktaAuth::ApiToken(token),
-    );
-    let live = live::read(&okta).await?;
-    let me = okta.get("/api/v1/users/me").await?;
-    let admin = me.get("id").and_then(Value::as_str).map(str::to_string);
-    let credential = match conn.auth_type {
-        AuthType::OauthPrivateKeyJwt => Credential::OAuth {
-            scopes: conn.granted_scopes.iter().cloned().collect(),
-        },
-        AuthType::ApiToken => Credential::ApiToken {
-            roles: admin
-                .as_deref()
-                .map(|a| admin_roles(&live, a))
-                .unwrap_or_default(),
-        },
-    };
-    let plan = restore::plan(&PlanInput {
-        source: &source,
-        target: &live,
-        scope: &body.scope,
-        options: body.options,
-        restoring_admin: admin.as_deref(),
-        credential: &credential,
-        limits: Limits::default(),
-    })
-    .map_err(|e| ServiceError::Internal(format!("restore plan: {e}")))?;
-
     let id = RestorePlanId::generate(deps.rng);
     let key = r2_key(&backup, id);
     let plaintext = serde_json::to_vec(&plan)
@@ -192,6 +149,376 @@ pub async fn plan(
     })
 }
 
+/// The target connection's org and a client on it with its credential.
+pub(crate) async fn okta_of<'d>(
+    sys: &Privileged<'d>,
+    connection: ConnectionId,
+    team: TeamId,
+) -> Result<(OrgDomain, OktaClient<'d>), ServiceError> {
+    let deps = sys.deps;
+    let secret = sys
+        .stores()
+        .connection_secret(connection)
+        .await?
+        .filter(|c| c.team_id == team)
+        .ok_or(ServiceError::NotFound)?;
+    let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
+        .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
+    let token = open_credential(sys, &secret, &org).await?;
+    let token = Zeroizing::new(
+        String::from_utf8(token.to_vec())
+            .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
+    );
+    let okta = OktaClient::new(
+        deps.http,
+        deps.clock,
+        deps.rng,
+        &org,
+        OktaAuth::ApiToken(token),
+    );
+    Ok((org, okta))
+}
+
+/// Plans restoring `backup` into `conn` as the tenant is now (planning, and re-validating a
+/// stored plan before it is applied).
+async fn make(
+    sys: &Privileged<'_>,
+    conn: &ConnectionRow,
+    backup: &BackupRow,
+    scope: &Scope,
+    options: PlanOptions,
+) -> Result<Plan, ServiceError> {
+    let source = read_snapshot(sys, sys.deps.store, backup)
+        .await?
+        .tenant_snapshot()
+        .await?;
+    let (_, okta) = okta_of(sys, conn.id, conn.team_id).await?;
+    let live = live::read(&okta).await?;
+    let me = okta.get("/api/v1/users/me").await?;
+    let admin = me.get("id").and_then(Value::as_str).map(str::to_string);
+    let credential = match conn.auth_type {
+        AuthType::OauthPrivateKeyJwt => Credential::OAuth {
+            scopes: conn.granted_scopes.iter().cloned().collect(),
+        },
+        AuthType::ApiToken => Credential::ApiToken {
+            roles: admin
+                .as_deref()
+                .map(|a| admin_roles(&live, a))
+                .unwrap_or_default(),
+        },
+    };
+    restore::plan(&PlanInput {
+        source: &source,
+        target: &live,
+        scope,
+        options,
+        restoring_admin: admin.as_deref(),
+        credential: &credential,
+        limits: Limits::default(),
+    })
+    .map_err(|e| ServiceError::Internal(format!("restore plan: {e}")))
+}
+
+/// Opens an object sealed under the source backup's snapshot key and checks it against its
+/// SHA-256.
+async fn open_sealed(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+    r2_key: &str,
+    sha256: &str,
+) -> Result<Vec<u8>, ServiceError> {
+    let deps = sys.deps;
+    let backup = sys
+        .stores()
+        .backup(row.source_backup_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
+    let sealed = deps
+        .store
+        .get(r2_key)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading {r2_key}: {e}")))?
+        .ok_or_else(|| ServiceError::Internal(format!("{r2_key} is missing")))?;
+    let plaintext = open_with(deps.seal, &key, r2_key, &sealed)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("opening {r2_key}: {e}")))?;
+    if hex::encode(Sha256::digest(&plaintext)) != sha256 {
+        return Err(ServiceError::Internal(format!(
+            "{r2_key} does not match its hash"
+        )));
+    }
+    Ok(plaintext)
+}
+
+/// The stored plan of a row.
+pub(crate) async fn stored_plan(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+) -> Result<Plan, ServiceError> {
+    let bytes = open_sealed(sys, row, &row.r2_key, &row.sha256).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ServiceError::Internal(format!("the sealed plan does not read: {e}")))
+}
+
+/// Seals `bytes` under the source backup's snapshot key at `r2_key`.
+pub(crate) async fn seal_beside(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+    r2_key: &str,
+    bytes: &[u8],
+) -> Result<(), ServiceError> {
+    let deps = sys.deps;
+    let backup = sys
+        .stores()
+        .backup(row.source_backup_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
+    let sealed = seal_with(deps.seal, &key, deps.rng, r2_key, bytes)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("sealing {r2_key}: {e}")))?;
+    deps.store
+        .put(r2_key, sealed)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storing {r2_key}: {e}")))
+}
+
+/// Where a plan's receipt is sealed: beside the plan.
+pub(crate) fn receipt_key(row: &RestorePlanRow) -> String {
+    row.r2_key.replace("/restore-plans/", "/restore-receipts/")
+}
+
+/// Whether applying this plan needs a second member's approval: a full-tenant restore does,
+/// unless the team turned that off. Every connection counts as production until connections
+/// carry an environment (drills will add sandbox connections).
+async fn approvals_needed(sys: &Privileged<'_>, row: &RestorePlanRow) -> Result<u32, ServiceError> {
+    let tenant = row.overview["scope"]["kind"] == "tenant";
+    let required = sys
+        .stores()
+        .restore_second_approver(row.team_id)
+        .await?
+        .unwrap_or(true);
+    Ok(u32::from(tenant && required))
+}
+
+/// `POST /restores/{id}/apply`: re-validates the plan against the live tenant and starts the
+/// apply job (or resumes a failed apply from its checkpoint).
+pub async fn apply(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::RestoreApply).await?;
+    let sys = caller.system();
+    let deps = caller.deps();
+    let resuming = row.apply_status == Some(ApplyStatus::Failed);
+    if row.apply_status.is_some() && !resuming {
+        return Err(ServiceError::Conflict {
+            code: "restore_already_applied",
+            message: "this plan was applied already; make a new plan",
+        });
+    }
+    let needed = approvals_needed(sys, &row).await?;
+    let mut approvers = Vec::new();
+    if !resuming {
+        if row.status == PlanStatus::Blocked {
+            return Err(ServiceError::Conflict {
+                code: "plan_blocked",
+                message: "the plan is blocked (lockout check or missing credential rights)",
+            });
+        }
+        if deps.clock.now() >= row.expires_at {
+            return Err(ServiceError::Conflict {
+                code: "plan_expired",
+                message: "the plan expired; make a new one",
+            });
+        }
+        approvers = sys
+            .stores()
+            .restore_approvals(id)
+            .await?
+            .into_iter()
+            .filter(|a| a.approved_by != caller.user())
+            .map(|a| a.approved_by)
+            .collect();
+        if (approvers.len() as u32) < needed {
+            return Err(ServiceError::Conflict {
+                code: "approval_required",
+                message: "a full-tenant restore needs another member's approval first",
+            });
+        }
+        let (scope, options) = stored_choices(&row)?;
+        let conn = sys
+            .stores()
+            .connection(row.target_connection_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let backup = sys
+            .stores()
+            .backup(row.source_backup_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let fresh = make(sys, &conn, &backup, &scope, options).await?;
+        if fresh.digest != row.digest {
+            return Err(ServiceError::Conflict {
+                code: "plan_changed",
+                message: "the tenant changed since the plan was made; make a new plan",
+            });
+        }
+    }
+    let audit = caller.audit(Event {
+        team: row.team_id,
+        action: "restore.apply",
+        target_type: "restore_plan",
+        target_id: id.to_string(),
+        details: json!({
+            "digest": row.digest,
+            "target_connection_id": row.target_connection_id,
+            "resumed": resuming,
+            "approved_by": approvers,
+        }),
+    });
+    let opened = sys
+        .stores()
+        .open_restore_apply(id, caller.user(), needed, &audit)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict => ServiceError::Conflict {
+                code: "restore_already_applied",
+                message: "this plan was applied already; make a new plan",
+            },
+            DbError::Forbidden => ServiceError::Conflict {
+                code: "approval_required",
+                message: "a full-tenant restore needs another member's approval first",
+            },
+            DbError::Constraint => ServiceError::Conflict {
+                code: "plan_expired",
+                message: "the plan expired; make a new one",
+            },
+            other => other.into(),
+        })?;
+    let job = RestoreJob::of(&opened, caller.meta());
+    if crate::jobs::send(deps, &Job::Restore(job.clone())).await.is_err() {
+        restore_job::abandon(sys, &job, "the restore could not be queued").await?;
+        return Err(ServiceError::Unavailable(
+            "the restore could not be queued; apply again later to start it",
+        ));
+    }
+    let plan = serde_json::to_value(stored_plan(sys, &opened).await?)
+        .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
+    Ok(PlanView {
+        expired: deps.clock.now() >= opened.expires_at,
+        row: opened,
+        plan,
+    })
+}
+
+/// The scope and options a stored plan was made with.
+fn stored_choices(row: &RestorePlanRow) -> Result<(Scope, PlanOptions), ServiceError> {
+    let bad = |e: serde_json::Error| ServiceError::Internal(format!("stored plan choices: {e}"));
+    let scope = serde_json::from_value(row.overview["scope"].clone()).map_err(bad)?;
+    let options = serde_json::from_value(row.overview["options"].clone()).map_err(bad)?;
+    Ok((scope, options))
+}
+
+/// `POST /restores/{id}/approvals`: the caller approves another member's restore (their own
+/// approval never counts for their own apply).
+pub async fn approve(caller: &Caller<'_>, id: RestorePlanId) -> Result<Value, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::RestoreApply).await?;
+    let closed = ServiceError::Conflict {
+        code: "restore_not_approvable",
+        message: "only a plan not yet applied and not expired can be approved",
+    };
+    if row.apply_status.is_some() || caller.deps().clock.now() >= row.expires_at {
+        return Err(closed);
+    }
+    let audit = caller.audit(Event {
+        team: row.team_id,
+        action: "restore.approve",
+        target_type: "restore_plan",
+        target_id: id.to_string(),
+        details: json!({"digest": row.digest}),
+    });
+    let sys = caller.system();
+    let added = match sys
+        .stores()
+        .approve_restore(id, caller.user(), &audit)
+        .await
+    {
+        Ok(added) => added,
+        Err(DbError::Conflict) => return Err(closed),
+        Err(e) => return Err(e.into()),
+    };
+    let approvals = sys.stores().restore_approvals(id).await?;
+    Ok(json!({"approved": added, "approvals": approvals}))
+}
+
+/// `GET /restores/{id}/receipt`: the sealed receipt, opened and checked against the hash the
+/// audit trail holds.
+pub async fn receipt(caller: &Caller<'_>, id: RestorePlanId) -> Result<Value, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::BackupRead).await?;
+    let (Some(key), Some(sha256)) = (&row.receipt_r2_key, &row.receipt_sha256) else {
+        return Err(ServiceError::Conflict {
+            code: "no_receipt_yet",
+            message: "the restore has not ended, so it has no receipt yet",
+        });
+    };
+    let bytes = open_sealed(caller.system(), &row, key, sha256).await?;
+    let receipt: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ServiceError::Internal(format!("the receipt does not read: {e}")))?;
+    Ok(json!({"sha256": sha256, "receipt": receipt}))
+}
+
+/// `PATCH /teams/{id}/restore-settings` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSettings {
+    /// Whether a full-tenant restore needs a second member's approval.
+    pub second_approver: bool,
+}
+
+/// `PATCH /teams/{id}/restore-settings`: an owner's decision, audited.
+pub async fn set_settings(
+    caller: &Caller<'_>,
+    team: TeamId,
+    body: RestoreSettings,
+) -> Result<Value, ServiceError> {
+    let role = caller.authorize(team, Action::RestoreApply).await?;
+    if role != Role::Owner {
+        return Err(ServiceError::Forbidden);
+    }
+    let before = caller
+        .stores()
+        .restore_second_approver(team)
+        .await?
+        .unwrap_or(true);
+    let audit = caller.audit(Event {
+        team,
+        action: "team.restore_settings",
+        target_type: "team",
+        target_id: team.to_string(),
+        details: json!({"second_approver": {"from": before, "to": body.second_approver}}),
+    });
+    let set = caller
+        .system()
+        .stores()
+        .set_restore_second_approver(team, body.second_approver, caller.user(), &audit)
+        .await?;
+    Ok(json!({"second_approver": set}))
+}
+
 /// What the row shows without opening the plan: counts and checks, no tenant data.
 fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
     let b = &plan.blast_radius;
@@ -215,7 +542,8 @@ fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
     })
 }
 
-/// `GET /restores/{id}`: the row, and the plan opened from R2 and checked against its hash.
+/// `GET /restores/{id}`: the row (with an apply's status and progress), and the plan opened
+/// from R2 and checked against its hash.
 pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
     let row = caller
         .stores()
@@ -223,31 +551,11 @@ pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, Ser
         .await?
         .ok_or(ServiceError::NotFound)?;
     caller.authorize(row.team_id, Action::BackupRead).await?;
-    let (sys, deps) = (caller.system(), caller.deps());
-    let backup = sys
-        .stores()
-        .backup(row.source_backup_id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
-    let sealed = deps
-        .store
-        .get(&row.r2_key)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("reading the plan: {e}")))?
-        .ok_or_else(|| ServiceError::Internal("the sealed plan is missing".into()))?;
-    let plaintext = open_with(deps.seal, &key, &row.r2_key, &sealed)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("opening the plan: {e}")))?;
-    if hex::encode(Sha256::digest(&plaintext)) != row.sha256 {
-        return Err(ServiceError::Internal(
-            "the sealed plan does not match its hash".into(),
-        ));
-    }
-    let plan = serde_json::from_slice(&plaintext)
+    let bytes = open_sealed(caller.system(), &row, &row.r2_key, &row.sha256).await?;
+    let plan = serde_json::from_slice(&bytes)
         .map_err(|e| ServiceError::Internal(format!("the sealed plan is not JSON: {e}")))?;
     Ok(PlanView {
-        expired: deps.clock.now() >= row.expires_at,
+        expired: caller.deps().clock.now() >= row.expires_at,
         row,
         plan,
     })
