@@ -49,4 +49,6 @@ pub enum PlanError {
 }
 
 #[cfg(test)]
+mod apply_tests;
+#[cfg(test)]
 mod tests;

@@ -44,6 +44,7 @@ pub struct PlanRequest {
 }
 
 /// A stored plan and, when it could be opened, the plan itself.
+#[derive(Debug)]
 pub struct PlanView {
     pub row: RestorePlanRow,
     pub plan: Value,
@@ -567,7 +568,8 @@ mod tests {
 
     use super::*;
     use crate::authz::matrix::Role;
-    use crate::testing::world::World;
+    use crate::ids::UserId;
+    use crate::testing::world::{OktaMode, World};
 
     fn tenant_scope() -> PlanRequest {
         PlanRequest {
@@ -682,5 +684,263 @@ mod tests {
             .borrow()
             .iter()
             .all(|a| a.action != "restore.plan"));
+    }
+
+    fn okta_user(id: &str, login: &str) -> Value {
+        json!({"id": id, "status": "ACTIVE",
+               "profile": {"login": login, "email": login, "firstName": "Ann", "lastName": "Lee"}})
+    }
+
+    /// A backup of an org with Ann in it, Ann deleted since, and a plan of the users that
+    /// creates her again.
+    fn ann_deleted(world: &World, owner: UserId) -> (ConnectionId, PlanView) {
+        // The connection's token acts as a super admin (the credential check needs it).
+        let answer = |path: &str, body: Value| {
+            let response = crate::testing::json_response(200, &body, &[]);
+            world
+                .okta_answers
+                .borrow_mut()
+                .push((path.to_string(), response));
+        };
+        answer("/api/v1/users/me", json!({"id": "00uadmin"}));
+        answer(
+            "/api/v1/iam/assignees/users",
+            json!({"value": [{"id": "00uadmin"}]}),
+        );
+        answer(
+            "/api/v1/users/00uadmin/roles",
+            json!([{"id": "ra1", "type": "SUPER_ADMIN", "status": "ACTIVE", "assignmentType": "USER"}]),
+        );
+        *world.okta_users.borrow_mut() = vec![okta_user("00uann", "ann@acme.com")];
+        let (connection, backup) = world.backed_up(owner);
+        world.okta_users.borrow_mut().clear();
+        let body = PlanRequest {
+            source_backup_id: backup.id,
+            scope: Scope::Types {
+                resources: [crate::tenant::ResourceType::Users].into(),
+            },
+            options: PlanOptions::default(),
+        };
+        let planned = block_on(plan(&world.caller(owner), connection, body)).unwrap();
+        world.db.activity.borrow_mut().clear();
+        (connection, planned)
+    }
+
+    fn code(e: ServiceError) -> &'static str {
+        match e {
+            ServiceError::Conflict { code, .. } => code,
+            other => panic!("not a conflict: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_applied_plan_restores_the_user_and_leaves_a_sealed_audited_emailed_receipt() {
+        let world = World::with_email();
+        let owner = world.user();
+        // Receipts are sensitive: they go only to a proven address.
+        world.db.verify_email(owner, &format!("{owner}@test.local"));
+        let (connection, planned) = ann_deleted(&world, owner);
+        let id = planned.row.id;
+        let ops = planned.plan["operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        assert_eq!(ops[0]["action"], "create");
+
+        // An operator may plan, not apply; another team sees nothing.
+        let team = world.team_of(owner);
+        let operator = world.member(team, Role::Operator);
+        assert!(matches!(
+            block_on(apply(&world.caller(operator), id)),
+            Err(ServiceError::Forbidden)
+        ));
+        assert!(matches!(
+            block_on(apply(&world.caller(world.user()), id)),
+            Err(ServiceError::NotFound)
+        ));
+
+        let started = block_on(apply(&world.caller(owner), id)).unwrap();
+        assert_eq!(started.row.apply_status, Some(ApplyStatus::Running));
+        assert_eq!(started.row.applied_by, Some(owner));
+        world.drain_queue();
+
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Complete), "{row:?}");
+        assert_eq!(row.progress.as_ref().unwrap()["applied"], 1);
+        // Ann is back (as Okta creates users: activated, pending her password).
+        let users = world.okta_users.borrow().clone();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0]["profile"]["login"], "ann@acme.com");
+        // The write was recorded as Butterfly's own, for the drift capture.
+        let recorded = block_on(
+            world
+                .system("t")
+                .stores()
+                .butterfly_writes(connection, &["req-w1".to_string()]),
+        )
+        .unwrap();
+        assert_eq!(recorded, ["req-w1"]);
+
+        // The receipt: sealed in R2 beside the plan, its hash in the audit trail.
+        let shown = block_on(receipt(&world.caller(owner), id)).unwrap();
+        let r = &shown["receipt"];
+        assert_eq!(r["plan_digest"], json!(row.digest));
+        assert_eq!(r["status"], "complete");
+        assert_eq!(r["applied_by"], json!(owner.to_string()));
+        assert_eq!(r["operations"][0]["outcome"], "applied");
+        assert_eq!(r["ids"][0]["source_id"], "00uann");
+        assert_eq!(r["ids"][0]["target_id"], "00uw1");
+        let key = row.receipt_r2_key.clone().unwrap();
+        assert!(key.contains("/restore-receipts/"));
+        let sealed = world.objects.objects.borrow()[&key].clone();
+        assert!(!String::from_utf8_lossy(&sealed).contains("plan_digest"));
+        let actions = world.db.actions();
+        assert_eq!(
+            actions,
+            ["restore.apply", "restore.start", "restore.complete"]
+        );
+        let complete = world.db.activity.borrow()[2].clone();
+        assert_eq!(complete.details["receipt_sha256"], shown["sha256"]);
+        assert_eq!(row.receipt_sha256.as_deref(), shown["sha256"].as_str());
+        // Queued for the team's admins (the owner) through the outbox ...
+        let mail: Vec<_> = world
+            .db
+            .outbox()
+            .into_iter()
+            .filter(|o| o.key.starts_with(&format!("restore:{id}")))
+            .collect();
+        assert_eq!(mail.len(), 1);
+        // ... and delivered (the job kicked the outbox), its payload gone with delivery.
+        let sent = world.mail_sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let text = sent[0].to_string();
+        assert!(text.contains("Restore finished for acme.okta.com"), "{text}");
+        assert!(text.contains("Objects restored: 1."), "{text}");
+
+        // Applied once: never again.
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "restore_already_applied"
+        );
+    }
+
+    #[test]
+    fn a_plan_the_tenant_moved_away_from_or_that_expired_is_refused() {
+        let world = World::new();
+        let owner = world.user();
+        let (_, planned) = ann_deleted(&world, owner);
+        // Someone re-created Ann meanwhile: re-planning gives another digest.
+        *world.okta_users.borrow_mut() = vec![okta_user("00uann", "ann@acme.com")];
+        let id = planned.row.id;
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "plan_changed"
+        );
+        world.okta_users.borrow_mut().clear();
+        world.advance(chrono::Duration::seconds(i64::from(PLAN_TTL_SECONDS)));
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "plan_expired"
+        );
+        assert!(world.db.actions().is_empty(), "{:?}", world.db.actions());
+        assert!(world.queue.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_full_tenant_restore_needs_another_members_approval_unless_the_owner_says_not() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let admin = world.member(team, Role::Admin);
+        let (connection, backup) = world.backed_up(owner);
+        let tenant = || PlanRequest {
+            source_backup_id: backup.id,
+            ..tenant_scope()
+        };
+        let id = block_on(plan(&world.caller(owner), connection, tenant()))
+            .unwrap()
+            .row
+            .id;
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "approval_required"
+        );
+        // The applier's own approval does not count.
+        let own = block_on(approve(&world.caller(owner), id)).unwrap();
+        assert_eq!(own["approved"], true);
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "approval_required"
+        );
+        let second = block_on(approve(&world.caller(admin), id)).unwrap();
+        assert_eq!(second["approvals"].as_array().unwrap().len(), 2);
+        // Approving twice changes nothing.
+        assert_eq!(
+            block_on(approve(&world.caller(admin), id)).unwrap()["approved"],
+            false
+        );
+        block_on(apply(&world.caller(owner), id)).unwrap();
+        world.drain_queue();
+        let shown = block_on(receipt(&world.caller(owner), id)).unwrap();
+        assert_eq!(
+            shown["receipt"]["approved_by"][0]["user_id"],
+            json!(admin.to_string())
+        );
+        assert_eq!(
+            code(block_on(approve(&world.caller(admin), id)).unwrap_err()),
+            "restore_not_approvable"
+        );
+
+        // Only an owner turns the rule off; then a full-tenant plan applies at once.
+        let off = RestoreSettings {
+            second_approver: false,
+        };
+        assert!(matches!(
+            block_on(set_settings(&world.caller(admin), team, off)),
+            Err(ServiceError::Forbidden)
+        ));
+        let off = RestoreSettings {
+            second_approver: false,
+        };
+        block_on(set_settings(&world.caller(owner), team, off)).unwrap();
+        let next = block_on(plan(&world.caller(owner), connection, tenant()))
+            .unwrap()
+            .row
+            .id;
+        block_on(apply(&world.caller(owner), next)).unwrap();
+        let actions = world.db.actions();
+        for a in ["restore.approve", "team.restore_settings", "restore.apply"] {
+            assert!(actions.contains(&a), "{actions:?}");
+        }
+        assert_eq!(
+            actions.iter().filter(|a| **a == "restore.approve").count(),
+            2
+        );
+    }
+
+    #[test]
+    fn an_apply_okta_keeps_failing_is_failed_with_its_progress_and_applying_again_resumes() {
+        let world = World::new();
+        let owner = world.user();
+        let (_, planned) = ann_deleted(&world, owner);
+        let id = planned.row.id;
+        block_on(apply(&world.caller(owner), id)).unwrap();
+        world.okta.set(OktaMode::Down);
+        world.drain_queue();
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Failed));
+        assert!(row.apply_error.is_some());
+        assert!(row.receipt_sha256.is_none());
+        assert!(world.okta_users.borrow().is_empty());
+        // Okta is back: applying again resumes (no new plan needed), and the create that may
+        // have been sent is looked up by login before it is sent again.
+        world.okta.set(OktaMode::Empty);
+        let resumed = block_on(apply(&world.caller(owner), id)).unwrap();
+        assert_eq!(resumed.row.apply_status, Some(ApplyStatus::Running));
+        world.drain_queue();
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Complete), "{row:?}");
+        assert_eq!(world.okta_users.borrow().len(), 1);
+        let actions = world.db.actions();
+        assert!(actions.contains(&"restore.error"), "{actions:?}");
+        assert_eq!(actions.last(), Some(&"restore.complete"));
     }
 }
