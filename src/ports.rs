@@ -26,6 +26,8 @@ pub trait Rng {
 pub enum Method {
     Get,
     Post,
+    /// Okta's full replacements (groups, apps, memberships) are PUTs.
+    Put,
     Patch,
     Delete,
 }
@@ -35,6 +37,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }

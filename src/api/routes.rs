@@ -77,6 +77,10 @@ pub enum Route {
     SendGridWebhook,
     CreateRestorePlan,
     GetRestorePlan,
+    ApplyRestore,
+    ApproveRestore,
+    GetRestoreReceipt,
+    SetRestoreSettings,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -116,7 +120,8 @@ impl Route {
             | SetDriftSettings
             | ConfirmEmailVerification
             | SetEmailPreferences
-            | CreateRestorePlan => BodyKind::Json,
+            | CreateRestorePlan
+            | SetRestoreSettings => BodyKind::Json,
             StripeWebhook | SendGridWebhook => BodyKind::Signed,
             Unsubscribe => BodyKind::Form,
             DeleteConnection
@@ -132,7 +137,9 @@ impl Route {
             | DriftAlertGuidance
             | RestorePlanGuidance
             | CancelTeamDeletion
-            | RequestEmailVerification => BodyKind::Empty,
+            | RequestEmailVerification
+            | ApplyRestore
+            | ApproveRestore => BodyKind::Empty,
             Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
             | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
             | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
@@ -140,7 +147,7 @@ impl Route {
             | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
             | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
             | SnapshotDiff | ResourceHistory | DriftView | GetEmailPreferences
-            | UnsubscribePage | GetRestorePlan => BodyKind::None,
+            | UnsubscribePage | GetRestorePlan | GetRestoreReceipt => BodyKind::None,
         }
     }
 }
@@ -181,7 +188,8 @@ impl Route {
             | ExportAuditPack
             | RequestEmailVerification
             | ConfirmEmailVerification
-            | CreateRestorePlan => LimiterDown::Closed,
+            | CreateRestorePlan
+            | ApplyRestore => LimiterDown::Closed,
             Health | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -193,7 +201,8 @@ impl Route {
             | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
             | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
             | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
-            | SendGridWebhook | GetRestorePlan => LimiterDown::Open,
+            | SendGridWebhook | GetRestorePlan | ApproveRestore | GetRestoreReceipt
+            | SetRestoreSettings => LimiterDown::Open,
         }
     }
 }
@@ -290,6 +299,30 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/restores/{id}",
         Route::GetRestorePlan,
         Access::Team(Action::BackupRead),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/restores/{id}/apply",
+        Route::ApplyRestore,
+        Access::Team(Action::RestoreApply),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/restores/{id}/approvals",
+        Route::ApproveRestore,
+        Access::Team(Action::RestoreApply),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/restores/{id}/receipt",
+        Route::GetRestoreReceipt,
+        Access::Team(Action::BackupRead),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/teams/{id}/restore-settings",
+        Route::SetRestoreSettings,
+        Access::Team(Action::RestoreApply),
     ),
     def(
         Method::Get,
@@ -769,7 +802,7 @@ mod tests {
             match def.method {
                 Method::Get => assert_eq!(kind, BodyKind::None, "{}", def.template),
                 Method::Patch => assert_eq!(kind, BodyKind::Json, "{}", def.template),
-                Method::Post | Method::Delete => {
+                Method::Post | Method::Put | Method::Delete => {
                     assert_ne!(kind, BodyKind::None, "{}", def.template)
                 }
             }

@@ -105,10 +105,13 @@ pub enum Action {
     /// Plan a restore: a dry run against a connection's live tenant (reads Okta, writes
     /// nothing there).
     RestorePlan,
+    /// Apply a restore plan (writes to the connection's Okta tenant), approve another
+    /// member's full-tenant restore, and set whether such restores need a second approver.
+    RestoreApply,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -133,6 +136,7 @@ impl Action {
         Action::DriftTriage,
         Action::DriftAccept,
         Action::RestorePlan,
+        Action::RestoreApply,
     ];
 
     /// The name the database uses for this action.
@@ -162,6 +166,7 @@ impl Action {
             Action::DriftTriage => "drift.triage",
             Action::DriftAccept => "drift.accept",
             Action::RestorePlan => "restore.plan",
+            Action::RestoreApply => "restore.apply",
         }
     }
 }
@@ -225,6 +230,8 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::DriftTriage, &[R::Owner, R::Admin, R::Operator]),
     (A::DriftAccept, &[R::Owner, R::Admin]),
     (A::RestorePlan, &[R::Owner, R::Admin, R::Operator]),
+    // Writing to the tenant is an admin's decision; operators may plan (a dry run) only.
+    (A::RestoreApply, &[R::Owner, R::Admin]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -249,7 +256,14 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
     ),
     (
         Scope::Restore,
-        &[READ[0], READ[1], READ[2], A::BackupDownload, A::RestorePlan],
+        &[
+            READ[0],
+            READ[1],
+            READ[2],
+            A::BackupDownload,
+            A::RestorePlan,
+            A::RestoreApply,
+        ],
     ),
     (
         Scope::Admin,
@@ -275,6 +289,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::DriftTriage,
             A::DriftAccept,
             A::RestorePlan,
+            A::RestoreApply,
         ],
     ),
 ];

@@ -21,6 +21,7 @@ pub mod prune;
 pub mod purge;
 mod r2_sweep;
 pub mod resource_index;
+pub mod restore;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -40,6 +41,7 @@ use outbox::OutboxJob;
 use prune::PruneJob;
 use purge::PurgeJob;
 use resource_index::ResourceIndexJob;
+use restore::RestoreJob;
 
 /// One queue message: a job and what it needs to run, tagged by kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,7 @@ pub enum Job {
     ResourceIndex(ResourceIndexJob),
     DriftCheck(DriftCheckJob),
     Outbox(OutboxJob),
+    Restore(RestoreJob),
 }
 
 impl Job {
@@ -70,6 +73,7 @@ impl Job {
             Job::ResourceIndex(job) => &job.meta,
             Job::DriftCheck(job) => &job.meta,
             Job::Outbox(job) => &job.meta,
+            Job::Restore(job) => &job.meta,
         }
     }
 }
@@ -105,6 +109,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::ResourceIndex(job) => resource_index::run(deps, job).await,
         Job::DriftCheck(job) => drift::run(deps, job).await,
         Job::Outbox(job) => outbox::run(deps, job).await,
+        Job::Restore(job) => restore::run(deps, job).await,
     }
 }
 
@@ -361,7 +366,7 @@ mod tests {
     #[test]
     fn an_unreadable_message_is_dropped_and_logged() {
         let world = World::new();
-        let delivery = block_on(deliver(world.deps, json!({"kind": "restore"})));
+        let delivery = block_on(deliver(world.deps, json!({"kind": "drill"})));
         assert_eq!(delivery.retry_after, None);
         assert_eq!(delivery.log["level"], "error");
     }

@@ -1,6 +1,8 @@
-//! A read-only Okta management API client: authenticates, follows cursor pagination, paces on
+//! An Okta management API client: authenticates, follows cursor pagination, paces on
 //! rate-limit headers, waits out 429s and retries transient failures (transport errors, 5xx, and
-//! 2xx bodies that are not JSON, i.e. cut transfers) with jittered backoff.
+//! 2xx bodies that are not JSON, i.e. cut transfers) with jittered backoff. Reads go out as
+//! `butterfly-backup/…`; a restore's writes ([`OktaClient::write`]) as `butterfly-restore/…`, so
+//! the drift capture can tell Butterfly's own writes (see `drift::capture::events`).
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -15,7 +17,28 @@ use zeroize::Zeroizing;
 use super::domain::OrgDomain;
 use super::link::next_link;
 use super::pacing::{bucket_of, Pacer, Window};
-use crate::ports::{Clock, HttpClient, HttpRequest, HttpResponse, Rng};
+use crate::ports::{Clock, HttpClient, HttpRequest, HttpResponse, Method, Rng};
+
+/// The user agent of a restore's writes: `butterfly-restore/<version>`.
+pub const RESTORE_USER_AGENT: &str = concat!("butterfly-restore/", env!("CARGO_PKG_VERSION"));
+
+/// Okta's answer to a write that it did not refuse for the credential or the rate limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteResponse {
+    pub status: u16,
+    /// The JSON body, when there is one (a `204` has none).
+    pub body: Option<Value>,
+    /// `X-Okta-Request-Id`: Okta logs it as the System Log event's `transaction.id`.
+    pub request_id: Option<String>,
+    /// The `errorCode` of an error body (`E0000001`, ...), checked to be of its documented shape.
+    pub error_code: Option<String>,
+}
+
+impl WriteResponse {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
 
 /// Attempts per request before giving up (the first try plus retries).
 const MAX_ATTEMPTS: u32 = 6;
@@ -251,6 +274,101 @@ impl<'a> OktaClient<'a> {
         let mut bytes = [0u8; 8];
         self.rng.fill(&mut bytes);
         Duration::from_millis(u64::from_le_bytes(bytes) % (ceiling + 1))
+    }
+
+    /// Sends one write (`POST`, `PUT` or `DELETE` with a JSON body), paced like reads. 429s are
+    /// waited out and sent again (Okta did nothing). Transport errors and 5xx are retried only
+    /// when `idempotent`: a create whose answer was lost may have happened, so it is left to the
+    /// caller to look it up before trying again ([`OktaError::GaveUp`]). Every other answer is
+    /// returned as it is, for the caller to record; only a rejected credential is an error.
+    pub async fn write(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<WriteResponse, OktaError> {
+        let url = self.url(path_and_query);
+        let path = self.path_of(&url)?;
+        let bucket = bucket_of(&path);
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON serialises"));
+        let (mut last, mut tried) = (String::new(), 0);
+        for attempt in 0..MAX_ATTEMPTS {
+            tried = attempt + 1;
+            let pause = self.pacer.borrow_mut().wait_before(&bucket, self.now_ms());
+            if let Some(pause) = pause {
+                self.wait(&bucket, pause).await;
+            }
+            if attempt > 0 {
+                self.bump(&bucket, |s| s.retries += 1);
+            }
+            self.bump(&bucket, |s| s.requests += 1);
+            let mut request = HttpRequest::get(url.as_str())
+                .header("accept", "application/json")
+                .header("user-agent", RESTORE_USER_AGENT)
+                .header("authorization", self.auth.header().as_str());
+            request.method = method;
+            if let Some(bytes) = &bytes {
+                request = request.header("content-type", "application/json");
+                request.body = Some(bytes.clone());
+            }
+            let response = match self.http.send(request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.to_string();
+                    if !idempotent {
+                        break;
+                    }
+                    self.wait(&bucket, self.backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let window = Window::from_response(&response);
+            if let Some(window) = window {
+                self.pacer.borrow_mut().observe(&bucket, window);
+            }
+            match response.status {
+                429 => {
+                    self.bump(&bucket, |s| s.rate_limited += 1);
+                    last = "HTTP 429".into();
+                    let pause = window
+                        .map(|w| w.until_reset(self.now_ms()))
+                        .unwrap_or(super::pacing::MAX_WAIT);
+                    self.wait(&bucket, pause.max(self.backoff(0))).await;
+                }
+                500..=599 => {
+                    last = format!("HTTP {}", response.status);
+                    if !idempotent {
+                        break;
+                    }
+                    self.wait(&bucket, self.backoff(attempt)).await;
+                }
+                401 => {
+                    return Err(OktaError::Unauthorized {
+                        code: error_code(&response),
+                    })
+                }
+                status => {
+                    let body = (!response.body.is_empty())
+                        .then(|| serde_json::from_slice::<Value>(&response.body).ok())
+                        .flatten();
+                    let error_code = (!(200..300).contains(&status)).then(|| error_code(&response));
+                    return Ok(WriteResponse {
+                        status,
+                        body,
+                        request_id: response
+                            .header("x-okta-request-id")
+                            .filter(|id| id.len() <= 100)
+                            .map(str::to_string),
+                        error_code,
+                    });
+                }
+            }
+        }
+        Err(OktaError::GaveUp {
+            attempts: tried,
+            last,
+        })
     }
 
     /// GETs `url` and checks its body is JSON, retrying what is likely transient.

@@ -5,6 +5,6 @@ pub mod domain;
 mod link;
 mod pacing;
 
-pub use client::{OktaAuth, OktaClient, OktaError, Page};
+pub use client::{OktaAuth, OktaClient, OktaError, Page, WriteResponse, RESTORE_USER_AGENT};
 pub use domain::{DomainPolicy, OrgDomain};
 pub use pacing::Window;

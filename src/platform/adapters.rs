@@ -28,6 +28,7 @@ impl HttpClient for FetchHttp {
         init.with_method(match request.method {
             Method::Get => worker::Method::Get,
             Method::Post => worker::Method::Post,
+            Method::Put => worker::Method::Put,
             Method::Patch => worker::Method::Patch,
             Method::Delete => worker::Method::Delete,
         })

@@ -19,9 +19,12 @@
 //! - [`estimate`]: the write-rate floor of applying it, from Okta's per-bucket write limits;
 //! - [`access`]: whether the target's credential can make every write, naming what is missing.
 //!
+//! [`apply`] then carries a plan out as a resumable job, and [`receipt`] is what it leaves.
+//!
 //! See docs/restore.md.
 
 pub mod access;
+pub mod apply;
 pub mod blast;
 pub mod estimate;
 pub mod live;
@@ -30,6 +33,7 @@ pub mod manual;
 mod operation;
 pub mod order;
 mod plan;
+pub mod receipt;
 pub mod scope;
 pub mod system;
 
@@ -44,5 +48,7 @@ pub enum PlanError {
     Diff(#[from] crate::drift::DiffError),
 }
 
+#[cfg(test)]
+mod apply_tests;
 #[cfg(test)]
 mod tests;

@@ -355,9 +355,7 @@ pub async fn restore_guidance(
     if team != row.team_id {
         return Err(ServiceError::NotFound);
     }
-    let plan: crate::restore::Plan =
-        serde_json::from_slice(&restores::open(caller, &row).await?)
-            .map_err(|e| ServiceError::Internal(format!("the sealed plan does not parse: {e}")))?;
+    let plan = restores::stored_plan(caller.system(), &row).await?;
     let sys = caller.system().stores();
     let backup = match sys.latest_complete_backup(row.target_connection_id).await? {
         Some(b) => Some(b),

@@ -2,7 +2,8 @@
 //! (docs/restore.md). Planning reads the source backup and the target's live state, runs the
 //! planner ([`crate::restore`]), seals the plan into R2 under the source backup's snapshot key
 //! (so crypto-shredding the backup shreds its plans) and stores its row with an audit record.
-//! Nothing is written to Okta.
+//! Applying a plan re-validates it against live state (its digest must not have moved), checks
+//! approvals, and starts the apply job ([`crate::jobs::restore`]), which leaves a sealed receipt.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,15 +13,20 @@ use zeroize::Zeroizing;
 use super::audit::Event;
 use super::downloads::read_snapshot;
 use super::tenant_keys::{open_credential, snapshot_key};
-use super::{Caller, ServiceError};
-use crate::authz::matrix::Action;
+use super::{Caller, Privileged, ServiceError};
+use crate::authz::matrix::{Action, Role};
 use crate::crypto::stream::{open_with, seal_with};
-use crate::ids::{BackupId, ConnectionId, RestorePlanId};
+use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId};
+use crate::jobs::restore::{self as restore_job, RestoreJob};
+use crate::jobs::Job;
 use crate::okta::{OktaAuth, OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
 use crate::restore::estimate::Limits;
 use crate::restore::{self, live, Plan, PlanInput, PlanOptions, Scope};
-use crate::store::{AuthType, BackupRow, BackupStatus, NewRestorePlan, PlanStatus, RestorePlanRow};
+use crate::store::{
+    ApplyStatus, AuthType, BackupRow, BackupStatus, ConnectionRow, DbError, NewRestorePlan,
+    PlanStatus, RestorePlanRow,
+};
 
 /// How long a plan stays valid: long enough to review it, short enough that the live tenant
 /// it was made against has not moved on. Applying re-validates it against live state anyway.
@@ -38,6 +44,7 @@ pub struct PlanRequest {
 }
 
 /// A stored plan and, when it could be opened, the plan itself.
+#[derive(Debug)]
 pub struct PlanView {
     pub row: RestorePlanRow,
     pub plan: Value,
@@ -79,57 +86,8 @@ pub async fn plan(
             message: "only a complete backup can be restored",
         });
     }
+    let plan = make(caller.system(), &conn, &backup, &body.scope, body.options).await?;
     let (sys, deps) = (caller.system(), caller.deps());
-    let source = read_snapshot(sys, deps.store, &backup)
-        .await?
-        .tenant_snapshot()
-        .await?;
-
-    let secret = sys
-        .stores()
-        .connection_secret(target)
-        .await?
-        .filter(|c| c.team_id == team)
-        .ok_or(ServiceError::NotFound)?;
-    let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
-        .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
-    let token = open_credential(sys, &secret, &org).await?;
-    let token = Zeroizing::new(
-        String::from_utf8(token.to_vec())
-            .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
-    );
-    let okta = OktaClient::new(
-        deps.http,
-        deps.clock,
-        deps.rng,
-        &org,
-        OktaAuth::ApiToken(token),
-    );
-    let live = live::read(&okta).await?;
-    let me = okta.get("/api/v1/users/me").await?;
-    let admin = me.get("id").and_then(Value::as_str).map(str::to_string);
-    let credential = match conn.auth_type {
-        AuthType::OauthPrivateKeyJwt => Credential::OAuth {
-            scopes: conn.granted_scopes.iter().cloned().collect(),
-        },
-        AuthType::ApiToken => Credential::ApiToken {
-            roles: admin
-                .as_deref()
-                .map(|a| admin_roles(&live, a))
-                .unwrap_or_default(),
-        },
-    };
-    let plan = restore::plan(&PlanInput {
-        source: &source,
-        target: &live,
-        scope: &body.scope,
-        options: body.options,
-        restoring_admin: admin.as_deref(),
-        credential: &credential,
-        limits: Limits::default(),
-    })
-    .map_err(|e| ServiceError::Internal(format!("restore plan: {e}")))?;
-
     let id = RestorePlanId::generate(deps.rng);
     let key = r2_key(&backup, id);
     let plaintext = serde_json::to_vec(&plan)
@@ -192,6 +150,376 @@ pub async fn plan(
     })
 }
 
+/// The target connection's org and a client on it with its credential.
+pub(crate) async fn okta_of<'d>(
+    sys: &Privileged<'d>,
+    connection: ConnectionId,
+    team: TeamId,
+) -> Result<(OrgDomain, OktaClient<'d>), ServiceError> {
+    let deps = sys.deps;
+    let secret = sys
+        .stores()
+        .connection_secret(connection)
+        .await?
+        .filter(|c| c.team_id == team)
+        .ok_or(ServiceError::NotFound)?;
+    let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
+        .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
+    let token = open_credential(sys, &secret, &org).await?;
+    let token = Zeroizing::new(
+        String::from_utf8(token.to_vec())
+            .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
+    );
+    let okta = OktaClient::new(
+        deps.http,
+        deps.clock,
+        deps.rng,
+        &org,
+        OktaAuth::ApiToken(token),
+    );
+    Ok((org, okta))
+}
+
+/// Plans restoring `backup` into `conn` as the tenant is now (planning, and re-validating a
+/// stored plan before it is applied).
+async fn make(
+    sys: &Privileged<'_>,
+    conn: &ConnectionRow,
+    backup: &BackupRow,
+    scope: &Scope,
+    options: PlanOptions,
+) -> Result<Plan, ServiceError> {
+    let source = read_snapshot(sys, sys.deps.store, backup)
+        .await?
+        .tenant_snapshot()
+        .await?;
+    let (_, okta) = okta_of(sys, conn.id, conn.team_id).await?;
+    let live = live::read(&okta).await?;
+    let me = okta.get("/api/v1/users/me").await?;
+    let admin = me.get("id").and_then(Value::as_str).map(str::to_string);
+    let credential = match conn.auth_type {
+        AuthType::OauthPrivateKeyJwt => Credential::OAuth {
+            scopes: conn.granted_scopes.iter().cloned().collect(),
+        },
+        AuthType::ApiToken => Credential::ApiToken {
+            roles: admin
+                .as_deref()
+                .map(|a| admin_roles(&live, a))
+                .unwrap_or_default(),
+        },
+    };
+    restore::plan(&PlanInput {
+        source: &source,
+        target: &live,
+        scope,
+        options,
+        restoring_admin: admin.as_deref(),
+        credential: &credential,
+        limits: Limits::default(),
+    })
+    .map_err(|e| ServiceError::Internal(format!("restore plan: {e}")))
+}
+
+/// Opens an object sealed under the source backup's snapshot key and checks it against its
+/// SHA-256.
+async fn open_sealed(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+    r2_key: &str,
+    sha256: &str,
+) -> Result<Vec<u8>, ServiceError> {
+    let deps = sys.deps;
+    let backup = sys
+        .stores()
+        .backup(row.source_backup_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
+    let sealed = deps
+        .store
+        .get(r2_key)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading {r2_key}: {e}")))?
+        .ok_or_else(|| ServiceError::Internal(format!("{r2_key} is missing")))?;
+    let plaintext = open_with(deps.seal, &key, r2_key, &sealed)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("opening {r2_key}: {e}")))?;
+    if hex::encode(Sha256::digest(&plaintext)) != sha256 {
+        return Err(ServiceError::Internal(format!(
+            "{r2_key} does not match its hash"
+        )));
+    }
+    Ok(plaintext)
+}
+
+/// The stored plan of a row.
+pub(crate) async fn stored_plan(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+) -> Result<Plan, ServiceError> {
+    let bytes = open_sealed(sys, row, &row.r2_key, &row.sha256).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ServiceError::Internal(format!("the sealed plan does not read: {e}")))
+}
+
+/// Seals `bytes` under the source backup's snapshot key at `r2_key`.
+pub(crate) async fn seal_beside(
+    sys: &Privileged<'_>,
+    row: &RestorePlanRow,
+    r2_key: &str,
+    bytes: &[u8],
+) -> Result<(), ServiceError> {
+    let deps = sys.deps;
+    let backup = sys
+        .stores()
+        .backup(row.source_backup_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
+    let sealed = seal_with(deps.seal, &key, deps.rng, r2_key, bytes)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("sealing {r2_key}: {e}")))?;
+    deps.store
+        .put(r2_key, sealed)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("storing {r2_key}: {e}")))
+}
+
+/// Where a plan's receipt is sealed: beside the plan.
+pub(crate) fn receipt_key(row: &RestorePlanRow) -> String {
+    row.r2_key.replace("/restore-plans/", "/restore-receipts/")
+}
+
+/// Whether applying this plan needs a second member's approval: a full-tenant restore does,
+/// unless the team turned that off. Every connection counts as production until connections
+/// carry an environment (drills will add sandbox connections).
+async fn approvals_needed(sys: &Privileged<'_>, row: &RestorePlanRow) -> Result<u32, ServiceError> {
+    let tenant = row.overview["scope"]["kind"] == "tenant";
+    let required = sys
+        .stores()
+        .restore_second_approver(row.team_id)
+        .await?
+        .unwrap_or(true);
+    Ok(u32::from(tenant && required))
+}
+
+/// `POST /restores/{id}/apply`: re-validates the plan against the live tenant and starts the
+/// apply job (or resumes a failed apply from its checkpoint).
+pub async fn apply(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::RestoreApply).await?;
+    let sys = caller.system();
+    let deps = caller.deps();
+    let resuming = row.apply_status == Some(ApplyStatus::Failed);
+    if row.apply_status.is_some() && !resuming {
+        return Err(ServiceError::Conflict {
+            code: "restore_already_applied",
+            message: "this plan was applied already; make a new plan",
+        });
+    }
+    let needed = approvals_needed(sys, &row).await?;
+    let mut approvers = Vec::new();
+    if !resuming {
+        if row.status == PlanStatus::Blocked {
+            return Err(ServiceError::Conflict {
+                code: "plan_blocked",
+                message: "the plan is blocked (lockout check or missing credential rights)",
+            });
+        }
+        if deps.clock.now() >= row.expires_at {
+            return Err(ServiceError::Conflict {
+                code: "plan_expired",
+                message: "the plan expired; make a new one",
+            });
+        }
+        approvers = sys
+            .stores()
+            .restore_approvals(id)
+            .await?
+            .into_iter()
+            .filter(|a| a.approved_by != caller.user())
+            .map(|a| a.approved_by)
+            .collect();
+        if (approvers.len() as u32) < needed {
+            return Err(ServiceError::Conflict {
+                code: "approval_required",
+                message: "a full-tenant restore needs another member's approval first",
+            });
+        }
+        let (scope, options) = stored_choices(&row)?;
+        let conn = sys
+            .stores()
+            .connection(row.target_connection_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let backup = sys
+            .stores()
+            .backup(row.source_backup_id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let fresh = make(sys, &conn, &backup, &scope, options).await?;
+        if fresh.digest != row.digest {
+            return Err(ServiceError::Conflict {
+                code: "plan_changed",
+                message: "the tenant changed since the plan was made; make a new plan",
+            });
+        }
+    }
+    let audit = caller.audit(Event {
+        team: row.team_id,
+        action: "restore.apply",
+        target_type: "restore_plan",
+        target_id: id.to_string(),
+        details: json!({
+            "digest": row.digest,
+            "target_connection_id": row.target_connection_id,
+            "resumed": resuming,
+            "approved_by": approvers,
+        }),
+    });
+    let opened = sys
+        .stores()
+        .open_restore_apply(id, caller.user(), needed, &audit)
+        .await
+        .map_err(|e| match e {
+            DbError::Conflict => ServiceError::Conflict {
+                code: "restore_already_applied",
+                message: "this plan was applied already; make a new plan",
+            },
+            DbError::Forbidden => ServiceError::Conflict {
+                code: "approval_required",
+                message: "a full-tenant restore needs another member's approval first",
+            },
+            DbError::Constraint => ServiceError::Conflict {
+                code: "plan_expired",
+                message: "the plan expired; make a new one",
+            },
+            other => other.into(),
+        })?;
+    let job = RestoreJob::of(&opened, caller.meta());
+    if crate::jobs::send(deps, &Job::Restore(job.clone())).await.is_err() {
+        restore_job::abandon(sys, &job, "the restore could not be queued").await?;
+        return Err(ServiceError::Unavailable(
+            "the restore could not be queued; apply again later to start it",
+        ));
+    }
+    let plan = serde_json::to_value(stored_plan(sys, &opened).await?)
+        .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
+    Ok(PlanView {
+        expired: deps.clock.now() >= opened.expires_at,
+        row: opened,
+        plan,
+    })
+}
+
+/// The scope and options a stored plan was made with.
+fn stored_choices(row: &RestorePlanRow) -> Result<(Scope, PlanOptions), ServiceError> {
+    let bad = |e: serde_json::Error| ServiceError::Internal(format!("stored plan choices: {e}"));
+    let scope = serde_json::from_value(row.overview["scope"].clone()).map_err(bad)?;
+    let options = serde_json::from_value(row.overview["options"].clone()).map_err(bad)?;
+    Ok((scope, options))
+}
+
+/// `POST /restores/{id}/approvals`: the caller approves another member's restore (their own
+/// approval never counts for their own apply).
+pub async fn approve(caller: &Caller<'_>, id: RestorePlanId) -> Result<Value, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::RestoreApply).await?;
+    let closed = ServiceError::Conflict {
+        code: "restore_not_approvable",
+        message: "only a plan not yet applied and not expired can be approved",
+    };
+    if row.apply_status.is_some() || caller.deps().clock.now() >= row.expires_at {
+        return Err(closed);
+    }
+    let audit = caller.audit(Event {
+        team: row.team_id,
+        action: "restore.approve",
+        target_type: "restore_plan",
+        target_id: id.to_string(),
+        details: json!({"digest": row.digest}),
+    });
+    let sys = caller.system();
+    let added = match sys
+        .stores()
+        .approve_restore(id, caller.user(), &audit)
+        .await
+    {
+        Ok(added) => added,
+        Err(DbError::Conflict) => return Err(closed),
+        Err(e) => return Err(e.into()),
+    };
+    let approvals = sys.stores().restore_approvals(id).await?;
+    Ok(json!({"approved": added, "approvals": approvals}))
+}
+
+/// `GET /restores/{id}/receipt`: the sealed receipt, opened and checked against the hash the
+/// audit trail holds.
+pub async fn receipt(caller: &Caller<'_>, id: RestorePlanId) -> Result<Value, ServiceError> {
+    let row = caller
+        .stores()
+        .restore_plan(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    caller.authorize(row.team_id, Action::BackupRead).await?;
+    let (Some(key), Some(sha256)) = (&row.receipt_r2_key, &row.receipt_sha256) else {
+        return Err(ServiceError::Conflict {
+            code: "no_receipt_yet",
+            message: "the restore has not ended, so it has no receipt yet",
+        });
+    };
+    let bytes = open_sealed(caller.system(), &row, key, sha256).await?;
+    let receipt: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ServiceError::Internal(format!("the receipt does not read: {e}")))?;
+    Ok(json!({"sha256": sha256, "receipt": receipt}))
+}
+
+/// `PATCH /teams/{id}/restore-settings` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSettings {
+    /// Whether a full-tenant restore needs a second member's approval.
+    pub second_approver: bool,
+}
+
+/// `PATCH /teams/{id}/restore-settings`: an owner's decision, audited.
+pub async fn set_settings(
+    caller: &Caller<'_>,
+    team: TeamId,
+    body: RestoreSettings,
+) -> Result<Value, ServiceError> {
+    let role = caller.authorize(team, Action::RestoreApply).await?;
+    if role != Role::Owner {
+        return Err(ServiceError::Forbidden);
+    }
+    let before = caller
+        .stores()
+        .restore_second_approver(team)
+        .await?
+        .unwrap_or(true);
+    let audit = caller.audit(Event {
+        team,
+        action: "team.restore_settings",
+        target_type: "team",
+        target_id: team.to_string(),
+        details: json!({"second_approver": {"from": before, "to": body.second_approver}}),
+    });
+    let set = caller
+        .system()
+        .stores()
+        .set_restore_second_approver(team, body.second_approver, caller.user(), &audit)
+        .await?;
+    Ok(json!({"second_approver": set}))
+}
+
 /// What the row shows without opening the plan: counts and checks, no tenant data.
 fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
     let b = &plan.blast_radius;
@@ -215,11 +543,13 @@ fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
     })
 }
 
-/// `GET /restores/{id}`: the row, and the plan opened from R2 and checked against its hash.
+/// `GET /restores/{id}`: the row (with an apply's status and progress), and the plan opened
+/// from R2 and checked against its hash.
 pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
     let row = stored(caller, id).await?;
     caller.authorize(row.team_id, Action::BackupRead).await?;
-    let plan = serde_json::from_slice(&open(caller, &row).await?)
+    let bytes = open_sealed(caller.system(), &row, &row.r2_key, &row.sha256).await?;
+    let plan = serde_json::from_slice(&bytes)
         .map_err(|e| ServiceError::Internal(format!("the sealed plan is not JSON: {e}")))?;
     Ok(PlanView {
         expired: caller.deps().clock.now() >= row.expires_at,
@@ -229,7 +559,7 @@ pub async fn get(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, Ser
 }
 
 /// A stored plan's row, as the caller may read it (another team's plan does not exist).
-/// Callers authorise against its team before [`open`]ing it.
+/// Callers authorise against its team before opening it ([`stored_plan`]).
 pub(crate) async fn stored(
     caller: &Caller<'_>,
     id: RestorePlanId,
@@ -241,43 +571,14 @@ pub(crate) async fn stored(
         .ok_or(ServiceError::NotFound)
 }
 
-/// The plaintext of a stored plan: read from R2, opened under its source backup's snapshot
-/// key, and checked against the hash its row holds.
-pub(crate) async fn open(
-    caller: &Caller<'_>,
-    row: &RestorePlanRow,
-) -> Result<Vec<u8>, ServiceError> {
-    let (sys, deps) = (caller.system(), caller.deps());
-    let backup = sys
-        .stores()
-        .backup(row.source_backup_id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let key = snapshot_key(sys, row.team_id, backup.id, backup.connection_id).await?;
-    let sealed = deps
-        .store
-        .get(&row.r2_key)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("reading the plan: {e}")))?
-        .ok_or_else(|| ServiceError::Internal("the sealed plan is missing".into()))?;
-    let plaintext = open_with(deps.seal, &key, &row.r2_key, &sealed)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("opening the plan: {e}")))?;
-    if hex::encode(Sha256::digest(&plaintext)) != row.sha256 {
-        return Err(ServiceError::Internal(
-            "the sealed plan does not match its hash".into(),
-        ));
-    }
-    Ok(plaintext)
-}
-
 #[cfg(test)]
 mod tests {
     use futures::executor::block_on;
 
     use super::*;
     use crate::authz::matrix::Role;
-    use crate::testing::world::World;
+    use crate::ids::UserId;
+    use crate::testing::world::{OktaMode, World};
 
     fn tenant_scope() -> PlanRequest {
         PlanRequest {
@@ -392,5 +693,263 @@ mod tests {
             .borrow()
             .iter()
             .all(|a| a.action != "restore.plan"));
+    }
+
+    fn okta_user(id: &str, login: &str) -> Value {
+        json!({"id": id, "status": "ACTIVE",
+               "profile": {"login": login, "email": login, "firstName": "Ann", "lastName": "Lee"}})
+    }
+
+    /// A backup of an org with Ann in it, Ann deleted since, and a plan of the users that
+    /// creates her again.
+    fn ann_deleted(world: &World, owner: UserId) -> (ConnectionId, PlanView) {
+        // The connection's token acts as a super admin (the credential check needs it).
+        let answer = |path: &str, body: Value| {
+            let response = crate::testing::json_response(200, &body, &[]);
+            world
+                .okta_answers
+                .borrow_mut()
+                .push((path.to_string(), response));
+        };
+        answer("/api/v1/users/me", json!({"id": "00uadmin"}));
+        answer(
+            "/api/v1/iam/assignees/users",
+            json!({"value": [{"id": "00uadmin"}]}),
+        );
+        answer(
+            "/api/v1/users/00uadmin/roles",
+            json!([{"id": "ra1", "type": "SUPER_ADMIN", "status": "ACTIVE", "assignmentType": "USER"}]),
+        );
+        *world.okta_users.borrow_mut() = vec![okta_user("00uann", "ann@acme.com")];
+        let (connection, backup) = world.backed_up(owner);
+        world.okta_users.borrow_mut().clear();
+        let body = PlanRequest {
+            source_backup_id: backup.id,
+            scope: Scope::Types {
+                resources: [crate::tenant::ResourceType::Users].into(),
+            },
+            options: PlanOptions::default(),
+        };
+        let planned = block_on(plan(&world.caller(owner), connection, body)).unwrap();
+        world.db.activity.borrow_mut().clear();
+        (connection, planned)
+    }
+
+    fn code(e: ServiceError) -> &'static str {
+        match e {
+            ServiceError::Conflict { code, .. } => code,
+            other => panic!("not a conflict: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_applied_plan_restores_the_user_and_leaves_a_sealed_audited_emailed_receipt() {
+        let world = World::with_email();
+        let owner = world.user();
+        // Receipts are sensitive: they go only to a proven address.
+        world.db.verify_email(owner, &format!("{owner}@test.local"));
+        let (connection, planned) = ann_deleted(&world, owner);
+        let id = planned.row.id;
+        let ops = planned.plan["operations"].as_array().unwrap();
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        assert_eq!(ops[0]["action"], "create");
+
+        // An operator may plan, not apply; another team sees nothing.
+        let team = world.team_of(owner);
+        let operator = world.member(team, Role::Operator);
+        assert!(matches!(
+            block_on(apply(&world.caller(operator), id)),
+            Err(ServiceError::Forbidden)
+        ));
+        assert!(matches!(
+            block_on(apply(&world.caller(world.user()), id)),
+            Err(ServiceError::NotFound)
+        ));
+
+        let started = block_on(apply(&world.caller(owner), id)).unwrap();
+        assert_eq!(started.row.apply_status, Some(ApplyStatus::Running));
+        assert_eq!(started.row.applied_by, Some(owner));
+        world.drain_queue();
+
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Complete), "{row:?}");
+        assert_eq!(row.progress.as_ref().unwrap()["applied"], 1);
+        // Ann is back (as Okta creates users: activated, pending her password).
+        let users = world.okta_users.borrow().clone();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0]["profile"]["login"], "ann@acme.com");
+        // The write was recorded as Butterfly's own, for the drift capture.
+        let recorded = block_on(
+            world
+                .system("t")
+                .stores()
+                .butterfly_writes(connection, &["req-w1".to_string()]),
+        )
+        .unwrap();
+        assert_eq!(recorded, ["req-w1"]);
+
+        // The receipt: sealed in R2 beside the plan, its hash in the audit trail.
+        let shown = block_on(receipt(&world.caller(owner), id)).unwrap();
+        let r = &shown["receipt"];
+        assert_eq!(r["plan_digest"], json!(row.digest));
+        assert_eq!(r["status"], "complete");
+        assert_eq!(r["applied_by"], json!(owner.to_string()));
+        assert_eq!(r["operations"][0]["outcome"], "applied");
+        assert_eq!(r["ids"][0]["source_id"], "00uann");
+        assert_eq!(r["ids"][0]["target_id"], "00uw1");
+        let key = row.receipt_r2_key.clone().unwrap();
+        assert!(key.contains("/restore-receipts/"));
+        let sealed = world.objects.objects.borrow()[&key].clone();
+        assert!(!String::from_utf8_lossy(&sealed).contains("plan_digest"));
+        let actions = world.db.actions();
+        assert_eq!(
+            actions,
+            ["restore.apply", "restore.start", "restore.complete"]
+        );
+        let complete = world.db.activity.borrow()[2].clone();
+        assert_eq!(complete.details["receipt_sha256"], shown["sha256"]);
+        assert_eq!(row.receipt_sha256.as_deref(), shown["sha256"].as_str());
+        // Queued for the team's admins (the owner) through the outbox ...
+        let mail: Vec<_> = world
+            .db
+            .outbox()
+            .into_iter()
+            .filter(|o| o.key.starts_with(&format!("restore:{id}")))
+            .collect();
+        assert_eq!(mail.len(), 1);
+        // ... and delivered (the job kicked the outbox), its payload gone with delivery.
+        let sent = world.mail_sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let text = sent[0].to_string();
+        assert!(text.contains("Restore finished for acme.okta.com"), "{text}");
+        assert!(text.contains("Objects restored: 1."), "{text}");
+
+        // Applied once: never again.
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "restore_already_applied"
+        );
+    }
+
+    #[test]
+    fn a_plan_the_tenant_moved_away_from_or_that_expired_is_refused() {
+        let world = World::new();
+        let owner = world.user();
+        let (_, planned) = ann_deleted(&world, owner);
+        // Someone re-created Ann meanwhile: re-planning gives another digest.
+        *world.okta_users.borrow_mut() = vec![okta_user("00uann", "ann@acme.com")];
+        let id = planned.row.id;
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "plan_changed"
+        );
+        world.okta_users.borrow_mut().clear();
+        world.advance(chrono::Duration::seconds(i64::from(PLAN_TTL_SECONDS)));
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "plan_expired"
+        );
+        assert!(world.db.actions().is_empty(), "{:?}", world.db.actions());
+        assert!(world.queue.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_full_tenant_restore_needs_another_members_approval_unless_the_owner_says_not() {
+        let world = World::new();
+        let owner = world.user();
+        let team = world.team_of(owner);
+        let admin = world.member(team, Role::Admin);
+        let (connection, backup) = world.backed_up(owner);
+        let tenant = || PlanRequest {
+            source_backup_id: backup.id,
+            ..tenant_scope()
+        };
+        let id = block_on(plan(&world.caller(owner), connection, tenant()))
+            .unwrap()
+            .row
+            .id;
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "approval_required"
+        );
+        // The applier's own approval does not count.
+        let own = block_on(approve(&world.caller(owner), id)).unwrap();
+        assert_eq!(own["approved"], true);
+        assert_eq!(
+            code(block_on(apply(&world.caller(owner), id)).unwrap_err()),
+            "approval_required"
+        );
+        let second = block_on(approve(&world.caller(admin), id)).unwrap();
+        assert_eq!(second["approvals"].as_array().unwrap().len(), 2);
+        // Approving twice changes nothing.
+        assert_eq!(
+            block_on(approve(&world.caller(admin), id)).unwrap()["approved"],
+            false
+        );
+        block_on(apply(&world.caller(owner), id)).unwrap();
+        world.drain_queue();
+        let shown = block_on(receipt(&world.caller(owner), id)).unwrap();
+        assert_eq!(
+            shown["receipt"]["approved_by"][0]["user_id"],
+            json!(admin.to_string())
+        );
+        assert_eq!(
+            code(block_on(approve(&world.caller(admin), id)).unwrap_err()),
+            "restore_not_approvable"
+        );
+
+        // Only an owner turns the rule off; then a full-tenant plan applies at once.
+        let off = RestoreSettings {
+            second_approver: false,
+        };
+        assert!(matches!(
+            block_on(set_settings(&world.caller(admin), team, off)),
+            Err(ServiceError::Forbidden)
+        ));
+        let off = RestoreSettings {
+            second_approver: false,
+        };
+        block_on(set_settings(&world.caller(owner), team, off)).unwrap();
+        let next = block_on(plan(&world.caller(owner), connection, tenant()))
+            .unwrap()
+            .row
+            .id;
+        block_on(apply(&world.caller(owner), next)).unwrap();
+        let actions = world.db.actions();
+        for a in ["restore.approve", "team.restore_settings", "restore.apply"] {
+            assert!(actions.contains(&a), "{actions:?}");
+        }
+        assert_eq!(
+            actions.iter().filter(|a| **a == "restore.approve").count(),
+            2
+        );
+    }
+
+    #[test]
+    fn an_apply_okta_keeps_failing_is_failed_with_its_progress_and_applying_again_resumes() {
+        let world = World::new();
+        let owner = world.user();
+        let (_, planned) = ann_deleted(&world, owner);
+        let id = planned.row.id;
+        block_on(apply(&world.caller(owner), id)).unwrap();
+        world.okta.set(OktaMode::Down);
+        world.drain_queue();
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Failed));
+        assert!(row.apply_error.is_some());
+        assert!(row.receipt_sha256.is_none());
+        assert!(world.okta_users.borrow().is_empty());
+        // Okta is back: applying again resumes (no new plan needed), and the create that may
+        // have been sent is looked up by login before it is sent again.
+        world.okta.set(OktaMode::Empty);
+        let resumed = block_on(apply(&world.caller(owner), id)).unwrap();
+        assert_eq!(resumed.row.apply_status, Some(ApplyStatus::Running));
+        world.drain_queue();
+        let row = block_on(get(&world.caller(owner), id)).unwrap().row;
+        assert_eq!(row.apply_status, Some(ApplyStatus::Complete), "{row:?}");
+        assert_eq!(world.okta_users.borrow().len(), 1);
+        let actions = world.db.actions();
+        assert!(actions.contains(&"restore.error"), "{actions:?}");
+        assert_eq!(actions.last(), Some(&"restore.complete"));
     }
 }

@@ -94,6 +94,10 @@ struct Tables {
     chain_rows: Vec<crate::evidence::chain::ChainedRow>,
     allow_lists: BTreeMap<TeamId, Vec<String>>,
     restore_plans: Vec<RestorePlanRow>,
+    /// `team_restore_settings.second_approver`.
+    restore_settings: BTreeMap<TeamId, bool>,
+    /// `restore_approvals`, with each plan's team.
+    restore_approvals: Vec<(TeamId, RestoreApprovalRow)>,
     /// Each `verify_chain` call: the team and the anchor positions it was given.
     verifications: Vec<(TeamId, Vec<i64>)>,
     /// `backup_holds`.
@@ -1278,11 +1282,215 @@ impl RestoreStore for MemoryStores<'_> {
             overview: row.overview.clone(),
             created_at: now,
             expires_at: now + Duration::seconds(i64::from(ttl_seconds)),
+            apply_status: None,
+            applied_by: None,
+            apply_started_at: None,
+            apply_finished_at: None,
+            progress: None,
+            apply_error: None,
+            receipt_r2_key: None,
+            receipt_sha256: None,
         };
         t.restore_plans.push(stored.clone());
         drop(t);
         self.db.audit(audit, row.team_id);
         Ok(stored)
+    }
+
+    async fn restore_second_approver(&self, team: TeamId) -> Result<Option<bool>, DbError> {
+        let t = self.read("restore_second_approver")?;
+        if !self.can(&t, team, Action::TeamRead) {
+            return Ok(None);
+        }
+        Ok(t.restore_settings.get(&team).copied())
+    }
+
+    async fn set_restore_second_approver(
+        &self,
+        team: TeamId,
+        required: bool,
+        _by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("set_restore_second_approver")?;
+        self.db
+            .tables
+            .borrow_mut()
+            .restore_settings
+            .insert(team, required);
+        self.db.audit(audit, team);
+        Ok(required)
+    }
+
+    async fn restore_approvals(
+        &self,
+        plan: RestorePlanId,
+    ) -> Result<Vec<RestoreApprovalRow>, DbError> {
+        let t = self.read("restore_approvals")?;
+        Ok(t.restore_approvals
+            .iter()
+            .filter(|(team, a)| a.plan_id == plan && self.can(&t, *team, Action::BackupRead))
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    async fn approve_restore(
+        &self,
+        plan: RestorePlanId,
+        by: UserId,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("approve_restore")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(p) = t.restore_plans.iter().find(|p| p.id == plan) else {
+            return Err(DbError::Conflict);
+        };
+        if p.apply_status.is_some() || p.expires_at <= now {
+            return Err(DbError::Conflict);
+        }
+        let team = p.team_id;
+        if t.restore_approvals
+            .iter()
+            .any(|(_, a)| a.plan_id == plan && a.approved_by == by)
+        {
+            return Ok(false);
+        }
+        t.restore_approvals.push((
+            team,
+            RestoreApprovalRow {
+                plan_id: plan,
+                approved_by: by,
+                approved_at: now,
+            },
+        ));
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn open_restore_apply(
+        &self,
+        plan: RestorePlanId,
+        by: UserId,
+        approvals: u32,
+        audit: &AuditRecord,
+    ) -> Result<RestorePlanRow, DbError> {
+        self.system("open_restore_apply")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let others = t
+            .restore_approvals
+            .iter()
+            .filter(|(_, a)| a.plan_id == plan && a.approved_by != by)
+            .count();
+        let key = JobKey {
+            kind: "restore",
+            id: plan.as_uuid(),
+        };
+        let Some(p) = t.restore_plans.iter().position(|p| p.id == plan) else {
+            return Err(DbError::Constraint);
+        };
+        let row = t.restore_plans[p].clone();
+        match row.apply_status {
+            Some(ApplyStatus::Failed) => {
+                if let Some(c) = t.checkpoints.get_mut(&key) {
+                    c.finished = false;
+                    c.failures = 0;
+                    c.token = None;
+                    c.lease_until = None;
+                }
+            }
+            Some(_) => return Err(DbError::Conflict),
+            None => {
+                if row.status != PlanStatus::Ready || row.expires_at <= now {
+                    return Err(DbError::Constraint);
+                }
+                if (others as u32) < approvals {
+                    return Err(DbError::Forbidden);
+                }
+                t.checkpoints.insert(
+                    key,
+                    Checkpoint {
+                        seq: 0,
+                        token: None,
+                        lease_until: None,
+                        state: json!({}),
+                        failures: 0,
+                        started_at: now,
+                        finished: false,
+                    },
+                );
+            }
+        }
+        let r = &mut t.restore_plans[p];
+        r.apply_status = Some(ApplyStatus::Running);
+        r.applied_by = r.applied_by.or(Some(by));
+        r.apply_started_at = r.apply_started_at.or(Some(now));
+        r.apply_error = None;
+        if r.progress.is_none() {
+            r.progress = Some(json!({}));
+        }
+        let out = r.clone();
+        drop(t);
+        self.db.audit(audit, out.team_id);
+        Ok(out)
+    }
+
+    async fn finish_restore_apply(
+        &self,
+        plan: RestorePlanId,
+        end: &ApplyEnd,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("finish_restore_apply")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(r) = t
+            .restore_plans
+            .iter_mut()
+            .find(|p| p.id == plan && p.apply_status == Some(ApplyStatus::Running))
+        else {
+            return Ok(false);
+        };
+        r.apply_status = Some(end.status);
+        r.apply_finished_at = Some(now);
+        r.receipt_r2_key = end.receipt_r2_key.clone().or(r.receipt_r2_key.take());
+        r.receipt_sha256 = end.receipt_sha256.clone().or(r.receipt_sha256.take());
+        r.apply_error = end.error.clone();
+        let team = r.team_id;
+        let key = JobKey {
+            kind: "restore",
+            id: plan.as_uuid(),
+        };
+        if let Some(c) = t.checkpoints.get_mut(&key) {
+            c.finished = true;
+            c.token = None;
+            c.lease_until = None;
+        }
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
+
+    async fn record_restore_writes(
+        &self,
+        connection: ConnectionId,
+        _plan: RestorePlanId,
+        transactions: &[String],
+    ) -> Result<(), DbError> {
+        self.system("record_restore_writes")?;
+        let mut t = self.db.tables.borrow_mut();
+        for txn in transactions {
+            if !t
+                .butterfly_writes
+                .iter()
+                .any(|(c, x)| *c == connection && x == txn)
+            {
+                t.butterfly_writes.push((connection, txn.clone()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1753,9 +1961,18 @@ impl JobStateStore for MemoryStores<'_> {
             c.lease_until = Some(now + Duration::seconds(LEASE_HELD_SECONDS));
         }
         let seq = c.seq;
+        let progress = c.state.get("progress").cloned();
         if key.kind == "backup" {
             if let Some(b) = t.backups.iter_mut().find(|b| b.id.as_uuid() == key.id) {
                 b.heartbeat_at = Some(now);
+            }
+        }
+        // `restores_follow_checkpoint` (migration 0026).
+        if let (true, Some(progress)) = (key.kind == "restore", progress) {
+            if let Some(r) = t.restore_plans.iter_mut().find(|r| {
+                r.id.as_uuid() == key.id && r.apply_status == Some(ApplyStatus::Running)
+            }) {
+                r.progress = Some(progress);
             }
         }
         Ok(Some(seq))

@@ -61,7 +61,10 @@ pub use resource_versions::{
     Attribution, NewVersion, ResourceVersionStore, VersionHead, VersionRow, VersionSource,
     VersionState, MAX_VERSIONS_PER_CALL,
 };
-pub use restores::{NewRestorePlan, PlanStatus, RestorePlanRow, RestoreStore};
+pub use restores::{
+    ApplyEnd, ApplyStatus, NewRestorePlan, PlanStatus, RestoreApprovalRow, RestorePlanRow,
+    RestoreStore,
+};
 pub use teams::{
     InvitationRow, MemberRow, Membership, NewInvitation, TeamRow, TeamStore, INVITATION_COLUMNS,
 };

@@ -1,6 +1,7 @@
 //! A whole worker in memory for unit tests of the use cases: the in-memory database (with its
 //! tenancy rules), object store, queue and clock, and an Okta org that answers every request as
-//! an org with nothing in it (or fails, when a test says so). Built once per test; its parts are
+//! an org with nothing in it but the users a test puts there (or fails, when a test says so);
+//! writes succeed, and a user a write creates is listed from then on. Built once per test; its parts are
 //! leaked so every borrow lives as long as the test.
 
 use std::cell::{Cell, RefCell};
@@ -19,7 +20,7 @@ use crate::authz::{KeyGrant, Principal};
 use crate::config::Config;
 use crate::ids::{ApiKeyId, ConnectionId, TeamId, UserId};
 use crate::jobs::{self, backup};
-use crate::ports::{HttpRequest, HttpResponse, TransportError};
+use crate::ports::{HttpRequest, HttpResponse, Method, TransportError};
 use crate::services::audit::{Actor, RequestMeta};
 use crate::services::connections::{self, CreateConnection};
 use crate::services::{Caller, Deps, Privileged};
@@ -133,6 +134,36 @@ fn okta(
         .find(|(prefix, _)| path.starts_with(prefix.as_str()))
     {
         return Ok(answer.clone());
+    }
+    // Writes (a restore's): a created user is listed from then on; other writes succeed.
+    if request.method != Method::Get {
+        let mut body = json!({});
+        if request.method == Method::Post && path.starts_with("/api/v1/users?") {
+            let sent: Value =
+                serde_json::from_slice(request.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+            let id = format!("00uw{}", users.borrow().len() + 1);
+            let status = if path.contains("activate=true") {
+                "PROVISIONED"
+            } else {
+                "STAGED"
+            };
+            body = json!({"id": id, "status": status, "profile": sent["profile"]});
+            users.borrow_mut().push(body.clone());
+        }
+        let n = format!("req-w{}", users.borrow().len());
+        return Ok(json_response(200, &body, &[("x-okta-request-id", &n)]));
+    }
+    if let Some(key) = (path.strip_prefix("/api/v1/users/"))
+        .filter(|k| *k != "me" && !k.contains(['/', '?']))
+    {
+        let key = key.replace("%40", "@");
+        let found = (users.borrow().iter())
+            .find(|u| u["id"] == key.as_str() || u["profile"]["login"] == key.as_str())
+            .cloned();
+        return Ok(match found {
+            Some(u) => json_response(200, &u, &[]),
+            None => json_response(404, &json!({"errorCode": "E0000007"}), &[]),
+        });
     }
     let body = match path.split('?').next().unwrap_or_default() {
         "/api/v1/users" if !path.contains("filter=") => Value::Array(users.borrow().clone()),

@@ -79,7 +79,9 @@ fn state(v: &Victim) -> Value {
         "ai_settings": get(format!("team_ai_settings?team_id=eq.{}", v.team)),
         "guidance": get(format!("guidance_records?team_id=eq.{}&order=id", v.team)),
         "drift_settings": get(format!("drift_settings?team_id=eq.{}", v.team)),
-        "restore_plans": get(format!("restore_plans?team_id=eq.{}&select=id", v.team)),
+        "restore_plans": get(format!("restore_plans?team_id=eq.{}&select=id,apply_status", v.team)),
+        "restore_settings": get(format!("team_restore_settings?team_id=eq.{}", v.team)),
+        "restore_approvals": get(format!("restore_approvals?team_id=eq.{}", v.team)),
         "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
     })
 }
@@ -107,7 +109,22 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             json!({"source_backup_id": b, "scope": {"kind": "tenant"}}),
         )],
         // The victim's backup id stands for a plan id: no plan of theirs is shown either way.
-        Route::GetRestorePlan => vec![p(format!("/restores/{b}"))],
+        Route::GetRestorePlan
+        | Route::ApplyRestore
+        | Route::ApproveRestore
+        | Route::GetRestoreReceipt => {
+            let path = match route {
+                Route::ApplyRestore => format!("/restores/{b}/apply"),
+                Route::ApproveRestore => format!("/restores/{b}/approvals"),
+                Route::GetRestoreReceipt => format!("/restores/{b}/receipt"),
+                _ => format!("/restores/{b}"),
+            };
+            vec![p(path)]
+        }
+        Route::SetRestoreSettings => vec![with(
+            format!("/teams/{t}/restore-settings"),
+            json!({"second_approver": false}),
+        )],
         Route::ObjectUrl => vec![p(format!("/backups/{b}/objects/users/url"))],
         Route::Download => vec![(
             format!("/downloads?backup={b}&object=users&team={t}&exp=9999999999&sig=AAAA"),
@@ -413,6 +430,13 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
         ("ai_usage", "team_id", json!({"version": 9})),
         ("guidance_records", "team_id", json!({"answer": null})),
         ("resource_versions", "team_id", json!({"state": "removed"})),
+        ("restore_plans", "team_id", json!({"apply_status": "complete"})),
+        ("restore_approvals", "team_id", json!({"approved_by": null})),
+        (
+            "team_restore_settings",
+            "team_id",
+            json!({"second_approver": false}),
+        ),
         ("role_permissions", "role", json!({"action": "x"})),
         ("scope_permissions", "scope", json!({"action": "x"})),
     ];

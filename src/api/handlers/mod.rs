@@ -95,5 +95,9 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::SendGridWebhook => email::sendgrid_webhook(call).await,
         Route::CreateRestorePlan => restores::create(call).await,
         Route::GetRestorePlan => restores::get(call).await,
+        Route::ApplyRestore => restores::apply(call).await,
+        Route::ApproveRestore => restores::approve(call).await,
+        Route::GetRestoreReceipt => restores::receipt(call).await,
+        Route::SetRestoreSettings => restores::set_settings(call).await,
     }
 }
