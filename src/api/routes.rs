@@ -8,6 +8,7 @@ use crate::ports::Method;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     ListConnections,
     CreateConnection,
     GetConnection,
@@ -129,14 +130,14 @@ impl Route {
             | PrivilegedAccessGuidance
             | CancelTeamDeletion
             | RequestEmailVerification => BodyKind::Empty,
-            Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
-            | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
-            | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
-            | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
-            | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
-            | SnapshotDiff | ResourceHistory | DriftView | GetEmailPreferences
-            | UnsubscribePage | GetRestorePlan => BodyKind::None,
+            Health | OpenApi | ListConnections | GetConnection | ListBackups | GetBackup
+            | ObjectUrl | Download | ListComplianceRuns | GetComplianceRun | ListFindings
+            | ComplianceTrend | ListTeams | ListMembers | ListApiKeys | ListInvitations
+            | GetTeamSettings | TeamPlan | GetAiSettings | ListGuidanceRecords
+            | GetGuidanceRecord | VerifyAuditChain | ExportAuditPack | GetAllowList
+            | TrustCenter | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem
+            | GetTeamDeletion | UserExport | SnapshotDiff | ResourceHistory | DriftView
+            | GetEmailPreferences | UnsubscribePage | GetRestorePlan => BodyKind::None,
         }
     }
 }
@@ -176,7 +177,7 @@ impl Route {
             | RequestEmailVerification
             | ConfirmEmailVerification
             | CreateRestorePlan => LimiterDown::Closed,
-            Health | ListConnections | GetConnection | DeleteConnection | ListBackups
+            Health | OpenApi | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
             | RemoveMember | ListApiKeys | RevokeApiKey | ListInvitations | RevokeInvitation
@@ -225,6 +226,13 @@ const fn def(method: Method, template: &'static str, route: Route, access: Acces
 
 pub const ROUTES: &[RouteDef] = &[
     def(Method::Get, "/api/v1/health", Route::Health, Access::Public),
+    // This table as an OpenAPI 3.1 document (`api::openapi`).
+    def(
+        Method::Get,
+        "/api/v1/openapi.json",
+        Route::OpenApi,
+        Access::Public,
+    ),
     def(
         Method::Get,
         "/api/v1/connections",
