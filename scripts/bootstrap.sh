@@ -57,6 +57,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# The standard OpenAPI validator the tests run over the served document (src/api/openapi.rs),
+# in a venv of its own under the ignored .venv/; skipped once that version is there.
+openapi_validator_version=0.9.0
+if ! .venv/bin/pip show openapi-spec-validator 2>/dev/null | grep -qx "Version: $openapi_validator_version"; then
+  say "installing openapi-spec-validator $openapi_validator_version (a venv in .venv/)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "openapi-spec-validator==$openapi_validator_version"
+fi
+
 for tool in psql pg_isready; do
   command -v "$tool" >/dev/null || { say "$tool is required (PostgreSQL client)"; exit 1; }
 done

@@ -89,12 +89,16 @@ impl ApiResponse {
 
     /// Headers every API response carries: HSTS, no sniffing, no framing, no caching, and a CSP
     /// that lets a browser do nothing with the body (unless the response set its own, stricter
-    /// than nothing: the Trust Center page's).
+    /// than nothing: the Trust Center page's). A response that sets its own `cache-control`
+    /// (the public OpenAPI document) keeps it.
     pub fn secured(mut self, request_id: &str) -> Self {
-        let own_csp = self
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-security-policy"));
+        let own = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let own_csp = own("content-security-policy");
+        let own_cache = own("cache-control");
         for (name, value) in [
             (
                 "strict-transport-security",
@@ -108,7 +112,9 @@ impl ApiResponse {
             ("referrer-policy", "no-referrer"),
             ("cache-control", "no-store"),
         ] {
-            if !(own_csp && name == "content-security-policy") {
+            let kept = (own_csp && name == "content-security-policy")
+                || (own_cache && name == "cache-control");
+            if !kept {
                 self.headers.push((name.into(), value.into()));
             }
         }

@@ -10,6 +10,7 @@ pub mod error;
 mod handlers;
 pub mod http;
 mod limits;
+pub mod openapi;
 pub mod routes;
 
 use serde_json::json;

@@ -8,6 +8,7 @@ use crate::ports::Method;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     ListConnections,
     CreateConnection,
     GetConnection,
@@ -140,14 +141,16 @@ impl Route {
             | RequestEmailVerification
             | ApplyRestore
             | ApproveRestore => BodyKind::Empty,
-            Health | ListConnections | GetConnection | ListBackups | GetBackup | ObjectUrl
-            | Download | ListComplianceRuns | GetComplianceRun | ListFindings | ComplianceTrend
-            | ListTeams | ListMembers | ListApiKeys | ListInvitations | GetTeamSettings
-            | TeamPlan | GetAiSettings | ListGuidanceRecords | GetGuidanceRecord
-            | VerifyAuditChain | ExportAuditPack | GetAllowList | TrustCenter | TrustStylesheet
-            | SecurityTxt | AuditKeys | AuditKeyPem | GetTeamDeletion | UserExport
-            | SnapshotDiff | ResourceHistory | DriftView | GetEmailPreferences
-            | UnsubscribePage | GetRestorePlan | GetRestoreReceipt => BodyKind::None,
+            Health | OpenApi | ListConnections | GetConnection | ListBackups | GetBackup
+            | ObjectUrl | Download | ListComplianceRuns | GetComplianceRun | ListFindings
+            | ComplianceTrend | ListTeams | ListMembers | ListApiKeys | ListInvitations
+            | GetTeamSettings | TeamPlan | GetAiSettings | ListGuidanceRecords
+            | GetGuidanceRecord | VerifyAuditChain | ExportAuditPack | GetAllowList
+            | TrustCenter | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem
+            | GetTeamDeletion | UserExport | SnapshotDiff | ResourceHistory | DriftView
+            | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt => {
+                BodyKind::None
+            }
         }
     }
 }
@@ -190,7 +193,7 @@ impl Route {
             | ConfirmEmailVerification
             | CreateRestorePlan
             | ApplyRestore => LimiterDown::Closed,
-            Health | ListConnections | GetConnection | DeleteConnection | ListBackups
+            Health | OpenApi | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
             | RemoveMember | ListApiKeys | RevokeApiKey | ListInvitations | RevokeInvitation
@@ -240,6 +243,13 @@ const fn def(method: Method, template: &'static str, route: Route, access: Acces
 
 pub const ROUTES: &[RouteDef] = &[
     def(Method::Get, "/api/v1/health", Route::Health, Access::Public),
+    // This table as an OpenAPI 3.1 document (`api::openapi`).
+    def(
+        Method::Get,
+        "/api/v1/openapi.json",
+        Route::OpenApi,
+        Access::Public,
+    ),
     def(
         Method::Get,
         "/api/v1/connections",

@@ -13,7 +13,7 @@ use crate::allowlist::AllowList;
 use crate::authz::matrix::Action;
 use crate::ids::TeamId;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAllowList {
     /// CIDR networks or single addresses; empty removes the restriction.

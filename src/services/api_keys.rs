@@ -20,7 +20,7 @@ const DEFAULT_DAYS: u32 = 90;
 const MAX_DAYS: u32 = 365;
 
 /// `POST /api/v1/api-keys` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,

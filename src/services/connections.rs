@@ -29,12 +29,13 @@ const SCOPE_PROBES: &[(&str, &str)] = &[
 ];
 
 /// `POST /api/v1/connections` body. Unknown fields are rejected.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     pub org_domain: String,
     #[serde(default = "default_auth_type")]
     pub auth_type: String,
+    #[schema(value_type = Option<String>)]
     pub api_token: Option<Zeroizing<String>>,
     pub team_id: Option<String>,
 }

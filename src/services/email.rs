@@ -195,7 +195,7 @@ pub async fn settings(caller: &Caller<'_>) -> Result<EmailSettings, ServiceError
 }
 
 /// `PATCH /me/email-preferences`: the optional categories only (the others cannot be left).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesPatch {
     pub alerts: Option<bool>,

@@ -24,7 +24,7 @@ use crate::lifecycle::export::{self, UserData, UserExport};
 use crate::store::DbError;
 
 /// `DELETE /teams/{id}`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteTeam {
     /// The team's name, typed out.

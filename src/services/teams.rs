@@ -21,7 +21,7 @@ use crate::store::{DbError, InvitationRow, MemberRow, NewInvitation};
 const INVITATION_DAYS: i64 = 7;
 
 /// `POST /api/v1/teams/{id}/invitations` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
     pub email: String,
@@ -29,14 +29,15 @@ pub struct CreateInvitation {
 }
 
 /// `POST /api/v1/invitations/accept` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
+    #[schema(value_type = String)]
     pub token: Zeroizing<String>,
 }
 
 /// `PATCH /api/v1/teams/{id}/settings` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeSettings {
     /// Roles beyond owner, admin and operator whose members may download decrypted snapshots.
@@ -44,7 +45,7 @@ pub struct ChangeSettings {
 }
 
 /// `PATCH /api/v1/teams/{id}/members/{user_id}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     pub role: String,

@@ -95,6 +95,7 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
     let with = |s: String, body: Value| (format!("{s}{q}"), Some(body));
     match route {
         Route::Health => vec![p("/health".into())],
+        Route::OpenApi => vec![p("/openapi.json".into())],
         Route::ListConnections => vec![p("/connections".into())],
         Route::CreateConnection => {
             let mut body = okta_connection_body();
@@ -278,6 +279,7 @@ fn acceptable(route: Route, status: u16, is_key: bool) -> bool {
     let own_listing = matches!(
         route,
         Route::Health
+            | Route::OpenApi
             | Route::ListConnections
             | Route::ListTeams
             | Route::ListApiKeys

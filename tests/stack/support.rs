@@ -1,9 +1,13 @@
 //! Test support: talks to the running local stack (started by scripts/test.sh) over HTTP and psql.
 
+use butterfly::api::openapi;
+use butterfly::api::routes::{resolve, Resolved};
 use butterfly::auth::jwt::{sign_hs256, Claims};
+use butterfly::ports::Method;
 use serde_json::Value;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn env(name: &str) -> String {
@@ -81,11 +85,71 @@ pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
         .collect();
     let mut body = Vec::new();
     std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
-    Reply {
+    let reply = Reply {
         status,
         headers,
         body,
+    };
+    if let Some(path) = url.strip_prefix(&worker()) {
+        check_against_spec(method, path, &reply);
     }
+    reply
+}
+
+/// Every response of the worker is checked against the OpenAPI document (`api::openapi`): the
+/// route must declare the status, and a JSON body must match the schema declared for it (an
+/// error's `code` among the codes the route lists for that status). A mismatch fails the test
+/// that made the call, so every stack test checks the spec as it goes.
+pub fn check_against_spec(method: &str, path_and_query: &str, reply: &Reply) {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    let doc = DOC.get_or_init(openapi::document_json);
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let json_body = reply
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/json"))
+        && !reply.body.is_empty();
+    let where_ = format!("{method} {path} -> {}", reply.status);
+    let schema = match resolve(Method::parse(method), path) {
+        Resolved::Found(def, _) => {
+            match openapi::response_schema(doc, def.method, def.template, reply.status) {
+                Some(schema) => schema,
+                None => panic!(
+                    "OpenAPI: {where_}: status not declared for {} {}: {}",
+                    method,
+                    def.template,
+                    reply.text()
+                ),
+            }
+        }
+        // Outside the table (unknown paths, methods, preflights): the edge's error body.
+        Resolved::NotFound | Resolved::MethodNotAllowed => {
+            let mut error = doc["components"]["schemas"]["Error"].clone();
+            error["components"] = doc["components"].clone();
+            Some(error)
+        }
+    };
+    let (Some(schema), true) = (schema, json_body) else {
+        return;
+    };
+    let instance: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("OpenAPI: {where_}: body is not JSON: {e}"));
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("OpenAPI: {where_}: schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(5)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "OpenAPI: {where_}: the body does not match the spec: {errors:#?}\nbody: {}",
+        String::from_utf8_lossy(&reply.body)
+            .chars()
+            .take(2000)
+            .collect::<String>()
+    );
 }
 
 /// A Supabase auth user with a personal team, and a JWT for it.

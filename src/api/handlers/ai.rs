@@ -18,9 +18,9 @@ pub async fn settings(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 }
 
 /// `PATCH /teams/{id}/ai` body: either or both switches; anything else is refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SettingsBody {
+pub(in crate::api) struct SettingsBody {
     enabled: Option<bool>,
     keep_answers: Option<bool>,
 }

@@ -102,11 +102,12 @@ pub async fn list_findings(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 
 /// `POST .../transitions` body. Unknown fields are rejected; `justification` and `expires_at`
 /// belong to risk acceptance only.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransitionBody {
+pub(in crate::api) struct TransitionBody {
     to: String,
     justification: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<DateTime<Utc>>,
 }
 

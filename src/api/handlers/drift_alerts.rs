@@ -41,9 +41,9 @@ pub async fn view(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::json(200, &json!(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransitionBody {
+pub(in crate::api) struct TransitionBody {
     to: String,
     note: Option<String>,
 }

@@ -48,9 +48,9 @@ pub async fn request_verification(call: &Call<'_>) -> Result<ApiResponse, ApiErr
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Confirm {
+pub(in crate::api) struct Confirm {
     code: String,
 }
 

@@ -2,15 +2,15 @@
 //! call's [`Caller`](crate::services::Caller) and maps the result. `route` is the single place a
 //! route meets its code.
 
-mod ai;
+pub(super) mod ai;
 mod api_keys;
 mod backups;
 mod billing;
-mod compliance;
+pub(super) mod compliance;
 mod connections;
 mod drift;
-mod drift_alerts;
-mod email;
+pub(super) mod drift_alerts;
+pub(super) mod email;
 mod lifecycle;
 mod restores;
 mod teams;
@@ -26,6 +26,7 @@ use super::routes::Route;
 pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     match route {
         Route::Health => Ok(ApiResponse::json(200, &json!({"status": "ok"}))),
+        Route::OpenApi => super::openapi::serve(),
         Route::ListConnections => connections::list(call).await,
         Route::CreateConnection => connections::create(call).await,
         Route::GetConnection => connections::get(call).await,
