@@ -288,6 +288,33 @@ pub fn entry(route: Route) -> Entry {
         GetRestorePlan => {
             op("One restore plan", "restores").ok(200, "The plan", r("RestorePlanView"))
         }
+        ApplyRestore => op("Apply a restore plan (a resumable job)", "restores")
+            .ok(202, "Applying", r("RestorePlanView"))
+            .err(&[
+                (409, "restore_already_applied"),
+                (409, "plan_blocked"),
+                (409, "plan_expired"),
+                (409, "plan_changed"),
+                (409, "approval_required"),
+            ])
+            .err(OKTA),
+        ApproveRestore => op("Approve another member's restore", "restores")
+            .ok(200, "Approved", object())
+            .err(&[(409, "restore_not_approvable")]),
+        GetRestoreReceipt => op("The sealed receipt of an ended restore", "restores")
+            .ok(
+                200,
+                "The receipt and its SHA-256",
+                obj()
+                    .req("sha256", string())
+                    .req("receipt", object())
+                    .into(),
+            )
+            .err(&[(409, "no_receipt_yet")]),
+        SetRestoreSettings => op("Set the team's restore approval rule", "restores")
+            .body(object())
+            .ok(200, "Set", obj().req("second_approver", any()).into())
+            .err(INVALID),
         CreateComplianceRun => op(
             "Run the compliance checks on the latest backup",
             "compliance",
@@ -542,6 +569,21 @@ pub fn entry(route: Route) -> Entry {
             .err(&[
                 (409, "ai_disabled"),
                 (409, "no_compliance_run"),
+                (429, "ai_budget_exhausted"),
+                (503, "ai_unavailable"),
+            ]),
+        DriftAlertGuidance => op("AI explanation of a drift alert", "ai")
+            .ok(200, "Guidance", r("Guidance"))
+            .err(&[
+                (409, "ai_disabled"),
+                (409, "drift_capture_gone"),
+                (429, "ai_budget_exhausted"),
+                (503, "ai_unavailable"),
+            ]),
+        RestorePlanGuidance => op("AI explanation of a restore plan's blast radius", "ai")
+            .ok(200, "Guidance", r("Guidance"))
+            .err(&[
+                (409, "ai_disabled"),
                 (429, "ai_budget_exhausted"),
                 (503, "ai_unavailable"),
             ]),
@@ -959,6 +1001,7 @@ fn method_of(m: Method) -> HttpMethod {
     match m {
         Method::Get => HttpMethod::Get,
         Method::Post => HttpMethod::Post,
+        Method::Put => HttpMethod::Put,
         Method::Patch => HttpMethod::Patch,
         Method::Delete => HttpMethod::Delete,
     }
@@ -1254,6 +1297,7 @@ pub fn response_schema(
     let method = match method {
         Method::Get => "get",
         Method::Post => "post",
+        Method::Put => "put",
         Method::Patch => "patch",
         Method::Delete => "delete",
     };
