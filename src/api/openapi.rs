@@ -308,6 +308,8 @@ pub fn entry(route: Route) -> Entry {
             r("ComplianceRunView"),
         ),
         ListFindings => op("Findings of the latest run", "compliance")
+            .query("framework", false, "filter")
+            .query("control", false, "filter")
             .query("severity", false, "filter")
             .query("outcome", false, "filter")
             .query("state", false, "filter")
@@ -325,13 +327,14 @@ pub fn entry(route: Route) -> Entry {
             .ok(200, "Moved", wrap("remediation", r("Remediation")))
             .err(&[(409, "invalid_transition")]),
         ComplianceTrend => op("Daily compliance pass rate", "compliance")
-            .query("days", false, "window")
             .ok(200, "Trend", wrap("trend", array(r("TrendPoint"))))
             .err(INVALID),
         SnapshotDiff => op("Compare two backups", "drift")
             .query("from", true, "backup id")
             .query("to", true, "backup id")
             .query("type", false, "resource type filter")
+            .query("resource_id", false, "one resource")
+            .query("limit", false, "page size, 1 to 200")
             .query("cursor", false, "opaque page cursor")
             .ok(
                 200,
@@ -446,7 +449,11 @@ pub fn entry(route: Route) -> Entry {
         AcceptInvitation => op("Accept an invitation (the signed-in account)", "teams")
             .body(derived::<crate::services::teams::AcceptInvitation>())
             .ok(200, "Joined", wrap("member", r("Member")))
-            .err(&[(409, "invitation_closed"), (403, "email_not_verified")])
+            .err(&[
+                (404, "not_found"),
+                (409, "invitation_closed"),
+                (403, "email_not_verified"),
+            ])
             .err(PLAN_LIMIT),
         ChangeMemberRole => op("Change a member's role", "teams")
             .body(derived::<crate::services::teams::ChangeRole>())
@@ -464,7 +471,9 @@ pub fn entry(route: Route) -> Entry {
                     .req("api_key", r("ApiKey"))
                     .req("key", string())
                     .into(),
-            ),
+            )
+            .err(&[(409, "api_key_limit")])
+            .err(PLAN_LIMIT),
         ListApiKeys => {
             op("The caller's API keys", "api-keys").ok(200, "Keys", list_of("api_keys", "ApiKey"))
         }
