@@ -8,8 +8,10 @@
 //! errors of its own use case.
 //!
 //! Built with `utoipa`'s `openapi` types (request bodies that exist as Rust types derive
-//! `ToSchema`); the document is served at `GET /api/v1/openapi.json`, validated by
-//! `openapi-spec-validator` in the tests, and every stack-test response is checked against it.
+//! `ToSchema`; utoipa builds for wasm32 and added 191 KB to the release wasm, 63 KB gzipped,
+//! against a 10 MB compressed limit). The document is served at `GET /api/v1/openapi.json`,
+//! validated by `openapi-spec-validator` in the tests, and every stack-test response is checked
+//! against it.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
