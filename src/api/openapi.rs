@@ -8,8 +8,10 @@
 //! errors of its own use case.
 //!
 //! Built with `utoipa`'s `openapi` types (request bodies that exist as Rust types derive
-//! `ToSchema`); the document is served at `GET /api/v1/openapi.json`, validated by
-//! `openapi-spec-validator` in the tests, and every stack-test response is checked against it.
+//! `ToSchema`; utoipa builds for wasm32 and added 191 KB to the release wasm, 63 KB gzipped,
+//! against a 10 MB compressed limit). The document is served at `GET /api/v1/openapi.json`,
+//! validated by `openapi-spec-validator` in the tests, and every stack-test response is checked
+//! against it.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -335,6 +337,8 @@ pub fn entry(route: Route) -> Entry {
             r("ComplianceRunView"),
         ),
         ListFindings => op("Findings of the latest run", "compliance")
+            .query("framework", false, "filter")
+            .query("control", false, "filter")
             .query("severity", false, "filter")
             .query("outcome", false, "filter")
             .query("state", false, "filter")
@@ -352,13 +356,14 @@ pub fn entry(route: Route) -> Entry {
             .ok(200, "Moved", wrap("remediation", r("Remediation")))
             .err(&[(409, "invalid_transition")]),
         ComplianceTrend => op("Daily compliance pass rate", "compliance")
-            .query("days", false, "window")
             .ok(200, "Trend", wrap("trend", array(r("TrendPoint"))))
             .err(INVALID),
         SnapshotDiff => op("Compare two backups", "drift")
             .query("from", true, "backup id")
             .query("to", true, "backup id")
             .query("type", false, "resource type filter")
+            .query("resource_id", false, "one resource")
+            .query("limit", false, "page size, 1 to 200")
             .query("cursor", false, "opaque page cursor")
             .ok(
                 200,
@@ -473,7 +478,11 @@ pub fn entry(route: Route) -> Entry {
         AcceptInvitation => op("Accept an invitation (the signed-in account)", "teams")
             .body(derived::<crate::services::teams::AcceptInvitation>())
             .ok(200, "Joined", wrap("member", r("Member")))
-            .err(&[(409, "invitation_closed"), (403, "email_not_verified")])
+            .err(&[
+                (404, "not_found"),
+                (409, "invitation_closed"),
+                (403, "email_not_verified"),
+            ])
             .err(PLAN_LIMIT),
         ChangeMemberRole => op("Change a member's role", "teams")
             .body(derived::<crate::services::teams::ChangeRole>())
@@ -491,7 +500,9 @@ pub fn entry(route: Route) -> Entry {
                     .req("api_key", r("ApiKey"))
                     .req("key", string())
                     .into(),
-            ),
+            )
+            .err(&[(409, "api_key_limit")])
+            .err(PLAN_LIMIT),
         ListApiKeys => {
             op("The caller's API keys", "api-keys").ok(200, "Keys", list_of("api_keys", "ApiKey"))
         }
