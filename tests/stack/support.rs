@@ -5,9 +5,10 @@ use butterfly::api::routes::{resolve, Resolved};
 use butterfly::auth::jwt::{sign_hs256, Claims};
 use butterfly::ports::Method;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn env(name: &str) -> String {
@@ -109,34 +110,16 @@ pub fn check_against_spec(method: &str, path_and_query: &str, reply: &Reply) {
         .is_some_and(|t| t.starts_with("application/json"))
         && !reply.body.is_empty();
     let where_ = format!("{method} {path} -> {}", reply.status);
-    let schema = match resolve(Method::parse(method), path) {
-        Resolved::Found(def, _) => {
-            match openapi::response_schema(doc, def.method, def.template, reply.status) {
-                Some(schema) => schema,
-                None => panic!(
-                    "OpenAPI: {where_}: status not declared for {} {}: {}",
-                    method,
-                    def.template,
-                    reply.text()
-                ),
-            }
-        }
-        // Outside the table (unknown paths, methods, preflights): the edge's error body.
-        Resolved::NotFound | Resolved::MethodNotAllowed => {
-            let mut error = doc["components"]["schemas"]["Error"].clone();
-            error["components"] = doc["components"].clone();
-            Some(error)
-        }
-    };
-    let (Some(schema), true) = (schema, json_body) else {
+    if !json_body {
+        // Still a declared status: resolved (and refused if undeclared) below without a body.
+        let _ = schema_for(doc, method, path, reply, &where_);
+        return;
+    }
+    let Some(validator) = schema_for(doc, method, path, reply, &where_) else {
         return;
     };
     let instance: Value = serde_json::from_slice(&reply.body)
         .unwrap_or_else(|e| panic!("OpenAPI: {where_}: body is not JSON: {e}"));
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("OpenAPI: {where_}: schema does not compile: {e}"));
     let errors: Vec<String> = validator
         .iter_errors(&instance)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -150,6 +133,71 @@ pub fn check_against_spec(method: &str, path_and_query: &str, reply: &Reply) {
             .take(2000)
             .collect::<String>()
     );
+}
+
+/// The compiled validator of the schema a response must match (`None`: no JSON body declared),
+/// compiled once per route, method and status: the stack tests make thousands of calls, and the
+/// rate-limit tests need theirs to come quickly.
+fn schema_for(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    reply: &Reply,
+    where_: &str,
+) -> Option<Arc<jsonschema::Validator>> {
+    type Cache = Mutex<HashMap<(String, String, u16), Option<Arc<jsonschema::Validator>>>>;
+    static COMPILED: OnceLock<Cache> = OnceLock::new();
+    let (key, schema) = match resolve(Method::parse(method), path) {
+        Resolved::Found(def, _) => {
+            let key = (method.to_string(), def.template.to_string(), reply.status);
+            if let Some(v) = COMPILED
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap()
+                .get(&key)
+            {
+                return v.clone();
+            }
+            match openapi::response_schema(doc, def.method, def.template, reply.status) {
+                Some(schema) => (key, schema),
+                None => panic!(
+                    "OpenAPI: {where_}: status not declared for {} {}: {}",
+                    method,
+                    def.template,
+                    reply.text()
+                ),
+            }
+        }
+        // Outside the table (unknown paths, methods, preflights): the edge's error body.
+        Resolved::NotFound | Resolved::MethodNotAllowed => {
+            let key = (String::new(), String::new(), 0);
+            if let Some(v) = COMPILED
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap()
+                .get(&key)
+            {
+                return v.clone();
+            }
+            let mut error = doc["components"]["schemas"]["Error"].clone();
+            error["components"] = doc["components"].clone();
+            (key, Some(error))
+        }
+    };
+    let compiled = schema.map(|schema| {
+        Arc::new(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap_or_else(|e| panic!("OpenAPI: {where_}: schema does not compile: {e}")),
+        )
+    });
+    COMPILED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .insert(key, compiled.clone());
+    compiled
 }
 
 /// A Supabase auth user with a personal team, and a JWT for it.
