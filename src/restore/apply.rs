@@ -360,10 +360,7 @@ fn changed(current: &Value, op: &Operation, prefix: &str) -> (Value, Vec<String>
 }
 
 /// Looks a created object up by its natural key (after an interrupted create).
-async fn find_created(
-    okta: &OktaClient<'_>,
-    op: &Operation,
-) -> Result<Option<String>, OktaError> {
+async fn find_created(okta: &OktaClient<'_>, op: &Operation) -> Result<Option<String>, OktaError> {
     let content = op.content.as_ref();
     let id_of = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_string);
     match op.resource {
@@ -372,13 +369,14 @@ async fn find_created(
                 return Ok(None);
             };
             let found = okta
-                .list_all(&format!("/api/v1/groups?q={}&limit=200", path_segment(name)))
+                .list_all(&format!(
+                    "/api/v1/groups?q={}&limit=200",
+                    path_segment(name)
+                ))
                 .await?;
             Ok(found
                 .iter()
-                .find(|g| {
-                    g["type"] == "OKTA_GROUP" && text(Some(g), "/profile/name") == Some(name)
-                })
+                .find(|g| g["type"] == "OKTA_GROUP" && text(Some(g), "/profile/name") == Some(name))
                 .and_then(id_of))
         }
         ResourceType::Users => {

@@ -17,8 +17,8 @@ use super::*;
 use crate::okta::{DomainPolicy, OktaAuth, OktaClient, OrgDomain, RESTORE_USER_AGENT};
 use crate::ports::{Clock, HttpClient, HttpRequest, HttpResponse, Method, TransportError};
 use crate::snapshot::collect::CheckpointError;
-use crate::testing::{json_response, poll_at_most, ManualClock, SeqRng, Yielding};
 use crate::tenant::ResourceType as T;
+use crate::testing::{json_response, poll_at_most, ManualClock, SeqRng, Yielding};
 
 type State = BTreeMap<T, Vec<Value>>;
 
@@ -111,7 +111,11 @@ impl Org {
     }
 
     fn answer(&self, r: &HttpRequest) -> HttpResponse {
-        let path = r.url.split_once(".okta.com").map_or("", |(_, p)| p).to_string();
+        let path = r
+            .url
+            .split_once(".okta.com")
+            .map_or("", |(_, p)| p)
+            .to_string();
         let ua = (r.headers.iter())
             .find(|(k, _)| k == "user-agent")
             .map(|(_, v)| v.clone())
@@ -122,7 +126,8 @@ impl Org {
             return json_response(429, &json!({"errorCode": "E0000047"}), &[]);
         }
         let n = self.log.borrow().len().to_string();
-        let ok = |status: u16, body: &Value| json_response(status, body, &[("x-okta-request-id", &n)]);
+        let ok =
+            |status: u16, body: &Value| json_response(status, body, &[("x-okta-request-id", &n)]);
         let missing = || json_response(404, &json!({"errorCode": "E0000007"}), &[]);
         let body: Value = r
             .body
@@ -140,7 +145,10 @@ impl Org {
         };
         match (r.method, parts.as_slice()) {
             (Method::Get, ["groups"]) => {
-                let q = query.split('&').find_map(|p| p.strip_prefix("q=")).unwrap_or("");
+                let q = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("q="))
+                    .unwrap_or("");
                 let q = q.replace('+', " ");
                 let found: Vec<Value> = (self.groups.borrow().iter())
                     .filter(|g| g["profile"]["name"].as_str().unwrap().starts_with(&q))
@@ -271,7 +279,11 @@ fn source() -> State {
             user("00uann", "ann@acme.com", "ACTIVE", "manager"),
             user("00ubob", "bob@acme.com", "STAGED", "rep"),
         ],
-        &[("00geng", "00uann"), ("00gsales", "00uann"), ("00gsales", "00ubob")],
+        &[
+            ("00geng", "00uann"),
+            ("00gsales", "00uann"),
+            ("00gsales", "00ubob"),
+        ],
     );
     org.state()
 }
@@ -363,7 +375,10 @@ fn a_plan_applied_brings_the_org_back_and_a_new_plan_is_empty() {
     assert_eq!(
         org.by_names(),
         Org::with(
-            vec![group("x1", "Engineering", "builds it"), group("x2", "Sales", "sells it")],
+            vec![
+                group("x1", "Engineering", "builds it"),
+                group("x2", "Sales", "sells it")
+            ],
             vec![
                 user("x3", "ann@acme.com", "ACTIVE", "manager"),
                 user("x4", "bob@acme.com", "STAGED", "rep"),
@@ -394,8 +409,9 @@ fn a_plan_applied_brings_the_org_back_and_a_new_plan_is_empty() {
     let writes: Vec<_> = log.iter().filter(|(m, _, _)| *m != Method::Get).collect();
     assert!(!writes.is_empty());
     assert!(writes.iter().all(|(_, _, ua)| ua == RESTORE_USER_AGENT));
-    assert!(RESTORE_USER_AGENT
-        .starts_with(crate::drift::capture::events::BUTTERFLY_USER_AGENT_PREFIX));
+    assert!(
+        RESTORE_USER_AGENT.starts_with(crate::drift::capture::events::BUTTERFLY_USER_AGENT_PREFIX)
+    );
 }
 
 #[test]
@@ -430,7 +446,10 @@ fn operations_okta_refuses_or_that_have_no_write_are_recorded_and_the_rest_go_on
         .any(|o| o.outcome == Outcome::Skipped && o.reason.as_deref() == Some("only_in_target")));
     assert!(org.groups.borrow().iter().any(|g| g["id"] == "00gtemp"));
     let receipt = receipt::receipt(&plan, &state, header());
-    assert_eq!(receipt.status, crate::store::ApplyStatus::CompleteWithFailures);
+    assert_eq!(
+        receipt.status,
+        crate::store::ApplyStatus::CompleteWithFailures
+    );
     let not_restored: Vec<u32> = receipt.not_restored.iter().map(|n| n.seq).collect();
     assert!(not_restored.contains(&1000) && not_restored.contains(&1001));
     assert_eq!(receipt.plan_digest, plan.digest);
@@ -459,14 +478,11 @@ fn a_429_is_waited_out_and_the_write_sent_again() {
     org.throttled.set(2);
     let state = run_to_end(&org, &plan);
     assert_eq!(state.progress.failed, 0);
-    assert_eq!(
-        org.by_names(),
-        {
-            let again = drifted();
-            run_to_end(&again, &plan_against(&again, true));
-            again.by_names()
-        }
-    );
+    assert_eq!(org.by_names(), {
+        let again = drifted();
+        run_to_end(&again, &plan_against(&again, true));
+        again.by_names()
+    });
 }
 
 /// splitmix64, for reproducible random kill points.
@@ -518,7 +534,11 @@ fn killed_at_random_points_and_resumed_never_creates_twice_and_ends_the_same() {
         assert_eq!(names.len(), org.groups.borrow().len(), "trial {trial}");
         assert_eq!(org.users.borrow().len(), 2, "trial {trial}");
         assert_eq!(state.outcomes.len(), plan.operations.len());
-        assert_eq!(state.progress.failed, 0, "trial {trial}: {:?}", state.outcomes);
+        assert_eq!(
+            state.progress.failed, 0,
+            "trial {trial}: {:?}",
+            state.outcomes
+        );
         // Every write that got an answer recorded is among Butterfly's.
         assert!(!durable.recorded.borrow().is_empty());
     }

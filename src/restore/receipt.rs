@@ -123,7 +123,6 @@ pub fn receipt(plan: &Plan, state: &ApplyState, header: Header) -> Receipt {
         operations: state.outcomes.clone(),
         ids,
         not_restored,
-        manual_steps: serde_json::to_value(&plan.blast_radius.not_restorable)
-            .unwrap_or_default(),
+        manual_steps: serde_json::to_value(&plan.blast_radius.not_restorable).unwrap_or_default(),
     }
 }

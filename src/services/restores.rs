@@ -401,7 +401,10 @@ pub async fn apply(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, S
             other => other.into(),
         })?;
     let job = RestoreJob::of(&opened, caller.meta());
-    if crate::jobs::send(deps, &Job::Restore(job.clone())).await.is_err() {
+    if crate::jobs::send(deps, &Job::Restore(job.clone()))
+        .await
+        .is_err()
+    {
         restore_job::abandon(sys, &job, "the restore could not be queued").await?;
         return Err(ServiceError::Unavailable(
             "the restore could not be queued; apply again later to start it",
@@ -812,7 +815,10 @@ mod tests {
         let sent = world.mail_sent();
         assert_eq!(sent.len(), 1, "{sent:?}");
         let text = sent[0].to_string();
-        assert!(text.contains("Restore finished for acme.okta.com"), "{text}");
+        assert!(
+            text.contains("Restore finished for acme.okta.com"),
+            "{text}"
+        );
         assert!(text.contains("Objects restored: 1."), "{text}");
 
         // Applied once: never again.

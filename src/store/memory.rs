@@ -1969,9 +1969,11 @@ impl JobStateStore for MemoryStores<'_> {
         }
         // `restores_follow_checkpoint` (migration 0026).
         if let (true, Some(progress)) = (key.kind == "restore", progress) {
-            if let Some(r) = t.restore_plans.iter_mut().find(|r| {
-                r.id.as_uuid() == key.id && r.apply_status == Some(ApplyStatus::Running)
-            }) {
+            if let Some(r) = t
+                .restore_plans
+                .iter_mut()
+                .find(|r| r.id.as_uuid() == key.id && r.apply_status == Some(ApplyStatus::Running))
+            {
                 r.progress = Some(progress);
             }
         }

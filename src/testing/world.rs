@@ -139,8 +139,8 @@ fn okta(
     if request.method != Method::Get {
         let mut body = json!({});
         if request.method == Method::Post && path.starts_with("/api/v1/users?") {
-            let sent: Value =
-                serde_json::from_slice(request.body.as_deref().unwrap_or(b"{}")).unwrap_or_default();
+            let sent: Value = serde_json::from_slice(request.body.as_deref().unwrap_or(b"{}"))
+                .unwrap_or_default();
             let id = format!("00uw{}", users.borrow().len() + 1);
             let status = if path.contains("activate=true") {
                 "PROVISIONED"
@@ -153,8 +153,8 @@ fn okta(
         let n = format!("req-w{}", users.borrow().len());
         return Ok(json_response(200, &body, &[("x-okta-request-id", &n)]));
     }
-    if let Some(key) = (path.strip_prefix("/api/v1/users/"))
-        .filter(|k| *k != "me" && !k.contains(['/', '?']))
+    if let Some(key) =
+        (path.strip_prefix("/api/v1/users/")).filter(|k| *k != "me" && !k.contains(['/', '?']))
     {
         let key = key.replace("%40", "@");
         let found = (users.borrow().iter())

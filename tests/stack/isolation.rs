@@ -425,7 +425,11 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
         ("ai_usage", "team_id", json!({"version": 9})),
         ("guidance_records", "team_id", json!({"answer": null})),
         ("resource_versions", "team_id", json!({"state": "removed"})),
-        ("restore_plans", "team_id", json!({"apply_status": "complete"})),
+        (
+            "restore_plans",
+            "team_id",
+            json!({"apply_status": "complete"}),
+        ),
         ("restore_approvals", "team_id", json!({"approved_by": null})),
         (
             "team_restore_settings",

@@ -177,7 +177,10 @@ fn wait_applied(user: &crate::support::User, id: &str) -> Value {
         if row["apply_status"] != "running" {
             return row;
         }
-        assert!(std::time::Instant::now() < deadline, "restore {id} still running: {row}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restore {id} still running: {row}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
@@ -383,7 +386,12 @@ fn a_full_tenant_restore_waits_for_a_second_approver_and_a_moved_tenant_is_refus
     let refused = user.api("POST", &format!("/restores/{id}/apply"), None);
     assert_eq!(refused.error_code(), "approval_required");
     let listed = user.rest("GET", &format!("restore_approvals?plan_id=eq.{id}"), None);
-    assert_eq!(listed.json().as_array().unwrap().len(), 1, "{}", listed.text());
+    assert_eq!(
+        listed.json().as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.text()
+    );
 
     // A groups-only plan needs no approver, but the tenant moves on before it is applied.
     let groups = json!({"source_backup_id": backup["id"],
@@ -407,11 +415,16 @@ fn a_full_tenant_restore_waits_for_a_second_approver_and_a_moved_tenant_is_refus
     assert_eq!(moved.status, 409, "{}", moved.text());
     assert_eq!(moved.error_code(), "plan_changed");
     // Put the group back for the other tests.
-    change(json!([{"method": "PUT", "path": format!("/api/v1/groups/{gid}"),
-                   "body": {"profile": group["profile"]}}]));
+    change(
+        json!([{"method": "PUT", "path": format!("/api/v1/groups/{gid}"),
+                   "body": {"profile": group["profile"]}}]),
+    );
 
     // Only the team's owner sets the rule, with a boolean; each change is audited.
-    let team = reply.json()["restore"]["team_id"].as_str().unwrap().to_string();
+    let team = reply.json()["restore"]["team_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let off = user.api(
         "PATCH",
         &format!("/teams/{team}/restore-settings"),
