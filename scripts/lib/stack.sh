@@ -206,8 +206,10 @@ ENV
     --env-file "$STACK_STATE/worker.env" --persist-to "$STACK_STATE/wrangler-state" \
     --show-interactive-dev-session=false --log-level "${STACK_WRANGLER_LOG_LEVEL:-log}" \
     ${STACK_WRANGLER_ARGS:-}
-  # The first start builds the wasm worker, which on a loaded machine can outlast 15 minutes.
-  stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" "${STACK_WORKER_START_SECONDS:-900}"
+  # The first start builds the wasm worker: a cold release build plus wasm-opt took about 13
+  # minutes on a 2-core machine sharing its cores with one other build (2026-12-03), and over 15
+  # with three, so the default allows 30.
+  stack_wait "http://127.0.0.1:$STACK_WORKER_PORT/api/v1/health" "$STACK_STATE/wrangler.log" "${STACK_WORKER_START_SECONDS:-1800}"
 }
 
 # Creates (idempotently) a Supabase auth user; the sign-up trigger gives it a personal team.
