@@ -23,8 +23,8 @@ use crate::restore::receipt::{self, Approval, Header, Receipt};
 use crate::restore::Plan;
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::email::notify_team;
-use crate::services::restores::{okta_of, receipt_key, seal_beside, stored_plan};
-use crate::services::{Deps, Privileged, ServiceError};
+use crate::services::restores::{self, okta_of, receipt_key, seal_beside, stored_plan, PlanView};
+use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::snapshot::collect::CheckpointError;
 use crate::store::{ApplyEnd, ApplyStatus, Audience, DbError, JobKey, RestorePlanRow};
 
@@ -66,6 +66,31 @@ impl RestoreJob {
             details,
         }
     }
+}
+
+/// `POST /restores/{id}/apply`: the plan passes the service's checks and its apply is opened
+/// ([`restores::open_apply`]), then its job is queued; a job that cannot be queued is abandoned
+/// at once, so the plan can be applied again.
+pub async fn request(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
+    let opened = restores::open_apply(caller, id).await?;
+    let (sys, deps) = (caller.system(), caller.deps());
+    let job = RestoreJob::of(&opened, caller.meta());
+    if super::send(deps, &super::Job::Restore(job.clone()))
+        .await
+        .is_err()
+    {
+        abandon(sys, &job, "the restore could not be queued").await?;
+        return Err(ServiceError::Unavailable(
+            "the restore could not be queued; apply again later to start it",
+        ));
+    }
+    let plan = serde_json::to_value(stored_plan(sys, &opened).await?)
+        .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
+    Ok(PlanView {
+        expired: deps.clock.now() >= opened.expires_at,
+        row: opened,
+        plan,
+    })
 }
 
 /// Fails an apply whose job will not run on. Its checkpoint is kept: applying again resumes.

@@ -3,7 +3,7 @@
 //! planner ([`crate::restore`]), seals the plan into R2 under the source backup's snapshot key
 //! (so crypto-shredding the backup shreds its plans) and stores its row with an audit record.
 //! Applying a plan re-validates it against live state (its digest must not have moved), checks
-//! approvals, and starts the apply job ([`crate::jobs::restore`]), which leaves a sealed receipt.
+//! approvals, and opens an apply for its job ([`crate::jobs::restore`]), which leaves a sealed receipt.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -17,8 +17,6 @@ use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::{Action, Role};
 use crate::crypto::stream::{open_with, seal_with};
 use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId};
-use crate::jobs::restore::{self as restore_job, RestoreJob};
-use crate::jobs::Job;
 use crate::okta::{OktaAuth, OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
 use crate::restore::estimate::Limits;
@@ -303,9 +301,13 @@ async fn approvals_needed(sys: &Privileged<'_>, row: &RestorePlanRow) -> Result<
     Ok(u32::from(tenant && required))
 }
 
-/// `POST /restores/{id}/apply`: re-validates the plan against the live tenant and starts the
-/// apply job (or resumes a failed apply from its checkpoint).
-pub async fn apply(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, ServiceError> {
+/// The checks and bookkeeping of `POST /restores/{id}/apply` before its job is queued
+/// ([`crate::jobs::restore::request`]): re-validates the plan against the live tenant and opens
+/// the apply (or reopens a failed one, to resume from its checkpoint).
+pub(crate) async fn open_apply(
+    caller: &Caller<'_>,
+    id: RestorePlanId,
+) -> Result<RestorePlanRow, ServiceError> {
     let row = caller
         .stores()
         .restore_plan(id)
@@ -400,23 +402,7 @@ pub async fn apply(caller: &Caller<'_>, id: RestorePlanId) -> Result<PlanView, S
             },
             other => other.into(),
         })?;
-    let job = RestoreJob::of(&opened, caller.meta());
-    if crate::jobs::send(deps, &Job::Restore(job.clone()))
-        .await
-        .is_err()
-    {
-        restore_job::abandon(sys, &job, "the restore could not be queued").await?;
-        return Err(ServiceError::Unavailable(
-            "the restore could not be queued; apply again later to start it",
-        ));
-    }
-    let plan = serde_json::to_value(stored_plan(sys, &opened).await?)
-        .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
-    Ok(PlanView {
-        expired: deps.clock.now() >= opened.expires_at,
-        row: opened,
-        plan,
-    })
+    Ok(opened)
 }
 
 /// The scope and options a stored plan was made with.
@@ -582,6 +568,8 @@ mod tests {
     use crate::authz::matrix::Role;
     use crate::ids::UserId;
     use crate::testing::world::{OktaMode, World};
+    // The route's whole path: checks and bookkeeping here, the queueing in the job module.
+    use crate::jobs::restore::request as apply;
 
     fn tenant_scope() -> PlanRequest {
         PlanRequest {

@@ -8,6 +8,7 @@ use crate::api::call::Call;
 use crate::api::error::ApiError;
 use crate::api::http::ApiResponse;
 use crate::ids::{ConnectionId, RestorePlanId, TeamId};
+use crate::jobs::restore as restore_job;
 use crate::services::restores::{self, PlanView};
 
 fn view(status: u16, v: &PlanView) -> ApiResponse {
@@ -30,7 +31,7 @@ pub async fn get(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 
 pub async fn apply(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
     let id = call.id(0, RestorePlanId::parse)?;
-    Ok(view(202, &restores::apply(call.caller()?, id).await?))
+    Ok(view(202, &restore_job::request(call.caller()?, id).await?))
 }
 
 pub async fn approve(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
