@@ -1,5 +1,7 @@
 //! API authentication: `SSWS` API tokens with full access, and `Bearer` access tokens whose scopes
-//! must cover the endpoint, as Okta enforces for OAuth 2.0 service apps. Tokens can be revoked
+//! must cover the endpoint, as Okta enforces for OAuth 2.0 service apps: configured ones, and
+//! those the org authorization server issues ([`crate::oauth`]), `DPoP`-bound ones presented with
+//! `Authorization: DPoP <token>` and a proof of their key. Tokens can be revoked
 //! while the emulator runs, as an admin revoking a token (or a token expiring) does mid-backup.
 
 use std::collections::{HashMap, HashSet};
@@ -7,12 +9,25 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::config::BearerToken;
 use crate::errors::ApiError;
+use crate::oauth::{verify_proof, OAuthServer};
+use crate::time::now_epoch_secs;
+
+/// What a resource call shows of itself, to check a DPoP proof against.
+pub(crate) struct CallProof<'a> {
+    /// The `DPoP` header.
+    pub(crate) proof: Option<&'a str>,
+    pub(crate) method: &'a str,
+    /// The request's URL without query (a proof's `htu`).
+    pub(crate) url: &'a str,
+}
 
 pub(crate) struct Auth {
     api_tokens: HashSet<String>,
     bearer_tokens: HashMap<String, HashSet<String>>,
     /// Tokens revoked through the control API or a `revoke_token` fault.
     revoked: Mutex<HashSet<String>>,
+    /// The org authorization server, which issues access tokens.
+    pub(crate) oauth: OAuthServer,
 }
 
 /// Who is calling.
@@ -34,12 +49,22 @@ impl Auth {
                 .map(|b| (b.token.clone(), b.scopes.iter().cloned().collect()))
                 .collect(),
             revoked: Mutex::new(HashSet::new()),
+            oauth: OAuthServer::default(),
         }
     }
 
     /// Resolves an `Authorization` header; anything missing, malformed, unknown or revoked is
     /// Okta's 401 `E0000011`.
     pub(crate) fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        self.authenticate_call(header, None)
+    }
+
+    /// [`Auth::authenticate`] for an API call, which may present a DPoP-bound token.
+    pub(crate) fn authenticate_call(
+        &self,
+        header: Option<&str>,
+        call: Option<&CallProof<'_>>,
+    ) -> Result<Principal, ApiError> {
         let (scheme, token) = header
             .and_then(|h| h.trim().split_once(' '))
             .ok_or_else(ApiError::invalid_token)?;
@@ -58,6 +83,26 @@ impl Auth {
                 });
             }
         }
+        let dpop = scheme.eq_ignore_ascii_case("DPoP");
+        if dpop || scheme.eq_ignore_ascii_case("Bearer") {
+            let now = now_epoch_secs() as u64;
+            if let Some(issued) = self.oauth.issued(token, now) {
+                let bound = match (&issued.jkt, dpop, call) {
+                    (None, false, _) => true,
+                    (Some(jkt), true, Some(call)) => call.proof.is_some_and(|proof| {
+                        verify_proof(proof, call.method, call.url, Some(token), now).as_ref()
+                            == Ok(jkt)
+                    }),
+                    _ => false,
+                };
+                if bound {
+                    return Ok(Principal::Bearer {
+                        token: token.to_owned(),
+                        scopes: issued.scopes,
+                    });
+                }
+            }
+        }
         Err(ApiError::invalid_token())
     }
 
@@ -74,8 +119,9 @@ impl Auth {
         let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
         match token {
             Some(token) => {
-                let known =
-                    self.api_tokens.contains(token) || self.bearer_tokens.contains_key(token);
+                let known = self.api_tokens.contains(token)
+                    || self.bearer_tokens.contains_key(token)
+                    || self.oauth.issued(token, 0).is_some();
                 if !known {
                     return None;
                 }
@@ -84,6 +130,7 @@ impl Auth {
             None => {
                 revoked.extend(self.api_tokens.iter().cloned());
                 revoked.extend(self.bearer_tokens.keys().cloned());
+                self.oauth.revoke_all();
             }
         }
         Some(revoked.len())
@@ -112,6 +159,7 @@ impl Principal {
         let segments: Vec<&str> = path.strip_prefix("/api/v1/")?.split('/').collect();
         let resource = match segments.as_slice() {
             ["users" | "groups", _, "roles", ..] | ["iam", ..] => "roles",
+            ["apps", _, "grants", ..] => "appGrants",
             ["users", ..] => "users",
             ["groups", ..] => "groups",
             ["apps", ..] => "apps",

@@ -3,7 +3,9 @@
 //!
 //! It serves a deterministic, seeded org ([`Tenant`]) with Okta's wire behaviour: cursor pagination
 //! through `Link` headers, Okta's rate-limit buckets with `X-Rate-Limit-*` headers and E0000047
-//! 429s, a concurrency limit, SSWS and scoped Bearer authentication, and Okta's error bodies.
+//! 429s, a concurrency limit, SSWS and scoped Bearer authentication (with the org authorization
+//! server's token endpoint for service apps: `private_key_jwt`, app grants, DPoP), and Okta's
+//! error bodies.
 //! Writes follow Okta's rules and log Okta's events in the System Log. Test-only controls under
 //! `/__emulator/` reset counters, report statistics, inject faults, revoke tokens and make an
 //! admin's changes.
@@ -19,6 +21,8 @@ mod config;
 mod errors;
 mod faults;
 mod filter;
+mod jws;
+mod oauth;
 mod paging;
 mod prng;
 mod rate_limit;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::auth::{Auth, Principal};
+use crate::auth::{Auth, CallProof, Principal};
 use crate::config::EmulatorConfig;
 use crate::errors::ApiError;
 use crate::faults::{Candidate, Effect, Fault, Faults, Stage};
@@ -178,6 +178,10 @@ fn handle(state: &State, mut request: Request) {
     let (path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
     let answer = match path.strip_prefix("/__emulator/") {
         Some(control_path) => Answer::Respond(control(state, &mut request, control_path)),
+        None if path == "/oauth2/v1/token" => {
+            let body = read_body(&mut request);
+            Answer::Respond(token(state, &request, body))
+        }
         None => {
             let body = read_body(&mut request);
             api(state, &request, body, &target, path, raw_query)
@@ -410,8 +414,10 @@ fn reshape_links(
 /// The `WWW-Authenticate` challenge Okta adds when an access token lacks the endpoint's scope
 /// (as recorded in github.com/okta/terraform-provider-okta issue 2375).
 fn insufficient_scope(incoming: &Incoming) -> Option<(&'static str, String)> {
-    let bearer = header(incoming.request, "Authorization")
-        .is_some_and(|h| h.trim_start().to_ascii_lowercase().starts_with("bearer "));
+    let bearer = header(incoming.request, "Authorization").is_some_and(|h| {
+        let h = h.trim_start().to_ascii_lowercase();
+        h.starts_with("bearer ") || h.starts_with("dpop ")
+    });
     let scope = Principal::required_scope(&incoming.method, incoming.path)?;
     let origin = &incoming.origin;
     bearer.then(|| {
@@ -430,11 +436,20 @@ fn insufficient_scope(incoming: &Incoming) -> Option<(&'static str, String)> {
 /// Everything after the rate limits and injected faults: latency, authentication, routing.
 fn answer(state: &State, incoming: &Incoming, request_id: &str) -> Result<routes::Reply, ApiError> {
     thread::sleep(state.page_delay);
+    let url = format!("{}{}", incoming.origin, incoming.path);
+    let proof = CallProof {
+        proof: header(incoming.request, "DPoP"),
+        method: &incoming.method,
+        url: &url,
+    };
     let principal = state
         .auth
-        .authenticate(header(incoming.request, "Authorization"))?;
+        .authenticate_call(header(incoming.request, "Authorization"), Some(&proof))?;
     if !principal.may_call(&incoming.method, incoming.path) {
         return Err(ApiError::access_denied());
+    }
+    if let Some(reply) = grants(state, incoming)? {
+        return Ok(reply);
     }
     if *incoming.request.method() != Method::Get {
         return write(state, incoming, &principal, request_id);
@@ -451,6 +466,88 @@ fn answer(state: &State, incoming: &Incoming, request_id: &str) -> Result<routes
         return syslog::list(&state.log, &call);
     }
     routes::route(&state.read_tenant(), &call)
+}
+
+/// `/api/v1/apps/{appId}/grants[/{grantId}]`: the Okta scopes an app may request.
+fn grants(state: &State, incoming: &Incoming) -> Result<Option<routes::Reply>, ApiError> {
+    let rest = incoming.path.strip_prefix("/api/v1/apps/");
+    let segments: Vec<&str> = rest.map(|r| r.split('/').collect()).unwrap_or_default();
+    let oauth = &state.auth.oauth;
+    let reply = |status, body| {
+        Ok(Some(routes::Reply {
+            status,
+            body,
+            links: Vec::new(),
+        }))
+    };
+    match (incoming.method.as_str(), segments.as_slice()) {
+        ("GET", [app, "grants"]) => {
+            if state.read_tenant().app(app).is_none() {
+                return Err(ApiError::not_found("AppInstance", app));
+            }
+            reply(200, Value::Array(oauth.grants(app)))
+        }
+        ("POST", [app, "grants"]) => {
+            let bytes = incoming.body.clone()?;
+            let body: Value =
+                serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_body())?;
+            let mut ids = state.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let grant = oauth.grant(
+                &state.read_tenant(),
+                app,
+                &body,
+                &incoming.origin,
+                &mut ids,
+                now_epoch_ms(),
+            )?;
+            reply(201, grant)
+        }
+        ("DELETE", [app, "grants", grant]) => {
+            if oauth.revoke_grant(app, grant) {
+                reply(204, Value::Null)
+            } else {
+                Err(ApiError::not_found("OAuth2ScopeConsentGrant", grant))
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `POST /oauth2/v1/token` of the org authorization server (see [`crate::oauth`]).
+fn token(state: &State, request: &Request, body: Result<Vec<u8>, ApiError>) -> JsonResponse {
+    let origin = origin(request).unwrap_or_else(|| state.fallback_origin.clone());
+    let no_store = [
+        ("Cache-Control", "no-store".to_owned()),
+        ("Pragma", "no-cache".to_owned()),
+    ];
+    if *request.method() != Method::Post {
+        let error = ApiError::method_not_allowed();
+        return json_response(405, &error.body(&state.next_request_id()), &no_store);
+    }
+    let form = body
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let issued = state.auth.oauth.token(
+        &state.read_tenant(),
+        &format!("{origin}/oauth2/v1/token"),
+        &form,
+        header(request, "DPoP"),
+        now_epoch_secs() as u64,
+        || {
+            let mut ids = state.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            ids.base62(48)
+        },
+    );
+    match issued {
+        Ok(body) => json_response(200, &body, &no_store),
+        Err(error) => {
+            let mut headers = no_store.to_vec();
+            if error.nonce {
+                headers.push(("DPoP-Nonce", state.auth.oauth.nonce().to_owned()));
+            }
+            json_response(error.status, &error.body(), &headers)
+        }
+    }
 }
 
 /// A write through the API: the caller's token decides the actor, the connection the client,
