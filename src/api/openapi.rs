@@ -224,15 +224,40 @@ pub fn entry(route: Route) -> Entry {
         ),
         CreateConnection => op("Connect an Okta org", "connections")
             .body(derived::<crate::services::connections::CreateConnection>())
-            .ok(201, "Connected", wrap("connection", r("Connection")))
+            .ok(
+                201,
+                "Connected (a service app also gets `setup`: the public JWK to register in Okta, \
+                 the scopes to grant and the steps)",
+                obj()
+                    .req("connection", r("Connection"))
+                    .opt("setup", object())
+                    .into(),
+            )
             .err(&[(409, "connection_exists")])
             .err(OKTA)
             .err(PLAN_LIMIT),
-        GetConnection => op("One connection", "connections").ok(
+        GetConnection => op("One connection and its health", "connections").ok(
             200,
-            "The connection",
-            wrap("connection", r("Connection")),
+            "The connection, and its health: last successful call, last error, key creation and \
+             token expiry, missing scopes",
+            obj()
+                .req("connection", r("Connection"))
+                .req("health", object())
+                .into(),
         ),
+        VerifyConnection => op(
+            "Verify a service-app connection: get a token, record the granted scopes",
+            "connections",
+        )
+        .ok(
+            200,
+            "Verified",
+            obj()
+                .req("connection", r("Connection"))
+                .req("health", object())
+                .into(),
+        )
+        .err(OKTA),
         DeleteConnection => {
             op("Delete a connection", "connections").ok(200, "Deleted", wrap("deleted", uuid()))
         }
@@ -780,6 +805,12 @@ fn component_schemas() -> Vec<(&'static str, S)> {
                 .req("last_error", null_or(string()))
                 .req("verified_at", null_or(time()))
                 .req("created_at", time())
+                .opt("client_id", null_or(string()))
+                .opt("key_id", null_or(string()))
+                .opt("key_created_at", null_or(time()))
+                .opt("requested_scopes", array(string()))
+                .opt("missing_scopes", array(string()))
+                .opt("last_success_at", null_or(time()))
                 .into(),
         ),
         (

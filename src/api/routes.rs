@@ -13,6 +13,7 @@ pub enum Route {
     CreateConnection,
     GetConnection,
     DeleteConnection,
+    VerifyConnection,
     CreateBackup,
     ListBackups,
     GetBackup,
@@ -126,6 +127,7 @@ impl Route {
             StripeWebhook | SendGridWebhook => BodyKind::Signed,
             Unsubscribe => BodyKind::Form,
             DeleteConnection
+            | VerifyConnection
             | CreateBackup
             | CreateComplianceRun
             | RemoveMember
@@ -175,6 +177,7 @@ impl Route {
         use Route::*;
         match self {
             CreateConnection
+            | VerifyConnection
             | CreateBackup
             | CreateComplianceRun
             | CreateInvitation
@@ -272,6 +275,13 @@ pub const ROUTES: &[RouteDef] = &[
         Method::Delete,
         "/api/v1/connections/{id}",
         Route::DeleteConnection,
+        Access::Team(Action::ConnectionManage),
+    ),
+    // A service app's key registered in Okta: get a token, record the granted scopes.
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/verify",
+        Route::VerifyConnection,
         Access::Team(Action::ConnectionManage),
     ),
     def(

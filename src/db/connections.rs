@@ -12,11 +12,11 @@ use crate::store::{
 };
 
 /// Columns users may read.
-const COLUMNS: &str = "id,team_id,created_by,org_domain,auth_type,granted_scopes,key_version,status,last_error,verified_at,created_at,updated_at";
+const COLUMNS: &str = "id,team_id,created_by,org_domain,auth_type,granted_scopes,key_version,status,last_error,verified_at,created_at,updated_at,client_id,key_id,key_created_at,requested_scopes,missing_scopes,last_success_at";
 
 /// What a job needs, read with the service role only.
 const SECRET_COLUMNS: &str =
-    "id,team_id,created_by,org_domain,auth_type,sealed_token,key_version,status";
+    "id,team_id,created_by,org_domain,auth_type,sealed_token,key_version,status,granted_scopes";
 
 /// Reads one row of the scheduler's list on its own, so a bad row is reported rather than
 /// failing the whole list.
@@ -91,6 +91,22 @@ impl ConnectionStore for PgStores<'_> {
             )
             .await?;
         row(created)
+    }
+
+    async fn verify_connection(
+        &self,
+        id: ConnectionId,
+        granted: &[String],
+        missing: &[String],
+        audit: &AuditRecord,
+    ) -> Result<ConnectionRow, DbError> {
+        let verified: Value = self
+            .call(
+                "connection_verify",
+                &json!({"p_id": id, "p_granted": granted, "p_missing": missing, "p_audit": audit}),
+            )
+            .await?;
+        row(verified)
     }
 
     async fn delete_connection(

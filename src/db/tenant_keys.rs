@@ -85,7 +85,7 @@ impl TenantKeyStore for PgStores<'_> {
         let query = self
             .db
             .from("okta_connections")
-            .select("id,team_id,created_by,org_domain,auth_type,sealed_token,key_version,status")
+            .select("id,team_id,created_by,org_domain,auth_type,sealed_token,key_version,status,granted_scopes")
             .eq("team_id", team.to_string())
             .neq("status", "deleted")
             .lt("key_version", version.to_string())

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use chrono::Duration as ChronoDuration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use zeroize::Zeroizing;
 
 use super::lease::{self, Lease, LeaseError, SliceEnd, SlicedJob, Stop};
 use super::{FanOut, Job, Ran};
@@ -19,10 +18,11 @@ use crate::billing::plans::Limit;
 use crate::crypto::CryptoError;
 use crate::ids::{BackupId, ConnectionId, TeamId, UserId};
 use crate::okta::client::BucketStats;
-use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
+use crate::okta::{OktaClient, OktaError, OrgDomain};
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::billing;
-use crate::services::tenant_keys::{new_backup_key, open_credential, snapshot_key};
+use crate::services::okta_auth::open_okta_auth;
+use crate::services::tenant_keys::{new_backup_key, snapshot_key};
 use crate::services::{Caller, Deps, Privileged, ServiceError};
 use crate::snapshot::collect::{
     remove_unlisted, Budget, CheckpointError, Checkpoints, CollectError, Collector, SliceOutcome,
@@ -378,18 +378,8 @@ impl SlicedJob for BackupRun<'_> {
         let org = OrgDomain::parse(&conn.org_domain, deps.config.okta_domains).map_err(|_| {
             ServiceError::invalid("connection", "the org domain is no longer allowed")
         })?;
-        let token = open_credential(sys, &conn, &org).await?;
-        let token = Zeroizing::new(
-            String::from_utf8(token.to_vec())
-                .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
-        );
-        let okta = OktaClient::new(
-            deps.http,
-            deps.clock,
-            deps.rng,
-            &org,
-            OktaAuth::ApiToken(token),
-        );
+        let auth = open_okta_auth(sys, &conn, &org).await?;
+        let okta = OktaClient::new(deps.http, deps.clock, deps.rng, &org, auth);
         // Read from the row each slice: a data-key rotation may have re-sealed it meanwhile.
         let key = snapshot_key(sys, job.team, job.backup, job.connection).await?;
         let layout = SnapshotLayout::from_prefix(&job.r2_prefix);

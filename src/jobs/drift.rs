@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use zeroize::Zeroizing;
 
 use super::lease::Lease;
 use super::{FanOut, Job, Next, Ran};
@@ -28,10 +27,11 @@ use crate::drift::capture::{capture, Baseline, Capture, CaptureError};
 use crate::drift::Normaliser;
 use crate::email::messages::Notification;
 use crate::ids::{BackupId, ConnectionId, DriftAlertId, DriftCaptureId, TeamId};
-use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain, Window};
+use crate::okta::{OktaClient, OktaError, OrgDomain, Window};
 use crate::services::audit::{Actor, Event, RequestMeta};
 use crate::services::downloads::read_snapshot;
-use crate::services::tenant_keys::{open_credential, snapshot_key};
+use crate::services::okta_auth::open_okta_auth;
+use crate::services::tenant_keys::snapshot_key;
 use crate::services::{Deps, Privileged, ServiceError};
 use crate::snapshot::SnapshotLayout;
 use crate::store::{
@@ -225,18 +225,8 @@ async fn check_under(
     };
     let org = OrgDomain::parse(&conn.org_domain, deps.config.okta_domains)
         .map_err(|_| Failure::Connection("the org domain is no longer allowed".into()))?;
-    let token = open_credential(sys, &conn, &org).await?;
-    let token = Zeroizing::new(
-        String::from_utf8(token.to_vec())
-            .map_err(|_| Failure::Transient("credential is not UTF-8".into()))?,
-    );
-    let okta = OktaClient::new(
-        deps.http,
-        deps.clock,
-        deps.rng,
-        &org,
-        OktaAuth::ApiToken(token),
-    );
+    let auth = open_okta_auth(sys, &conn, &org).await?;
+    let okta = OktaClient::new(deps.http, deps.clock, deps.rng, &org, auth);
     let mut kept = lease.state();
     okta.restore_rate_windows(&kept.rate_windows);
     let snapshot_key = snapshot_key(sys, job.team, base.id, job.connection).await?;

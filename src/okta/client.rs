@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use super::domain::OrgDomain;
 use super::link::next_link;
 use super::pacing::{bucket_of, Pacer, Window};
+use super::service_app::{dpop_proof, AccessToken};
 use crate::ports::{Clock, HttpClient, HttpRequest, HttpResponse, Method, Rng};
 
 /// The user agent of a restore's writes: `butterfly-restore/<version>`.
@@ -50,16 +51,58 @@ const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
 pub enum OktaAuth {
     /// An admin API token: `Authorization: SSWS <token>`.
     ApiToken(Zeroizing<String>),
-    /// An OAuth 2.0 access token: `Authorization: Bearer <token>`.
-    Bearer(Zeroizing<String>),
+    /// A service app's access token: `Authorization: Bearer <token>`, or for a DPoP-bound one
+    /// `Authorization: DPoP <token>` with a fresh `DPoP` proof per request.
+    ServiceApp(AccessToken),
 }
 
 impl OktaAuth {
-    fn header(&self) -> Zeroizing<String> {
-        Zeroizing::new(match self {
-            OktaAuth::ApiToken(t) => format!("SSWS {}", t.as_str()),
-            OktaAuth::Bearer(t) => format!("Bearer {}", t.as_str()),
-        })
+    /// The headers that authenticate `method url`.
+    fn headers(
+        &self,
+        method: Method,
+        url: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        rng: &dyn Rng,
+    ) -> Vec<(&'static str, Zeroizing<String>)> {
+        match self {
+            OktaAuth::ApiToken(t) => vec![(
+                "authorization",
+                Zeroizing::new(format!("SSWS {}", t.as_str())),
+            )],
+            OktaAuth::ServiceApp(AccessToken {
+                token, dpop: None, ..
+            }) => {
+                vec![(
+                    "authorization",
+                    Zeroizing::new(format!("Bearer {}", token.as_str())),
+                )]
+            }
+            OktaAuth::ServiceApp(AccessToken {
+                token,
+                dpop: Some(key),
+                ..
+            }) => {
+                let mut jti = [0u8; 16];
+                rng.fill(&mut jti);
+                let proof = dpop_proof(
+                    key,
+                    method,
+                    url,
+                    now,
+                    &hex::encode(jti),
+                    None,
+                    Some(token.as_str()),
+                );
+                vec![
+                    (
+                        "authorization",
+                        Zeroizing::new(format!("DPoP {}", token.as_str())),
+                    ),
+                    ("dpop", Zeroizing::new(proof)),
+                ]
+            }
+        }
     }
 }
 
@@ -67,7 +110,7 @@ impl fmt::Debug for OktaAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             OktaAuth::ApiToken(_) => "OktaAuth::ApiToken(..redacted..)",
-            OktaAuth::Bearer(_) => "OktaAuth::Bearer(..redacted..)",
+            OktaAuth::ServiceApp(_) => "OktaAuth::ServiceApp(..redacted..)",
         })
     }
 }
@@ -305,8 +348,10 @@ impl<'a> OktaClient<'a> {
             self.bump(&bucket, |s| s.requests += 1);
             let mut request = HttpRequest::get(url.as_str())
                 .header("accept", "application/json")
-                .header("user-agent", RESTORE_USER_AGENT)
-                .header("authorization", self.auth.header().as_str());
+                .header("user-agent", RESTORE_USER_AGENT);
+            for (name, value) in self.auth.headers(method, &url, self.clock.now(), self.rng) {
+                request = request.header(name, value.as_str());
+            }
             request.method = method;
             if let Some(bytes) = &bytes {
                 request = request.header("content-type", "application/json");
@@ -385,10 +430,15 @@ impl<'a> OktaClient<'a> {
                 self.bump(&bucket, |s| s.retries += 1);
             }
             self.bump(&bucket, |s| s.requests += 1);
-            let request = HttpRequest::get(url)
+            let mut request = HttpRequest::get(url)
                 .header("accept", "application/json")
-                .header("user-agent", "butterfly-backup/0.1")
-                .header("authorization", self.auth.header().as_str());
+                .header("user-agent", "butterfly-backup/0.1");
+            for (name, value) in self
+                .auth
+                .headers(Method::Get, url, self.clock.now(), self.rng)
+            {
+                request = request.header(name, value.as_str());
+            }
             let response = match self.http.send(request).await {
                 Ok(r) => r,
                 Err(e) => {

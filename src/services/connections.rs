@@ -1,18 +1,25 @@
 //! Okta connections: verify the credential against the org, seal it under the team's data key,
-//! store it, and never hand it back.
+//! store it, and never hand it back. A connection holds an SSWS API token or is an OAuth 2.0
+//! service app, whose key pair Butterfly generates: the admin registers the public JWK in Okta,
+//! grants the scopes, and verifies the connection (see `okta::service_app`).
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::audit::Event;
 use super::error::conflict_as;
-use super::tenant_keys::current_data_key;
+use super::okta_auth::{access_token, cached_token_expiry};
+use super::tenant_keys::{current_data_key, open_credential};
 use super::{Caller, ServiceError};
 use crate::authz::matrix::Action;
 use crate::billing::plans::Limit;
 use crate::crypto::envelope::{seal_secret, SecretContext};
 use crate::ids::{ConnectionId, TeamId};
+use crate::okta::service_app::{
+    token_url, wanted_scopes, ServiceAppCredential, SigningJwk, TokenError, READ_SCOPES,
+};
 use crate::okta::{OktaAuth, OktaClient, OktaError, OrgDomain};
 use crate::services::billing;
 use crate::store::{AuthType, ConnectionRow, NewConnection};
@@ -33,11 +40,24 @@ const SCOPE_PROBES: &[(&str, &str)] = &[
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     pub org_domain: String,
+    /// `api_token` (default) or `service_app`.
     #[serde(default = "default_auth_type")]
     pub auth_type: String,
     #[schema(value_type = Option<String>)]
     pub api_token: Option<Zeroizing<String>>,
+    /// `service_app`: the client id of the API Services app in Okta.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `service_app`: also ask for the write scopes a restore needs (default read-only).
+    #[serde(default)]
+    pub restore: bool,
     pub team_id: Option<String>,
+}
+
+/// A created connection; a service app's also carries its setup (public JWK, scopes, steps).
+pub struct Created {
+    pub connection: ConnectionRow,
+    pub setup: Option<Value>,
 }
 
 fn default_auth_type() -> String {
@@ -97,19 +117,27 @@ async fn verify_credential(client: &OktaClient<'_>) -> Result<Vec<String>, Servi
     Ok(granted)
 }
 
-/// `POST /connections`: verify the token against the org, seal it, store it (owner or admin).
-pub async fn create(
-    caller: &Caller<'_>,
-    body: CreateConnection,
-) -> Result<ConnectionRow, ServiceError> {
+/// `POST /connections`: an API token is verified against the org, sealed and stored; a service
+/// app gets a new key pair, sealed and stored, and its setup (owner or admin).
+pub async fn create(caller: &Caller<'_>, body: CreateConnection) -> Result<Created, ServiceError> {
     let deps = caller.deps();
     let org = OrgDomain::parse(&body.org_domain, deps.config.okta_domains)
         .map_err(|e| ServiceError::invalid("org_domain", e.to_string()))?;
-    if body.auth_type != "api_token" {
-        return Err(ServiceError::invalid(
-            "auth_type",
-            "only \"api_token\" is supported so far",
-        ));
+    match body.auth_type.as_str() {
+        "api_token" if body.client_id.is_none() && !body.restore => {}
+        "api_token" => {
+            return Err(ServiceError::invalid(
+                "auth_type",
+                "client_id and restore are for \"service_app\" connections",
+            ))
+        }
+        "service_app" => return create_service_app(caller, org, body).await,
+        _ => {
+            return Err(ServiceError::invalid(
+                "auth_type",
+                "must be \"api_token\" or \"service_app\"",
+            ))
+        }
     }
     let token = parse_api_token(body.api_token)?;
     let team = caller
@@ -152,9 +180,13 @@ pub async fn create(
         granted_scopes: scopes,
         sealed_token: sealed,
         key_version: key.version,
-        verified_at: deps.clock.now(),
+        verified_at: Some(deps.clock.now()),
+        client_id: None,
+        key_id: None,
+        key_created_at: None,
+        requested_scopes: Vec::new(),
     };
-    caller
+    let connection = caller
         .system()
         .stores()
         .create_connection(&row, &audit)
@@ -162,7 +194,271 @@ pub async fn create(
         .map_err(conflict_as(
             "connection_exists",
             "this team already has a connection to that org",
+        ))?;
+    Ok(Created {
+        connection,
+        setup: None,
+    })
+}
+
+/// Okta client ids are short URL-safe strings (`0oa...`, 20 characters).
+fn parse_client_id(client_id: Option<String>) -> Result<String, ServiceError> {
+    let id = client_id.ok_or_else(|| ServiceError::invalid("client_id", "is required"))?;
+    let ok = (1..=100).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(ServiceError::invalid(
+            "client_id",
+            "must be the app's client id (letters, digits, '-' and '_')",
         ))
+    }
+}
+
+/// A service-app connection: a new P-256 key pair whose private key is sealed like a token
+/// (team's data key, AAD bound to team, connection and org); nothing is sent to Okta yet.
+async fn create_service_app(
+    caller: &Caller<'_>,
+    org: OrgDomain,
+    body: CreateConnection,
+) -> Result<Created, ServiceError> {
+    let deps = caller.deps();
+    if body.api_token.is_some() {
+        return Err(ServiceError::invalid(
+            "api_token",
+            "a service app has no API token: Butterfly generates its key pair",
+        ));
+    }
+    let client_id = parse_client_id(body.client_id)?;
+    let team = caller
+        .team_or_default(parse_team(body.team_id.as_deref())?)
+        .await?;
+    caller.authorize(team, Action::ConnectionManage).await?;
+    billing::enforce(caller.system(), team, Limit::Connections, None).await?;
+
+    let credential = ServiceAppCredential {
+        client_id,
+        key: SigningJwk::generate(deps.rng),
+    };
+    let scopes = wanted_scopes(body.restore);
+    let key = current_data_key(caller.system(), team).await?;
+    let id = ConnectionId::generate(deps.rng);
+    let (team_s, id_s) = (team.to_string(), id.to_string());
+    let ctx = SecretContext {
+        tenant: &team_s,
+        connection: &id_s,
+        org_domain: org.as_str(),
+    };
+    let sealed = seal_secret(
+        &key,
+        deps.rng,
+        &ctx,
+        credential.to_sealed_plaintext().as_slice(),
+    );
+    let kid = credential.key.kid().to_string();
+    let audit = caller.audit(Event {
+        team,
+        action: "connection.create",
+        target_type: "okta_connection",
+        target_id: id.to_string(),
+        details: json!({"org_domain": org.as_str(), "auth_type": "service_app",
+            "client_id": credential.client_id, "key_id": kid, "requested_scopes": scopes,
+            "key_version": key.version}),
+    });
+    let row = NewConnection {
+        id,
+        team_id: team,
+        created_by: caller.user(),
+        org_domain: org.as_str().to_string(),
+        auth_type: AuthType::OauthPrivateKeyJwt,
+        granted_scopes: Vec::new(),
+        sealed_token: sealed,
+        key_version: key.version,
+        verified_at: None,
+        client_id: Some(credential.client_id.clone()),
+        key_id: Some(kid),
+        key_created_at: Some(deps.clock.now()),
+        requested_scopes: scopes.clone(),
+    };
+    let connection = caller
+        .system()
+        .stores()
+        .create_connection(&row, &audit)
+        .await
+        .map_err(conflict_as(
+            "connection_exists",
+            "this team already has a connection to that org",
+        ))?;
+    let setup = json!({
+        "public_jwk": credential.key.public_jwk(),
+        "scopes": scopes,
+        "token_endpoint": token_url(&org),
+        "steps": [
+            "In the Admin Console, Applications > Create App Integration > API Services; or use the app whose client id you gave.",
+            "General > Client Credentials: Public key / Private key; add the public_jwk above as a public key (Save keys in Okta).",
+            "Optionally require DPoP (Proof of possession): Butterfly uses it when the app requires it.",
+            "Okta API Scopes: grant each scope listed in scopes.",
+            "Admin roles: assign the Read-Only Administrator role (a role that can write, only if restore is enabled).",
+            format!("Then POST /api/v1/connections/{id}/verify."),
+        ],
+    });
+    Ok(Created {
+        connection,
+        setup: Some(setup),
+    })
+}
+
+/// `POST /connections/{id}/verify`: gets a token for the requested scopes (those Okta did not
+/// grant are recorded as missing and left out), proves it with a read, records the result.
+pub async fn verify(caller: &Caller<'_>, id: ConnectionId) -> Result<ConnectionRow, ServiceError> {
+    let deps = caller.deps();
+    let connection = caller
+        .stores()
+        .connection(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let team = connection.team_id;
+    caller.authorize(team, Action::ConnectionManage).await?;
+    if connection.auth_type != AuthType::OauthPrivateKeyJwt {
+        return Err(ServiceError::invalid(
+            "auth_type",
+            "only service-app connections are verified; an API token was verified when added",
+        ));
+    }
+    let sys = caller.system();
+    let secret = sys
+        .stores()
+        .connection_secret(id)
+        .await?
+        .filter(|c| c.team_id == team)
+        .ok_or(ServiceError::NotFound)?;
+    let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
+        .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
+    let plain = open_credential(sys, &secret, &org).await?;
+    let credential = ServiceAppCredential::from_sealed_plaintext(&plain)?;
+    let result = verify_token(caller, id, &org, &credential, &connection.requested_scopes).await;
+    let (granted, missing) = match result {
+        Ok(scopes) => scopes,
+        Err(e) => {
+            let audit = caller.audit(Event {
+                team,
+                action: "connection.verify_failed",
+                target_type: "okta_connection",
+                target_id: id.to_string(),
+                details: json!({"error": e.to_string()}),
+            });
+            sys.stores()
+                .note_connection_error(id, &e.to_string(), &audit)
+                .await?;
+            return Err(e);
+        }
+    };
+    let audit = caller.audit(Event {
+        team,
+        action: "connection.verify",
+        target_type: "okta_connection",
+        target_id: id.to_string(),
+        details: json!({"granted_scopes": granted, "missing_scopes": missing}),
+    });
+    Ok(sys
+        .stores()
+        .verify_connection(id, &granted, &missing, &audit)
+        .await?)
+}
+
+/// The granted and the missing scopes of a working token.
+async fn verify_token(
+    caller: &Caller<'_>,
+    id: ConnectionId,
+    org: &OrgDomain,
+    credential: &ServiceAppCredential,
+    requested: &[String],
+) -> Result<(Vec<String>, Vec<String>), ServiceError> {
+    let deps = caller.deps();
+    let (token, missing) = match access_token(deps, id, org, credential, requested).await {
+        Ok(token) => (token, Vec::new()),
+        Err(TokenError::MissingScopes(missing)) => {
+            let rest: Vec<String> = (requested.iter())
+                .filter(|s| !missing.contains(s))
+                .cloned()
+                .collect();
+            if rest.is_empty() {
+                return Err(TokenError::MissingScopes(missing).into());
+            }
+            (
+                access_token(deps, id, org, credential, &rest).await?,
+                missing,
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let granted = if token.scopes.is_empty() {
+        requested
+            .iter()
+            .filter(|s| !missing.contains(s))
+            .cloned()
+            .collect()
+    } else {
+        token.scopes.clone()
+    };
+    if granted.iter().any(|s| s == "okta.users.read") {
+        // A token is not enough: the app also needs an admin role for management calls.
+        let client = OktaClient::new(
+            deps.http,
+            deps.clock,
+            deps.rng,
+            org,
+            OktaAuth::ServiceApp(token),
+        );
+        match client.get("/api/v1/users?limit=1").await {
+            Ok(_) => {}
+            Err(OktaError::Forbidden { code, .. }) => {
+                return Err(ServiceError::OktaRejected(format!(
+                    "the service app got a token but may not read users ({code}): assign it an \
+                     admin role"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((granted, missing))
+}
+
+/// What `GET /connections/{id}` shows of a connection's health; never a secret.
+pub fn health(row: &ConnectionRow, now: DateTime<Utc>) -> Value {
+    let service_app = row.auth_type == AuthType::OauthPrivateKeyJwt;
+    let state = if row.last_error.is_some() {
+        "error"
+    } else if row.verified_at.is_none() {
+        "unverified"
+    } else if !row.missing_scopes.is_empty() {
+        "missing_scopes"
+    } else {
+        "ok"
+    };
+    let backup_ready = !service_app
+        || READ_SCOPES
+            .iter()
+            .all(|s| row.granted_scopes.iter().any(|g| g == s));
+    let token_expires_at = row
+        .key_id
+        .as_deref()
+        .and_then(|kid| cached_token_expiry(row.id, kid, &row.granted_scopes, now));
+    json!({
+        "auth_type": if service_app { "service_app" } else { "api_token" },
+        "state": state,
+        "last_success_at": row.last_success_at,
+        "last_error": row.last_error,
+        "verified_at": row.verified_at,
+        "key_created_at": row.key_created_at,
+        "token_expires_at": token_expires_at,
+        "granted_scopes": row.granted_scopes,
+        "missing_scopes": row.missing_scopes,
+        "backup_ready": backup_ready,
+    })
 }
 
 /// `DELETE /connections/{id}`: drop the sealed credential and hide the connection.
@@ -230,7 +526,9 @@ mod tests {
         assert!(world.db.activity.borrow().is_empty());
         let admin = world.member(team, Role::Admin);
         let caller = world.caller(admin);
-        let row = block_on(create(&caller, world.connection_body(team))).unwrap();
+        let row = block_on(create(&caller, world.connection_body(team)))
+            .unwrap()
+            .connection;
         assert_eq!(row.team_id, team);
         // A second connection of the team to the same org is a conflict.
         let again = block_on(create(&caller, world.connection_body(team)));

@@ -16,6 +16,7 @@ pub mod email;
 pub mod error;
 pub mod evidence;
 pub mod lifecycle;
+pub mod okta_auth;
 pub mod resource_history;
 pub mod restores;
 pub mod snapshot_diff;

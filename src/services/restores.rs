@@ -8,16 +8,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::audit::Event;
 use super::downloads::read_snapshot;
-use super::tenant_keys::{open_credential, snapshot_key};
+use super::okta_auth::open_okta_auth;
+use super::tenant_keys::snapshot_key;
 use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::{Action, Role};
 use crate::crypto::stream::{open_with, seal_with};
 use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId};
-use crate::okta::{OktaAuth, OktaClient, OrgDomain};
+use crate::okta::{OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
 use crate::restore::estimate::Limits;
 use crate::restore::{self, live, Plan, PlanInput, PlanOptions, Scope};
@@ -163,18 +163,8 @@ pub(crate) async fn okta_of<'d>(
         .ok_or(ServiceError::NotFound)?;
     let org = OrgDomain::parse(&secret.org_domain, deps.config.okta_domains)
         .map_err(|_| ServiceError::invalid("connection", "the org domain is no longer allowed"))?;
-    let token = open_credential(sys, &secret, &org).await?;
-    let token = Zeroizing::new(
-        String::from_utf8(token.to_vec())
-            .map_err(|_| ServiceError::Internal("credential is not UTF-8".into()))?,
-    );
-    let okta = OktaClient::new(
-        deps.http,
-        deps.clock,
-        deps.rng,
-        &org,
-        OktaAuth::ApiToken(token),
-    );
+    let auth = open_okta_auth(sys, &secret, &org).await?;
+    let okta = OktaClient::new(deps.http, deps.clock, deps.rng, &org, auth);
     Ok((org, okta))
 }
 

@@ -15,7 +15,8 @@ pub enum ConnectionStatus {
     Deleted,
 }
 
-/// How the worker authenticates to the org; only API tokens are supported so far.
+/// How the worker authenticates to the org: an SSWS API token, or as an OAuth 2.0 service app
+/// (Client Credentials with `private_key_jwt`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthType {
@@ -39,9 +40,25 @@ pub struct ConnectionRow {
     pub verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Service apps: the app's client id, the `kid` of the key Butterfly generated and when.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub key_created_at: Option<DateTime<Utc>>,
+    /// Service apps: the scopes asked for, and those Okta did not grant at the last verification.
+    #[serde(default)]
+    pub requested_scopes: Vec<String>,
+    #[serde(default)]
+    pub missing_scopes: Vec<String>,
+    /// When a verification or a backup last succeeded with the credential.
+    #[serde(default)]
+    pub last_success_at: Option<DateTime<Utc>>,
 }
 
-/// A new connection, already verified against its org and sealed.
+/// A new connection, sealed: an API token already verified against its org, or a service app
+/// whose key the admin has yet to register (verified later).
 #[derive(Clone, Debug, Serialize)]
 pub struct NewConnection {
     pub id: ConnectionId,
@@ -52,7 +69,11 @@ pub struct NewConnection {
     pub granted_scopes: Vec<String>,
     pub sealed_token: String,
     pub key_version: u32,
-    pub verified_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub client_id: Option<String>,
+    pub key_id: Option<String>,
+    pub key_created_at: Option<DateTime<Utc>>,
+    pub requested_scopes: Vec<String>,
 }
 
 /// What a job needs of a connection, read with the service role only.
@@ -66,6 +87,9 @@ pub struct ConnectionSecretRow {
     pub sealed_token: Option<String>,
     pub key_version: Option<u32>,
     pub status: ConnectionStatus,
+    /// The scopes a service app's tokens are requested with (those Okta granted).
+    #[serde(default)]
+    pub granted_scopes: Vec<String>,
 }
 
 /// A stored row the worker cannot read as a connection. Each is reported on its own, so one
@@ -98,6 +122,15 @@ pub trait ConnectionStore {
     async fn create_connection(
         &self,
         row: &NewConnection,
+        audit: &AuditRecord,
+    ) -> Result<ConnectionRow, DbError>;
+    /// Service role: records a service app's verification (granted and missing scopes) and its
+    /// `connection.verify` row together.
+    async fn verify_connection(
+        &self,
+        id: ConnectionId,
+        granted: &[String],
+        missing: &[String],
         audit: &AuditRecord,
     ) -> Result<ConnectionRow, DbError>;
     /// Service role: marks a connection deleted, dropping its credential; whether one changed.

@@ -506,9 +506,15 @@ impl ConnectionStore for MemoryStores<'_> {
             key_version: Some(row.key_version),
             status: ConnectionStatus::Active,
             last_error: None,
-            verified_at: Some(row.verified_at),
+            verified_at: row.verified_at,
             created_at: now,
             updated_at: now,
+            client_id: row.client_id.clone(),
+            key_id: row.key_id.clone(),
+            key_created_at: row.key_created_at,
+            requested_scopes: row.requested_scopes.clone(),
+            missing_scopes: Vec::new(),
+            last_success_at: row.verified_at,
         };
         t.connections.push(StoredConnection {
             row: stored.clone(),
@@ -516,6 +522,36 @@ impl ConnectionStore for MemoryStores<'_> {
         });
         self.db.audit(audit, row.team_id);
         Ok(stored)
+    }
+
+    async fn verify_connection(
+        &self,
+        id: ConnectionId,
+        granted: &[String],
+        missing: &[String],
+        audit: &AuditRecord,
+    ) -> Result<ConnectionRow, DbError> {
+        self.system("verify_connection")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let c = t
+            .connections
+            .iter_mut()
+            .find(|c| {
+                c.row.id == id
+                    && c.row.status == ConnectionStatus::Active
+                    && c.row.auth_type == AuthType::OauthPrivateKeyJwt
+            })
+            .ok_or(DbError::Conflict)?;
+        c.row.granted_scopes = granted.to_vec();
+        c.row.missing_scopes = missing.to_vec();
+        c.row.verified_at = Some(now);
+        c.row.last_success_at = Some(now);
+        c.row.last_error = None;
+        c.row.updated_at = now;
+        let row = c.row.clone();
+        self.db.audit(audit, row.team_id);
+        Ok(row)
     }
 
     async fn delete_connection(
@@ -588,6 +624,7 @@ fn secret_row(c: &StoredConnection) -> ConnectionSecretRow {
         sealed_token: c.sealed_token.clone(),
         key_version: c.row.key_version,
         status: c.row.status,
+        granted_scopes: c.row.granted_scopes.clone(),
     }
 }
 
@@ -3131,9 +3168,7 @@ impl DriftStore for MemoryStores<'_> {
         let active: Vec<(ConnectionId, TeamId)> = t
             .connections
             .iter()
-            .filter(|c| {
-                c.row.status == ConnectionStatus::Active && c.row.auth_type == AuthType::ApiToken
-            })
+            .filter(|c| c.row.status == ConnectionStatus::Active)
             .map(|c| (c.row.id, c.row.team_id))
             .collect();
         for (id, team) in &active {

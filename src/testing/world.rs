@@ -371,6 +371,8 @@ impl World {
             org_domain: ORG.into(),
             auth_type: "api_token".into(),
             api_token: Some(Zeroizing::new(OKTA_TOKEN.into())),
+            client_id: None,
+            restore: false,
             team_id: Some(team.to_string()),
         }
     }
@@ -431,6 +433,6 @@ impl World {
         let body = self.connection_body(self.team_of(owner));
         let row = block_on(connections::create(&self.caller(owner), body)).expect("connect");
         self.db.activity.borrow_mut().clear();
-        row.id
+        row.connection.id
     }
 }

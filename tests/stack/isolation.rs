@@ -103,6 +103,7 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             vec![with("/connections".into(), body)]
         }
         Route::GetConnection | Route::DeleteConnection => vec![p(format!("/connections/{c}"))],
+        Route::VerifyConnection => vec![p(format!("/connections/{c}/verify"))],
         Route::CreateBackup | Route::ListBackups => vec![p(format!("/connections/{c}/backups"))],
         Route::GetBackup => vec![p(format!("/backups/{b}"))],
         Route::CreateRestorePlan => vec![with(

@@ -29,6 +29,7 @@ mod jwks;
 mod key_rotation;
 mod lifecycle;
 mod master_key;
+mod oauth;
 mod openapi;
 mod plain_http;
 mod rate_limits;

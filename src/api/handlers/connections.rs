@@ -19,8 +19,23 @@ pub async fn list(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
 }
 
 pub async fn create(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
-    let row = connections::create(call.caller()?, call.body()?).await?;
-    Ok(ApiResponse::json(201, &json!({ "connection": row })))
+    let created = connections::create(call.caller()?, call.body()?).await?;
+    let mut body = json!({ "connection": created.connection });
+    if let Some(setup) = created.setup {
+        body["setup"] = setup;
+    }
+    Ok(ApiResponse::json(201, &body))
+}
+
+pub async fn verify(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
+    let id = call.id(0, ConnectionId::parse)?;
+    let caller = call.caller()?;
+    let row = connections::verify(caller, id).await?;
+    let health = connections::health(&row, caller.deps().clock.now());
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "connection": row, "health": health }),
+    ))
 }
 
 pub async fn get(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
@@ -32,7 +47,11 @@ pub async fn get(call: &Call<'_>) -> Result<ApiResponse, ApiError> {
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(ApiError::not_found)?;
-    Ok(ApiResponse::json(200, &json!({ "connection": row })))
+    let health = connections::health(&row, call.caller()?.deps().clock.now());
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "connection": row, "health": health }),
+    ))
 }
 
 pub async fn delete(call: &Call<'_>) -> Result<ApiResponse, ApiError> {

@@ -29,6 +29,7 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::OpenApi => super::openapi::serve(),
         Route::ListConnections => connections::list(call).await,
         Route::CreateConnection => connections::create(call).await,
+        Route::VerifyConnection => connections::verify(call).await,
         Route::GetConnection => connections::get(call).await,
         Route::DeleteConnection => connections::delete(call).await,
         Route::CreateBackup => backups::create(call).await,
