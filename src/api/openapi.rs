@@ -257,6 +257,7 @@ pub fn entry(route: Route) -> Entry {
                 .req("health", object())
                 .into(),
         )
+        .err(INVALID)
         .err(OKTA),
         DeleteConnection => {
             op("Delete a connection", "connections").ok(200, "Deleted", wrap("deleted", uuid()))
