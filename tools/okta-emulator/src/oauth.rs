@@ -161,7 +161,6 @@ impl OAuthServer {
 
     /// `POST /oauth2/v1/token`. `token_url` is this endpoint's absolute URL, `form` the
     /// urlencoded body, `dpop` the `DPoP` header; `access_token` makes the new token's value.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn token(
         &self,
         tenant: &Tenant,
