@@ -53,7 +53,7 @@ impl Cli {
         self.home.join("xdg/butterfly/config.json")
     }
 
-    fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    fn run_with(&self, args: &[&str], stdin: Option<&str>, vars: &[(&str, &str)]) -> Run {
         let bin = env("BF_CLI");
         let mut cmd = Command::new(&bin);
         cmd.args(args)
@@ -68,7 +68,7 @@ impl Cli {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
+        for (k, v) in vars {
             cmd.env(k, v);
         }
         let mut child = cmd
