@@ -248,10 +248,33 @@ fn whoami(ctx: &Ctx) -> Result<(), CliError> {
     })
 }
 
+/// Failures a wait rides out: the job goes on whether or not this poll was answered.
+fn transient(e: &CliError) -> bool {
+    matches!(e, CliError::Network(_))
+        || matches!(e, CliError::Api { status, .. } if matches!(status, 429 | 502 | 503 | 504))
+}
+
+/// Most failed polls in a row before a wait gives up (the job itself keeps running).
+const POLL_RETRIES: u32 = 5;
+
+/// One poll of a running job, retried with a growing pause through transient failures.
+fn poll(client: &Client, path: &str) -> Result<Value, CliError> {
+    let mut failures = 0;
+    loop {
+        match client.get(path) {
+            Err(e) if transient(&e) && failures < POLL_RETRIES => {
+                failures += 1;
+                std::thread::sleep(POLL * 2u32.pow(failures));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn wait_backup(ctx: &Ctx, client: &Client, backup: &str) -> Result<Value, CliError> {
     let bar = ctx.progress(|| spinner("backup queued"));
     loop {
-        let row = client.get(&format!("/backups/{backup}"))?["backup"].clone();
+        let row = poll(client, &format!("/backups/{backup}"))?["backup"].clone();
         if row["status"] != "running" {
             bar.finish_and_clear();
             return Ok(row);
@@ -405,7 +428,7 @@ fn wait_restore(ctx: &Ctx, client: &Client, plan: &str) -> Result<Value, CliErro
         bar
     });
     loop {
-        let row = client.get(&format!("/restores/{plan}"))?["restore"].clone();
+        let row = poll(client, &format!("/restores/{plan}"))?["restore"].clone();
         let p = &row["progress"];
         bar.set_length(p["total"].as_u64().unwrap_or(0));
         bar.set_position(p["done"].as_u64().unwrap_or(0));
@@ -676,6 +699,24 @@ mod tests {
             plan(&["--resource", ":1"]),
             Err(CliError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn waits_ride_out_rate_limits_and_outages_but_not_refusals() {
+        let api = |status| CliError::Api {
+            status,
+            code: "x".into(),
+            message: "m".into(),
+            request_id: None,
+        };
+        for status in [429, 502, 503, 504] {
+            assert!(transient(&api(status)), "{status}");
+        }
+        assert!(transient(&CliError::Network("reset".into())));
+        for status in [400, 401, 403, 404, 409, 500] {
+            assert!(!transient(&api(status)), "{status}");
+        }
+        assert!(!transient(&CliError::NotSignedIn));
     }
 
     #[test]
