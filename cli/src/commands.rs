@@ -279,10 +279,11 @@ fn wait_backup(ctx: &Ctx, client: &Client, backup: &str) -> Result<Value, CliErr
             bar.finish_and_clear();
             return Ok(row);
         }
+        let checkpoint = render::when(&row["heartbeat_at"]);
         bar.set_message(format!(
-            "backup {backup} running: {} slices, last checkpoint {}",
+            "backup running: {} slices, last checkpoint {}",
             row["slices"].as_u64().unwrap_or(0),
-            render::when(&row["heartbeat_at"])
+            checkpoint.split_once(' ').map_or("-", |(_, time)| time)
         ));
         std::thread::sleep(POLL);
     }
@@ -398,9 +399,13 @@ fn confirm(view: &Value) -> Result<(), CliError> {
         ));
     }
     let term = console::Term::stderr();
+    let shown: String = render::restore(view)
+        .lines()
+        .filter(|l| !l.starts_with("Apply it with:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let question = format!(
-        "{}\nApply restore {} ({} writes to connection {})? Type \"yes\" to apply: ",
-        render::restore(view).trim_end(),
+        "{shown}Apply restore {} ({} writes to connection {})? Type \"yes\" to apply: ",
         view["restore"]["id"].as_str().unwrap_or("-"),
         render::writes(view),
         view["restore"]["target_connection_id"]
@@ -413,7 +418,9 @@ fn confirm(view: &Value) -> Result<(), CliError> {
     if answer.trim().eq_ignore_ascii_case("yes") {
         Ok(())
     } else {
-        Err(CliError::Usage("not applied".into()))
+        Err(CliError::Usage(
+            "not applied (the answer was not \"yes\")".into(),
+        ))
     }
 }
 

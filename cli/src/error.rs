@@ -8,7 +8,7 @@ pub const EXIT_CODES: &str = "\
 Exit status:
   0  success
   1  other failure (network, local file, unexpected reply)
-  2  usage error (bad arguments; a restore apply without --yes and no terminal to confirm on)
+  2  usage error (bad arguments; a restore apply declined, or without --yes and no terminal)
   3  not signed in, or the API refused the credential or the permission (401, 403)
   4  not found (404, 410)
   5  the API refused the request or the job failed (409, 422, 429, 5xx; a failed backup or restore)
