@@ -76,6 +76,12 @@ STACK_OKTA_ARGS="--token $okta_token"
 # lifecycle tests move a team between plans through Stripe's events. A short AI timeout, so the
 # failover test's slow provider times out quickly.
 STACK_WORKER_VARS="BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1 BACKUP_RETRY_SECONDS=1 DEFAULT_PLAN=standard AI_TIMEOUT_SECONDS=3 AI_PER_MINUTE_REQUESTS=100 AI_DAILY_REQUESTS=1000"
+# The CLI's stack test (tests/stack/cli.rs) runs the built `butterfly` binary.
+cli_bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/butterfly"
+if ! cargo build --quiet -p butterfly-cli --bin butterfly; then
+  echo "FAIL: the butterfly CLI did not build: its stack test cannot run"
+  failed=$((failed + 1))
+fi
 trap stack_down EXIT
 rm -f "$STACK_STATE/planted-secrets"
 if stack_up; then
@@ -94,6 +100,7 @@ if stack_up; then
     BF_PLANTED="$STACK_STATE/planted-secrets" \
     BF_R2_DIR="$STACK_STATE/wrangler-state/v3/r2" \
     BF_WORKER_ENV="$STACK_STATE/worker.env" \
+    BF_CLI="$cli_bin" \
     cargo test --no-fail-fast --features stack-tests --test stack -- --test-threads=1 "${stack_filter[@]}"
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"

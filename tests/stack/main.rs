@@ -13,6 +13,7 @@ mod bench;
 mod billing;
 mod chain;
 mod checkpoints;
+mod cli;
 mod compliance;
 mod cors;
 mod deletion;
