@@ -553,7 +553,8 @@ mod tests {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
-            (seed % 5 == 0).then(|| ops[(seed / 5) as usize % ops.len()])
+            seed.is_multiple_of(5)
+                .then(|| ops[(seed / 5) as usize % ops.len()])
         };
         let vars = [("DEFAULT_PLAN", "business"), ("BACKUP_SLICE_REQUESTS", "9")];
         let (sliced, deliveries) = index_three_backups(&vars, kill);
