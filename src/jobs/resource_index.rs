@@ -9,7 +9,7 @@
 //!
 //! The job runs in slices bounded like a backup's (`BACKUP_SLICE_*`: subrequests, wall time and
 //! bytes processed, the CPU bound) and resumes from the position the database keeps
-//! (`resource_index_progress`, migration 0028). Every call moves that position in its own
+//! (`resource_index_progress`, migration 0029). Every call moves that position in its own
 //! transaction under a step number it must name, so a slice can stop (or die) after any call,
 //! the next resumes at the item after the last one observed (reading the object from the segment
 //! that holds it), and of two deliveries racing over one backup only one goes on.

@@ -98,7 +98,7 @@ pub struct VersionRow {
     pub attribution: Attribution,
 }
 
-/// Where a backup's indexing is (`resource_index_progress`, migration 0028): the step the next
+/// Where a backup's indexing is (`resource_index_progress`, migration 0029): the step the next
 /// call must name, and the job's position. Each indexing call moves it in its own transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct IndexProgress {

@@ -1,4 +1,4 @@
-//! Backup indexing in the database (migration 0028): the job runs in slices, each call names
+//! Backup indexing in the database (migration 0029): the job runs in slices, each call names
 //! the step it moves on from, and sweeps pass over a type's heads in chunks.
 
 use std::time::{Duration, Instant};
