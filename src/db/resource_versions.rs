@@ -6,12 +6,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use serde_json::Value;
+
 use super::PgStores;
-use crate::ids::ConnectionId;
+use crate::ids::{BackupId, ConnectionId};
 use crate::store::{
-    DbError, NewVersion, ResourceVersionStore, VersionHead, VersionRow, MAX_VERSIONS_PER_CALL,
+    DbError, IndexProgress, NewVersion, ObserveBatch, Observed, ResourceVersionStore, Swept,
+    VersionHead, VersionRow, MAX_OBSERVED_PER_CALL, MAX_VERSIONS_PER_CALL,
 };
 use crate::tenant::ResourceType;
+
+/// An indexing call's answer: `{"stale": true}` when another call moved the step first.
+fn moved<T: serde::de::DeserializeOwned>(answer: Value) -> Result<Option<T>, DbError> {
+    if answer.get("stale") == Some(&Value::Bool(true)) {
+        return Ok(None);
+    }
+    serde_json::from_value(answer)
+        .map(Some)
+        .map_err(|e| DbError::Unexpected(e.to_string()))
+}
 
 const HISTORY_COLUMNS: &str = "id,resource_type,resource_id,state,source,backup_id,capture_id,\
 position,captured_at,actor_id,actor_type,actor_display_name,client_ip,user_agent,transaction_id,\
@@ -75,5 +88,65 @@ impl ResourceVersionStore for PgStores<'_> {
             ));
         }
         self.db.fetch(query).await
+    }
+
+    async fn index_progress(&self, backup: BackupId) -> Result<IndexProgress, DbError> {
+        let query = self
+            .db
+            .from("resource_index_progress")
+            .select("step,checkpoint,done")
+            .eq("backup_id", backup.to_string());
+        let rows: Vec<IndexProgress> = self.db.fetch(query).await?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    async fn index_observe(&self, batch: &ObserveBatch<'_>) -> Result<Option<Observed>, DbError> {
+        if batch.items.len() > MAX_OBSERVED_PER_CALL {
+            return Err(DbError::Unexpected(format!(
+                "{} items in one call",
+                batch.items.len()
+            )));
+        }
+        let answer = self
+            .call(
+                "resource_index_observe",
+                &json!({
+                    "p_backup": batch.backup, "p_step": batch.step,
+                    "p_type": batch.resource.as_str(), "p_ordinal": batch.ordinal,
+                    "p_hash_key": batch.hash_key, "p_items": batch.items,
+                    "p_offset": batch.offset, "p_position": batch.position,
+                }),
+            )
+            .await?;
+        moved(answer)
+    }
+
+    async fn index_sweep(
+        &self,
+        backup: BackupId,
+        step: u64,
+        resource: ResourceType,
+        ordinal: u32,
+        hash_key: &str,
+        limit: u32,
+    ) -> Result<Option<Swept>, DbError> {
+        let answer = self
+            .call(
+                "resource_index_sweep",
+                &json!({
+                    "p_backup": backup, "p_step": step, "p_type": resource.as_str(),
+                    "p_ordinal": ordinal, "p_hash_key": hash_key, "p_limit": limit,
+                }),
+            )
+            .await?;
+        moved(answer)
+    }
+
+    async fn index_finish(&self, backup: BackupId, step: u64) -> Result<bool, DbError> {
+        self.call(
+            "resource_index_finish",
+            &json!({"p_backup": backup, "p_step": step}),
+        )
+        .await
     }
 }

@@ -220,7 +220,7 @@ impl Done {
 pub fn supported(resource: ResourceType, action: Action) -> bool {
     use ResourceType as T;
     match resource {
-        T::Groups | T::Users => action != Action::Skip,
+        T::Groups | T::Users | T::NetworkZones => action != Action::Skip,
         T::GroupMembers => matches!(action, Action::Create | Action::Delete),
         _ => false,
     }
@@ -359,6 +359,17 @@ fn changed(current: &Value, op: &Operation, prefix: &str) -> (Value, Vec<String>
     (doc, other)
 }
 
+/// The object with every field change of an update replayed onto it, arrays compared as sets
+/// included (set to the source's whole array): for objects Okta replaces whole (`PUT`), whose
+/// every field the plan compared. Secrets are not in a plan and are left as they are.
+fn replayed(current: &Value, op: &Operation) -> Value {
+    let mut doc = current.clone();
+    for f in op.fields.iter().filter(|f| !f.secret) {
+        put_at(&mut doc, &f.path, f.after.clone());
+    }
+    doc
+}
+
 /// Looks a created object up by its natural key (after an interrupted create).
 async fn find_created(okta: &OktaClient<'_>, op: &Operation) -> Result<Option<String>, OktaError> {
     let content = op.content.as_ref();
@@ -392,7 +403,38 @@ async fn find_created(okta: &OktaClient<'_>, op: &Operation) -> Result<Option<St
                 Err(e) => Err(e),
             }
         }
+        ResourceType::NetworkZones => {
+            let Some(name) = text(content, "/name") else {
+                return Ok(None);
+            };
+            let zones = okta.list_all("/api/v1/zones?limit=200").await?;
+            Ok(zones
+                .iter()
+                .find(|z| text(Some(z), "/name") == Some(name))
+                .and_then(id_of))
+        }
         _ => Ok(None),
+    }
+}
+
+/// A network zone as Okta's create and replace take it: the zone without what Okta owns (its
+/// id, times, links, `system` flag) or sets through the lifecycle calls (`status`).
+fn zone_body(zone: &Value) -> Value {
+    let mut body = zone.clone();
+    if let Some(fields) = body.as_object_mut() {
+        for owned in ["id", "created", "lastUpdated", "_links", "system", "status"] {
+            fields.remove(owned);
+        }
+    }
+    body
+}
+
+/// The lifecycle call that moves a zone from status `from` to `to`, if one is needed.
+fn zone_lifecycle(from: &str, to: &str) -> Option<&'static str> {
+    match (from, to) {
+        ("ACTIVE", "INACTIVE") => Some("deactivate"),
+        ("INACTIVE", "ACTIVE") => Some("activate"),
+        _ => None,
     }
 }
 
@@ -527,6 +569,92 @@ async fn run(
             let mut answers = Vec::new();
             // Okta deletes a user only once deactivated.
             if op.resource == T::Users && now["status"] != "DEPROVISIONED" {
+                let deactivate = format!("{path}/lifecycle/deactivate");
+                answers.push(okta.write(Method::Post, &deactivate, None, true).await?);
+            }
+            let answer = okta.write(Method::Delete, &path, None, true).await?;
+            if answer.status == 404 {
+                return Ok(gone());
+            }
+            answers.push(answer);
+            Ok(Done::of(answers, Some(id.to_string())))
+        }
+        (T::NetworkZones, Action::Create) => {
+            let content = op.content.clone().unwrap_or_default();
+            let found = if resumed {
+                find_created(okta, op).await?
+            } else {
+                None
+            };
+            let (mut done, id) = match found {
+                Some(id) => {
+                    let mut done = Done::new(Outcome::Reconciled, None);
+                    done.target_id = Some(id.clone());
+                    (done, id)
+                }
+                None => {
+                    let body = zone_body(&content);
+                    let answer = okta
+                        .write(Method::Post, "/api/v1/zones", Some(&body), false)
+                        .await?;
+                    let done = created(answer);
+                    match (done.outcome, done.target_id.clone()) {
+                        (Outcome::Applied, Some(id)) => (done, id),
+                        _ => return Ok(done),
+                    }
+                }
+            };
+            // Okta creates a zone ACTIVE; one the backup held INACTIVE is deactivated after,
+            // also when a resumed create finds the zone it made before the kill.
+            if text(Some(&content), "/status") == Some("INACTIVE") {
+                let path = format!("/api/v1/zones/{id}");
+                if current(okta, &path)
+                    .await?
+                    .is_some_and(|z| z["status"] == "ACTIVE")
+                {
+                    let deactivate = format!("{path}/lifecycle/deactivate");
+                    let answer = okta.write(Method::Post, &deactivate, None, true).await?;
+                    let then = Done::of(vec![answer], Some(id));
+                    done.transactions.extend(then.transactions);
+                    if then.outcome == Outcome::Failed {
+                        done.outcome = Outcome::Failed;
+                        done.reason = then.reason;
+                    }
+                }
+            }
+            Ok(done)
+        }
+        (T::NetworkZones, Action::Update) => {
+            let id = target.unwrap_or_default();
+            let path = format!("/api/v1/zones/{id}");
+            let Some(now) = current(okta, &path).await? else {
+                return Ok(Done::new(Outcome::Failed, Some("not_found")));
+            };
+            let next = replayed(&now, op);
+            let mut answers = Vec::new();
+            if zone_body(&next) != zone_body(&now) {
+                answers.push(
+                    okta.write(Method::Put, &path, Some(&zone_body(&next)), true)
+                        .await?,
+                );
+            }
+            let status = |v: &Value| v["status"].as_str().unwrap_or_default().to_string();
+            // From the status the zone is in now, so doing it again after a kill is a no-op.
+            if let Some(call) = zone_lifecycle(&status(&now), &status(&next)) {
+                let path = format!("{path}/lifecycle/{call}");
+                answers.push(okta.write(Method::Post, &path, None, true).await?);
+            }
+            Ok(Done::of(answers, Some(id.to_string())))
+        }
+        (T::NetworkZones, Action::Delete) => {
+            let id = target.unwrap_or_default();
+            let path = format!("/api/v1/zones/{id}");
+            let Some(now) = current(okta, &path).await? else {
+                return Ok(gone());
+            };
+            let mut answers = Vec::new();
+            // Identity Engine deletes only INACTIVE zones.
+            if now["status"] == "ACTIVE" {
                 let deactivate = format!("{path}/lifecycle/deactivate");
                 answers.push(okta.write(Method::Post, &deactivate, None, true).await?);
             }

@@ -1,5 +1,5 @@
-//! Applying plans against a fake org that keeps what it is written (groups, users and
-//! memberships, answering as Okta does), with the network stepped (`Yielding`) so a kill can
+//! Applying plans against a fake org that keeps what it is written (groups, users,
+//! memberships and network zones, answering as Okta does), with the network stepped (`Yielding`) so a kill can
 //! land between any request and its answer.
 
 use std::cell::{Cell, RefCell};
@@ -28,6 +28,7 @@ struct Org {
     groups: RefCell<Vec<Value>>,
     users: RefCell<Vec<Value>>,
     members: RefCell<BTreeSet<(String, String)>>,
+    zones: RefCell<Vec<Value>>,
     next: Cell<u32>,
     /// Every request: method, path, user agent.
     log: RefCell<Vec<(Method, String, String)>>,
@@ -45,7 +46,18 @@ fn user(id: &str, login: &str, status: &str, title: &str) -> Value {
            "profile": {"login": login, "email": login, "firstName": "A", "lastName": "B", "title": title}})
 }
 
+fn zone(id: &str, name: &str, status: &str, cidr: &str, system: bool) -> Value {
+    json!({"id": id, "type": "IP", "name": name, "status": status, "usage": "POLICY",
+           "system": system, "gateways": [{"type": "CIDR", "value": cidr}],
+           "created": "2024-01-01T00:00:00.000Z", "lastUpdated": "2024-01-01T00:00:00.000Z"})
+}
+
 impl Org {
+    fn with_zones(self, zones: Vec<Value>) -> Org {
+        *self.zones.borrow_mut() = zones;
+        self
+    }
+
     fn with(groups: Vec<Value>, users: Vec<Value>, members: &[(&str, &str)]) -> Org {
         let org = Org::default();
         *org.groups.borrow_mut() = groups;
@@ -68,6 +80,7 @@ impl Org {
             (T::Groups, self.groups.borrow().clone()),
             (T::Users, self.users.borrow().clone()),
             (T::GroupMembers, members),
+            (T::NetworkZones, self.zones.borrow().clone()),
         ])
     }
 
@@ -102,7 +115,11 @@ impl Org {
             .map(|u| json!([u["status"], u["profile"]]))
             .collect();
         u.sort_by_key(|v| v.to_string());
-        json!({"groups": g, "users": u, "members": members})
+        let mut z: Vec<Value> = (self.zones.borrow().iter())
+            .map(|z| json!([z["name"], z["status"], z["gateways"], z["system"]]))
+            .collect();
+        z.sort_by_key(|v| v.to_string());
+        json!({"groups": g, "users": u, "members": members, "zones": z})
     }
 
     fn id(&self, prefix: &str) -> String {
@@ -190,6 +207,54 @@ impl Org {
                 }
                 ok(204, &Value::Null)
             }
+            (Method::Get, ["zones"]) => ok(200, &json!(self.zones.borrow().clone())),
+            (Method::Post, ["zones"]) => {
+                if body.get("id").is_some() || body.get("status").is_some() {
+                    return json_response(400, &json!({"errorCode": "E0000001"}), &[]);
+                }
+                let mut z = body.clone();
+                z["id"] = json!(self.id("nzo"));
+                z["status"] = json!("ACTIVE");
+                z["system"] = json!(false);
+                self.zones.borrow_mut().push(z.clone());
+                ok(200, &z)
+            }
+            (m, ["zones", id, rest @ ..]) => {
+                let Some(i) = (self.zones.borrow().iter()).position(|z| z["id"] == *id) else {
+                    return missing();
+                };
+                let system = self.zones.borrow()[i]["system"] == true;
+                match (m, rest) {
+                    (Method::Get, []) => ok(200, &self.zones.borrow()[i].clone()),
+                    (Method::Put, []) => {
+                        let mut zones = self.zones.borrow_mut();
+                        let (status, system) =
+                            (zones[i]["status"].clone(), zones[i]["system"].clone());
+                        zones[i] = body.clone();
+                        zones[i]["id"] = json!(id);
+                        zones[i]["status"] = status;
+                        zones[i]["system"] = system;
+                        ok(200, &zones[i].clone())
+                    }
+                    (Method::Post, ["lifecycle", op]) if !system => {
+                        let status = if *op == "activate" {
+                            "ACTIVE"
+                        } else {
+                            "INACTIVE"
+                        };
+                        self.zones.borrow_mut()[i]["status"] = json!(status);
+                        ok(200, &self.zones.borrow()[i].clone())
+                    }
+                    (Method::Delete, []) if !system => {
+                        if self.zones.borrow()[i]["status"] == "ACTIVE" {
+                            return json_response(400, &json!({"errorCode": "E0000001"}), &[]);
+                        }
+                        self.zones.borrow_mut().remove(i);
+                        ok(204, &Value::Null)
+                    }
+                    _ => json_response(403, &json!({"errorCode": "E0000006"}), &[]),
+                }
+            }
             (Method::Post, ["users"]) => {
                 let status = if query.contains("activate=true") {
                     "PROVISIONED"
@@ -268,8 +333,20 @@ impl ApplyCheckpoints for Durable {
 }
 
 /// The backup: groups Engineering (described) and Sales, users ann (a manager) and bob, with
-/// ann in both groups and bob in Sales.
+/// ann in both groups and bob in Sales; zones Office, an inactive Old VPN and the system
+/// BlockedIpZone blocking one address.
 fn source() -> State {
+    let zones = vec![
+        zone("nzooffice", "Office", "ACTIVE", "198.51.100.0/24", false),
+        zone("nzovpn", "Old VPN", "INACTIVE", "192.0.2.0/28", false),
+        zone(
+            "nzoblocked",
+            "BlockedIpZone",
+            "ACTIVE",
+            "203.0.113.9/32",
+            true,
+        ),
+    ];
     let org = Org::with(
         vec![
             group("00geng", "Engineering", "builds it"),
@@ -284,12 +361,15 @@ fn source() -> State {
             ("00gsales", "00uann"),
             ("00gsales", "00ubob"),
         ],
-    );
+    )
+    .with_zones(zones);
     org.state()
 }
 
 /// The org now: Engineering's description edited, Sales and bob deleted (with their
-/// memberships), ann's title changed, and a group the backup never had.
+/// memberships), ann's title changed, and a group the backup never had; Office's range
+/// changed and deactivated, Old VPN deleted, the system zone's blocked address changed, and a
+/// zone the backup never had.
 fn drifted() -> Org {
     Org::with(
         vec![
@@ -299,6 +379,17 @@ fn drifted() -> Org {
         vec![user("00uann", "ann@acme.com", "ACTIVE", "intern")],
         &[("00geng", "00uann")],
     )
+    .with_zones(vec![
+        zone("nzooffice", "Office", "INACTIVE", "10.0.0.0/8", false),
+        zone(
+            "nzoblocked",
+            "BlockedIpZone",
+            "ACTIVE",
+            "203.0.113.99/32",
+            true,
+        ),
+        zone("nzotemp", "Temp zone", "ACTIVE", "100.64.0.0/10", false),
+    ])
 }
 
 fn plan_against(org: &Org, delete_missing: bool) -> Plan {
@@ -385,6 +476,11 @@ fn a_plan_applied_brings_the_org_back_and_a_new_plan_is_empty() {
             ],
             &[("x1", "x3"), ("x2", "x3"), ("x2", "x4")],
         )
+        .with_zones(vec![
+            zone("x5", "Office", "ACTIVE", "198.51.100.0/24", false),
+            zone("x6", "Old VPN", "INACTIVE", "192.0.2.0/28", false),
+            zone("x7", "BlockedIpZone", "ACTIVE", "203.0.113.9/32", true),
+        ])
         .by_names()
     );
     let again = plan_against(&org, true);
@@ -533,6 +629,10 @@ fn killed_at_random_points_and_resumed_never_creates_twice_and_ends_the_same() {
             .collect();
         assert_eq!(names.len(), org.groups.borrow().len(), "trial {trial}");
         assert_eq!(org.users.borrow().len(), 2, "trial {trial}");
+        let zones: BTreeSet<String> = (org.zones.borrow().iter())
+            .map(|z| z["name"].to_string())
+            .collect();
+        assert_eq!(zones.len(), 3, "trial {trial}: {:?}", org.zones.borrow());
         assert_eq!(state.outcomes.len(), plan.operations.len());
         assert_eq!(
             state.progress.failed, 0,

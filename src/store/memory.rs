@@ -109,6 +109,10 @@ struct Tables {
     /// `resource_versions`, ids in insertion order (heads are derived, as the database keeps
     /// them: the latest by capture time, then id).
     versions: Vec<(i64, NewVersion)>,
+    /// `resource_index_seen`.
+    index_seen: std::collections::BTreeSet<(BackupId, crate::tenant::ResourceType, String)>,
+    /// `resource_index_progress`, with its sweep cursor.
+    index_progress: BTreeMap<BackupId, (IndexProgress, Option<String>)>,
     drift: BTreeMap<ConnectionId, StoredDrift>,
     drift_captures: Vec<DriftCaptureRow>,
     drift_alerts: Vec<DriftAlertRow>,
@@ -300,6 +304,17 @@ impl MemoryDb {
     /// Every backup row, for assertions.
     pub fn backups(&self) -> Vec<BackupRow> {
         self.tables.borrow().backups.clone()
+    }
+
+    /// Every recorded version, in recording order, for assertions.
+    pub fn versions(&self) -> Vec<NewVersion> {
+        let t = self.tables.borrow();
+        t.versions.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Seen marks still kept (`resource_index_seen`), for assertions.
+    pub fn index_seen_count(&self) -> usize {
+        self.tables.borrow().index_seen.len()
     }
 
     /// A backup's stored snapshot key, for assertions.
@@ -612,6 +627,61 @@ fn insert_versions(table: &mut Vec<(i64, NewVersion)>, versions: &[NewVersion]) 
         }
     }
     added
+}
+
+/// A resource's head: its latest version by capture time, then id (what the database keeps).
+fn head_of<'v>(
+    versions: &'v [(i64, NewVersion)],
+    connection: ConnectionId,
+    resource: crate::tenant::ResourceType,
+    resource_id: &str,
+) -> Option<&'v NewVersion> {
+    versions
+        .iter()
+        .filter(|(_, v)| {
+            v.connection_id == connection
+                && v.resource_type == resource
+                && v.resource_id == resource_id
+        })
+        .max_by_key(|(id, v)| (v.captured_at, *id))
+        .map(|(_, v)| v)
+}
+
+/// `resource_index_backup`: the complete backup being indexed.
+fn indexed_backup(t: &Tables, backup: BackupId) -> Result<BackupRow, DbError> {
+    t.backups
+        .iter()
+        .find(|b| b.id == backup && b.status == BackupStatus::Complete)
+        .cloned()
+        .ok_or(DbError::Forbidden)
+}
+
+/// `resource_index_advance`: moves the progress from `step` to the next, or refuses.
+fn advance_index(
+    t: &mut Tables,
+    backup: BackupId,
+    step: u64,
+    checkpoint: IndexCheckpoint,
+    after: Option<String>,
+) -> bool {
+    match t.index_progress.get_mut(&backup) {
+        None if step == 0 => {
+            let progress = IndexProgress {
+                step: 1,
+                checkpoint,
+                done: false,
+            };
+            t.index_progress.insert(backup, (progress, after));
+            true
+        }
+        Some((p, cursor)) if p.step == step && !p.done => {
+            p.step += 1;
+            p.checkpoint = checkpoint;
+            *cursor = after;
+            true
+        }
+        _ => false,
+    }
 }
 
 fn secret_row(c: &StoredConnection) -> ConnectionSecretRow {
@@ -3156,6 +3226,197 @@ impl ResourceVersionStore for MemoryStores<'_> {
                 attribution: v.attribution.clone(),
             })
             .collect())
+    }
+
+    async fn index_progress(&self, backup: BackupId) -> Result<IndexProgress, DbError> {
+        self.system("index_progress")?;
+        let t = self.db.tables.borrow();
+        Ok(t.index_progress
+            .get(&backup)
+            .map(|(p, _)| p.clone())
+            .unwrap_or_default())
+    }
+
+    async fn index_observe(&self, batch: &ObserveBatch<'_>) -> Result<Option<Observed>, DbError> {
+        self.system("index_observe")?;
+        if batch.items.len() > MAX_OBSERVED_PER_CALL {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        let backup = indexed_backup(&t, batch.backup)?;
+        let checkpoint = IndexCheckpoint {
+            ordinal: batch.ordinal,
+            phase: IndexPhase::Observe,
+            offset: batch.offset,
+            position: batch.position,
+        };
+        if !advance_index(&mut t, batch.backup, batch.step, checkpoint, None) {
+            return Ok(None);
+        }
+        // One item per id, the first position.
+        let mut items: BTreeMap<&str, &ObservedItem> = BTreeMap::new();
+        for item in batch.items {
+            let kept = items.entry(&item.id).or_insert(item);
+            if item.position < kept.position {
+                *kept = item;
+            }
+        }
+        let (mut recorded, mut observed) = (0, 0);
+        for (id, item) in items {
+            if !t
+                .index_seen
+                .insert((batch.backup, batch.resource, id.to_string()))
+            {
+                continue;
+            }
+            observed += 1;
+            let changed = match head_of(&t.versions, backup.connection_id, batch.resource, id) {
+                None => true,
+                Some(h) => {
+                    h.captured_at <= backup.started_at
+                        && (h.state != VersionState::Present
+                            || h.hash_key != batch.hash_key
+                            || h.content_hash.as_deref() != Some(item.hash.as_str()))
+                }
+            };
+            if changed {
+                let version = NewVersion {
+                    team_id: backup.team_id,
+                    connection_id: backup.connection_id,
+                    resource_type: batch.resource,
+                    resource_id: id.to_string(),
+                    state: VersionState::Present,
+                    content_hash: Some(item.hash.clone()),
+                    hash_key: batch.hash_key.to_string(),
+                    source: VersionSource::Backup {
+                        backup_id: backup.id,
+                    },
+                    position: Some(item.position),
+                    captured_at: backup.started_at,
+                    attribution: Attribution::default(),
+                };
+                recorded += insert_versions(&mut t.versions, &[version]);
+            }
+        }
+        Ok(Some(Observed {
+            step: batch.step + 1,
+            recorded,
+            unchanged: observed - recorded,
+        }))
+    }
+
+    async fn index_sweep(
+        &self,
+        backup_id: BackupId,
+        step: u64,
+        resource: crate::tenant::ResourceType,
+        ordinal: u32,
+        hash_key: &str,
+        limit: u32,
+    ) -> Result<Option<Swept>, DbError> {
+        self.system("index_sweep")?;
+        if !(1..=50_000).contains(&limit) {
+            return Err(DbError::Constraint);
+        }
+        let mut t = self.db.tables.borrow_mut();
+        let backup = indexed_backup(&t, backup_id)?;
+        let cursor = match t.index_progress.get(&backup_id) {
+            Some((p, after))
+                if p.checkpoint.phase == IndexPhase::Sweep && p.checkpoint.ordinal == ordinal =>
+            {
+                after.clone()
+            }
+            _ => None,
+        };
+        let mut ids: Vec<String> = t
+            .versions
+            .iter()
+            .filter(|(_, v)| v.connection_id == backup.connection_id && v.resource_type == resource)
+            .filter(|(_, v)| cursor.as_deref().is_none_or(|c| v.resource_id.as_str() > c))
+            .map(|(_, v)| v.resource_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .take(limit as usize)
+            .collect();
+        let done = ids.len() < limit as usize;
+        let (checkpoint, after) = if done {
+            let next = IndexCheckpoint {
+                ordinal: ordinal + 1,
+                ..IndexCheckpoint::default()
+            };
+            (next, None)
+        } else {
+            let here = IndexCheckpoint {
+                ordinal,
+                phase: IndexPhase::Sweep,
+                ..IndexCheckpoint::default()
+            };
+            (here, ids.last().cloned())
+        };
+        if !advance_index(&mut t, backup_id, step, checkpoint, after) {
+            return Ok(None);
+        }
+        let mut removed = 0;
+        for id in ids.drain(..) {
+            let seen = t.index_seen.remove(&(backup_id, resource, id.clone()));
+            let gone = head_of(&t.versions, backup.connection_id, resource, &id).is_some_and(|h| {
+                h.state == VersionState::Present && h.captured_at <= backup.started_at
+            });
+            if gone && !seen {
+                let version = NewVersion {
+                    team_id: backup.team_id,
+                    connection_id: backup.connection_id,
+                    resource_type: resource,
+                    resource_id: id,
+                    state: VersionState::Removed,
+                    content_hash: None,
+                    hash_key: hash_key.to_string(),
+                    source: VersionSource::Backup {
+                        backup_id: backup.id,
+                    },
+                    position: None,
+                    captured_at: backup.started_at,
+                    attribution: Attribution::default(),
+                };
+                removed += insert_versions(&mut t.versions, &[version]);
+            }
+        }
+        if done {
+            t.index_seen
+                .retain(|(b, r, _)| !(*b == backup_id && *r == resource));
+        }
+        Ok(Some(Swept {
+            step: step + 1,
+            removed,
+            done,
+        }))
+    }
+
+    async fn index_finish(&self, backup: BackupId, step: u64) -> Result<bool, DbError> {
+        self.system("index_finish")?;
+        let mut t = self.db.tables.borrow_mut();
+        indexed_backup(&t, backup)?;
+        let finished = match t.index_progress.get_mut(&backup) {
+            None if step == 0 => {
+                let done = IndexProgress {
+                    step: 1,
+                    done: true,
+                    ..IndexProgress::default()
+                };
+                t.index_progress.insert(backup, (done, None));
+                true
+            }
+            Some((p, _)) if p.step == step && !p.done => {
+                p.step += 1;
+                p.done = true;
+                true
+            }
+            _ => false,
+        };
+        if finished {
+            t.index_seen.retain(|(b, _, _)| *b != backup);
+        }
+        Ok(finished)
     }
 }
 

@@ -58,8 +58,9 @@ pub use evidence::{ActivityQuery, ChainHeadRow, EvidenceQuery, EvidenceStore, Ev
 pub use job_state::{Claim, Commit, JobKey, JobStateStore};
 pub use lifecycle::{DeletionRow, HoldKind, LifecycleStore, PruneCandidate, PruneMark};
 pub use resource_versions::{
-    Attribution, NewVersion, ResourceVersionStore, VersionHead, VersionRow, VersionSource,
-    VersionState, MAX_VERSIONS_PER_CALL,
+    Attribution, IndexCheckpoint, IndexPhase, IndexProgress, NewVersion, ObserveBatch, Observed,
+    ObservedItem, ResourceVersionStore, Swept, VersionHead, VersionRow, VersionSource,
+    VersionState, MAX_OBSERVED_PER_CALL, MAX_VERSIONS_PER_CALL, SWEEP_HEADS_PER_CALL,
 };
 pub use restores::{
     ApplyEnd, ApplyStatus, NewRestorePlan, PlanStatus, RestoreApprovalRow, RestorePlanRow,

@@ -25,6 +25,7 @@ mod email;
 mod evidence;
 mod faults;
 mod fidelity;
+mod index_slices;
 mod isolation;
 mod jwks;
 mod key_rotation;

@@ -48,7 +48,8 @@ pub struct ArraySplitter {
     /// The item is a bare number, `true`, `false` or `null`: it ends before a delimiter.
     scalar: bool,
     item: Vec<u8>,
-    ready: VecDeque<Vec<u8>>,
+    /// Complete items, each with the offset just past its last byte.
+    ready: VecDeque<(Vec<u8>, u64)>,
     /// Bytes fed before the current piece.
     offset: u64,
 }
@@ -73,6 +74,17 @@ fn is_space(b: u8) -> bool {
 }
 
 impl ArraySplitter {
+    /// A splitter that takes up the array just after an item that ended at byte `offset` (an
+    /// end [`ArraySplitter::pop_with_end`] reported): the next piece starts at that byte, so a
+    /// long read can resume from a checkpoint without rescanning what came before.
+    pub fn after_item(offset: u64) -> ArraySplitter {
+        ArraySplitter {
+            state: State::After,
+            offset,
+            ..ArraySplitter::default()
+        }
+    }
+
     /// Feeds the next piece of the array.
     pub fn push(&mut self, piece: &[u8]) -> Result<(), SplitError> {
         // Start of the current item within `piece`, while inside one.
@@ -104,7 +116,7 @@ impl ArraySplitter {
                 State::Item => {
                     if self.scalar {
                         if b == b',' || b == b']' || is_space(b) {
-                            self.end_item(&piece[start..i])?;
+                            self.end_item(&piece[start..i], at)?;
                             continue; // the delimiter belongs to the array
                         }
                     } else if self.in_string {
@@ -115,7 +127,7 @@ impl ArraySplitter {
                         } else if b == b'"' {
                             self.in_string = false;
                             if self.depth == 0 {
-                                self.end_item(&piece[start..=i])?;
+                                self.end_item(&piece[start..=i], at + 1)?;
                             }
                         }
                     } else {
@@ -125,7 +137,7 @@ impl ArraySplitter {
                             b'}' | b']' => {
                                 self.depth = self.depth.saturating_sub(1);
                                 if self.depth == 0 {
-                                    self.end_item(&piece[start..=i])?;
+                                    self.end_item(&piece[start..=i], at + 1)?;
                                 }
                             }
                             _ => {}
@@ -161,15 +173,20 @@ impl ArraySplitter {
         Ok(())
     }
 
-    fn end_item(&mut self, tail: &[u8]) -> Result<(), SplitError> {
+    fn end_item(&mut self, tail: &[u8], end: u64) -> Result<(), SplitError> {
         self.extend(tail)?;
-        self.ready.push_back(std::mem::take(&mut self.item));
+        self.ready.push_back((std::mem::take(&mut self.item), end));
         self.state = State::After;
         Ok(())
     }
 
     /// The next complete item, if any.
     pub fn pop(&mut self) -> Option<Vec<u8>> {
+        self.pop_with_end().map(|(item, _)| item)
+    }
+
+    /// The next complete item and the offset just past its last byte (in the whole array).
+    pub fn pop_with_end(&mut self) -> Option<(Vec<u8>, u64)> {
         self.ready.pop_front()
     }
 
@@ -219,6 +236,34 @@ mod tests {
         }
         assert_eq!(split("[]", 1).unwrap(), Vec::<String>::new());
         assert_eq!(split(" [ ] \n", 1).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_splitter_taken_up_after_any_item_yields_exactly_the_items_after_it() {
+        let text = r#" [ {"a":"x,]}\"{"} ,"s\\",12,-1.5e3 , true,null,[[]],{} ] "#;
+        let mut whole = ArraySplitter::default();
+        whole.push(text.as_bytes()).unwrap();
+        let mut items = Vec::new();
+        while let Some(item) = whole.pop_with_end() {
+            items.push(item);
+        }
+        assert_eq!(items.len(), 8);
+        for (i, (item, end)) in items.iter().enumerate() {
+            let end = *end as usize;
+            assert!(text[..end].ends_with(std::str::from_utf8(item).unwrap()));
+            for size in [1, 3, 1000] {
+                let mut resumed = ArraySplitter::after_item(end as u64);
+                let mut rest = Vec::new();
+                for piece in text.as_bytes()[end..].chunks(size) {
+                    resumed.push(piece).unwrap();
+                    while let Some(next) = resumed.pop_with_end() {
+                        rest.push(next);
+                    }
+                }
+                resumed.finish().unwrap();
+                assert_eq!(rest, items[i + 1..], "after item {i}, pieces of {size}");
+            }
+        }
     }
 
     #[test]
