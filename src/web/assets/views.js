@@ -113,6 +113,19 @@ function backupRow(b) {
   ];
 }
 
+function compareForm(id, complete) {
+  if (complete.length < 2) return h("p", { class: "empty" }, "Two complete backups are needed to compare.");
+  const options = (selected) => complete.map((b, i) => h("option", { value: b.id, selected: i === selected }, when(b.started_at)));
+  return form(
+    "Compare two backups",
+    [field("From", h("select", { name: "from" }, options(1))), field("To", h("select", { name: "to" }, options(0)))],
+    "Show changes",
+    async (data) => {
+      location.hash = `#/connections/${id}/diff?from=${enc(data.get("from"))}&to=${enc(data.get("to"))}`;
+    },
+  );
+}
+
 async function connectionView(ctx) {
   const id = ctx.params.id;
   const [{ connection }, { backups }] = await Promise.all([
@@ -121,10 +134,16 @@ async function connectionView(ctx) {
   ]);
   const live = h("div", { class: "progress", role: "status", "aria-live": "polite" });
   const list = h("div", {});
-  const drawList = (items) =>
+  const compareBox = h("div", {});
+  const restoreItem = h("li", {});
+  const drawList = (items) => {
     list.replaceChildren(
       table("Backups, newest first", ["Started", "Status", "Trigger", "Progress", "Finished"], items.map((b) => backupRow(b)), "No backup yet."),
     );
+    const complete = items.filter((b) => b.status === "complete");
+    compareBox.replaceChildren(compareForm(id, complete));
+    restoreItem.replaceChildren(complete.length ? link(`#/connections/${id}/restore?backup=${complete[0].id}`, "Restore from the latest backup") : "");
+  };
   drawList(backups);
 
   const follow = async (backupId) => {
@@ -163,22 +182,6 @@ async function connectionView(ctx) {
     "Run a backup now",
   );
 
-  const complete = backups.filter((b) => b.status === "complete");
-  const compare =
-    complete.length >= 2
-      ? form(
-          "Compare two backups",
-          [
-            field("From", h("select", { name: "from" }, complete.map((b, i) => h("option", { value: b.id, selected: i === 1 }, when(b.started_at))))),
-            field("To", h("select", { name: "to" }, complete.map((b, i) => h("option", { value: b.id, selected: i === 0 }, when(b.started_at))))),
-          ],
-          "Show changes",
-          async (data) => {
-            location.hash = `#/connections/${id}/diff?from=${enc(data.get("from"))}&to=${enc(data.get("to"))}`;
-          },
-        )
-      : h("p", { class: "empty" }, "Two complete backups are needed to compare.");
-
   return [
     h("h1", {}, connection.org_domain),
     h(
@@ -201,11 +204,11 @@ async function connectionView(ctx) {
         {},
         h("li", {}, link(`#/connections/${id}/drift`, "Drift alerts")),
         h("li", {}, link(`#/compliance?connection=${id}`, "Compliance findings")),
-        complete.length ? h("li", {}, link(`#/connections/${id}/restore?backup=${complete[0].id}`, "Restore from the latest backup")) : null,
+        restoreItem,
       ),
     ),
     h("section", { "aria-labelledby": "bk-h" }, h("h2", { id: "bk-h" }, "Backups"), start, live, list),
-    h("section", { "aria-labelledby": "cmp-h" }, h("h2", { id: "cmp-h" }, "Compare backups"), compare),
+    h("section", { "aria-labelledby": "cmp-h" }, h("h2", { id: "cmp-h" }, "Compare backups"), compareBox),
   ];
 }
 
@@ -222,7 +225,7 @@ async function backupView(ctx) {
       {
         type: "button",
         class: "small",
-        "aria-label": `Get a download link for ${type}`,
+        "aria-label": `Get link for ${type}`,
         onclick: async () => {
           try {
             const { url, expires_at } = await api("GET", `/backups/${backup.id}/objects/${enc(type)}/url`);
