@@ -95,14 +95,22 @@ async function accessible(label) {
   });
   const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
   assert(!bad.length, `${label}: accessibility violations ${JSON.stringify(bad)}`);
+  // No placeholder leaked into the page's own text (tables may show JSON values such as null).
+  const text = await page.evaluate(() => {
+    const copy = document.querySelector("main").cloneNode(true);
+    copy.querySelectorAll("table").forEach((t) => t.remove());
+    return copy.textContent;
+  });
+  const leaked = /\bnull\b|\bundefined\b|\[object Object\]|\bNaN\b/.exec(text);
+  assert(!leaked, `${label}: the page shows "${leaked && leaked[0]}"`);
 }
 
 async function heading(text) {
   await page.getByRole("heading", { level: 1, name: text }).waitFor();
 }
 
-async function shot(name) {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+async function shot(name, fullPage = true) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
 }
 
 async function emulatorChange(requests) {
@@ -268,7 +276,7 @@ try {
     await form.getByRole("button", { name: "Apply" }).click();
     await form.getByText(`${check} is now acknowledged.`).waitFor();
     await accessible("compliance");
-    await shot("compliance");
+    await shot("compliance", false);
   });
 
   await step("export a signed audit pack", async () => {

@@ -137,7 +137,7 @@ async function render() {
     if (!session.team) await loadTeams();
     const content = await view.render({ params: view.params, query, session, alive: () => mine === generation });
     if (mine !== generation) return;
-    main.replaceChildren(...[content].flat());
+    main.replaceChildren(...[content].flat().filter((node) => node !== null && node !== undefined && node !== false));
   } catch (e) {
     if (mine !== generation) return;
     main.replaceChildren(h("h1", { tabindex: "-1" }, view.title || "Error"), problem(e));

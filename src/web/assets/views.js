@@ -306,7 +306,7 @@ async function diffView(ctx) {
     .map((t) => [t.resource, String(t.added || 0), String(t.removed || 0), String(t.changed || 0), String(t.unchanged ?? "—")]);
   return [
     h("h1", {}, "Changes between backups"),
-    h("p", {}, `From ${when(diff.from.started_at || diff.from.created_at)} to ${when(diff.to.started_at || diff.to.created_at)}: ${diff.total} changes. Secret values are withheld.`),
+    h("p", {}, `From ${when(diff.from.started_at || diff.from.created_at)} to ${when(diff.to.started_at || diff.to.created_at)}: ${diff.total} ${diff.total === 1 ? "change" : "changes"}. Secret values are withheld.`),
     table("Changes per type", ["Type", "Added", "Removed", "Changed", "Unchanged"], summaryRows, "No type changed."),
     table("Changed resources", ["Type", "Resource", "Change", "Fields"], changeRows(id, diff.changes), "Nothing changed."),
     diff.next_cursor
@@ -475,15 +475,19 @@ function remediate(connectionId, finding) {
     h("option", { value: "open" }, "Reopen"),
     h("option", { value: "risk_accepted" }, "Accept the risk"),
   );
-  const justification = h("input", { name: "justification", placeholder: "Why (for risk acceptance)" });
+  const justification = h("input", { name: "justification" });
   const expires = h("input", { name: "expires_at", type: "date" });
+  // Risk acceptance alone asks for a justification and an expiry: shown only when chosen.
+  const riskFields = h("div", { hidden: true }, field("Justification", justification), field("Risk accepted until", expires));
+  select.addEventListener("change", () => {
+    const accepting = select.value === "risk_accepted";
+    riskFields.hidden = !accepting;
+    justification.required = accepting;
+    expires.required = accepting;
+  });
   return form(
     `Remediation of ${finding.check_id}`,
-    [
-      field(`Move ${finding.check_id} to`, select),
-      field("Justification", justification),
-      field("Risk accepted until", expires),
-    ],
+    [field(`Move ${finding.check_id} to`, select), riskFields],
     "Apply",
     async (data, status) => {
       const body = { to: data.get("to") };
