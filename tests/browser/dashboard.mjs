@@ -276,6 +276,7 @@ try {
     await form.getByRole("button", { name: "Apply" }).click();
     await form.getByText(`${check} is now acknowledged.`).waitFor();
     await accessible("compliance");
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shot("compliance", false);
   });
 
