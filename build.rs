@@ -22,6 +22,24 @@ const SECRETS: &[&str] = &[
     "VERIFICATION_CODE_PEPPERS",
 ];
 
+/// The setting that turns on the dashboard's dev-only sign-in (`config::Config::dev_sign_in`).
+const DEV_ONLY: &str = "DEV_SIGN_IN_USER";
+
+/// Every key anywhere in the document (`[vars]`, `[env.*.vars]`, ...).
+fn toml_names(table: &toml::Table) -> Vec<String> {
+    fn inner(value: &toml::Value) -> Vec<String> {
+        match value {
+            toml::Value::Table(table) => toml_names(table),
+            toml::Value::Array(items) => items.iter().flat_map(inner).collect(),
+            _ => Vec::new(),
+        }
+    }
+    table
+        .iter()
+        .flat_map(|(k, v)| std::iter::once(k.clone()).chain(inner(v)))
+        .collect()
+}
+
 /// Rate-limit bindings the worker requires (`platform::Runtime::load`).
 const RATE_LIMITERS: &[&str] = &[
     "CALLER_LIMITER",
@@ -117,6 +135,13 @@ fn check_wrangler(errors: &mut Vec<String>) {
                 errors.push(format!("wrangler.toml: {name} is a secret; use `wrangler secret put {name}`, not [vars]"));
             }
         }
+    }
+    // The dashboard's dev sign-in mints a user's JWT for anyone who asks: only the local
+    // stack's env file (scripts/dev.sh, scripts/test.sh) may set it, never the deployed config.
+    if toml_names(&doc).iter().any(|name| name == DEV_ONLY) {
+        errors.push(format!(
+            "wrangler.toml: {DEV_ONLY} enables the dashboard's dev sign-in; set it only in the local stack's env file"
+        ));
     }
     let crons: Vec<&str> = doc
         .get("triggers")

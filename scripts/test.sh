@@ -4,7 +4,8 @@
 # emulator). Ends with one summary line: "N passed, N failed".
 #   bash scripts/test.sh                 everything (the README's command; what CI runs)
 #   bash scripts/test.sh --stack FILTER...  only the stack tests whose names contain a FILTER
-#                                           (for development; the log scan still runs)
+#                                           (for development; the log scan still runs);
+#                                           the filter `browser` runs the browser tests only
 set -uo pipefail
 stack_filter=()
 stack_only=
@@ -75,7 +76,9 @@ STACK_OKTA_ARGS="--token $okta_token"
 # Teams start on Standard, so tests about something else stay inside the plan limits; the
 # lifecycle tests move a team between plans through Stripe's events. A short AI timeout, so the
 # failover test's slow provider times out quickly.
-STACK_WORKER_VARS="BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1 BACKUP_RETRY_SECONDS=1 DEFAULT_PLAN=standard AI_TIMEOUT_SECONDS=3 AI_PER_MINUTE_REQUESTS=100 AI_DAILY_REQUESTS=1000"
+# The browser tests sign in through the dashboard's dev-only sign-in, as this user.
+browser_user=00000000-0000-4000-8000-00000000b0b0
+STACK_WORKER_VARS="DEV_SIGN_IN_USER=$browser_user BACKUP_SLICE_REQUESTS=20 BACKUP_CHECKPOINT_SECONDS=1 BACKUP_RETRY_SECONDS=1 DEFAULT_PLAN=standard AI_TIMEOUT_SECONDS=3 AI_PER_MINUTE_REQUESTS=100 AI_DAILY_REQUESTS=1000"
 # The CLI's stack test (tests/stack/cli.rs) runs the built `butterfly` binary.
 cli_bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/butterfly"
 if ! cargo build --quiet -p butterfly-cli --bin butterfly; then
@@ -84,8 +87,38 @@ if ! cargo build --quiet -p butterfly-cli --bin butterfly; then
 fi
 trap stack_down EXIT
 rm -f "$STACK_STATE/planted-secrets"
+# Browser tests: every full run, and `--stack browser`, which runs them alone.
+run_browser=
+only_browser=
+if [ -z "$stack_only" ]; then run_browser=1; fi
+for f in "${stack_filter[@]}"; do [ "$f" = browser ] && run_browser=1; done
+[ "${stack_filter[*]}" = browser ] && only_browser=1
+
+# Runs the dashboard's browser tests (tests/browser/*.mjs, Chromium through playwright-core):
+# each step counts; a runner that ends without its "browser: N passed, N failed" line counts as
+# one failure.
+run_browser_tests() {
+  local file log p f
+  echo "== browser"
+  stack_user "$browser_user" browser@butterfly.test
+  for file in tests/browser/*.mjs; do
+    log="$out/browser-$(basename "$file" .mjs).log"
+    BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
+      BF_OKTA_TOKEN="$okta_token" timeout 1200 node "$file" 2>&1 | tee "$log"
+    read -r p f < <(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -n 1)
+    if [ -z "${p:-}" ]; then
+      echo "FAIL: $file stopped without its result line (crashed or timed out)"
+      failed=$((failed + 1))
+    else
+      passed=$((passed + p))
+      failed=$((failed + f))
+    fi
+    p= f=
+  done
+}
+
 if stack_up; then
-  run_suite stack env \
+  [ -n "$only_browser" ] || run_suite stack env \
     BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" \
     BF_POSTGREST_URL="http://127.0.0.1:$STACK_POSTGREST_PORT" \
     BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
@@ -102,6 +135,7 @@ if stack_up; then
     BF_WORKER_ENV="$STACK_STATE/worker.env" \
     BF_CLI="$cli_bin" \
     cargo test --no-fail-fast --features stack-tests --test stack -- --test-threads=1 "${stack_filter[@]}"
+  [ -z "$run_browser" ] || run_browser_tests
   # The worker's own log must never contain a credential the suite used.
   echo "== log scan"
   scan_failed=0

@@ -90,6 +90,10 @@ pub struct Config {
     pub email: Option<EmailConfig>,
     /// Cron expression (as in wrangler.toml) of the outbox delivery job (every two minutes).
     pub outbox_cron: String,
+    /// `DEV_SIGN_IN_USER`: local stacks only (refused unless `REQUIRE_HTTPS=false`; build.rs
+    /// keeps it out of `wrangler.toml`). The dashboard's dev sign-in mints this user's JWT;
+    /// unset, `POST /app/dev-session` answers 404.
+    pub dev_sign_in: Option<crate::ids::UserId>,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -292,7 +296,21 @@ impl Config {
         {
             return Err(invalid("SOURCE_URL"));
         }
+        let dev_sign_in = match lookup("DEV_SIGN_IN_USER").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            // A credential minter: never where requests arrive over the internet.
+            Some(_) if require_https => {
+                return Err(ConfigError {
+                    name: "DEV_SIGN_IN_USER",
+                    problem: "only allowed on a local stack (REQUIRE_HTTPS=false)",
+                })
+            }
+            Some(user) => Some(
+                crate::ids::UserId::parse(user.trim()).map_err(|_| invalid("DEV_SIGN_IN_USER"))?,
+            ),
+        };
         Ok(Config {
+            dev_sign_in,
             ai,
             default_plan,
             billing: BillingConfig::from_lookup(&lookup)?,
@@ -366,6 +384,22 @@ mod tests {
         assert_eq!(config.backup_slice, SliceLimits::default());
         let debug = format!("{config:?}");
         assert!(!debug.contains("service.jwt.value") && !debug.contains("xxxx"));
+    }
+
+    #[test]
+    fn dev_sign_in_is_off_by_default_and_refused_outside_a_local_stack() {
+        let user = "00000000-0000-4000-8000-00000000d3e0";
+        assert!(parse(&base()).unwrap().dev_sign_in.is_none());
+        let mut vars = base();
+        vars.insert("DEV_SIGN_IN_USER", user.into());
+        assert_eq!(
+            parse(&vars).unwrap_err().to_string(),
+            "configuration DEV_SIGN_IN_USER is only allowed on a local stack (REQUIRE_HTTPS=false)"
+        );
+        vars.insert("REQUIRE_HTTPS", "false".into());
+        assert_eq!(parse(&vars).unwrap().dev_sign_in.unwrap().to_string(), user);
+        vars.insert("DEV_SIGN_IN_USER", "demo".into());
+        assert!(parse(&vars).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod signed_url;
 pub mod snapshot;
 pub mod store;
 pub mod tenant;
+pub mod web;
 
 #[cfg(test)]
 mod testing;

@@ -88,9 +88,9 @@ impl ApiResponse {
     }
 
     /// Headers every API response carries: HSTS, no sniffing, no framing, no caching, and a CSP
-    /// that lets a browser do nothing with the body (unless the response set its own, stricter
-    /// than nothing: the Trust Center page's). A response that sets its own `cache-control`
-    /// (the public OpenAPI document) keeps it.
+    /// that lets a browser do nothing with the body (unless the response set its own: the Trust
+    /// Center's and the dashboard's pages). A response that sets its own `cache-control` (the
+    /// public OpenAPI document, the dashboard's assets) keeps it.
     pub fn secured(mut self, request_id: &str) -> Self {
         let own = |name: &str| {
             self.headers

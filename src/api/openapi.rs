@@ -339,6 +339,29 @@ pub fn entry(route: Route) -> Entry {
                     .into(),
             )
             .err(&[(409, "no_receipt_yet")]),
+        DashboardPage => op(
+            "The web dashboard (one HTML shell; strict CSP)",
+            "dashboard",
+        )
+        .media(200, "HTML", "text/html", string()),
+        DashboardAsset => op("A script or stylesheet of the dashboard", "dashboard")
+            .media(200, "A script or a stylesheet", "text/javascript", string())
+            .media(200, "A script or a stylesheet", "text/css", string()),
+        DevSession => op(
+            "Local stacks only: the demo user's JWT (404 unless DEV_SIGN_IN_USER is set)",
+            "dashboard",
+        )
+        .ok(
+            200,
+            "A user token",
+            obj()
+                .req("access_token", string())
+                .req("token_type", string())
+                .req("expires_in", int())
+                .req("user", S::from(obj().req("id", uuid())))
+                .into(),
+        )
+        .err(&[(404, "not_found")]),
         SetRestoreSettings => op("Set the team's restore approval rule", "restores")
             .body(object())
             .ok(200, "Set", obj().req("second_approver", any()).into())
@@ -1217,14 +1240,17 @@ pub fn document() -> OpenApi {
             )),
             (BodyKind::None, _) | (BodyKind::Json, None) => operation,
         };
+        // One response per status; a status may come in several media types (the dashboard's
+        // assets are scripts or stylesheets).
+        let mut responses: BTreeMap<u16, ResponseBuilder> = BTreeMap::new();
         for (status, about, media, schema) in entry.ok {
-            operation = operation.response(
-                status.to_string(),
-                ResponseBuilder::new()
-                    .description(about)
-                    .content(media, Content::new(Some(schema)))
-                    .build(),
-            );
+            let response = responses
+                .remove(&status)
+                .unwrap_or_else(|| ResponseBuilder::new().description(about));
+            responses.insert(status, response.content(media, Content::new(Some(schema))));
+        }
+        for (status, response) in responses {
+            operation = operation.response(status.to_string(), response.build());
         }
         let mut errors = edge_errors(def);
         errors.extend(entry.errors);

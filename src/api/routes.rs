@@ -83,6 +83,9 @@ pub enum Route {
     ApproveRestore,
     GetRestoreReceipt,
     SetRestoreSettings,
+    DashboardPage,
+    DashboardAsset,
+    DevSession,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -142,7 +145,8 @@ impl Route {
             | CancelTeamDeletion
             | RequestEmailVerification
             | ApplyRestore
-            | ApproveRestore => BodyKind::Empty,
+            | ApproveRestore
+            | DevSession => BodyKind::Empty,
             Health | OpenApi | ListConnections | GetConnection | ListBackups | GetBackup
             | ObjectUrl | Download | ListComplianceRuns | GetComplianceRun | ListFindings
             | ComplianceTrend | ListTeams | ListMembers | ListApiKeys | ListInvitations
@@ -150,9 +154,8 @@ impl Route {
             | GetGuidanceRecord | VerifyAuditChain | ExportAuditPack | GetAllowList
             | TrustCenter | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem
             | GetTeamDeletion | UserExport | SnapshotDiff | ResourceHistory | DriftView
-            | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt => {
-                BodyKind::None
-            }
+            | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt
+            | DashboardPage | DashboardAsset => BodyKind::None,
         }
     }
 }
@@ -195,7 +198,8 @@ impl Route {
             | RequestEmailVerification
             | ConfirmEmailVerification
             | CreateRestorePlan
-            | ApplyRestore => LimiterDown::Closed,
+            | ApplyRestore
+            | DevSession => LimiterDown::Closed,
             Health | OpenApi | ListConnections | GetConnection | DeleteConnection | ListBackups
             | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
             | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
@@ -208,7 +212,7 @@ impl Route {
             | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
             | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
             | SendGridWebhook | GetRestorePlan | ApproveRestore | GetRestoreReceipt
-            | SetRestoreSettings => LimiterDown::Open,
+            | SetRestoreSettings | DashboardPage | DashboardAsset => LimiterDown::Open,
         }
     }
 }
@@ -708,6 +712,22 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/webhooks/sendgrid",
         Route::SendGridWebhook,
         Access::Webhook,
+    ),
+    // The web dashboard (`crate::web`): one shell page and its embedded assets, public like
+    // any page; every view then calls the API above with the user's token.
+    def(Method::Get, "/app", Route::DashboardPage, Access::Public),
+    def(
+        Method::Get,
+        "/app/assets/{name}",
+        Route::DashboardAsset,
+        Access::Public,
+    ),
+    // Local stacks only: mints the demo user's JWT; 404 unless `DEV_SIGN_IN_USER` is set.
+    def(
+        Method::Post,
+        "/app/dev-session",
+        Route::DevSession,
+        Access::Public,
     ),
 ];
 

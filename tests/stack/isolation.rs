@@ -271,6 +271,9 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
         | Route::SecurityTxt
         | Route::AuditKeys
         | Route::AuditKeyPem => Vec::new(),
+        // The dashboard's shell and assets hold no data; the dev sign-in (when a stack enables
+        // it) mints only its one configured demo user's token, whoever asks.
+        Route::DashboardPage | Route::DashboardAsset | Route::DevSession => Vec::new(),
     }
 }
 

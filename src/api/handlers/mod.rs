@@ -8,6 +8,7 @@ mod backups;
 mod billing;
 pub(super) mod compliance;
 mod connections;
+mod dashboard;
 mod drift;
 pub(super) mod drift_alerts;
 pub(super) mod email;
@@ -101,5 +102,8 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::ApproveRestore => restores::approve(call).await,
         Route::GetRestoreReceipt => restores::receipt(call).await,
         Route::SetRestoreSettings => restores::set_settings(call).await,
+        Route::DashboardPage => dashboard::page(call),
+        Route::DashboardAsset => dashboard::asset(call),
+        Route::DevSession => dashboard::dev_session(call).await,
     }
 }
