@@ -82,6 +82,12 @@ pub enum Route {
     ApproveRestore,
     GetRestoreReceipt,
     SetRestoreSettings,
+    SetConnectionEnvironment,
+    PutDrillSettings,
+    PatchDrillSettings,
+    RunDrill,
+    ListDrills,
+    GetDrill,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -122,7 +128,10 @@ impl Route {
             | ConfirmEmailVerification
             | SetEmailPreferences
             | CreateRestorePlan
-            | SetRestoreSettings => BodyKind::Json,
+            | SetRestoreSettings
+            | SetConnectionEnvironment
+            | PutDrillSettings
+            | PatchDrillSettings => BodyKind::Json,
             StripeWebhook | SendGridWebhook => BodyKind::Signed,
             Unsubscribe => BodyKind::Form,
             DeleteConnection
@@ -140,7 +149,8 @@ impl Route {
             | CancelTeamDeletion
             | RequestEmailVerification
             | ApplyRestore
-            | ApproveRestore => BodyKind::Empty,
+            | ApproveRestore
+            | RunDrill => BodyKind::Empty,
             Health | OpenApi | ListConnections | GetConnection | ListBackups | GetBackup
             | ObjectUrl | Download | ListComplianceRuns | GetComplianceRun | ListFindings
             | ComplianceTrend | ListTeams | ListMembers | ListApiKeys | ListInvitations
@@ -148,9 +158,8 @@ impl Route {
             | GetGuidanceRecord | VerifyAuditChain | ExportAuditPack | GetAllowList
             | TrustCenter | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem
             | GetTeamDeletion | UserExport | SnapshotDiff | ResourceHistory | DriftView
-            | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt => {
-                BodyKind::None
-            }
+            | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt
+            | ListDrills | GetDrill => BodyKind::None,
         }
     }
 }
@@ -192,20 +201,69 @@ impl Route {
             | RequestEmailVerification
             | ConfirmEmailVerification
             | CreateRestorePlan
-            | ApplyRestore => LimiterDown::Closed,
-            Health | OpenApi | ListConnections | GetConnection | DeleteConnection | ListBackups
-            | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
-            | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
-            | RemoveMember | ListApiKeys | RevokeApiKey | ListInvitations | RevokeInvitation
-            | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
-            | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
-            | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
-            | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
-            | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
-            | SendGridWebhook | GetRestorePlan | ApproveRestore | GetRestoreReceipt
-            | SetRestoreSettings => LimiterDown::Open,
+            | ApplyRestore
+            | RunDrill => LimiterDown::Closed,
+            Health
+            | OpenApi
+            | ListConnections
+            | GetConnection
+            | DeleteConnection
+            | ListBackups
+            | GetBackup
+            | ListComplianceRuns
+            | GetComplianceRun
+            | ListFindings
+            | TransitionFinding
+            | ComplianceTrend
+            | ListTeams
+            | ListMembers
+            | ChangeMemberRole
+            | RemoveMember
+            | ListApiKeys
+            | RevokeApiKey
+            | ListInvitations
+            | RevokeInvitation
+            | GetTeamSettings
+            | ChangeTeamSettings
+            | TeamPlan
+            | StripeWebhook
+            | RotateDataKey
+            | GetAiSettings
+            | SetAiSettings
+            | DeleteAiAnswers
+            | ListGuidanceRecords
+            | GetGuidanceRecord
+            | VerifyAuditChain
+            | GetAllowList
+            | SetAllowList
+            | TrustCenter
+            | TrustStylesheet
+            | SecurityTxt
+            | AuditKeys
+            | AuditKeyPem
+            | DeleteTeam
+            | CancelTeamDeletion
+            | GetTeamDeletion
+            | UserExport
+            | SnapshotDiff
+            | ResourceHistory
+            | DriftView
+            | TransitionDriftAlert
+            | SetDriftSettings
+            | GetEmailPreferences
+            | SetEmailPreferences
+            | UnsubscribePage
+            | Unsubscribe
+            | SendGridWebhook
+            | GetRestorePlan
+            | ApproveRestore
+            | GetRestoreReceipt
+            | SetRestoreSettings
+            | SetConnectionEnvironment
+            | PutDrillSettings
+            | PatchDrillSettings
+            | ListDrills
+            | GetDrill => LimiterDown::Open,
         }
     }
 }
@@ -333,6 +391,43 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/teams/{id}/restore-settings",
         Route::SetRestoreSettings,
         Access::Team(Action::RestoreApply),
+    ),
+    // Labels a connection production or sandbox (drills write only into a sandbox).
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/environment",
+        Route::SetConnectionEnvironment,
+        Access::Team(Action::ConnectionManage),
+    ),
+    def(
+        Method::Put,
+        "/api/v1/connections/{id}/drills/settings",
+        Route::PutDrillSettings,
+        Access::Team(Action::DrillManage),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/drills/settings",
+        Route::PatchDrillSettings,
+        Access::Team(Action::DrillManage),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/drills",
+        Route::RunDrill,
+        Access::Team(Action::DrillRun),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/drills",
+        Route::ListDrills,
+        Access::Team(Action::BackupRead),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/drills/{id}",
+        Route::GetDrill,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,

@@ -10,6 +10,7 @@ pub(super) mod compliance;
 mod connections;
 mod drift;
 pub(super) mod drift_alerts;
+mod drills;
 pub(super) mod email;
 mod lifecycle;
 mod restores;
@@ -100,5 +101,11 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::ApproveRestore => restores::approve(call).await,
         Route::GetRestoreReceipt => restores::receipt(call).await,
         Route::SetRestoreSettings => restores::set_settings(call).await,
+        Route::SetConnectionEnvironment => drills::set_environment(call).await,
+        Route::PutDrillSettings => drills::put_settings(call).await,
+        Route::PatchDrillSettings => drills::patch_settings(call).await,
+        Route::RunDrill => drills::run(call).await,
+        Route::ListDrills => drills::list(call).await,
+        Route::GetDrill => drills::get(call).await,
     }
 }
