@@ -194,7 +194,7 @@ do $$
 declare
   f text;
 begin
-  foreach f in array array[
+  foreach f in array (array[
     'connection_set_environment(uuid, text, jsonb)',
     'drill_settings_set(uuid, uuid, boolean, integer, uuid, jsonb)',
     'drill_open(uuid, uuid, uuid, text, uuid, jsonb)',
