@@ -112,7 +112,7 @@ fn a_drill_restores_the_backup_into_the_sandbox_and_reports_rto_rpo_and_fidelity
     let users = &r["fidelity"]["types"]["users"];
     assert_eq!(users["differing"], 0, "{r}");
     assert_eq!(users["not_restorable"], 1, "{r}");
-    assert_eq!(users["reasons"]["user_password"], 1, "{r}");
+    assert_eq!(users["reasons"]["user_credentials"], 1, "{r}");
     assert_eq!(r["fidelity"]["unexplained"], 0);
     assert_eq!(r["failures"], json!([]));
     let restored = world.okta_users.borrow().clone();

@@ -30,10 +30,11 @@ pub enum Documented {
     /// The applier has no write for this type yet (docs/restore.md, "What each operation
     /// writes").
     Unsupported,
-    /// A user restored without a password stays PROVISIONED until they set one (Okta never
-    /// returns passwords): the source's ACTIVE (or SUSPENDED, LOCKED_OUT, ...) cannot be
-    /// written.
-    UserPassword,
+    /// A user's credentials: Okta never returns passwords or recovery answers, so a restored
+    /// user has neither and stays PROVISIONED until they set a password (the source's ACTIVE,
+    /// SUSPENDED, LOCKED_OUT, ... cannot be written); a directory or identity provider that
+    /// masters a user's credentials sets them through its own integration.
+    UserCredentials,
 }
 
 impl Documented {
@@ -57,9 +58,10 @@ impl Documented {
             }
             Documented::Skipped(SkipReason::Managed) => "mastered by its app or by Okta",
             Documented::Unsupported => "restore has no write for this type yet",
-            Documented::UserPassword => {
-                "Okta never returns passwords: the user stays PROVISIONED until they set one, so \
-                 a status that needs a password cannot be restored"
+            Documented::UserCredentials => {
+                "Okta never returns passwords or recovery answers, and a directory or identity \
+                 provider masters its users' credentials: the user stays PROVISIONED until they \
+                 set a password"
             }
         }
     }
@@ -138,18 +140,25 @@ fn documented(op: &Operation) -> Option<Documented> {
     if !supported(op.resource, op.action) {
         return Some(Documented::Unsupported);
     }
-    let awaiting_password = op.resource == ResourceType::Users
+    let credentials_only = op.resource == ResourceType::Users
         && op.action == Action::Update
         && !op.fields.is_empty()
-        && op.fields.iter().all(|f| {
-            f.path == "/status"
-                && f.before.as_ref().and_then(|v| v.as_str()) == Some("PROVISIONED")
-                && f.after
-                    .as_ref()
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|s| NEEDS_PASSWORD.contains(&s))
+        && op.fields.iter().all(|f| match f.path.as_str() {
+            // A restored user waits for a password: PROVISIONED, never a state that needs one.
+            "/status" => {
+                f.before.as_ref().and_then(|v| v.as_str()) == Some("PROVISIONED")
+                    && f.after
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|s| NEEDS_PASSWORD.contains(&s))
+            }
+            // Write-only secrets (a set password reads `{}`), and the directory or identity
+            // provider that masters a user's credentials (set by that integration, not by the
+            // Users API).
+            "/credentials/password" | "/credentials/recovery_question" => true,
+            path => path.starts_with("/credentials/provider"),
         });
-    awaiting_password.then_some(Documented::UserPassword)
+    credentials_only.then_some(Documented::UserCredentials)
 }
 
 /// Compares a backup with the sandbox it was restored into: `verification` is the plan of the
@@ -202,7 +211,7 @@ fn reason_code(why: Documented) -> String {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "skipped".into()),
         Documented::Unsupported => "unsupported".into(),
-        Documented::UserPassword => "user_password".into(),
+        Documented::UserCredentials => "user_credentials".into(),
     }
 }
 
@@ -225,7 +234,13 @@ mod tests {
         // A restored user waiting for their password.
         let pending = op(json!({"fields": [{"path": "/status", "op": "modified",
                                             "before": "PROVISIONED", "after": "ACTIVE"}]}));
-        assert_eq!(documented(&pending), Some(Documented::UserPassword));
+        assert_eq!(documented(&pending), Some(Documented::UserCredentials));
+        let secrets = op(json!({"fields": [
+            {"path": "/credentials/password", "op": "added", "secret": true},
+            {"path": "/credentials/recovery_question", "op": "added", "secret": true},
+            {"path": "/credentials/provider/type", "op": "modified", "before": "OKTA", "after": "ACTIVE_DIRECTORY"},
+            {"path": "/status", "op": "modified", "before": "PROVISIONED", "after": "SUSPENDED"}]}));
+        assert_eq!(documented(&secrets), Some(Documented::UserCredentials));
         // Any other change of a user, or a status the restore should have written, is not.
         let profile = op(
             json!({"fields": [{"path": "/profile/firstName", "op": "modified",
