@@ -86,7 +86,18 @@ fn a_drill_restores_the_demo_org_into_the_sandbox_and_proves_it() {
     assert!(count(&drill["rto_seconds"]) > 0, "{drill}");
     assert!(drill["rpo_seconds"].is_u64(), "{drill}");
     assert_eq!(drill["source_backup_id"], backup["id"]);
-    assert_eq!(report["restore"]["apply_status"], "complete", "{report:#}");
+    // Every write the restore has went through; the types it has none for end it "with
+    // failures" (unsupported), which the fidelity check lists.
+    let restore = &report["restore"];
+    assert_eq!(restore["progress"]["failed"], 0, "{restore}");
+    assert!(count(&restore["progress"]["applied"]) > 0, "{restore}");
+    assert!(
+        matches!(
+            restore["apply_status"].as_str(),
+            Some("complete" | "complete_with_failures")
+        ),
+        "{restore}"
+    );
     let fidelity = &report["fidelity"];
     assert_eq!(fidelity["unexplained"], 0, "{fidelity:#}");
     // Groups, users and memberships are restored and match; what differs is documented.
