@@ -3663,7 +3663,7 @@ impl DrillStore for MemoryStores<'_> {
             })
             .cloned()
             .collect();
-        rows.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        rows.sort_by_key(|d| std::cmp::Reverse(d.started_at));
         rows.truncate(limit as usize);
         Ok(rows)
     }
