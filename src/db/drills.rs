@@ -1,4 +1,4 @@
-//! Drill settings and reports (migration 0029): read under RLS, written only through its
+//! Drill settings and reports (migration 0030): read under RLS, written only through its
 //! functions.
 
 use async_trait::async_trait;

@@ -1,4 +1,4 @@
-//! Recovery drills (`drill_settings`, `drills`, migration 0029): a connection's drill settings
+//! Recovery drills (`drill_settings`, `drills`, migration 0030): a connection's drill settings
 //! and the history of its drill reports, read under RLS (`backup.read`), written only through
 //! the database functions named on each method.
 

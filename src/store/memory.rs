@@ -3486,7 +3486,7 @@ fn dedup_of(a: &DriftAlertRow) -> String {
     )
 }
 
-/// As migration 0029's functions: a drill's sandbox is an active sandbox connection of the
+/// As migration 0030's functions: a drill's sandbox is an active sandbox connection of the
 /// same team, one drill of a connection runs at a time, and a drill ends once.
 #[async_trait(?Send)]
 impl DrillStore for MemoryStores<'_> {
