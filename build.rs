@@ -166,6 +166,7 @@ fn check_wrangler(errors: &mut Vec<String>) {
         ("DEFAULT_PURGE_CRON", "deletion purge"),
         ("DEFAULT_DRIFT_CRON", "drift"),
         ("DEFAULT_OUTBOX_CRON", "outbox delivery"),
+        ("DEFAULT_DRILL_CRON", "recovery drill"),
     ] {
         let default_cron = config
             .lines()

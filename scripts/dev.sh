@@ -12,6 +12,8 @@ STACK_POSTGREST_PORT=${POSTGREST_PORT:-3000}
 STACK_OKTA_PORT=${OKTA_PORT:-8089}
 STACK_WORKER_PORT=${WORKER_PORT:-8787}
 STACK_OKTA_ARGS="--token demo-okta-token-0123456789abcdef"
+STACK_SANDBOX_PORT=${SANDBOX_PORT:-$((STACK_OKTA_PORT + 1))}
+STACK_SANDBOX_TOKEN=demo-sandbox-token-0123456789abcdef
 # Keep wrangler's DevTools inspector proxy (see stack_up); INSPECTOR=0 leaves it out.
 STACK_INSPECTOR=${INSPECTOR:-1}
 # The Stripe fake delivers its signed events to the worker, as Stripe would.
@@ -41,6 +43,7 @@ Butterfly local stack is up.
   Cron (scheduled backups)        curl 'http://127.0.0.1:$STACK_WORKER_PORT/__scheduled?cron=17+*/6+*+*+*'
   PostgREST                       http://127.0.0.1:$STACK_POSTGREST_PORT
   Okta emulator (demo tenant)     http://127.0.0.1:$STACK_OKTA_PORT   token: demo-okta-token-0123456789abcdef
+  Okta sandbox (empty org)        http://127.0.0.1:$STACK_SANDBOX_PORT   token: $STACK_SANDBOX_TOKEN
   Stripe fake (Checkout pages)    http://127.0.0.1:$STACK_STRIPE_PORT/__fake/events
   Mail inbox (SendGrid fake)      http://127.0.0.1:$STACK_SENDGRID_PORT/
   Logs                            $STACK_STATE/*.log

@@ -65,6 +65,9 @@ STACK_DB=${TEST_DB:-butterfly_test}
 STACK_FRESH_DB=1
 STACK_POSTGREST_PORT=${TEST_POSTGREST_PORT:-3100}
 STACK_OKTA_PORT=${TEST_OKTA_PORT:-8189}
+# The empty sandbox org (restore and drill target) next to the emulator.
+STACK_SANDBOX_PORT=${TEST_SANDBOX_PORT:-$((STACK_OKTA_PORT + 1))}
+STACK_SANDBOX_TOKEN=test-sandbox-token-0123456789abcdef
 STACK_WORKER_PORT=${TEST_WORKER_PORT:-8887}
 # The AI provider fakes listen next to the worker.
 STACK_AI_ANTHROPIC_PORT=$((STACK_WORKER_PORT + 3))
@@ -123,6 +126,8 @@ if stack_up; then
     BF_POSTGREST_URL="http://127.0.0.1:$STACK_POSTGREST_PORT" \
     BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
     BF_OKTA_TOKEN="$okta_token" \
+    BF_OKTA_SANDBOX_URL="http://127.0.0.1:$STACK_SANDBOX_PORT" \
+    BF_OKTA_SANDBOX_TOKEN="$STACK_SANDBOX_TOKEN" \
     BF_STRIPE_URL="http://127.0.0.1:$STACK_STRIPE_PORT" \
     BF_STRIPE_WEBHOOK_SECRET="$STACK_STRIPE_WEBHOOK_SECRET" \
     BF_SENDGRID_URL="http://127.0.0.1:$STACK_SENDGRID_PORT" \
@@ -150,8 +155,8 @@ if stack_up; then
     echo "FAIL: $STACK_STATE/wrangler.log has no request lines of the worker: nothing to scan"
     scan_failed=1
   fi
-  echo "scanning $worker_lines worker request lines for $((13 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens/addresses/codes)"
-  for secret in "$okta_token" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "${SNAPSHOT_MASTER_SECRET#*:}" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "$STACK_SENDGRID_KEY" "${UNSUBSCRIBE_SIGNING_KEYS#*:}" "${VERIFICATION_CODE_PEPPERS#*:}" "${planted[@]}"; do
+  echo "scanning $worker_lines worker request lines for $((14 + ${#planted[@]})) secrets (${#planted[@]} planted API keys/tokens/addresses/codes)"
+  for secret in "$okta_token" "$STACK_SANDBOX_TOKEN" "$SUPABASE_JWT_SECRET" "$SUPABASE_SERVICE_ROLE_KEY" "${MASTER_KEYS#*:}" "${SNAPSHOT_MASTER_SECRET#*:}" "$DOWNLOAD_SIGNING_KEY" "$API_KEY_PEPPER" "$ANTHROPIC_API_KEY" "$OPENAI_API_KEY" "${AUDIT_SIGNING_KEYS#*:}" "$STACK_SENDGRID_KEY" "${UNSUBSCRIBE_SIGNING_KEYS#*:}" "${VERIFICATION_CODE_PEPPERS#*:}" "${planted[@]}"; do
     if grep -qF -- "$secret" "$STACK_STATE/wrangler.log"; then
       echo "FAIL: a secret appears in $STACK_STATE/wrangler.log"; scan_failed=1
     fi

@@ -94,6 +94,8 @@ pub struct Config {
     /// keeps it out of `wrangler.toml`). The dashboard's dev sign-in mints this user's JWT;
     /// unset, `POST /app/dev-session` answers 404.
     pub dev_sign_in: Option<crate::ids::UserId>,
+    /// Cron expression of the weekly recovery drills (`DRILL_CRON`).
+    pub drill_cron: String,
 }
 
 /// Bounds of one backup invocation ("slice"). Workers cap subrequests and a queue consumer's
@@ -174,6 +176,9 @@ pub const DEFAULT_PURGE_CRON: &str = "37 2 * * *";
 pub const DEFAULT_DRIFT_CRON: &str = "*/5 * * * *";
 /// The default outbox delivery schedule; must match a cron in wrangler.toml (build.rs checks).
 pub const DEFAULT_OUTBOX_CRON: &str = "*/2 * * * *";
+/// The default recovery drill schedule (weekly, Mondays 05:11 UTC); must match a cron in
+/// wrangler.toml.
+pub const DEFAULT_DRILL_CRON: &str = "11 5 * * 1";
 
 impl Config {
     /// `lookup` returns a var or secret by name.
@@ -347,6 +352,7 @@ impl Config {
             drift_cron: lookup("DRIFT_CRON").unwrap_or_else(|| DEFAULT_DRIFT_CRON.into()),
             email: EmailConfig::from_lookup(&lookup)?,
             outbox_cron: lookup("OUTBOX_CRON").unwrap_or_else(|| DEFAULT_OUTBOX_CRON.into()),
+            drill_cron: lookup("DRILL_CRON").unwrap_or_else(|| DEFAULT_DRILL_CRON.into()),
         })
     }
 }

@@ -86,6 +86,11 @@ uuid_id!(
     "restore plan"
 );
 uuid_id!(
+    /// One recovery drill (a restore of a backup into a sandbox, verified).
+    DrillId,
+    "drill"
+);
+uuid_id!(
     /// One compliance evaluation of a connection.
     ComplianceRunId,
     "compliance_run"

@@ -7,6 +7,9 @@
 # stack_up); STACK_WRANGLER_ARGS adds arguments to `wrangler dev` (e.g. --inspector-port 9339);
 # STACK_STRIPE_DELIVER=1 has the Stripe fake post its signed events to the worker's webhook (the dev
 # stack; tests fetch them and sign them with Stripe's own library instead).
+# A second emulator runs an empty sandbox org (`--sandbox`: the super admin and Okta's default
+# objects only) on STACK_SANDBOX_PORT (default: the emulator's port + 1), accepting
+# STACK_SANDBOX_TOKEN: the target of restores and recovery drills.
 # The fake SendGrid (tools/sendgrid-fake) listens on STACK_SENDGRID_PORT (default: the worker's port
 # + 5); STACK_SENDGRID_DELIVER=1 has it post signed processed/delivered events to the worker (the dev
 # stack); otherwise the worker trusts a fresh P-256 key whose private half the tests sign with.
@@ -103,6 +106,12 @@ CONF
   # shellcheck disable=SC2086
   stack_spawn "$STACK_STATE/okta-emulator.log" "$emulator" --port "$STACK_OKTA_PORT" ${STACK_OKTA_ARGS:-}
   stack_wait "http://127.0.0.1:$STACK_OKTA_PORT/api/v1/org" "$STACK_STATE/okta-emulator.log" 30
+  # The sandbox org: empty, so it costs a few MB and starts at once.
+  STACK_SANDBOX_PORT=${STACK_SANDBOX_PORT:-$((STACK_OKTA_PORT + 1))}
+  STACK_SANDBOX_TOKEN=${STACK_SANDBOX_TOKEN:-sandbox-okta-token-0123456789abcdef}
+  stack_spawn "$STACK_STATE/okta-sandbox.log" "$emulator" --port "$STACK_SANDBOX_PORT" --sandbox \
+    --token "$STACK_SANDBOX_TOKEN"
+  stack_wait "http://127.0.0.1:$STACK_SANDBOX_PORT/api/v1/org" "$STACK_STATE/okta-sandbox.log" 30
 
   # The Stripe fake: test-mode key and webhook secret that only it accepts (not secrets).
   STACK_STRIPE_PORT=${STACK_STRIPE_PORT:-$((STACK_WORKER_PORT + 1))}

@@ -47,7 +47,10 @@ pub fn preflight(config: &Config, request: &ApiRequest) -> ApiResponse {
             headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
         }
-        .with_header("access-control-allow-methods", "GET, POST, PATCH, DELETE")
+        .with_header(
+            "access-control-allow-methods",
+            "GET, POST, PUT, PATCH, DELETE",
+        )
         .with_header(
             "access-control-allow-headers",
             "authorization, content-type, x-request-id",

@@ -362,6 +362,63 @@ pub fn entry(route: Route) -> Entry {
                 .into(),
         )
         .err(&[(404, "not_found")]),
+        SetConnectionEnvironment => op("Label a connection production or sandbox", "drills")
+            .body(
+                obj()
+                    .req("environment", one_of_strings(&["production", "sandbox"]))
+                    .closed()
+                    .into(),
+            )
+            .ok(
+                200,
+                "Labelled",
+                obj()
+                    .req("id", uuid())
+                    .req("environment", one_of_strings(&["production", "sandbox"]))
+                    .into(),
+            )
+            .err(&[(409, "sandbox_in_use")]),
+        PutDrillSettings => op("Set a connection's recovery drill settings", "drills")
+            .body(r("DrillSettingsBody"))
+            .ok(200, "Saved", wrap("settings", r("DrillSettings")))
+            .err(&[(409, "target_not_sandbox")])
+            .err(INVALID),
+        PatchDrillSettings => op("Change some of a connection's drill settings", "drills")
+            .body(r("DrillSettingsBody"))
+            .ok(200, "Saved", wrap("settings", r("DrillSettings")))
+            .err(&[(409, "target_not_sandbox")])
+            .err(INVALID),
+        RunDrill => op("Run the connection's recovery drill now (a job)", "drills")
+            .ok(202, "Started", wrap("drill", r("Drill")))
+            .err(&[
+                (409, "no_drill_settings"),
+                (409, "no_complete_backup"),
+                (409, "drill_running"),
+                (409, "target_not_sandbox"),
+            ]),
+        ListDrills => op("A connection's drill settings, reports and trend", "drills").ok(
+            200,
+            "The history, newest first",
+            obj()
+                .req("settings", null_or(r("DrillSettings")))
+                .req("drills", array(r("Drill")))
+                .req(
+                    "trend",
+                    obj()
+                        .req("finished", int())
+                        .req("passed", int())
+                        .req("failed", int())
+                        .req("over_objective", int())
+                        .req("last_rto_seconds", null_or(int()))
+                        .req("median_rto_seconds", null_or(int()))
+                        .req("rto_change_seconds", null_or(int()))
+                        .req("points", array(object())),
+                )
+                .into(),
+        ),
+        GetDrill => {
+            op("One drill and its report", "drills").ok(200, "The drill", wrap("drill", r("Drill")))
+        }
         SetRestoreSettings => op("Set the team's restore approval rule", "restores")
             .body(object())
             .ok(200, "Set", obj().req("second_approver", any()).into())
@@ -825,6 +882,7 @@ fn component_schemas() -> Vec<(&'static str, S)> {
                 .req("org_domain", string())
                 .req("auth_type", string())
                 .req("status", one_of_strings(&["active", "error", "deleted"]))
+                .req("environment", one_of_strings(&["production", "sandbox"]))
                 .req("granted_scopes", array(string()))
                 .req("last_error", null_or(string()))
                 .req("verified_at", null_or(time()))
@@ -835,6 +893,49 @@ fn component_schemas() -> Vec<(&'static str, S)> {
                 .opt("requested_scopes", array(string()))
                 .opt("missing_scopes", array(string()))
                 .opt("last_success_at", null_or(time()))
+                .into(),
+        ),
+        (
+            "DrillSettingsBody",
+            obj()
+                .opt("sandbox_connection_id", id())
+                .opt("enabled", boolean())
+                .opt("rto_objective_seconds", int())
+                .closed()
+                .into(),
+        ),
+        (
+            "DrillSettings",
+            obj()
+                .req("connection_id", id())
+                .req("team_id", id())
+                .req("sandbox_connection_id", id())
+                .req("enabled", boolean())
+                .req("rto_objective_seconds", int())
+                .req("configured_by", id())
+                .req("updated_at", time())
+                .into(),
+        ),
+        (
+            "Drill",
+            obj()
+                .req("id", id())
+                .req("team_id", id())
+                .req("connection_id", id())
+                .req("sandbox_connection_id", id())
+                .req("source_backup_id", null_or(id()))
+                .req("restore_plan_id", null_or(id()))
+                .req("trigger", one_of_strings(&["scheduled", "manual"]))
+                .req("requested_by", null_or(id()))
+                .req("status", one_of_strings(&["running", "passed", "failed"]))
+                .req("started_at", time())
+                .req("finished_at", null_or(time()))
+                .req("rto_seconds", null_or(int()))
+                .req("rpo_seconds", null_or(int()))
+                .req("rto_objective_seconds", int())
+                .req("report", null_or(object()))
+                .req("error", null_or(string()))
+                .req("alerted", boolean())
                 .into(),
         ),
         (

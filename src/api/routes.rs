@@ -86,6 +86,12 @@ pub enum Route {
     DashboardPage,
     DashboardAsset,
     DevSession,
+    SetConnectionEnvironment,
+    PutDrillSettings,
+    PatchDrillSettings,
+    RunDrill,
+    ListDrills,
+    GetDrill,
 }
 
 /// What a route reads from the request body (`api::body` enforces it, before the handler runs).
@@ -126,7 +132,10 @@ impl Route {
             | ConfirmEmailVerification
             | SetEmailPreferences
             | CreateRestorePlan
-            | SetRestoreSettings => BodyKind::Json,
+            | SetRestoreSettings
+            | SetConnectionEnvironment
+            | PutDrillSettings
+            | PatchDrillSettings => BodyKind::Json,
             StripeWebhook | SendGridWebhook => BodyKind::Signed,
             Unsubscribe => BodyKind::Form,
             DeleteConnection
@@ -146,7 +155,8 @@ impl Route {
             | RequestEmailVerification
             | ApplyRestore
             | ApproveRestore
-            | DevSession => BodyKind::Empty,
+            | DevSession
+            | RunDrill => BodyKind::Empty,
             Health | OpenApi | ListConnections | GetConnection | ListBackups | GetBackup
             | ObjectUrl | Download | ListComplianceRuns | GetComplianceRun | ListFindings
             | ComplianceTrend | ListTeams | ListMembers | ListApiKeys | ListInvitations
@@ -155,7 +165,7 @@ impl Route {
             | TrustCenter | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem
             | GetTeamDeletion | UserExport | SnapshotDiff | ResourceHistory | DriftView
             | GetEmailPreferences | UnsubscribePage | GetRestorePlan | GetRestoreReceipt
-            | DashboardPage | DashboardAsset => BodyKind::None,
+            | DashboardPage | DashboardAsset | ListDrills | GetDrill => BodyKind::None,
         }
     }
 }
@@ -199,20 +209,71 @@ impl Route {
             | ConfirmEmailVerification
             | CreateRestorePlan
             | ApplyRestore
-            | DevSession => LimiterDown::Closed,
-            Health | OpenApi | ListConnections | GetConnection | DeleteConnection | ListBackups
-            | GetBackup | ListComplianceRuns | GetComplianceRun | ListFindings
-            | TransitionFinding | ComplianceTrend | ListTeams | ListMembers | ChangeMemberRole
-            | RemoveMember | ListApiKeys | RevokeApiKey | ListInvitations | RevokeInvitation
-            | GetTeamSettings | ChangeTeamSettings | TeamPlan | StripeWebhook | RotateDataKey
-            | GetAiSettings | SetAiSettings | DeleteAiAnswers | ListGuidanceRecords
-            | GetGuidanceRecord | VerifyAuditChain | GetAllowList | SetAllowList | TrustCenter
-            | TrustStylesheet | SecurityTxt | AuditKeys | AuditKeyPem | DeleteTeam
-            | CancelTeamDeletion | GetTeamDeletion | UserExport | SnapshotDiff
-            | ResourceHistory | DriftView | TransitionDriftAlert | SetDriftSettings
-            | GetEmailPreferences | SetEmailPreferences | UnsubscribePage | Unsubscribe
-            | SendGridWebhook | GetRestorePlan | ApproveRestore | GetRestoreReceipt
-            | SetRestoreSettings | DashboardPage | DashboardAsset => LimiterDown::Open,
+            | DevSession
+            | RunDrill => LimiterDown::Closed,
+            Health
+            | OpenApi
+            | ListConnections
+            | GetConnection
+            | DeleteConnection
+            | ListBackups
+            | GetBackup
+            | ListComplianceRuns
+            | GetComplianceRun
+            | ListFindings
+            | TransitionFinding
+            | ComplianceTrend
+            | ListTeams
+            | ListMembers
+            | ChangeMemberRole
+            | RemoveMember
+            | ListApiKeys
+            | RevokeApiKey
+            | ListInvitations
+            | RevokeInvitation
+            | GetTeamSettings
+            | ChangeTeamSettings
+            | TeamPlan
+            | StripeWebhook
+            | RotateDataKey
+            | GetAiSettings
+            | SetAiSettings
+            | DeleteAiAnswers
+            | ListGuidanceRecords
+            | GetGuidanceRecord
+            | VerifyAuditChain
+            | GetAllowList
+            | SetAllowList
+            | TrustCenter
+            | TrustStylesheet
+            | SecurityTxt
+            | AuditKeys
+            | AuditKeyPem
+            | DeleteTeam
+            | CancelTeamDeletion
+            | GetTeamDeletion
+            | UserExport
+            | SnapshotDiff
+            | ResourceHistory
+            | DriftView
+            | TransitionDriftAlert
+            | SetDriftSettings
+            | GetEmailPreferences
+            | SetEmailPreferences
+            | UnsubscribePage
+            | Unsubscribe
+            | SendGridWebhook
+            | GetRestorePlan
+            | ApproveRestore
+            | GetRestoreReceipt
+            | SetRestoreSettings
+            | DashboardPage
+            | DashboardAsset
+            | SetConnectionEnvironment
+            | PutDrillSettings
+            | PatchDrillSettings
+            | ListDrills
+            | GetDrill => LimiterDown::Open,
         }
     }
 }
@@ -347,6 +408,43 @@ pub const ROUTES: &[RouteDef] = &[
         "/api/v1/teams/{id}/restore-settings",
         Route::SetRestoreSettings,
         Access::Team(Action::RestoreApply),
+    ),
+    // Labels a connection production or sandbox (drills write only into a sandbox).
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/environment",
+        Route::SetConnectionEnvironment,
+        Access::Team(Action::ConnectionManage),
+    ),
+    def(
+        Method::Put,
+        "/api/v1/connections/{id}/drills/settings",
+        Route::PutDrillSettings,
+        Access::Team(Action::DrillManage),
+    ),
+    def(
+        Method::Patch,
+        "/api/v1/connections/{id}/drills/settings",
+        Route::PatchDrillSettings,
+        Access::Team(Action::DrillManage),
+    ),
+    def(
+        Method::Post,
+        "/api/v1/connections/{id}/drills",
+        Route::RunDrill,
+        Access::Team(Action::DrillRun),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/connections/{id}/drills",
+        Route::ListDrills,
+        Access::Team(Action::BackupRead),
+    ),
+    def(
+        Method::Get,
+        "/api/v1/drills/{id}",
+        Route::GetDrill,
+        Access::Team(Action::BackupRead),
     ),
     def(
         Method::Get,

@@ -108,10 +108,15 @@ pub enum Action {
     /// Apply a restore plan (writes to the connection's Okta tenant), approve another
     /// member's full-tenant restore, and set whether such restores need a second approver.
     RestoreApply,
+    /// Configure a connection's recovery drills (the sandbox they write into, the schedule,
+    /// the RTO objective).
+    DrillManage,
+    /// Run a connection's drill now (it writes only into the configured sandbox).
+    DrillRun,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::TeamRead,
         Action::MemberManage,
         Action::ConnectionRead,
@@ -137,6 +142,8 @@ impl Action {
         Action::DriftAccept,
         Action::RestorePlan,
         Action::RestoreApply,
+        Action::DrillManage,
+        Action::DrillRun,
     ];
 
     /// The name the database uses for this action.
@@ -167,6 +174,8 @@ impl Action {
             Action::DriftAccept => "drift.accept",
             Action::RestorePlan => "restore.plan",
             Action::RestoreApply => "restore.apply",
+            Action::DrillManage => "drill.manage",
+            Action::DrillRun => "drill.run",
         }
     }
 }
@@ -232,6 +241,10 @@ pub const ROLE_MATRIX: &[(Action, &[Role])] = &[
     (A::RestorePlan, &[R::Owner, R::Admin, R::Operator]),
     // Writing to the tenant is an admin's decision; operators may plan (a dry run) only.
     (A::RestoreApply, &[R::Owner, R::Admin]),
+    // Choosing where drills write is an admin's decision; operators may run one (into that
+    // sandbox only).
+    (A::DrillManage, &[R::Owner, R::Admin]),
+    (A::DrillRun, &[R::Owner, R::Admin, R::Operator]),
 ];
 
 const READ: &[Action] = &[A::TeamRead, A::ConnectionRead, A::BackupRead];
@@ -263,6 +276,7 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::BackupDownload,
             A::RestorePlan,
             A::RestoreApply,
+            A::DrillRun,
         ],
     ),
     (
@@ -290,6 +304,8 @@ pub const SCOPE_MATRIX: &[(Scope, &[Action])] = &[
             A::DriftAccept,
             A::RestorePlan,
             A::RestoreApply,
+            A::DrillManage,
+            A::DrillRun,
         ],
     ),
 ];

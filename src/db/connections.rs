@@ -12,7 +12,7 @@ use crate::store::{
 };
 
 /// Columns users may read.
-const COLUMNS: &str = "id,team_id,created_by,org_domain,auth_type,granted_scopes,key_version,status,last_error,verified_at,created_at,updated_at,client_id,key_id,key_created_at,requested_scopes,missing_scopes,last_success_at";
+const COLUMNS: &str = "id,team_id,created_by,org_domain,auth_type,granted_scopes,key_version,status,environment,last_error,verified_at,created_at,updated_at,client_id,key_id,key_created_at,requested_scopes,missing_scopes,last_success_at";
 
 /// What a job needs, read with the service role only.
 const SECRET_COLUMNS: &str =

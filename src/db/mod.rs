@@ -14,6 +14,7 @@ mod client;
 mod compliance;
 mod connections;
 mod drift;
+mod drills;
 mod email;
 mod evidence;
 mod job_state;

@@ -13,6 +13,7 @@ pub mod anchor;
 pub mod backup;
 pub mod compliance;
 pub mod drift;
+pub mod drill;
 pub mod key_reseal;
 pub mod key_rewrap;
 pub mod lease;
@@ -22,6 +23,9 @@ pub mod purge;
 mod r2_sweep;
 pub mod resource_index;
 pub mod restore;
+
+#[cfg(test)]
+mod drill_tests;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -35,6 +39,7 @@ use anchor::AnchorJob;
 use backup::BackupJob;
 use compliance::ComplianceJob;
 use drift::DriftCheckJob;
+use drill::DrillJob;
 use key_reseal::KeyResealJob;
 use key_rewrap::KeyRewrapJob;
 use outbox::OutboxJob;
@@ -58,6 +63,7 @@ pub enum Job {
     DriftCheck(DriftCheckJob),
     Outbox(OutboxJob),
     Restore(RestoreJob),
+    Drill(DrillJob),
 }
 
 impl Job {
@@ -74,6 +80,7 @@ impl Job {
             Job::DriftCheck(job) => &job.meta,
             Job::Outbox(job) => &job.meta,
             Job::Restore(job) => &job.meta,
+            Job::Drill(job) => &job.meta,
         }
     }
 }
@@ -110,6 +117,7 @@ pub async fn run(deps: &Deps<'_>, job: &Job) -> Ran {
         Job::DriftCheck(job) => drift::run(deps, job).await,
         Job::Outbox(job) => outbox::run(deps, job).await,
         Job::Restore(job) => restore::run(deps, job).await,
+        Job::Drill(job) => drill::run(deps, job).await,
     }
 }
 
@@ -167,7 +175,7 @@ pub async fn deliver(deps: &Deps<'_>, message: Value) -> Delivery {
 }
 
 /// What a cron trigger starts. The expressions are configuration (`BACKUP_CRON`,
-/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, `DRIFT_CRON`, `OUTBOX_CRON`), each of which build.rs checks against wrangler.toml's
+/// `COMPLIANCE_CRON`, `ANCHOR_CRON`, `RETENTION_CRON`, `PURGE_CRON`, `DRIFT_CRON`, `OUTBOX_CRON`, `DRILL_CRON`), each of which build.rs checks against wrangler.toml's
 /// triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -184,10 +192,12 @@ pub enum Schedule {
     DriftChecks,
     /// Delivers due notifications from the outbox (one job, which sends itself on).
     Outbox,
+    /// Recovery drills of the connections whose drills are enabled (one job per connection).
+    Drills,
 }
 
 impl Schedule {
-    pub const ALL: [Schedule; 8] = [
+    pub const ALL: [Schedule; 9] = [
         Schedule::Backups,
         Schedule::Compliance,
         Schedule::KeyRewrap,
@@ -196,6 +206,7 @@ impl Schedule {
         Schedule::Purge,
         Schedule::DriftChecks,
         Schedule::Outbox,
+        Schedule::Drills,
     ];
 
     fn cron(self, config: &Config) -> &str {
@@ -208,6 +219,7 @@ impl Schedule {
             Schedule::Purge => &config.purge_cron,
             Schedule::DriftChecks => &config.drift_cron,
             Schedule::Outbox => &config.outbox_cron,
+            Schedule::Drills => &config.drill_cron,
         }
     }
 
@@ -221,6 +233,7 @@ impl Schedule {
             Schedule::Purge => "purge",
             Schedule::DriftChecks => "drift_checks",
             Schedule::Outbox => "outbox",
+            Schedule::Drills => "drills",
         }
     }
 
@@ -234,6 +247,7 @@ impl Schedule {
             Schedule::Purge => purge::fan_out(sys).await,
             Schedule::DriftChecks => drift::fan_out(sys).await,
             Schedule::Outbox => outbox::fan_out(sys).await,
+            Schedule::Drills => drill::fan_out(sys).await,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::lease::{self, Lease, LeaseError, SlicedJob, Stop};
+use super::lease::{self, Lease, LeaseError, SliceEnd, SlicedJob, Stop};
 use super::Ran;
 use crate::email::messages::Notification;
 use crate::ids::{ConnectionId, RestorePlanId, TeamId};
@@ -124,6 +124,13 @@ pub async fn run(deps: &Deps<'_>, job: &RestoreJob) -> Ran {
         next,
         log: json!({"outcome": end.map_or_else(|e| e.to_string(), |o| format!("{o:?}"))}),
     }
+}
+
+/// Runs one slice of an apply inside another job's invocation: a drill applies its restore
+/// inline, slice by slice, each on the restore's own lease and checkpoint.
+pub(crate) async fn step(deps: &Deps<'_>, job: &RestoreJob) -> Result<SliceEnd, ServiceError> {
+    let sys = Privileged::new(deps, JOB, job.meta.clone());
+    lease::run_slice(&sys, &RestoreRun { job }).await
 }
 
 struct RestoreRun<'j> {

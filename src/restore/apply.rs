@@ -438,6 +438,12 @@ fn zone_lifecycle(from: &str, to: &str) -> Option<&'static str> {
     }
 }
 
+/// Deactivates a user (idempotent: deactivating a deactivated user changes nothing).
+async fn deactivate(okta: &OktaClient<'_>, id: &str) -> Result<WriteResponse, OktaError> {
+    let path = format!("/api/v1/users/{}/lifecycle/deactivate", path_segment(id));
+    okta.write(Method::Post, &path, None, true).await
+}
+
 /// A create's answer: the new object's id.
 fn created(answer: WriteResponse) -> Done {
     let id = answer
@@ -494,14 +500,21 @@ async fn run(
     let gone = || Done::new(Outcome::AlreadyDone, None);
     match (op.resource, op.action) {
         (T::Groups | T::Users, Action::Create) => {
+            let content = op.content.clone().unwrap_or_default();
+            // A deactivated user is created STAGED (no activation) and then deactivated.
+            let deprovisioned =
+                op.resource == T::Users && text(Some(&content), "/status") == Some("DEPROVISIONED");
             if resumed {
                 if let Some(id) = find_created(okta, op).await? {
                     let mut done = Done::new(Outcome::Reconciled, None);
+                    if deprovisioned {
+                        let deactivated = deactivate(okta, &id).await?;
+                        done.transactions.extend(deactivated.request_id);
+                    }
                     done.target_id = Some(id);
                     return Ok(done);
                 }
             }
-            let content = op.content.clone().unwrap_or_default();
             let profile = content.get("profile").cloned().unwrap_or_default();
             let answer = if op.resource == T::Groups {
                 let body = json!({ "profile": profile });
@@ -510,12 +523,24 @@ async fn run(
             } else {
                 // Okta's states a restore can create in: STAGED, or activated (PROVISIONED
                 // until the user sets a password, without an email from the restore).
-                let staged = matches!(text(Some(&content), "/status"), Some("STAGED") | None);
+                let staged = matches!(
+                    text(Some(&content), "/status"),
+                    Some("STAGED" | "DEPROVISIONED") | None
+                );
                 let body = json!({ "profile": profile });
                 let path = format!("/api/v1/users?activate={}", !staged);
                 okta.write(Method::Post, &path, Some(&body), false).await?
             };
-            Ok(created(answer))
+            let done = created(answer);
+            match (&done.target_id, deprovisioned) {
+                (Some(id), true) if done.outcome == Outcome::Applied => {
+                    let deactivated = deactivate(okta, id).await?;
+                    let mut both = Done::of(vec![deactivated], Some(id.clone()));
+                    both.transactions.splice(0..0, done.transactions);
+                    Ok(both)
+                }
+                _ => Ok(done),
+            }
         }
         (T::Groups, Action::Update) => {
             let id = target.unwrap_or_default();

@@ -27,6 +27,7 @@ pub mod access;
 pub mod apply;
 pub mod blast;
 pub mod estimate;
+pub mod fidelity;
 pub mod live;
 pub mod lockout;
 pub mod manual;

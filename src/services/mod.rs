@@ -12,6 +12,7 @@ pub mod compliance;
 pub mod connections;
 pub mod downloads;
 pub mod drift;
+pub mod drills;
 pub mod email;
 pub mod error;
 pub mod evidence;

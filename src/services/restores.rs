@@ -16,14 +16,14 @@ use super::tenant_keys::snapshot_key;
 use super::{Caller, Privileged, ServiceError};
 use crate::authz::matrix::{Action, Role};
 use crate::crypto::stream::{open_with, seal_with};
-use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId};
+use crate::ids::{BackupId, ConnectionId, RestorePlanId, TeamId, UserId};
 use crate::okta::{OktaClient, OrgDomain};
 use crate::restore::access::{admin_roles, Credential};
 use crate::restore::estimate::Limits;
 use crate::restore::{self, live, Plan, PlanInput, PlanOptions, Scope};
 use crate::store::{
-    ApplyStatus, AuthType, BackupRow, BackupStatus, ConnectionRow, DbError, NewRestorePlan,
-    PlanStatus, RestorePlanRow,
+    ApplyStatus, AuthType, BackupRow, BackupStatus, ConnectionRow, DbError, Environment,
+    NewRestorePlan, PlanStatus, RestorePlanRow,
 };
 
 /// How long a plan stays valid: long enough to review it, short enough that the live tenant
@@ -85,10 +85,45 @@ pub async fn plan(
         });
     }
     let plan = make(caller.system(), &conn, &backup, &body.scope, body.options).await?;
-    let (sys, deps) = (caller.system(), caller.deps());
+    let choices = Choices {
+        scope: &body.scope,
+        options: body.options,
+        requested_by: Some(caller.user()),
+    };
+    let row = save(caller.system(), &conn, &backup, &plan, &choices, &|e| {
+        caller.audit(e)
+    })
+    .await?;
+    Ok(PlanView {
+        row,
+        plan: serde_json::to_value(&plan)
+            .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?,
+        expired: false,
+    })
+}
+
+/// What a plan was asked for with, and by whom.
+pub(crate) struct Choices<'a> {
+    pub scope: &'a Scope,
+    pub options: PlanOptions,
+    pub requested_by: Option<UserId>,
+}
+
+/// Seals `plan` under the source backup's snapshot key and stores its row, with its
+/// `restore.plan` activity row built by `audit`.
+pub(crate) async fn save(
+    sys: &Privileged<'_>,
+    conn: &ConnectionRow,
+    backup: &BackupRow,
+    plan: &Plan,
+    choices: &Choices<'_>,
+    audit: &dyn Fn(Event) -> crate::store::AuditRecord,
+) -> Result<RestorePlanRow, ServiceError> {
+    let (team, target) = (conn.team_id, conn.id);
+    let deps = sys.deps;
     let id = RestorePlanId::generate(deps.rng);
-    let key = r2_key(&backup, id);
-    let plaintext = serde_json::to_vec(&plan)
+    let key = r2_key(backup, id);
+    let plaintext = serde_json::to_vec(plan)
         .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?;
     let sha256 = hex::encode(Sha256::digest(&plaintext));
     let snapshot_key = snapshot_key(sys, team, backup.id, backup.connection_id).await?;
@@ -104,8 +139,8 @@ pub async fn plan(
     } else {
         PlanStatus::Blocked
     };
-    let overview = overview(&plan, &body, &backup);
-    let audit = caller.audit(Event {
+    let overview = overview(plan, choices, backup);
+    let audit = audit(Event {
         team,
         action: "restore.plan",
         target_type: "restore_plan",
@@ -116,12 +151,12 @@ pub async fn plan(
             "digest": plan.digest,
             "sha256": sha256,
             "status": status,
-            "scope": body.scope,
-            "options": body.options,
+            "scope": choices.scope,
+            "options": choices.options,
             "blockers": plan.blockers(),
         }),
     });
-    let row = sys
+    Ok(sys
         .stores()
         .create_restore_plan(
             &NewRestorePlan {
@@ -129,7 +164,7 @@ pub async fn plan(
                 team_id: team,
                 target_connection_id: target,
                 source_backup_id: backup.id,
-                requested_by: Some(caller.user()),
+                requested_by: choices.requested_by,
                 status,
                 digest: plan.digest.clone(),
                 r2_key: key,
@@ -139,13 +174,7 @@ pub async fn plan(
             PLAN_TTL_SECONDS,
             &audit,
         )
-        .await?;
-    Ok(PlanView {
-        row,
-        plan: serde_json::to_value(&plan)
-            .map_err(|e| ServiceError::Internal(format!("plan does not serialise: {e}")))?,
-        expired: false,
-    })
+        .await?)
 }
 
 /// The target connection's org and a client on it with its credential.
@@ -168,9 +197,9 @@ pub(crate) async fn okta_of<'d>(
     Ok((org, okta))
 }
 
-/// Plans restoring `backup` into `conn` as the tenant is now (planning, and re-validating a
-/// stored plan before it is applied).
-async fn make(
+/// Plans restoring `backup` into `conn` as the tenant is now (planning, re-validating a stored
+/// plan before it is applied, and a drill's fidelity check after it was).
+pub(crate) async fn make(
     sys: &Privileged<'_>,
     conn: &ConnectionRow,
     backup: &BackupRow,
@@ -278,10 +307,17 @@ pub(crate) fn receipt_key(row: &RestorePlanRow) -> String {
     row.r2_key.replace("/restore-plans/", "/restore-receipts/")
 }
 
-/// Whether applying this plan needs a second member's approval: a full-tenant restore does,
-/// unless the team turned that off. Every connection counts as production until connections
-/// carry an environment (drills will add sandbox connections).
+/// Whether applying this plan needs a second member's approval: a full-tenant restore into a
+/// production connection does, unless the team turned that off; one into a sandbox never does.
 async fn approvals_needed(sys: &Privileged<'_>, row: &RestorePlanRow) -> Result<u32, ServiceError> {
+    let sandbox = sys
+        .stores()
+        .connection(row.target_connection_id)
+        .await?
+        .is_some_and(|c| c.environment == Environment::Sandbox);
+    if sandbox {
+        return Ok(0);
+    }
     let tenant = row.overview["scope"]["kind"] == "tenant";
     let required = sys
         .stores()
@@ -500,7 +536,7 @@ pub async fn set_settings(
 }
 
 /// What the row shows without opening the plan: counts and checks, no tenant data.
-fn overview(plan: &Plan, body: &PlanRequest, backup: &BackupRow) -> Value {
+fn overview(plan: &Plan, body: &Choices<'_>, backup: &BackupRow) -> Value {
     let b = &plan.blast_radius;
     json!({
         "source_connection_id": backup.connection_id,

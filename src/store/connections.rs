@@ -24,6 +24,16 @@ pub enum AuthType {
     OauthPrivateKeyJwt,
 }
 
+/// Whether a connection is a production org or a sandbox: drills and sandbox restores write only
+/// into a sandbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Production,
+    Sandbox,
+}
+
 /// A connection as its team's members see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ConnectionRow {
@@ -35,6 +45,8 @@ pub struct ConnectionRow {
     pub granted_scopes: Vec<String>,
     pub key_version: Option<u32>,
     pub status: ConnectionStatus,
+    #[serde(default)]
+    pub environment: Environment,
     /// Why the worker could not last schedule or run its jobs, until a later one succeeds.
     pub last_error: Option<String>,
     pub verified_at: Option<DateTime<Utc>>,

@@ -22,7 +22,7 @@ use crate::billing::plans::{PlanId, Usage};
 use crate::compliance::remediation::State;
 use crate::drift::capture::alerts::AlertRule;
 use crate::ids::{
-    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, DriftCaptureId,
+    ApiKeyId, BackupId, ComplianceRunId, ConnectionId, DriftAlertId, DriftCaptureId, DrillId,
     GuidanceRecordId, InvitationId, RestorePlanId, TeamId, UserId,
 };
 use crate::lifecycle::deletion::{DeletionState, PurgeStep, TeamDeletion};
@@ -94,6 +94,8 @@ struct Tables {
     chain_rows: Vec<crate::evidence::chain::ChainedRow>,
     allow_lists: BTreeMap<TeamId, Vec<String>>,
     restore_plans: Vec<RestorePlanRow>,
+    drill_settings: Vec<DrillSettingsRow>,
+    drills: Vec<DrillRow>,
     /// `team_restore_settings.second_approver`.
     restore_settings: BTreeMap<TeamId, bool>,
     /// `restore_approvals`, with each plan's team.
@@ -520,6 +522,7 @@ impl ConnectionStore for MemoryStores<'_> {
             granted_scopes: row.granted_scopes.clone(),
             key_version: Some(row.key_version),
             status: ConnectionStatus::Active,
+            environment: Default::default(),
             last_error: None,
             verified_at: row.verified_at,
             created_at: now,
@@ -3777,4 +3780,237 @@ fn dedup_of(a: &DriftAlertRow) -> String {
         &a.resource_id,
         &a.rule_id,
     )
+}
+
+/// As migration 0030's functions: a drill's sandbox is an active sandbox connection of the
+/// same team, one drill of a connection runs at a time, and a drill ends once.
+#[async_trait(?Send)]
+impl DrillStore for MemoryStores<'_> {
+    async fn set_connection_environment(
+        &self,
+        connection: ConnectionId,
+        environment: Environment,
+        audit: &AuditRecord,
+    ) -> Result<(), DbError> {
+        self.system("set_connection_environment")?;
+        let mut t = self.db.tables.borrow_mut();
+        if environment == Environment::Production
+            && t.drill_settings
+                .iter()
+                .any(|s| s.sandbox_connection_id == connection)
+        {
+            return Err(DbError::Conflict);
+        }
+        let Some(c) = t
+            .connections
+            .iter_mut()
+            .find(|c| c.row.id == connection && c.row.status != ConnectionStatus::Deleted)
+        else {
+            return Err(DbError::Constraint);
+        };
+        c.row.environment = environment;
+        let team = c.row.team_id;
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(())
+    }
+
+    async fn drill_settings(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<DrillSettingsRow>, DbError> {
+        let t = self.read("drill_settings")?;
+        Ok(t.drill_settings
+            .iter()
+            .find(|s| s.connection_id == connection && self.can(&t, s.team_id, Action::BackupRead))
+            .cloned())
+    }
+
+    async fn enabled_drill_settings(&self) -> Result<Vec<DrillSettingsRow>, DbError> {
+        self.system("enabled_drill_settings")?;
+        let t = self.db.tables.borrow();
+        Ok(t.drill_settings
+            .iter()
+            .filter(|s| s.enabled)
+            .cloned()
+            .collect())
+    }
+
+    async fn set_drill_settings(
+        &self,
+        settings: &DrillSettingsRow,
+        audit: &AuditRecord,
+    ) -> Result<DrillSettingsRow, DbError> {
+        self.system("set_drill_settings")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(team) = (t.connections.iter())
+            .find(|c| {
+                c.row.id == settings.connection_id && c.row.status != ConnectionStatus::Deleted
+            })
+            .map(|c| c.row.team_id)
+        else {
+            return Err(DbError::Constraint);
+        };
+        let sandbox_ok = t.connections.iter().any(|c| {
+            c.row.id == settings.sandbox_connection_id
+                && c.row.id != settings.connection_id
+                && c.row.team_id == team
+                && c.row.status == ConnectionStatus::Active
+                && c.row.environment == Environment::Sandbox
+        });
+        if !sandbox_ok {
+            return Err(DbError::Constraint);
+        }
+        let stored = DrillSettingsRow {
+            team_id: team,
+            updated_at: now,
+            ..settings.clone()
+        };
+        t.drill_settings
+            .retain(|s| s.connection_id != settings.connection_id);
+        t.drill_settings.push(stored.clone());
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(stored)
+    }
+
+    async fn open_drill(&self, drill: &NewDrill, audit: &AuditRecord) -> Result<DrillRow, DbError> {
+        self.system("open_drill")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(s) = (t.drill_settings.iter())
+            .find(|s| s.connection_id == drill.connection_id)
+            .cloned()
+        else {
+            return Err(DbError::Constraint);
+        };
+        let sandbox_ok = t.connections.iter().any(|c| {
+            c.row.id == s.sandbox_connection_id
+                && c.row.status == ConnectionStatus::Active
+                && c.row.environment == Environment::Sandbox
+        });
+        if !sandbox_ok {
+            return Err(DbError::Constraint);
+        }
+        if t.drills
+            .iter()
+            .any(|d| d.connection_id == drill.connection_id && d.status == DrillStatus::Running)
+        {
+            return Err(DbError::Conflict);
+        }
+        let row = DrillRow {
+            id: drill.id,
+            team_id: s.team_id,
+            connection_id: drill.connection_id,
+            sandbox_connection_id: s.sandbox_connection_id,
+            source_backup_id: Some(drill.source_backup_id),
+            restore_plan_id: None,
+            trigger: drill.trigger,
+            requested_by: drill.requested_by,
+            status: DrillStatus::Running,
+            started_at: now,
+            finished_at: None,
+            rto_seconds: None,
+            rpo_seconds: None,
+            rto_objective_seconds: s.rto_objective_seconds,
+            report: None,
+            error: None,
+            alerted: false,
+        };
+        t.drills.push(row.clone());
+        t.checkpoints.insert(
+            JobKey {
+                kind: "drill",
+                id: drill.id.as_uuid(),
+            },
+            Checkpoint {
+                seq: 0,
+                token: None,
+                lease_until: None,
+                state: json!({}),
+                failures: 0,
+                started_at: now,
+                finished: false,
+            },
+        );
+        drop(t);
+        self.db.audit(audit, s.team_id);
+        Ok(row)
+    }
+
+    async fn drill(&self, id: DrillId) -> Result<Option<DrillRow>, DbError> {
+        let t = self.read("drill")?;
+        Ok(t.drills
+            .iter()
+            .find(|d| d.id == id && self.can(&t, d.team_id, Action::BackupRead))
+            .cloned())
+    }
+
+    async fn drills_of(
+        &self,
+        connection: ConnectionId,
+        limit: u32,
+    ) -> Result<Vec<DrillRow>, DbError> {
+        let t = self.read("drills_of")?;
+        let mut rows: Vec<DrillRow> = (t.drills.iter())
+            .filter(|d| {
+                d.connection_id == connection && self.can(&t, d.team_id, Action::BackupRead)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|d| std::cmp::Reverse(d.started_at));
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn set_drill_plan(&self, id: DrillId, plan: RestorePlanId) -> Result<bool, DbError> {
+        self.system("set_drill_plan")?;
+        let mut t = self.db.tables.borrow_mut();
+        Ok(
+            match (t.drills.iter_mut()).find(|d| d.id == id && d.status == DrillStatus::Running) {
+                Some(d) => {
+                    d.restore_plan_id = Some(plan);
+                    true
+                }
+                None => false,
+            },
+        )
+    }
+
+    async fn finish_drill(
+        &self,
+        id: DrillId,
+        end: &DrillEnd,
+        audit: &AuditRecord,
+    ) -> Result<bool, DbError> {
+        self.system("finish_drill")?;
+        let now = self.now();
+        let mut t = self.db.tables.borrow_mut();
+        let Some(d) =
+            (t.drills.iter_mut()).find(|d| d.id == id && d.status == DrillStatus::Running)
+        else {
+            return Ok(false);
+        };
+        d.status = end.status;
+        d.finished_at = Some(now);
+        d.rto_seconds = Some(end.rto_seconds);
+        d.rpo_seconds = end.rpo_seconds;
+        d.report = end.report.clone();
+        d.error = end.error.clone();
+        d.alerted = end.alerted;
+        let team = d.team_id;
+        let key = JobKey {
+            kind: "drill",
+            id: id.as_uuid(),
+        };
+        if let Some(c) = t.checkpoints.get_mut(&key) {
+            c.finished = true;
+            c.token = None;
+            c.lease_until = None;
+        }
+        drop(t);
+        self.db.audit(audit, team);
+        Ok(true)
+    }
 }

@@ -19,6 +19,7 @@ mod billing;
 mod compliance;
 mod connections;
 mod drift;
+mod drills;
 mod email;
 mod evidence;
 mod job_state;
@@ -43,12 +44,15 @@ pub use compliance::{
     RunStatus, TrendRow,
 };
 pub use connections::{
-    AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, NewConnection,
-    UnreadableRow,
+    AuthType, ConnectionRow, ConnectionSecretRow, ConnectionStatus, ConnectionStore, Environment,
+    NewConnection, UnreadableRow,
 };
 pub use drift::{
     AlertStatus, DriftAdvance, DriftAlertRow, DriftCaptureRow, DriftSettingsRow, DriftStateRow,
     DriftStore, DueCheck, NewDriftAlert, RecordedCapture, DRIFT_ERROR_PREFIX,
+};
+pub use drills::{
+    DrillEnd, DrillRow, DrillSettingsRow, DrillStatus, DrillStore, DrillTrigger, NewDrill,
 };
 pub use email::{
     Audience, ClaimedRow, CodeRow, EmailStore, EventEffect, EventWrite, EventsApplied,
@@ -110,6 +114,7 @@ pub trait Stores:
     + DriftStore
     + EmailStore
     + RestoreStore
+    + DrillStore
 {
 }
 
@@ -131,6 +136,7 @@ impl<T> Stores for T where
         + DriftStore
         + EmailStore
         + RestoreStore
+        + DrillStore
 {
 }
 

@@ -29,6 +29,9 @@ use crate::store::{BackupRow, BackupStatus};
 
 /// The Okta org of every test world.
 pub const ORG: &str = "acme.okta.com";
+
+/// A second org of the fake, as a team's sandbox (it answers from the same scripted state).
+pub const SANDBOX_ORG: &str = "acme-sandbox.oktapreview.com";
 /// A token of the right shape; the fake org accepts any.
 pub const OKTA_TOKEN: &str = "00aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789-_AB";
 
@@ -126,6 +129,7 @@ fn okta(
     let path = request
         .url
         .split_once(ORG)
+        .or_else(|| request.url.split_once(SANDBOX_ORG))
         .map_or(request.url.as_str(), |(_, p)| p);
     if let Some((_, answer)) = answers
         .borrow()
@@ -425,6 +429,26 @@ impl World {
             .expect("backup row");
         assert_eq!(done.status, BackupStatus::Complete, "{done:?}");
         done
+    }
+
+    /// A second connection of `owner`'s personal team, to [`SANDBOX_ORG`], labelled a sandbox
+    /// through the use case (audit rows cleared).
+    pub fn connect_sandbox(&self, owner: UserId) -> ConnectionId {
+        let mut body = self.connection_body(self.team_of(owner));
+        body.org_domain = SANDBOX_ORG.into();
+        let caller = self.caller(owner);
+        let row = block_on(connections::create(&caller, body))
+            .expect("connect sandbox")
+            .connection;
+        let label = crate::services::drills::EnvironmentRequest {
+            environment: crate::store::Environment::Sandbox,
+        };
+        block_on(crate::services::drills::set_environment(
+            &caller, row.id, label,
+        ))
+        .expect("label sandbox");
+        self.db.activity.borrow_mut().clear();
+        row.id
     }
 
     /// A verified connection of `owner`'s personal team, through the use case (audit rows it

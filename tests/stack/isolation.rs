@@ -69,7 +69,7 @@ fn state(v: &Victim) -> Value {
     json!({
         "team": get(format!("teams?id=eq.{}", v.team)),
         "members": get(format!("team_members?team_id=eq.{}&order=user_id", v.team)),
-        "connections": get(format!("okta_connections?team_id=eq.{}&select=id,status,updated_at", v.team)),
+        "connections": get(format!("okta_connections?team_id=eq.{}&select=id,status,environment,updated_at", v.team)),
         "backups": get(format!("backups?team_id=eq.{}&select=id,status&order=id", v.team)),
         "keys": get(format!("api_keys?team_id=eq.{}&select=id,revoked_at&order=id", v.team)),
         "invitations": get(format!("team_invitations?team_id=eq.{}&select=id,accepted_at,revoked_at", v.team)),
@@ -82,6 +82,8 @@ fn state(v: &Victim) -> Value {
         "restore_plans": get(format!("restore_plans?team_id=eq.{}&select=id,apply_status", v.team)),
         "restore_settings": get(format!("team_restore_settings?team_id=eq.{}", v.team)),
         "restore_approvals": get(format!("restore_approvals?team_id=eq.{}", v.team)),
+        "drill_settings": get(format!("drill_settings?team_id=eq.{}", v.team)),
+        "drills": get(format!("drills?team_id=eq.{}&select=id,status", v.team)),
         "activity": get(format!("activity_logs?team_id=eq.{}&select=id&order=id", v.team)).as_array().unwrap().len(),
     })
 }
@@ -127,6 +129,17 @@ fn attacks(route: Route, v: &Victim) -> Vec<(String, Option<Value>)> {
             format!("/teams/{t}/restore-settings"),
             json!({"second_approver": false}),
         )],
+        Route::SetConnectionEnvironment => vec![with(
+            format!("/connections/{c}/environment"),
+            json!({"environment": "sandbox"}),
+        )],
+        Route::PutDrillSettings | Route::PatchDrillSettings => vec![with(
+            format!("/connections/{c}/drills/settings"),
+            json!({"sandbox_connection_id": c, "rto_objective_seconds": 60}),
+        )],
+        Route::RunDrill | Route::ListDrills => vec![p(format!("/connections/{c}/drills"))],
+        // The victim's backup id stands for a drill id.
+        Route::GetDrill => vec![p(format!("/drills/{b}"))],
         Route::ObjectUrl => vec![p(format!("/backups/{b}/objects/users/url"))],
         Route::Download => vec![(
             format!("/downloads?backup={b}&object=users&team={t}&exp=9999999999&sig=AAAA"),
@@ -447,6 +460,8 @@ fn postgrest_hides_and_protects_every_user_scoped_table() {
             "team_id",
             json!({"second_approver": false}),
         ),
+        ("drill_settings", "team_id", json!({"enabled": false})),
+        ("drills", "team_id", json!({"status": "passed"})),
         ("role_permissions", "role", json!({"action": "x"})),
         ("scope_permissions", "scope", json!({"action": "x"})),
     ];

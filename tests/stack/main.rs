@@ -20,6 +20,7 @@ mod deletion;
 mod drift;
 mod drift_bench;
 mod drift_capture;
+mod drills;
 mod edge;
 mod email;
 mod evidence;

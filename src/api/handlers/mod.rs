@@ -11,6 +11,7 @@ mod connections;
 mod dashboard;
 mod drift;
 pub(super) mod drift_alerts;
+mod drills;
 pub(super) mod email;
 mod lifecycle;
 mod restores;
@@ -105,5 +106,11 @@ pub async fn route(route: Route, call: &Call<'_>) -> Result<ApiResponse, ApiErro
         Route::DashboardPage => dashboard::page(call),
         Route::DashboardAsset => dashboard::asset(call),
         Route::DevSession => dashboard::dev_session(call).await,
+        Route::SetConnectionEnvironment => drills::set_environment(call).await,
+        Route::PutDrillSettings => drills::put_settings(call).await,
+        Route::PatchDrillSettings => drills::patch_settings(call).await,
+        Route::RunDrill => drills::run(call).await,
+        Route::ListDrills => drills::list(call).await,
+        Route::GetDrill => drills::get(call).await,
     }
 }
