@@ -1,5 +1,6 @@
 //! Plain HTTP refused through the worker: a second `wrangler dev` of the same build, configured
-//! as production is (`REQUIRE_HTTPS` unset, so true; its public URLs https), answers every
+//! as production is (`REQUIRE_HTTPS` unset, so true; its public URLs https; no dev-only sign-in,
+//! which the worker refuses beside required HTTPS), answers every
 //! plain-HTTP request with 403 `https_required` before authenticating or storing anything. (The stack's own worker runs
 //! with `REQUIRE_HTTPS=false`: wrangler dev serves loopback HTTP.)
 
@@ -15,7 +16,7 @@ fn plain_http_is_refused_before_anything_else() {
             ("PUBLIC_BASE_URL", "https://butterfly.example"),
             ("APP_URL", "https://butterfly.example"),
         ],
-        &["REQUIRE_HTTPS"],
+        &["REQUIRE_HTTPS", "DEV_SIGN_IN_USER"],
     );
 
     let health = call("GET", &format!("{}/api/v1/health", strict.url), &[], None);
