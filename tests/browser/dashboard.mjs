@@ -318,7 +318,7 @@ try {
     await page.getByLabel("Sandbox org").selectOption({ label: new URL(sandbox).host });
     await page.getByLabel("RTO objective (minutes)").fill("30");
     await page.getByRole("button", { name: "Save the drill settings" }).click();
-    await page.getByText("Saved: objective 30 min 0 s, weekly drills on.").waitFor();
+    await page.getByText("Saved: objective 30 min, weekly drills on.").waitFor();
     await page.getByRole("button", { name: "Run a drill now" }).click();
     const live = page.locator(".progress");
     await live.filter({ hasText: /Drill (passed|failed)/ }).waitFor({ timeout: 300_000 });
@@ -327,9 +327,15 @@ try {
     assert(/Drill passed/.test(text), `drill: ${text}\n${await report.textContent()}`);
     await report.getByRole("table", { name: "Fidelity per type" }).getByRole("cell", { name: "groups", exact: true }).waitFor();
     await report.getByText("No failure.").waitFor();
-    await report.getByText(/^\d+ unexplained, \d+ documented$/).waitFor();
-    const rto = await report.locator("dd").nth(4).textContent();
-    assert(/s \(objective 30 min 0 s\)$/.test(rto), `RTO fact: ${rto}`);
+    const fact = (name) => report.locator("dt", { hasText: name }).locator("xpath=following-sibling::dd[1]").textContent();
+    const differences = await fact("Differences");
+    assert(/^0 unexplained, [1-9]\d* documented$/.test(differences), `differences: ${differences}`);
+    const rto = await fact("RTO");
+    assert(/^\d+ (d|h|min|s)( \d+ (d|h|min|s))* \(objective 30 min\)$/.test(rto), `RTO fact: ${rto}`);
+    const rpo = await fact("RPO");
+    assert(/^\d/.test(rpo), `RPO fact: ${rpo}`);
+    assert(/^[0-9a-f]{64}$/.test(await fact("Receipt SHA-256")), "no restore receipt in the report");
+    await report.getByRole("table", { name: "Documented differences" }).waitFor();
     await page.getByRole("table", { name: "Drills, newest first" }).getByText("passed").waitFor();
     await page.getByText(/^1 finished: 1 passed, 0 failed, 0 over the objective/).waitFor();
     await page.getByRole("img", { name: /^RTO per drill/ }).waitFor();

@@ -709,12 +709,13 @@ async function restoreView(ctx) {
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.abs(Math.round(Number(seconds)));
-  const parts = [];
-  if (s >= 86400) parts.push(`${Math.floor(s / 86400)} d`);
-  if (s >= 3600) parts.push(`${Math.floor((s % 86400) / 3600)} h`);
-  if (s >= 60) parts.push(`${Math.floor((s % 3600) / 60)} min`);
-  parts.push(`${s % 60} s`);
-  return parts.join(" ");
+  const parts = [
+    [Math.floor(s / 86400), "d"],
+    [Math.floor((s % 86400) / 3600), "h"],
+    [Math.floor((s % 3600) / 60), "min"],
+    [s % 60, "s"],
+  ].filter(([n]) => n > 0);
+  return parts.length ? parts.map(([n, unit]) => `${n} ${unit}`).join(" ") : "0 s";
 }
 
 function documentedText(documented) {
@@ -778,7 +779,7 @@ function drillReport(drill) {
     ["Finished", when(drill.finished_at)],
     ["RTO", `${duration(drill.rto_seconds)} (objective ${duration(drill.rto_objective_seconds)})${report.rto_over_objective ? ": over the objective" : ""}`],
     ["RPO", `${duration(drill.rpo_seconds)} (the restored backup's age when the drill started)`],
-    ["Restore", restore ? `${String(restore.apply_status || "not applied").replace(/_/g, " ")}${progress ? `: ${progress.done ?? 0} of ${progress.total ?? "?"} operations, ${progress.failed ?? 0} failed` : ""}` : "not reached"],
+    ["Restore", restore ? `${String(restore.apply_status || "not applied").replace(/_/g, " ")}${progress ? `: ${progress.done ?? 0} of ${progress.total ?? "?"} operations, ${progress.failed ?? 0} failed${progress.unsupported ? `, ${progress.unsupported} of a type restore cannot write yet` : ""}` : ""}` : "not reached"],
     ["Receipt SHA-256", restore && restore.receipt_sha256 ? h("span", { class: "mono" }, restore.receipt_sha256) : "—"],
     ["Differences", fidelity ? `${fidelity.unexplained} unexplained, ${fidelity.documented} documented` : "not compared"],
   ];
