@@ -789,7 +789,7 @@ function drillReport(drill) {
     "section",
     { "aria-labelledby": "report-h" },
     h("h2", { id: "report-h" }, `Drill report of ${when(drill.started_at)}`),
-    h("dl", { class: "facts" }, facts.map(([dt, dd]) => [h("dt", {}, dt), h("dd", {}, dd)])),
+    h("dl", { class: "facts" }, facts.flatMap(([dt, dd]) => [h("dt", {}, dt), h("dd", {}, dd)])),
     failures.length
       ? h("div", {}, h("h3", {}, "Failures"), h("ul", {}, failures.map((f) => h("li", {}, h("span", { class: "mono" }, f.code), f.message ? `: ${f.message}` : f.unexplained != null ? `: ${f.unexplained} unexplained differences` : ""))))
       : h("p", {}, drill.status === "running" ? "Running: the report is complete when the drill ends." : "No failure."),
