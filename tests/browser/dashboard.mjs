@@ -355,7 +355,11 @@ try {
     await heading("Compliance");
     // Two connections now: the findings are the demo org's.
     await page.getByLabel("Connection", { exact: true }).selectOption({ label: new URL(okta).host });
-    await page.waitForFunction((id) => location.hash.includes(id) || document.querySelector("select[name=connection]").selectedOptions[0].textContent === id, new URL(okta).host);
+    // Wait for the view rendered for that choice (its option selected by default), not the old one.
+    await page.waitForFunction((host) => {
+      const chosen = document.querySelector("select[name=connection]")?.selectedOptions[0];
+      return chosen && chosen.defaultSelected && chosen.textContent === host;
+    }, new URL(okta).host);
     await heading("Compliance");
     await page.getByRole("button", { name: "Run the checks now" }).click();
     await page.getByText(/Latest run .*passed/).waitFor({ timeout: 120_000 });
