@@ -340,7 +340,9 @@ try {
     await page.getByText(/^1 finished: 1 passed, 0 failed, 0 over the objective/).waitFor();
     await page.getByRole("img", { name: /^RTO per drill/ }).waitFor();
     await accessible("drills (report)");
-    await shot("drills");
+    // The page's top (settings, run, the report's facts): the full page lists every documented difference.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot("drills", false);
   });
 
   await step("drift alerts page", async () => {
