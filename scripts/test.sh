@@ -107,7 +107,8 @@ run_browser_tests() {
   for file in tests/browser/*.mjs; do
     log="$out/browser-$(basename "$file" .mjs).log"
     BF_WORKER_URL="http://127.0.0.1:$STACK_WORKER_PORT" BF_OKTA_URL="http://127.0.0.1:$STACK_OKTA_PORT" \
-      BF_OKTA_TOKEN="$okta_token" timeout 1200 node "$file" 2>&1 | tee "$log"
+      BF_OKTA_TOKEN="$okta_token" BF_OKTA_SANDBOX_URL="http://127.0.0.1:$STACK_SANDBOX_PORT" \
+      BF_OKTA_SANDBOX_TOKEN="$STACK_SANDBOX_TOKEN" timeout 1200 node "$file" 2>&1 | tee "$log"
     read -r p f < <(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -n 1)
     if [ -z "${p:-}" ]; then
       echo "FAIL: $file stopped without its result line (crashed or timed out)"

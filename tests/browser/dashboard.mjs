@@ -1,7 +1,8 @@
 // The dashboard's browser test: Debian's Chromium (headless, through playwright-core) against
 // the real local stack (scripts/test.sh starts it and passes BF_* variables). One user's path
 // through the product, step by step: sign in, connect the emulator org, back it up, download an
-// object, diff two backups, restore a change away, move a finding, export an audit pack, and the
+// object, diff two backups, restore a change away, restore into the sandbox org and run a
+// recovery drill there, move a finding, export an audit pack, and the
 // account pages; axe-core on every page (no serious or critical violation), no CSP violation
 // and no script error anywhere. Screenshots go to docs/screenshots/ (shown in the README).
 //
@@ -24,6 +25,9 @@ const env = (name) => {
 const worker = env("BF_WORKER_URL");
 const okta = env("BF_OKTA_URL");
 const oktaToken = env("BF_OKTA_TOKEN");
+// The empty sandbox org (a second emulator): the target of the sandbox restore and the drill.
+const sandbox = env("BF_OKTA_SANDBOX_URL");
+const sandboxToken = env("BF_OKTA_SANDBOX_TOKEN");
 const shots = join(root, "docs", "screenshots");
 const axeSource = readFileSync(join(root, "node_modules", "axe-core", "axe.min.js"), "utf8");
 mkdirSync(shots, { recursive: true });
@@ -128,6 +132,12 @@ async function oktaGroups() {
   return response.json();
 }
 
+async function sandboxGroups() {
+  const response = await fetch(`${sandbox}/api/v1/groups?limit=200`, { headers: { authorization: `SSWS ${sandboxToken}` } });
+  assert(response.status === 200, `sandbox groups: ${response.status}`);
+  return response.json();
+}
+
 async function backupToCompletion() {
   await page.getByRole("button", { name: "Run a backup now" }).click();
   const status = page.locator(".progress");
@@ -139,6 +149,7 @@ async function backupToCompletion() {
 let connectionUrl = null;
 let firstBackupUrl = null;
 let group = null;
+let sandboxUrl = null;
 
 try {
   await step("the shell is served with a strict CSP, nosniff, no caching, and refuses inline script", async () => {
@@ -257,6 +268,83 @@ try {
     await shot("restore-receipt");
   });
 
+  await step("connect the sandbox org as a second connection and label it sandbox", async () => {
+    await page.getByRole("link", { name: "Connections", exact: true }).click();
+    await heading("Connections");
+    await page.getByLabel("Okta org domain").fill(new URL(sandbox).host);
+    await page.getByLabel("Okta API token").fill(sandboxToken);
+    await page.getByRole("button", { name: "Connect" }).click();
+    await heading(new URL(sandbox).host);
+    sandboxUrl = page.url();
+    await page.getByLabel("Label this org as").selectOption("sandbox");
+    await page.getByRole("button", { name: "Save the label" }).click();
+    await page.getByText("Labelled sandbox.").waitFor();
+    await page.reload();
+    await heading(new URL(sandbox).host);
+    await page.locator(".facts .badge-sandbox").waitFor();
+    await accessible("sandbox connection");
+  });
+
+  await step("preview and apply a restore of the demo org's backup into the sandbox org", async () => {
+    assert(!(await sandboxGroups()).some((g) => g.profile.name === group.profile.name), "the sandbox already holds the group");
+    await page.goto(firstBackupUrl);
+    await page.getByRole("link", { name: "Restore from this backup" }).click();
+    await heading("Restore");
+    const target = page.getByLabel("Restore into");
+    await target.selectOption({ label: `${new URL(sandbox).host} (sandbox)` });
+    await accessible("restore form (sandbox target)");
+    await page.getByRole("button", { name: "Preview the plan" }).click();
+    await heading("Restore plan");
+    const plan = page.getByRole("table", { name: /^Writes the restore would make/ });
+    await plan.getByText("create").first().waitFor();
+    await page.getByRole("button", { name: "Approve and apply" }).click();
+    await page.getByRole("heading", { name: "Receipt" }).waitFor({ timeout: 120_000 });
+    const progress = await page.locator(".progress").textContent();
+    assert(/Restore complete/.test(progress) && /0 failed/.test(progress), `sandbox restore: ${progress}`);
+    const restored = (await sandboxGroups()).find((g) => g.profile.name === group.profile.name);
+    assert(restored, "the group was not created in the sandbox org");
+    // The receipt's way back leads to the target, the sandbox connection.
+    assert((await page.getByRole("link", { name: "Back to the connection" }).getAttribute("href")) === new URL(sandboxUrl).hash, "the restore's target is not the sandbox");
+    await accessible("sandbox restore receipt");
+  });
+
+  await step("configure and run a drill from the drills page and see its report", async () => {
+    await page.goto(connectionUrl);
+    await heading(new URL(okta).host);
+    await page.getByRole("link", { name: "Recovery drills" }).click();
+    await heading(/^Recovery drills: /);
+    await page.getByText("Run a drill to see its report.").waitFor();
+    await accessible("drills (none yet)");
+    await page.getByLabel("Sandbox org").selectOption({ label: new URL(sandbox).host });
+    await page.getByLabel("RTO objective (minutes)").fill("30");
+    await page.getByRole("button", { name: "Save the drill settings" }).click();
+    await page.getByText("Saved: objective 30 min, weekly drills on.").waitFor();
+    await page.getByRole("button", { name: "Run a drill now" }).click();
+    const live = page.locator(".progress");
+    await live.filter({ hasText: /Drill (passed|failed)/ }).waitFor({ timeout: 300_000 });
+    const text = await live.textContent();
+    const report = page.getByRole("region", { name: /^Drill report of / });
+    assert(/Drill passed/.test(text), `drill: ${text}\n${await report.textContent()}`);
+    await report.getByRole("table", { name: "Fidelity per type" }).getByRole("cell", { name: "groups", exact: true }).waitFor();
+    await report.getByText("No failure.").waitFor();
+    const fact = (name) => report.locator("dt", { hasText: name }).locator("xpath=following-sibling::dd[1]").textContent();
+    const differences = await fact("Differences");
+    assert(/^0 unexplained, [1-9]\d* documented$/.test(differences), `differences: ${differences}`);
+    const rto = await fact("RTO");
+    assert(/^\d+ (d|h|min|s)( \d+ (d|h|min|s))* \(objective 30 min\)$/.test(rto), `RTO fact: ${rto}`);
+    const rpo = await fact("RPO");
+    assert(/^\d/.test(rpo), `RPO fact: ${rpo}`);
+    assert(/^[0-9a-f]{64}$/.test(await fact("Receipt SHA-256")), "no restore receipt in the report");
+    await report.getByRole("table", { name: "Documented differences" }).waitFor();
+    await page.getByRole("table", { name: "Drills, newest first" }).getByText("passed").waitFor();
+    await page.getByText(/^1 finished: 1 passed, 0 failed, 0 over the objective/).waitFor();
+    await page.getByRole("img", { name: /^RTO per drill/ }).waitFor();
+    await accessible("drills (report)");
+    // The page's top (settings, run, the report's facts): the full page lists every documented difference.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot("drills", false);
+  });
+
   await step("drift alerts page", async () => {
     await page.goto(connectionUrl);
     await page.getByRole("link", { name: "Drift alerts" }).click();
@@ -266,6 +354,14 @@ try {
 
   await step("run the compliance checks and acknowledge a failing finding", async () => {
     await page.getByRole("link", { name: "Compliance", exact: true }).click();
+    await heading("Compliance");
+    // Two connections now: the findings are the demo org's.
+    await page.getByLabel("Connection", { exact: true }).selectOption({ label: new URL(okta).host });
+    // Wait for the view rendered for that choice (its option selected by default), not the old one.
+    await page.waitForFunction((host) => {
+      const chosen = document.querySelector("select[name=connection]")?.selectedOptions[0];
+      return chosen && chosen.defaultSelected && chosen.textContent === host;
+    }, new URL(okta).host);
     await heading("Compliance");
     await page.getByRole("button", { name: "Run the checks now" }).click();
     await page.getByText(/Latest run .*passed/).waitFor({ timeout: 120_000 });

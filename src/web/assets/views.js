@@ -126,6 +126,27 @@ function compareForm(id, complete) {
   );
 }
 
+/** Labels a connection production or sandbox: drills and sandbox restores write only into a sandbox. */
+function environmentForm(connection) {
+  const current = connection.environment || "production";
+  return form(
+    "Environment label",
+    [
+      field(
+        "Label this org as",
+        h("select", { name: "environment" }, ["production", "sandbox"].map((e) => h("option", { value: e, selected: e === current }, e))),
+        "A sandbox org may be written by recovery drills and restored into without a second approver.",
+      ),
+    ],
+    "Save the label",
+    async (data, status) => {
+      const { environment } = await api("PATCH", `/connections/${connection.id}/environment`, { environment: data.get("environment") });
+      status.textContent = `Labelled ${environment}.`;
+      announce(status.textContent);
+    },
+  );
+}
+
 async function connectionView(ctx) {
   const id = ctx.params.id;
   const [{ connection }, { backups }] = await Promise.all([
@@ -195,7 +216,10 @@ async function connectionView(ctx) {
       h("dd", {}, when(connection.verified_at)),
       h("dt", {}, "Granted scopes"),
       h("dd", {}, (connection.granted_scopes || []).join(", ") || "—"),
+      h("dt", {}, "Environment"),
+      h("dd", {}, badge(connection.environment || "production")),
     ),
+    environmentForm(connection),
     h(
       "nav",
       { "aria-label": "This connection", class: "subnav" },
@@ -204,6 +228,7 @@ async function connectionView(ctx) {
         {},
         h("li", {}, link(`#/connections/${id}/drift`, "Drift alerts")),
         h("li", {}, link(`#/compliance?connection=${id}`, "Compliance findings")),
+        h("li", {}, link(`#/connections/${id}/drills`, "Recovery drills")),
         restoreItem,
       ),
     ),
@@ -509,14 +534,25 @@ const RESTORABLE = ["groups", "group_members", "users", "apps", "app_group_assig
 async function restoreNewView(ctx) {
   const id = ctx.params.id;
   const backupId = ctx.query.get("backup");
-  const { backup } = await api("GET", `/backups/${backupId}`);
+  const [{ backup }, { connections }] = await Promise.all([api("GET", `/backups/${backupId}`), api("GET", "/connections")]);
+  const source = connections.find((c) => c.id === backup.connection_id);
+  const targets = connections.filter((c) => c.team_id === (source ? source.team_id : ctx.session.team.id) && c.status !== "revoked");
+  const target = field(
+    "Restore into",
+    h(
+      "select",
+      { name: "target" },
+      targets.map((c) => h("option", { value: c.id, selected: c.id === id }, `${c.org_domain} (${c.environment || "production"})`)),
+    ),
+    "The org the restore writes to: the backup's own org, or another org of this team such as a sandbox.",
+  );
   const out = h("div", {});
   const scope = h(
     "fieldset",
     {},
     h("legend", {}, "What to restore"),
     h("div", {}, h("input", { type: "radio", name: "kind", value: "types", id: "k-types", checked: true }), h("label", { for: "k-types" }, "Only the types below")),
-    h("div", {}, h("input", { type: "radio", name: "kind", value: "tenant", id: "k-tenant" }), h("label", { for: "k-tenant" }, "The whole tenant (needs a second approver)")),
+    h("div", {}, h("input", { type: "radio", name: "kind", value: "tenant", id: "k-tenant" }), h("label", { for: "k-tenant" }, "The whole tenant (needs a second approver unless the target is a sandbox)")),
     RESTORABLE.map((t) =>
       h("div", { class: "check" }, h("input", { type: "checkbox", name: "types", value: t, id: `t-${t}`, checked: t === "groups" }), h("label", { for: `t-${t}` }, t)),
     ),
@@ -527,19 +563,19 @@ async function restoreNewView(ctx) {
     h("legend", {}, "Options"),
     h("div", { class: "check" }, h("input", { type: "checkbox", name: "delete_missing", id: "o-del" }), h("label", { for: "o-del" }, "Delete what the org has and the backup does not")),
   );
-  const preview = form("Plan a restore", [scope, options], "Preview the plan", async (data) => {
+  const preview = form("Plan a restore", [target, scope, options], "Preview the plan", async (data) => {
     const kind = data.get("kind");
     const body = {
       source_backup_id: backupId,
       scope: kind === "tenant" ? { kind } : { kind, resources: data.getAll("types") },
       options: { delete_missing: data.get("delete_missing") === "on" },
     };
-    const planned = await api("POST", `/connections/${id}/restores`, body);
+    const planned = await api("POST", `/connections/${enc(data.get("target"))}/restores`, body);
     location.hash = `#/restores/${planned.restore.id}`;
   });
   return [
     h("h1", {}, "Restore"),
-    h("p", {}, `Source: the backup of ${when(backup.started_at)}. A preview writes nothing to Okta.`),
+    h("p", {}, `Source: the backup of ${source ? source.org_domain : "this connection"} taken ${when(backup.started_at)}. A preview writes nothing to Okta.`),
     preview,
     out,
   ];
@@ -664,6 +700,241 @@ async function restoreView(ctx) {
     live,
     receipt,
     h("p", {}, link(`#/connections/${row.target_connection_id}`, "Back to the connection")),
+  ];
+}
+
+// ---- recovery drills ----
+
+/** Seconds as "1 h 2 min 3 s" (the API reports whole seconds). */
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.abs(Math.round(Number(seconds)));
+  const parts = [
+    [Math.floor(s / 86400), "d"],
+    [Math.floor((s % 86400) / 3600), "h"],
+    [Math.floor((s % 3600) / 60), "min"],
+    [s % 60, "s"],
+  ].filter(([n]) => n > 0);
+  return parts.length ? parts.map(([n, unit]) => `${n} ${unit}`).join(" ") : "0 s";
+}
+
+function documentedText(documented) {
+  if (!documented) return "unexplained";
+  if (typeof documented === "string") return documented.replace(/_/g, " ");
+  if (documented.skipped) return `skipped: ${String(documented.skipped).replace(/_/g, " ")}`;
+  return JSON.stringify(documented);
+}
+
+/** RTO per finished drill, oldest first, against the objective. */
+function drillChart(points, objective) {
+  const done = points.filter((p) => p.rto_seconds !== null && p.rto_seconds !== undefined);
+  if (!done.length) return h("p", { class: "empty" }, "No finished drill yet: the trend appears after the first.");
+  const W = 600, H = 160, pad = 24;
+  const top = Math.max(objective || 0, ...done.map((p) => p.rto_seconds), 1);
+  const y = (v) => H - pad - (H - 2 * pad) * (v / top);
+  const step = done.length > 1 ? (W - 2 * pad) / (done.length - 1) : 0;
+  const pts = done.map((p, i) => [pad + i * step, y(p.rto_seconds)]);
+  const summary = done.map((p) => `${when(p.started_at)}: ${p.status}, RTO ${duration(p.rto_seconds)}`).join("; ");
+  return h(
+    "figure",
+    {},
+    svg(
+      "svg",
+      { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `RTO per drill, oldest first, objective ${duration(objective)}: ${summary}`, class: "chart" },
+      svg("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: "axis" }),
+      svg("line", { x1: pad, y1: pad, x2: pad, y2: H - pad, class: "axis" }),
+      objective ? svg("line", { x1: pad, y1: y(objective), x2: W - pad, y2: y(objective), class: "objective" }) : null,
+      svg("polyline", { points: pts.map((p) => p.join(",")).join(" "), class: "line" }),
+      pts.map(([cx, cy], i) => svg("circle", { cx, cy, r: 4, class: done[i].status === "passed" ? "dot" : "dot dot-failed" })),
+    ),
+    h("figcaption", {}, "RTO of each finished drill, oldest first; the dashed line is the objective."),
+  );
+}
+
+/** One drill's report: timings, the restore, fidelity per type, differences and failures. */
+function drillReport(drill) {
+  const report = drill.report || {};
+  const fidelity = report.fidelity || null;
+  const restore = report.restore || null;
+  const types = fidelity ? Object.entries(fidelity.types || {}) : [];
+  const typeRows = types.map(([type, t]) => [
+    type,
+    String(t.matched ?? 0),
+    String(t.differing ?? 0),
+    String(t.not_restorable ?? 0),
+    Object.entries(t.reasons || {}).map(([r, n]) => `${r.replace(/_/g, " ")}: ${n}`).join(", ") || "—",
+  ]);
+  const diffs = fidelity ? fidelity.differences || [] : [];
+  const unexplained = diffs.filter((d) => !d.documented);
+  const documented = diffs.filter((d) => d.documented);
+  const diffRows = (list) => list.map((d) => [d.resource, badge(d.action), d.id || "—", (d.fields || []).join(", ") || "—", d.reason || documentedText(d.documented)]);
+  const failures = report.failures || [];
+  const restoreFailed = report.restore_failed_operations;
+  const failedCount = Array.isArray(restoreFailed) ? restoreFailed.length : Number(restoreFailed) || 0;
+  const progress = restore && restore.progress ? restore.progress : null;
+  const facts = [
+    ["Status", badge(drill.status)],
+    ["Trigger", drill.trigger],
+    ["Started", when(drill.started_at)],
+    ["Finished", when(drill.finished_at)],
+    ["RTO", `${duration(drill.rto_seconds)} (objective ${duration(drill.rto_objective_seconds)})${report.rto_over_objective ? ": over the objective" : ""}`],
+    ["RPO", `${duration(drill.rpo_seconds)} (the restored backup's age when the drill started)`],
+    ["Restore", restore ? `${String(restore.apply_status || "not applied").replace(/_/g, " ")}${progress ? `: ${progress.done ?? 0} of ${progress.total ?? "?"} operations, ${progress.failed ?? 0} failed${progress.unsupported ? `, ${progress.unsupported} of a type restore cannot write yet` : ""}` : ""}` : "not reached"],
+    ["Receipt SHA-256", restore && restore.receipt_sha256 ? h("span", { class: "mono" }, restore.receipt_sha256) : "—"],
+    ["Differences", fidelity ? `${fidelity.unexplained} unexplained, ${fidelity.documented} documented` : "not compared"],
+  ];
+  if (failedCount) facts.push(["Restore writes refused", `${failedCount} (they left no difference, so the drill does not fail on them)`]);
+  if (drill.error) facts.push(["Error", drill.error]);
+  return h(
+    "section",
+    { "aria-labelledby": "report-h" },
+    h("h2", { id: "report-h" }, `Drill report of ${when(drill.started_at)}`),
+    h("dl", { class: "facts" }, facts.flatMap(([dt, dd]) => [h("dt", {}, dt), h("dd", {}, dd)])),
+    failures.length
+      ? h("div", {}, h("h3", {}, "Failures"), h("ul", {}, failures.map((f) => h("li", {}, h("span", { class: "mono" }, f.code), f.message ? `: ${f.message}` : f.unexplained != null ? `: ${f.unexplained} unexplained differences` : ""))))
+      : h("p", {}, drill.status === "running" ? "Running: the report is complete when the drill ends." : "No failure."),
+    h("h3", {}, "Fidelity per type"),
+    table("Fidelity per type", ["Type", "Matched", "Unexplained", "Documented", "Documented reasons"], typeRows, "Nothing compared yet."),
+    fidelity && fidelity.not_compared && fidelity.not_compared.length ? h("p", {}, `Not compared (the backup or the sandbox holds none): ${fidelity.not_compared.join(", ")}.`) : null,
+    h("h3", {}, "Unexplained differences"),
+    table("Unexplained differences", ["Type", "Action", "Key", "Fields", "Reason"], diffRows(unexplained), "None: every difference is documented."),
+    h("h3", {}, "Documented differences"),
+    table("Documented differences", ["Type", "Action", "Key", "Fields", "Why it is allowed"], diffRows(documented), "None."),
+    fidelity && fidelity.manual_steps && fidelity.manual_steps.length
+      ? h("div", {}, h("h3", {}, "Manual steps"), h("ul", {}, fidelity.manual_steps.map((m) => h("li", {}, `${m.step}${m.objects && m.objects.count != null ? ` (${m.objects.count})` : ""}`))))
+      : null,
+  );
+}
+
+async function drillsView(ctx) {
+  const id = ctx.params.id;
+  const [{ connection }, { connections }, listing] = await Promise.all([
+    api("GET", `/connections/${id}`),
+    api("GET", "/connections"),
+    api("GET", `/connections/${id}/drills`),
+  ]);
+  const settings = listing.settings;
+  const sandboxes = connections.filter((c) => c.team_id === connection.team_id && c.id !== id && c.environment === "sandbox" && c.status !== "revoked");
+  const live = h("div", { class: "progress", role: "status", "aria-live": "polite" });
+  const reportBox = h("div", {});
+  const historyBox = h("div", {});
+  const trendBox = h("div", {});
+
+  const draw = (view, shown) => {
+    const t = view.trend;
+    const objective = view.settings ? view.settings.rto_objective_seconds : null;
+    trendBox.replaceChildren(
+      h(
+        "p",
+        {},
+        `${t.finished} finished: ${t.passed} passed, ${t.failed} failed, ${t.over_objective} over the objective. ` +
+          `Last RTO ${duration(t.last_rto_seconds)}, median ${duration(t.median_rto_seconds)}` +
+          (t.rto_change_seconds != null ? `, ${t.rto_change_seconds <= 0 ? "faster" : "slower"} than the one before by ${duration(t.rto_change_seconds)}.` : "."),
+      ),
+      drillChart(t.points || [], objective),
+    );
+    historyBox.replaceChildren(
+      table(
+        "Drills, newest first",
+        ["Started", "Status", "Trigger", "RTO", "RPO", "Over objective"],
+        view.drills.map((d) => [
+          link(`#/connections/${id}/drills?drill=${d.id}`, when(d.started_at)),
+          badge(d.status),
+          d.trigger,
+          duration(d.rto_seconds),
+          duration(d.rpo_seconds),
+          d.status === "running" ? "—" : d.rto_seconds != null && d.rto_seconds > d.rto_objective_seconds ? "yes" : "no",
+        ]),
+        "No drill yet.",
+      ),
+    );
+    const pick = shown || view.drills.find((d) => d.id === ctx.query.get("drill")) || view.drills[0];
+    reportBox.replaceChildren(pick ? drillReport(pick) : h("p", { class: "empty" }, "Run a drill to see its report."));
+  };
+  draw(listing);
+
+  const follow = async (drillId) => {
+    await poll(ctx, async () => {
+      const { drill } = await api("GET", `/drills/${drillId}`);
+      if (drill.status === "running") {
+        live.textContent = `Drill running since ${when(drill.started_at)}: planning, restoring into the sandbox, then comparing it with the backup.`;
+        return false;
+      }
+      draw(await api("GET", `/connections/${id}/drills`), drill);
+      live.textContent = `Drill ${drill.status}: RTO ${duration(drill.rto_seconds)}.`;
+      return true;
+    }, 2000);
+  };
+  const running = listing.drills.find((d) => d.status === "running");
+  if (running) follow(running.id);
+
+  const objectiveMinutes = settings ? Math.round(settings.rto_objective_seconds / 60) : 60;
+  const configure = sandboxes.length
+    ? form(
+        "Drill settings",
+        [
+          field(
+            "Sandbox org",
+            h(
+              "select",
+              { name: "sandbox_connection_id", required: true },
+              sandboxes.map((c) => h("option", { value: c.id, selected: settings && settings.sandbox_connection_id === c.id }, c.org_domain)),
+            ),
+            "The drill restores the latest complete backup into this org: it must hold nothing you need.",
+          ),
+          field("RTO objective (minutes)", h("input", { name: "rto_minutes", type: "number", min: 1, max: 10080, required: true, value: objectiveMinutes }), "From 1 minute to 7 days; a slower drill alerts the owners and admins."),
+          h(
+            "div",
+            { class: "check" },
+            h("input", { type: "checkbox", name: "enabled", id: "d-enabled", checked: settings ? settings.enabled : true }),
+            h("label", { for: "d-enabled" }, "Run a drill every week (Mondays 05:11 UTC)"),
+          ),
+        ],
+        "Save the drill settings",
+        async (data, status) => {
+          const saved = await api("PUT", `/connections/${id}/drills/settings`, {
+            sandbox_connection_id: data.get("sandbox_connection_id"),
+            enabled: data.get("enabled") === "on",
+            rto_objective_seconds: Math.round(Number(data.get("rto_minutes")) * 60),
+          });
+          status.textContent = `Saved: objective ${duration(saved.settings.rto_objective_seconds)}, weekly drills ${saved.settings.enabled ? "on" : "off"}.`;
+          announce(status.textContent);
+          runNow.disabled = false;
+        },
+      )
+    : h("p", {}, "No sandbox org in this team: connect one, then label it sandbox on its connection page.");
+
+  const runNow = h(
+    "button",
+    {
+      type: "button",
+      disabled: !settings,
+      onclick: async () => {
+        runNow.disabled = true;
+        try {
+          const { drill } = await api("POST", `/connections/${id}/drills`);
+          live.textContent = "Drill started.";
+          draw(await api("GET", `/connections/${id}/drills`), drill);
+          await follow(drill.id);
+        } catch (e) {
+          live.replaceChildren(problem(e));
+        } finally {
+          runNow.disabled = false;
+        }
+      },
+    },
+    "Run a drill now",
+  );
+
+  return [
+    h("h1", {}, `Recovery drills: ${connection.org_domain}`),
+    h("p", {}, "A drill restores this org's latest complete backup into a sandbox org, compares the sandbox with the backup, and reports how long it took (RTO), how old the backup was (RPO) and what differs."),
+    h("section", { "aria-labelledby": "ds-h" }, h("h2", { id: "ds-h" }, "Settings"), configure),
+    h("section", { "aria-labelledby": "dr-h" }, h("h2", { id: "dr-h" }, "Run"), runNow, live),
+    reportBox,
+    h("section", { "aria-labelledby": "dt-h" }, h("h2", { id: "dt-h" }, "Trend"), trendBox),
+    h("section", { "aria-labelledby": "dh-h" }, h("h2", { id: "dh-h" }, "History"), historyBox),
+    h("p", {}, link(`#/connections/${id}`, "Back to the connection")),
   ];
 }
 
@@ -919,6 +1190,7 @@ export function routes(parts) {
   if (a === "connections" && c === "diff") return v(diffView, { id: b }, "Changes between backups");
   if (a === "connections" && c === "history" && e) return v(historyView, { id: b, type: decodeURIComponent(d), oktaId: decodeURIComponent(e) }, "History");
   if (a === "connections" && c === "drift") return v(driftView, { id: b }, "Drift alerts");
+  if (a === "connections" && c === "drills") return v(drillsView, { id: b }, "Recovery drills");
   if (a === "connections" && c === "restore") return v(restoreNewView, { id: b }, "Restore");
   if (a === "backups" && b) return v(backupView, { id: b }, "Backup");
   if (a === "restores" && b) return v(restoreView, { id: b }, "Restore plan");
