@@ -278,7 +278,7 @@ try {
     sandboxUrl = page.url();
     await page.getByLabel("Label this org as").selectOption("sandbox");
     await page.getByRole("button", { name: "Save the label" }).click();
-    await page.getByText("Labelled sandbox.").waitFor();
+    await page.getByRole("form", { name: "Environment label" }).getByText("Labelled sandbox.").waitFor();
     await page.reload();
     await heading(new URL(sandbox).host);
     await page.locator(".facts .badge-sandbox").waitFor();
